@@ -1,0 +1,411 @@
+"""The Kernel contract: everything netsim does to a network goes through it.
+
+Two implementations live beside this file, like an HTTP client's transports:
+``fake`` (an in-memory model of Linux's stack that forwards scapy packets) and
+``linux`` (the real kernel through pyroute2, inside namespaces netsim made).
+Both must behave the same: equal snapshots, equal error kinds (errno
+included), equal reachability. Divergences are listed in ``divergences.py``.
+
+Addresses are strings in CIDR form (``"10.0.0.2/24"``, ``"fd00::2/64"``);
+plain IPs are strings too. Names are exactly as the kernel shows them.
+Every mutating call either succeeds completely or raises a
+:class:`netsim.errors.KernelError` (errno kept) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from netsim.naming import MAX_IFNAME, new_run_id, run_prefix
+
+__all__ = ["MAX_IFNAME"]
+
+LinkKind = Literal["loopback", "veth", "bridge", "macvlan", "vlan", "vxlan"]
+MacvlanMode = Literal["bridge", "private", "vepa", "passthru"]
+Proto = Literal["icmp", "tcp", "udp"]
+ListenProto = Literal["tcp", "udp"]
+
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """One link as the kernel reports it."""
+
+    name: str
+    kind: LinkKind
+    ifindex: int
+    up: bool
+    mtu: int
+    mac: str
+    master: str | None = None
+    #: veth: ``(namespace, name)`` of the peer; None when it is not visible.
+    peer: tuple[str, str] | None = None
+    #: macvlan/vlan: the parent link; vxlan: the underlay device (or None).
+    parent: str | None = None
+    #: kind-specific: macvlan ``mode``; vlan ``vlan_id``; vxlan ``vni``,
+    #: ``local``, ``remote``, ``group``, ``dstport``, ``learning``.
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    dst: str  # "default" or a CIDR ("10.0.0.0/24", "fd00::/64")
+    dev: str | None = None
+    via: str | None = None
+    metric: int = 0
+    scope: Literal["universe", "link", "host"] = "universe"
+    #: "kernel" for routes the kernel adds for an address, "static" otherwise.
+    proto: Literal["kernel", "static"] = "static"
+    family: Literal[4, 6] = 4
+
+
+@dataclass(frozen=True)
+class NeighbourInfo:
+    dev: str
+    ip: str
+    mac: str
+    permanent: bool = True
+
+
+@dataclass(frozen=True)
+class FdbInfo:
+    """A bridge or vxlan forwarding entry. ``dst`` is the vxlan remote VTEP."""
+
+    dev: str
+    mac: str
+    dst: str | None = None
+    master: str | None = None
+    permanent: bool = True
+
+
+# --- the NAT / filter rule model -------------------------------------------
+# Deliberately small: what container networking needs, expressible both in the
+# fake dataplane and in one nftables table per namespace.
+
+
+@dataclass(frozen=True)
+class Masquerade:
+    """SNAT to the outgoing address for packets from ``src`` leaving the host.
+
+    Matches when ``out_iface`` (if set) is the egress link and
+    ``not_out_iface`` (if set) is not (Docker: ``-s SUBNET ! -o BRIDGE``).
+    """
+
+    src: str
+    out_iface: str | None = None
+    not_out_iface: str | None = None
+
+
+@dataclass(frozen=True)
+class Dnat:
+    """Rewrite ``dst:dport`` (``dst`` None = any local address) to ``to_addr:to_port``.
+
+    Applies to packets arriving from outside (prerouting) and to locally
+    generated ones (output), like Docker's DOCKER chain. ``not_in_iface``
+    excludes packets coming in on that link (Docker's ``! -i BRIDGE``);
+    leave it None to allow hairpin from the same bridge.
+    """
+
+    proto: Literal["tcp", "udp"]
+    dport: int
+    to_addr: str
+    to_port: int
+    dst: str | None = None
+    not_in_iface: str | None = None
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A forward-path verdict; rules are evaluated in insertion order.
+
+    ``layer="ip"`` filters routed packets (nftables inet forward);
+    ``layer="bridge"`` filters frames bridged between ports of the bridge
+    named by ``in_iface``/``out_iface`` (which are then *bridge* names,
+    matched with nftables ``ibrname``/``obrname``) — that is how ICC=false is
+    expressed. Unset fields match anything. The default verdict is accept.
+    """
+
+    action: Literal["drop", "accept"]
+    in_iface: str | None = None
+    out_iface: str | None = None
+    src: str | None = None
+    dst: str | None = None
+    layer: Literal["ip", "bridge"] = "ip"
+
+
+Rule = Masquerade | Dnat | Filter
+
+
+@dataclass(frozen=True)
+class Listener:
+    proto: ListenProto
+    port: int
+    addr: str = "0.0.0.0"  # "::" for IPv6 any
+
+
+@dataclass
+class ProbeResult:
+    """The answer to "does this packet get there and back?"."""
+
+    reachable: bool
+    proto: Proto
+    src_namespace: str
+    dst: str
+    port: int | None
+    #: scapy packet of the reply (None when nothing came back).
+    reply: Any = None
+    #: "echo-reply", "syn-ack", "rst", "udp-reply", "port-unreachable",
+    #: "host-unreachable", "time-exceeded", "timeout", ...
+    outcome: str = "timeout"
+    rtt: float | None = None
+    #: fake kernel only: hop-by-hop list of :class:`TraceHop`.
+    trace: list[TraceHop] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TraceHop:
+    namespace: str
+    iface: str | None
+    action: str  # "rx", "tx", "route", "bridge", "dnat", "snat", "deliver", "drop", ...
+    detail: str = ""
+    summary: str = ""  # scapy one-line summary of the packet at that point
+
+
+class Kernel(abc.ABC):
+    """A network stack made of namespaces. See the module docstring."""
+
+    #: "fake" or "linux"
+    kind: str
+
+    def __init__(self, run_id: str | None = None) -> None:
+        self.run_id = run_id or new_run_id()
+        #: every namespace this kernel creates starts with this
+        self.prefix = run_prefix(self.run_id)
+
+    def ns(self, role: str) -> str:
+        """The full namespace name for a role: ``ns("h1")`` → ``netsim-<run>-h1``."""
+        return self.prefix + role
+
+    # --- namespaces ---------------------------------------------------------
+    @abc.abstractmethod
+    def add_namespace(self, name: str) -> None:
+        """Create a namespace; ``lo`` exists in it, down. EEXIST if taken."""
+
+    @abc.abstractmethod
+    def delete_namespace(self, name: str) -> None:
+        """Destroy it with its links (veth peers elsewhere go too)."""
+
+    @abc.abstractmethod
+    def namespaces(self) -> list[str]:
+        """Namespaces this kernel object created and still holds, sorted."""
+
+    # --- links --------------------------------------------------------------
+    @abc.abstractmethod
+    def add_veth(self, ns: str, name: str, peer: str, peer_ns: str | None = None) -> None:
+        """A veth pair: ``name`` in ``ns``, ``peer`` in ``peer_ns`` (default ``ns``)."""
+
+    @abc.abstractmethod
+    def add_bridge(self, ns: str, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def add_macvlan(self, ns: str, name: str, parent: str, mode: MacvlanMode = "bridge") -> None: ...
+
+    @abc.abstractmethod
+    def add_vlan(self, ns: str, name: str, parent: str, vlan_id: int) -> None:
+        """An 802.1q sub-interface (``eth0.10``) of ``parent``."""
+
+    @abc.abstractmethod
+    def add_vxlan(
+        self,
+        ns: str,
+        name: str,
+        vni: int,
+        *,
+        local: str | None = None,
+        remote: str | None = None,
+        group: str | None = None,
+        dstport: int = 4789,
+        learning: bool = True,
+        dev: str | None = None,
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def delete_link(self, ns: str, name: str) -> None:
+        """Delete a link; a veth's peer goes with it."""
+
+    @abc.abstractmethod
+    def set_link_up(self, ns: str, name: str, up: bool = True) -> None: ...
+
+    @abc.abstractmethod
+    def set_mtu(self, ns: str, name: str, mtu: int) -> None: ...
+
+    @abc.abstractmethod
+    def set_mac(self, ns: str, name: str, mac: str) -> None: ...
+
+    @abc.abstractmethod
+    def set_master(self, ns: str, name: str, master: str | None) -> None:
+        """Enslave to a bridge, or release with ``None``."""
+
+    @abc.abstractmethod
+    def move_link(self, ns: str, name: str, new_ns: str, new_name: str | None = None) -> None:
+        """Move into another namespace (optionally renaming on the way)."""
+
+    @abc.abstractmethod
+    def rename_link(self, ns: str, name: str, new_name: str) -> None:
+        """Rename; Linux refuses (EBUSY) while the link is up."""
+
+    @abc.abstractmethod
+    def links(self, ns: str) -> list[LinkInfo]:
+        """All links of ``ns`` sorted by name."""
+
+    def link(self, ns: str, name: str) -> LinkInfo:
+        """One link; KernelNotFoundError (ENODEV) if absent."""
+        import errno
+
+        from netsim.errors import kernel_error
+
+        for info in self.links(ns):
+            if info.name == name:
+                return info
+        raise kernel_error(errno.ENODEV, f"no link {name!r} in namespace {ns!r}")
+
+    # --- addresses, routes, neighbours, fdb -----------------------------------
+    @abc.abstractmethod
+    def add_address(self, ns: str, dev: str, cidr: str) -> None: ...
+
+    @abc.abstractmethod
+    def delete_address(self, ns: str, dev: str, cidr: str) -> None: ...
+
+    @abc.abstractmethod
+    def addresses(self, ns: str) -> list[tuple[str, str]]:
+        """``(dev, cidr)`` pairs sorted, IPv6 link-local ones included."""
+
+    @abc.abstractmethod
+    def add_route(
+        self,
+        ns: str,
+        dst: str,
+        *,
+        via: str | None = None,
+        dev: str | None = None,
+        metric: int = 0,
+        scope: Literal["universe", "link"] | None = None,
+    ) -> None:
+        """``dst`` is "default" (IPv4; "default6" for IPv6) or a CIDR.
+
+        A ``via`` not reachable through a connected route is ENETUNREACH.
+        """
+
+    @abc.abstractmethod
+    def delete_route(self, ns: str, dst: str, *, via: str | None = None, dev: str | None = None, metric: int | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def routes(self, ns: str) -> list[RouteInfo]:
+        """The main table, kernel (connected) routes included, sorted."""
+
+    @abc.abstractmethod
+    def add_neighbour(self, ns: str, dev: str, ip: str, mac: str) -> None: ...
+
+    @abc.abstractmethod
+    def delete_neighbour(self, ns: str, dev: str, ip: str) -> None: ...
+
+    @abc.abstractmethod
+    def neighbours(self, ns: str) -> list[NeighbourInfo]: ...
+
+    @abc.abstractmethod
+    def add_fdb(self, ns: str, dev: str, mac: str, dst: str | None = None) -> None:
+        """Static FDB entry on a bridge port or a vxlan (``dst`` = remote VTEP)."""
+
+    @abc.abstractmethod
+    def delete_fdb(self, ns: str, dev: str, mac: str, dst: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def fdb(self, ns: str) -> list[FdbInfo]:
+        """Static (permanent) entries only; learned ones are not compared."""
+
+    # --- sysctls ----------------------------------------------------------------
+    @abc.abstractmethod
+    def set_sysctl(self, ns: str, key: str, value: str) -> None:
+        """Keys as in /proc/sys with dots: ``net.ipv4.ip_forward``,
+        ``net.ipv6.conf.all.forwarding``, ``net.ipv6.conf.<dev>.disable_ipv6``."""
+
+    @abc.abstractmethod
+    def get_sysctl(self, ns: str, key: str) -> str: ...
+
+    # --- NAT / filter -------------------------------------------------------------
+    @abc.abstractmethod
+    def add_rule(self, ns: str, rule: Rule) -> None:
+        """Append a rule; EEXIST if an equal rule is present."""
+
+    @abc.abstractmethod
+    def delete_rule(self, ns: str, rule: Rule) -> None:
+        """ENOENT if no equal rule is present."""
+
+    @abc.abstractmethod
+    def rules(self, ns: str) -> list[Rule]:
+        """In evaluation order."""
+
+    # --- listeners ------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_listener(self, ns: str, listener: Listener) -> None:
+        """Accept TCP connections / UDP datagrams (echoed back) on addr:port.
+        EADDRINUSE if taken."""
+
+    @abc.abstractmethod
+    def delete_listener(self, ns: str, listener: Listener) -> None: ...
+
+    @abc.abstractmethod
+    def listeners(self, ns: str) -> list[Listener]: ...
+
+    # --- packets ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def probe(
+        self,
+        ns: str,
+        dst: str,
+        proto: Proto = "icmp",
+        port: int | None = None,
+        timeout: float = 1.0,
+        src: str | None = None,
+    ) -> ProbeResult:
+        """Send one ICMP echo, TCP SYN or UDP datagram from ``ns`` to ``dst``.
+
+        Use :func:`netsim.probe.probe`, which validates its arguments first.
+        """
+
+    @abc.abstractmethod
+    def capture(self, ns: str, ifaces: list[str], path: str) -> contextlib.AbstractContextManager[None]:
+        """Within the ``with`` block, write what crosses ``ifaces`` to a pcap."""
+
+    # --- whole-kernel views ---------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """A normalized, comparable dump of every namespace this kernel holds.
+
+        Volatile values are left out so that the fake and the real kernel
+        compare equal: ifindexes, random MACs (only MACs set with
+        :meth:`set_mac` appear), IPv6 link-local addresses and their routes.
+        """
+        from netsim.kernel.snapshot import build_snapshot
+
+        return build_snapshot(self)
+
+    @abc.abstractmethod
+    def explicit_macs(self) -> Mapping[tuple[str, str], str]:
+        """``(ns, link) -> mac`` for MACs set with :meth:`set_mac` still in place."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Remove everything this kernel created, verify it is gone. Idempotent."""
+
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def iter_namespaces(self) -> Iterator[str]:
+        yield from self.namespaces()

@@ -1,0 +1,98 @@
+"""netsim's pytest plugin: kernels as fixtures, and real-kernel tests that
+may skip only when the machine cannot run them.
+
+* ``netsim_kernel_factory(kind)`` builds a kernel with a fresh per-run prefix
+  and closes it (and checks that none of its namespaces is left) at teardown.
+* Tests marked ``linux`` skip with a reason where the real kernel is not
+  usable, except with ``NETSIM_REQUIRE_LINUX=1``: then such a skip fails.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from netsim.kernel import make_kernel
+from netsim.kernel.base import Kernel
+from netsim.safety import linux_unavailable_reason, namespaces_with_prefix
+
+REQUIRE_ENV = "NETSIM_REQUIRE_LINUX"
+
+
+def require_linux() -> bool:
+    return os.environ.get(REQUIRE_ENV, "") not in ("", "0", "false", "no")
+
+
+def skip_unless_linux() -> None:
+    """Skip (or fail, when required) the calling test if Linux mode cannot run."""
+    reason = linux_unavailable_reason()
+    if reason is None:
+        return
+    if require_linux():
+        pytest.fail(f"{REQUIRE_ENV}=1 but the real kernel is unusable: {reason}")
+    pytest.skip(f"real kernel unavailable: {reason}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "linux: needs the real Linux kernel (root, network namespaces)")
+    config.stash[_SESSION_KEY] = secrets.token_hex(3)
+    config.stash[_COUNTER_KEY] = [0]
+
+
+_SESSION_KEY = pytest.StashKey[str]()
+_COUNTER_KEY = pytest.StashKey[list[int]]()
+
+
+def session_run_prefix(config: pytest.Config) -> str:
+    """Every kernel made through the fixtures has a run id starting with this."""
+    return config.stash[_SESSION_KEY]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("linux") is not None:
+        skip_unless_linux()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and require_linux() and item.get_closest_marker("linux") is not None:
+        report.outcome = "failed"
+        report.longrepr = f"{REQUIRE_ENV}=1 forbids skipping real-kernel tests: {report.longrepr}"
+
+
+@pytest.fixture
+def netsim_kernel_factory(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Kernel]]:
+    """Build kernels (``"fake"`` or ``"linux"``); all are closed after the test,
+    and the test fails if one left a namespace behind."""
+    made: list[Kernel] = []
+    config = request.config
+
+    def factory(kind: str) -> Kernel:
+        if kind == "linux":
+            skip_unless_linux()
+        counter = config.stash[_COUNTER_KEY]
+        counter[0] += 1
+        kernel = make_kernel(kind, f"{session_run_prefix(config)}{counter[0]:x}")
+        made.append(kernel)
+        return kernel
+
+    try:
+        yield factory
+    finally:
+        errors = []
+        for kernel in reversed(made):
+            try:
+                kernel.close()
+            except Exception as exc:  # report every kernel, not just the first
+                errors.append(f"{kernel.kind} kernel {kernel.run_id}: close failed: {exc!r}")
+            if kernel.kind == "linux":
+                left = namespaces_with_prefix(kernel.prefix)
+                if left:
+                    errors.append(f"namespaces left behind: {left}")
+        if errors:
+            pytest.fail("; ".join(errors))

@@ -1,0 +1,63 @@
+"""nox sessions. Each docstring's first line says what privilege it needs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.default_venv_backend = "venv"
+
+PACKAGES = ["netsim", "drivers", "ipam"]
+BASELINE = Path("benchmarks/baseline")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Any user; as root the real-kernel tests run too (unit, fake, linux)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs, env={"NETSIM_REQUIRE_LINUX": os.environ.get("NETSIM_REQUIRE_LINUX", "")})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Any user: ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Any user: mypy --strict on netsim, drivers and ipam."""
+    session.install("-e", ".[test,dev]")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Any user (real-kernel benchmarks need root): run benchmarks/, save JSON, compare with the baseline."""
+    session.install("-e", ".[test]")
+    args = ["python", "-m", "pytest", "benchmarks", "--benchmark-only", "--benchmark-autosave", "--benchmark-storage=benchmarks/.results"]
+    baseline = sorted(BASELINE.glob("*.json"))
+    if baseline:
+        args += [f"--benchmark-compare={baseline[-1].resolve()}", "--benchmark-compare-fail=median:50%"]
+    session.run(*args, *session.posargs)
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """Any user on the fake kernel; root for --netsim-kernel=linux. Runs the suite on every built-in driver."""
+    session.install("-e", ".[test]")
+    drivers = session.posargs or ["null", "host", "bridge", "macvlan"]
+    for name in drivers:
+        session.run("python", "-m", "pytest", "--pyargs", "netsim.conformance", f"--netsim-driver={name}", "-q")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Any user: the main job, every scenario on the fake kernel with a results table."""
+    session.install("-e", ".")
+    session.run("netsim", "run", "scenarios/", *session.posargs)
