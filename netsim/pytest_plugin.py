@@ -12,12 +12,17 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from netsim.errors import NetsimError
 from netsim.kernel import make_kernel
 from netsim.kernel.base import Kernel
 from netsim.safety import linux_unavailable_reason, namespaces_with_prefix
+
+if TYPE_CHECKING:
+    from netsim.conformance.target import DriverTarget as ConformanceTarget
 
 REQUIRE_ENV = "NETSIM_REQUIRE_LINUX"
 
@@ -34,6 +39,68 @@ def skip_unless_linux() -> None:
     if require_linux():
         pytest.fail(f"{REQUIRE_ENV}=1 but the real kernel is unusable: {reason}")
     pytest.skip(f"real kernel unavailable: {reason}")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("netsim", "netsim conformance suite")
+    group.addoption(
+        "--netsim-driver",
+        default=None,
+        help="driver under test: a registered name, module:Class, module:init, unix:///path.sock or plugin:NAME",
+    )
+    group.addoption(
+        "--netsim-kernel", default="fake", choices=["fake", "linux"], help="kernel to run on (default: fake)"
+    )
+    group.addoption(
+        "--netsim-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="driver option given to every network the suite creates (repeatable)",
+    )
+
+
+def conformance_target(config: pytest.Config) -> ConformanceTarget:
+    """The driver named by the command line options (the suite needs one)."""
+    from netsim.conformance.target import DriverTarget, parse_options
+
+    spec = config.getoption("--netsim-driver")
+    if not spec:
+        pytest.exit("the conformance suite needs --netsim-driver=NAME|module:Class|unix:///path.sock", returncode=4)
+    try:
+        options = parse_options(config.getoption("--netsim-option"))
+    except NetsimError as exc:
+        pytest.exit(str(exc), returncode=4)
+    return DriverTarget(spec=str(spec), kernel=str(config.getoption("--netsim-kernel")), options=options)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line per conformance contract area: passed, failed, skipped."""
+    areas: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            area = _conformance_area(nodeid)
+            if area is None or (outcome == "passed" and getattr(report, "when", "call") != "call"):
+                continue
+            areas.setdefault(area, {}).setdefault(outcome, 0)
+            areas[area][outcome] += 1
+    if not areas:
+        return
+    target = config.getoption("--netsim-driver")
+    terminalreporter.write_sep("=", f"netsim conformance: {target} on {config.getoption('--netsim-kernel')} kernel")
+    for area in sorted(areas):
+        counts = areas[area]
+        verdict = "FAIL" if counts.get("failed") or counts.get("error") else "ok"
+        detail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        terminalreporter.write_line(f"  {area:<14} {verdict:<5} {detail}")
+
+
+def _conformance_area(nodeid: str) -> str | None:
+    marker = "conformance/test_"
+    if marker not in nodeid:
+        return None
+    return nodeid.split(marker, 1)[1].split(".py", 1)[0]
 
 
 def pytest_configure(config: pytest.Config) -> None:

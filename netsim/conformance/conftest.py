@@ -1,0 +1,40 @@
+"""Fixtures of the conformance suite (options come from netsim.pytest_plugin)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from netsim.conformance.harness import DriverUnderTest, build
+from netsim.conformance.target import DriverTarget
+from netsim.kernel.base import Kernel
+from netsim.pytest_plugin import conformance_target
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> DriverTarget:
+    return conformance_target(request.config)
+
+
+@pytest.fixture
+def dut(target: DriverTarget, netsim_kernel_factory: Callable[[str], Kernel]) -> Iterator[DriverUnderTest]:
+    """The driver under test in a fresh controller; after the check, the
+    controller is closed and the kernel must equal its state before."""
+    kernel = netsim_kernel_factory(target.kernel)
+    baseline = kernel.snapshot()
+    under_test = build(target, kernel)
+    try:
+        yield under_test
+    finally:
+        under_test.ctrl.close()
+    left = kernel.snapshot()
+    assert left == baseline, f"the kernel is not as it was before the check: {_diff(baseline, left)}"
+
+
+def _diff(before: dict[str, object], after: dict[str, object]) -> str:
+    lines = []
+    for ns in sorted(set(before) | set(after)):
+        if before.get(ns) != after.get(ns):
+            lines.append(f"namespace {ns}: before={before.get(ns)!r} after={after.get(ns)!r}")
+    return "; ".join(lines)[:2000]

@@ -1,0 +1,85 @@
+"""Which driver the conformance suite tests, and how it gets into a controller.
+
+``--netsim-driver`` accepts:
+
+* a registered name (built-in or from the ``netsim.drivers`` entry points),
+* ``module:attr`` where ``attr`` is a :class:`~netsim.driverapi.Driver`
+  subclass (constructed with the driver config the controller builds; its
+  optional ``capability`` class attribute is used at registration) or an init
+  function ``init(registry, config)`` as libnetwork's ``AddDriver`` calls,
+* ``unix:///path.sock`` / ``tcp://host:port``: a remote (Docker) plugin,
+* ``plugin:NAME``: the built-in NAME served in-process as a Docker plugin and
+  reached through the remote driver (a round trip of the plugin protocol).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netsim.driverapi import Capability, Driver, DriverCallback
+from netsim.errors import InvalidParameterError, NotFoundError
+
+InitFunction = Callable[[DriverCallback, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class DriverTarget:
+    spec: str
+    kernel: str = "fake"
+    #: driver options passed to every network the suite creates
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        if self.spec.startswith(("unix://", "tcp://", "http://")):
+            return "remote"
+        if self.spec.startswith("plugin:"):
+            return "plugin"
+        if ":" in self.spec:
+            return "python"
+        return "name"
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``["key=value", ...]`` → dict; a pair without '=' is an error."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidParameterError(f"--netsim-option {pair!r}: expected key=value")
+        options[key.strip()] = value
+    return options
+
+
+def load_python_target(spec: str) -> InitFunction:
+    """Turn ``module:attr`` into an init function."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise NotFoundError(f"--netsim-driver {spec!r}: cannot import {module_name!r}: {exc}") from exc
+    try:
+        obj = getattr(module, attr)
+    except AttributeError as exc:
+        raise NotFoundError(f"--netsim-driver {spec!r}: {module_name} has no attribute {attr!r}") from exc
+    if isinstance(obj, type) and issubclass(obj, Driver):
+        driver_class = obj
+
+        def init_from_class(registry: DriverCallback, config: Mapping[str, Any]) -> None:
+            try:
+                driver = driver_class(config)  # type: ignore[call-arg]
+            except TypeError:
+                driver = driver_class()
+            capability = getattr(driver_class, "capability", None)
+            if not isinstance(capability, Capability):
+                capability = Capability()
+            registry.register_driver(driver.type(), driver, capability)
+
+        return init_from_class
+    if callable(obj):
+        init: InitFunction = obj
+        return init
+    raise InvalidParameterError(f"--netsim-driver {spec!r}: {attr} is neither a Driver subclass nor an init function")

@@ -1,0 +1,55 @@
+"""Networks: create/delete and allocate/free."""
+
+from __future__ import annotations
+
+import pytest
+
+from netsim.conformance.harness import DriverUnderTest, new_id
+from netsim.driverapi import NetworkInfo
+from netsim.errors import NetsimError, NotFoundError, NotImplementedByDriverError, PluginReplyError
+
+
+def test_create_then_delete_network(dut: DriverUnderTest) -> None:
+    before = dut.kernel.snapshot()
+    nid, _ = dut.create_network_direct()
+    dut.driver.delete_network(nid)
+    assert dut.kernel.snapshot() == before, "delete_network did not undo what create_network did in the kernel"
+
+
+def test_duplicate_create_is_refused(dut: DriverUnderTest) -> None:
+    nid, data = dut.create_network_direct()
+    try:
+        with pytest.raises(NetsimError):
+            dut.driver.create_network(nid, dut.network_options(), NetworkInfo(), data, [])
+    finally:
+        dut.driver.delete_network(nid)
+
+
+def test_delete_unknown_network_is_not_found(dut: DriverUnderTest) -> None:
+    with pytest.raises((NotFoundError, PluginReplyError)):
+        dut.driver.delete_network(new_id())
+
+
+def test_allocate_and_free_are_symmetric(dut: DriverUnderTest) -> None:
+    """Global-scope drivers allocate and free; local ones may say "not implemented"."""
+    nid = new_id()
+    data = dut.ipam_data()
+    try:
+        first = dut.driver.network_allocate(nid, dict(dut.options), data, [])
+    except NotImplementedByDriverError:
+        assert not dut.is_global, "a global-scope driver must implement network_allocate"
+        with pytest.raises(NotImplementedByDriverError):
+            dut.driver.network_free(nid)
+        return
+    assert isinstance(first, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in first.items())
+    dut.driver.network_free(nid)
+    again = dut.driver.network_allocate(nid, dict(dut.options), data, [])
+    assert again == first, "allocate after free returned different options: allocation state leaked"
+    dut.driver.network_free(nid)
+
+
+def test_network_through_controller_round_trip(dut: DriverUnderTest) -> None:
+    before = dut.kernel.snapshot()
+    net = dut.create_network("conf-net")
+    dut.ctrl.delete_network(net.name)
+    assert dut.kernel.snapshot() == before
