@@ -50,7 +50,13 @@ def root_namespace_state() -> dict[str, Any]:
     routes6 = _run_json(["ip", "-j", "-6", "route", "show", "table", "all"]) or []
     state: dict[str, Any] = {
         "links": sorted(
-            (link.get("ifname", ""), link.get("link_type", ""), link.get("address", ""), link.get("mtu", 0), link.get("master", ""))
+            (
+                link.get("ifname", ""),
+                link.get("link_type", ""),
+                link.get("address", ""),
+                link.get("mtu", 0),
+                link.get("master", ""),
+            )
             for link in links
         ),
         "addresses": sorted(

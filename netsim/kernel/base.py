@@ -30,7 +30,6 @@ Proto = Literal["icmp", "tcp", "udp"]
 ListenProto = Literal["tcp", "udp"]
 
 
-
 @dataclass(frozen=True)
 class LinkInfo:
     """One link as the kernel reports it."""
@@ -301,7 +300,9 @@ class Kernel(abc.ABC):
         """
 
     @abc.abstractmethod
-    def delete_route(self, ns: str, dst: str, *, via: str | None = None, dev: str | None = None, metric: int | None = None) -> None: ...
+    def delete_route(
+        self, ns: str, dst: str, *, via: str | None = None, dev: str | None = None, metric: int | None = None
+    ) -> None: ...
 
     @abc.abstractmethod
     def routes(self, ns: str) -> list[RouteInfo]:

@@ -37,8 +37,7 @@ def build_snapshot(kernel: Kernel) -> dict[str, Any]:
             "rules": [{"type": type(r).__name__, **asdict(r)} for r in kernel.rules(ns)],
             "listeners": sorted((asdict(lst) for lst in kernel.listeners(ns)), key=str),
             "sysctls": {
-                key: kernel.get_sysctl(ns, key)
-                for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+                key: kernel.get_sysctl(ns, key) for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
             },
         }
     return out
