@@ -1,0 +1,248 @@
+"""The meaning checks of a scenario, run after its shape was checked.
+
+Names must resolve, subnets must parse into a consistent plan (no overlaps,
+ranges, gateways and static addresses inside their subnet, nothing assigned
+twice), and every expectation and step must be possible in the state the
+scenario is in at that point. Each failure calls ``fail(key_path, message)``,
+which raises; nothing has been built yet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from netsim.scenario.model import OUTSIDE, Attachment, Expectation, NetworkSpec, Scenario
+
+Fail = Callable[[str, str], NoReturn]
+IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: drivers whose endpoints carry no address of their own
+_NO_ADDRESS_DRIVERS = ("null",)
+#: drivers whose containers may be on no other network (Docker refuses mixing)
+_EXCLUSIVE_DRIVERS = ("host", "null")
+
+
+@dataclass
+class _State:
+    """What exists at one point of the scenario: live containers, live
+    networks, who is attached where, and which static addresses are taken."""
+
+    networks: dict[str, NetworkSpec]
+    containers: set[str] = field(default_factory=set)
+    attached: dict[str, list[str]] = field(default_factory=dict)
+    taken: dict[tuple[str, str], str] = field(default_factory=dict)
+    addressable: set[str] = field(default_factory=set)
+
+
+def check_semantics(scenario: Scenario, fail: Fail) -> None:
+    """Raise through ``fail`` on the first meaning error (see module docstring)."""
+    _unique([(f"hosts[{i}]", h) for i, h in enumerate(scenario.hosts)], "host", fail)
+    _unique([(f"networks[{i}].name", n.name) for i, n in enumerate(scenario.networks)], "network", fail)
+    _unique([(f"containers[{i}].name", c.name) for i, c in enumerate(scenario.containers)], "container", fail)
+    if OUTSIDE in {c.name for c in scenario.containers}:
+        fail("containers", f"{OUTSIDE!r} is reserved for the world beyond the host")
+    for i, net in enumerate(scenario.networks):
+        _check_network(scenario, net, f"networks[{i}]", fail)
+    _check_overlaps(scenario, fail)
+    state = _State(networks={n.name: n for n in scenario.networks})
+    for i, ctr in enumerate(scenario.containers):
+        path = f"containers[{i}]"
+        if ctr.host not in scenario.hosts:
+            fail(f"{path}.host", f"unknown host {ctr.host!r}")
+        state.containers.add(ctr.name)
+        state.attached[ctr.name] = []
+        for j, att in enumerate(ctr.networks):
+            _attach(state, ctr.name, ctr.host, att, f"{path}.networks[{j}]", fail)
+        _unique([(f"{path}.listen[{j}]", str(x)) for j, x in enumerate(ctr.listen)], "listener", fail)
+    _check_ports(scenario, fail)
+    _check_expectations(scenario, state, scenario.expect, "expect", fail)
+    for i, step in enumerate(scenario.steps):
+        path = f"steps[{i}]"
+        if step.container and step.container not in state.containers:
+            what = "removed" if step.container in state.attached else "unknown"
+            fail(f"{path}.{step.action}", f"{what} container {step.container!r}")
+        if step.network and step.network not in state.networks:
+            fail(f"{path}.{step.action}", f"unknown or removed network {step.network!r}")
+        if step.action == "connect" and step.attachment is not None:
+            host = scenario.container(step.container).host
+            _attach(state, step.container, host, step.attachment, f"{path}.connect", fail)
+        elif step.action == "disconnect":
+            if step.network not in state.attached[step.container]:
+                fail(f"{path}.disconnect", f"container {step.container!r} is not on network {step.network!r}")
+            _detach(state, step.container, step.network)
+        elif step.action == "remove_container":
+            for name in list(state.attached[step.container]):
+                _detach(state, step.container, name)
+            state.containers.discard(step.container)
+        elif step.action == "remove_network":
+            users = sorted(c for c in state.containers if step.network in state.attached[c])
+            if users:
+                fail(
+                    f"{path}.remove_network",
+                    f"network {step.network!r} still has containers {users}; disconnect them first",
+                )
+            del state.networks[step.network]
+        _check_expectations(scenario, state, step.expect, f"{path}.expect", fail)
+
+
+def _unique(items: list[tuple[str, str]], what: str, fail: Fail) -> None:
+    seen: set[str] = set()
+    for path, name in items:
+        if name in seen:
+            fail(path, f"duplicate {what} {name!r}")
+        seen.add(name)
+
+
+def _subnet(text: str | None) -> IPNet | None:
+    return ipaddress.ip_network(text) if text else None
+
+
+def _check_network(scenario: Scenario, net: NetworkSpec, path: str, fail: Fail) -> None:
+    if net.host not in scenario.hosts:
+        fail(f"{path}.host", f"unknown host {net.host!r}")
+    ipam = net.ipam
+    subnet, subnet_v6 = _subnet(ipam.subnet), _subnet(ipam.subnet_v6)
+    if net.driver in _EXCLUSIVE_DRIVERS:
+        twins = [n.name for n in scenario.networks if n.driver == net.driver and n.host == net.host]
+        if twins[0] != net.name:
+            fail(f"{path}.driver", f"only one {net.driver} network per host is allowed ({twins[0]!r} exists)")
+        if subnet or subnet_v6:
+            fail(f"{path}.ipam", f"the {net.driver} driver takes no IPAM configuration")
+    if ipam.ip_range and subnet is None:
+        fail(f"{path}.ipam.ip_range", "an ip_range needs a subnet")
+    if ipam.gateway and subnet is None:
+        fail(f"{path}.ipam.gateway", "a gateway needs a subnet")
+    if ipam.gateway_v6 and subnet_v6 is None:
+        fail(f"{path}.ipam.gateway_v6", "a gateway_v6 needs a subnet_v6")
+    if subnet_v6 is not None and not net.ipv6:
+        fail(f"{path}.ipam.subnet_v6", "an IPv6 subnet needs 'ipv6: true' on the network")
+    if subnet is not None:
+        if ipam.ip_range and not ipaddress.ip_network(ipam.ip_range).subnet_of(subnet):  # type: ignore[arg-type]
+            fail(f"{path}.ipam.ip_range", f"ip_range {ipam.ip_range} is not inside subnet {subnet}")
+        if ipam.gateway:
+            _check_in(subnet, ipam.gateway, f"{path}.ipam.gateway", "gateway", fail)
+        for key, addr in ipam.aux_addresses.items():
+            _check_in(subnet, addr, f"{path}.ipam.aux_addresses.{key}", "aux address", fail)
+    if subnet_v6 is not None and ipam.gateway_v6:
+        _check_in(subnet_v6, ipam.gateway_v6, f"{path}.ipam.gateway_v6", "gateway", fail)
+
+
+def _check_in(subnet: IPNet, addr: str, path: str, what: str, fail: Fail) -> None:
+    ip = ipaddress.ip_address(addr)
+    if ip.version != subnet.version or ip not in subnet:
+        fail(path, f"{what} {addr} is outside subnet {subnet}")
+    if subnet.version == 4 and subnet.prefixlen < 31 and ip in (subnet.network_address, subnet.broadcast_address):
+        fail(path, f"{what} {addr} is the network or broadcast address of {subnet}")
+
+
+def _check_overlaps(scenario: Scenario, fail: Fail) -> None:
+    placed: list[tuple[str, IPNet, str]] = []
+    for i, net in enumerate(scenario.networks):
+        for key, text in (("subnet", net.ipam.subnet), ("subnet_v6", net.ipam.subnet_v6)):
+            subnet = _subnet(text)
+            if subnet is None:
+                continue
+            for host, other, name in placed:
+                if host == net.host and subnet.version == other.version and subnet.overlaps(other):
+                    fail(f"networks[{i}].ipam.{key}", f"subnet {subnet} overlaps {other} of network {name!r}")
+            placed.append((net.host, subnet, net.name))
+
+
+def _attach(state: _State, container: str, host: str, att: Attachment, path: str, fail: Fail) -> None:
+    net = state.networks.get(att.network)
+    if net is None:
+        fail(path, f"unknown network {att.network!r}")
+    if net.host != host:
+        fail(path, f"network {net.name!r} is on host {net.host!r}, container {container!r} on {host!r}")
+    current = state.attached[container]
+    if att.network in current:
+        fail(path, f"container {container!r} is already on network {att.network!r}")
+    exclusive = [n for n in [*current, att.network] if state.networks[n].driver in _EXCLUSIVE_DRIVERS]
+    if exclusive and len(current) > 0:
+        fail(path, f"a container on the {state.networks[exclusive[0]].driver} network cannot be on other networks")
+    if net.driver in _EXCLUSIVE_DRIVERS and (att.ip or att.ipv6 or att.mac):
+        fail(path, f"the {net.driver} driver takes no static address or MAC")
+    for addr, text, what in ((att.ip, net.ipam.subnet, "ip"), (att.ipv6, net.ipam.subnet_v6, "ipv6")):
+        if addr is None:
+            continue
+        if what == "ipv6" and not net.ipv6:
+            fail(f"{path}.{what}", f"network {net.name!r} has no IPv6")
+        subnet = _subnet(text)
+        if subnet is None:
+            fail(f"{path}.{what}", f"a static address needs a network with a configured subnet ({net.name!r} has none)")
+        _check_in(subnet, addr, f"{path}.{what}", "address", fail)
+        reserved = {net.ipam.gateway: "the gateway", net.ipam.gateway_v6: "the gateway"}
+        reserved.update({v: f"aux address {k!r}" for k, v in net.ipam.aux_addresses.items()})
+        if addr in reserved:
+            fail(f"{path}.{what}", f"address {addr} is {reserved[addr]} of network {net.name!r}")
+        owner = state.taken.get((net.name, addr))
+        if owner is not None:
+            fail(f"{path}.{what}", f"address {addr} on network {net.name!r} is already given to {owner!r}")
+        state.taken[(net.name, addr)] = container
+    current.append(att.network)
+    if net.driver not in _NO_ADDRESS_DRIVERS:
+        state.addressable.add(container)
+
+
+def _detach(state: _State, container: str, network: str) -> None:
+    state.attached[container].remove(network)
+    for key, owner in list(state.taken.items()):
+        if key[0] == network and owner == container:
+            del state.taken[key]
+
+
+def _check_ports(scenario: Scenario, fail: Fail) -> None:
+    bound: dict[tuple[str, str, int], list[tuple[str, str]]] = {}
+    host_listeners: dict[tuple[str, str, int], str] = {}
+    for i, ctr in enumerate(scenario.containers):
+        for j, pub in enumerate(ctr.publish):
+            users = bound.setdefault((ctr.host, pub.proto, pub.host_port), [])
+            for other, other_ip in users:
+                if "" in (other_ip, pub.host_ip) or other_ip == pub.host_ip:
+                    fail(
+                        f"containers[{i}].publish[{j}]",
+                        f"host port {pub.host_port}/{pub.proto} is already published by {other!r}",
+                    )
+            users.append((ctr.name, pub.host_ip))
+        on_host = any(a.network in {n.name for n in scenario.networks if n.driver == "host"} for a in ctr.networks)
+        for j, lst in enumerate(ctr.listen if on_host else ()):
+            other = host_listeners.setdefault((ctr.host, lst.proto, lst.port), ctr.name)
+            if other != ctr.name:
+                fail(f"containers[{i}].listen[{j}]", f"{lst} is already taken on the host network by {other!r}")
+
+
+def _check_expectations(
+    scenario: Scenario, state: _State, expectations: tuple[Expectation, ...], path: str, fail: Fail
+) -> None:
+    names = {c.name for c in scenario.containers}
+    for i, exp in enumerate(expectations):
+        where = f"{path}[{i}]"
+        if exp.source != OUTSIDE:
+            if exp.source not in names:
+                fail(f"{where}.from", f"unknown container {exp.source!r}")
+            if exp.source not in state.containers:
+                fail(f"{where}.from", f"container {exp.source!r} was removed in an earlier step")
+        if exp.source == OUTSIDE and exp.target == OUTSIDE:
+            fail(f"{where}.to", "from outside to outside is not a container network question")
+        published = exp.published_port
+        if published is not None:
+            publishers = [
+                c for c in scenario.containers for p in c.publish if (p.host_port, p.proto) == (published, exp.proto)
+            ]
+            if exp.reachable and not publishers:
+                fail(f"{where}.to", f"impossible: no container publishes {published}/{exp.proto}")
+        elif exp.target not in (OUTSIDE,) and ":" not in exp.target and not exp.target.replace(".", "").isdigit():
+            if exp.target not in names:
+                fail(f"{where}.to", f"unknown container {exp.target!r}")
+            if exp.target not in state.addressable:
+                fail(f"{where}.to", f"container {exp.target!r} has no address (it is on no addressed network)")
+            target = scenario.container(exp.target)
+            if (
+                exp.reachable
+                and exp.port is not None
+                and not any((lst.proto, lst.port) == (exp.proto, exp.port) for lst in target.listen)
+            ):
+                fail(f"{where}.port", f"impossible: {exp.target!r} does not listen on {exp.proto}/{exp.port}")

@@ -1,0 +1,169 @@
+"""A scenario as validated data: what :mod:`netsim.scenario.schema` returns.
+
+Everything here is frozen and already checked (names resolve, subnets parse,
+ports are in range), so the runner and the renderers never re-validate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Proto = Literal["icmp", "tcp", "udp"]
+ListenProto = Literal["tcp", "udp"]
+
+#: ``from:``/``to:`` may name the world beyond the host with this word
+OUTSIDE = "outside"
+#: ``to: "published:8080"`` probes the host's address on that host port
+PUBLISHED_PREFIX = "published:"
+
+
+@dataclass(frozen=True)
+class IpamSpec:
+    """A network's IPAM request: Docker's ``--subnet/--ip-range/--gateway/--aux-address``."""
+
+    driver: str = "default"
+    subnet: str | None = None
+    ip_range: str | None = None
+    gateway: str | None = None
+    aux_addresses: dict[str, str] = field(default_factory=dict)
+    subnet_v6: str | None = None
+    gateway_v6: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    driver: str = "bridge"
+    host: str = "h1"
+    #: driver options, always strings (Docker passes them as strings)
+    options: dict[str, str] = field(default_factory=dict)
+    ipam: IpamSpec = field(default_factory=IpamSpec)
+    internal: bool = False
+    ipv6: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One container on one network, with optional static addresses."""
+
+    network: str
+    ip: str | None = None
+    ipv6: str | None = None
+    mac: str | None = None
+
+
+@dataclass(frozen=True)
+class ListenSpec:
+    proto: ListenProto
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.proto}/{self.port}"
+
+
+@dataclass(frozen=True)
+class PublishSpec:
+    """``[host_ip:]host_port:container_port[/proto]`` as in ``docker run -p``."""
+
+    host_port: int
+    container_port: int
+    proto: ListenProto = "tcp"
+    host_ip: str = ""
+
+    def __str__(self) -> str:
+        ip = f"{self.host_ip}:" if self.host_ip else ""
+        return f"{ip}{self.host_port}:{self.container_port}/{self.proto}"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    host: str = "h1"
+    networks: tuple[Attachment, ...] = ()
+    listen: tuple[ListenSpec, ...] = ()
+    publish: tuple[PublishSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """``from`` is a container or ``outside``; ``to`` a container, an IP,
+    ``outside`` or ``published:PORT`` (then ``port`` is that host port)."""
+
+    source: str
+    target: str
+    proto: Proto = "icmp"
+    port: int | None = None
+    reachable: bool = True
+
+    @property
+    def published_port(self) -> int | None:
+        if self.target.startswith(PUBLISHED_PREFIX):
+            return int(self.target[len(PUBLISHED_PREFIX) :])
+        return None
+
+    def describe(self) -> str:
+        """``web -> db tcp/5432 reachable`` (one line, for tables and JUnit)."""
+        what = "reachable" if self.reachable else "unreachable"
+        return f"{self.source} -> {self.target} {self.proto_port} {what}"
+
+    @property
+    def proto_port(self) -> str:
+        return self.proto if self.port is None else f"{self.proto}/{self.port}"
+
+
+StepAction = Literal["connect", "disconnect", "remove_container", "remove_network"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ordered change to the built topology, then expectations about it.
+
+    ``container``/``network`` name the objects the action touches
+    (``remove_container`` leaves ``network`` empty, ``remove_network`` leaves
+    ``container`` empty); ``attachment`` carries a ``connect``'s addresses.
+    """
+
+    action: StepAction
+    container: str = ""
+    network: str = ""
+    attachment: Attachment | None = None
+    expect: tuple[Expectation, ...] = ()
+
+    def describe(self) -> str:
+        if self.action == "connect":
+            return f"connect {self.container} to {self.network}"
+        if self.action == "disconnect":
+            return f"disconnect {self.container} from {self.network}"
+        if self.action == "remove_container":
+            return f"remove container {self.container}"
+        return f"remove network {self.network}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    file: str = ""
+    description: str = ""
+    hosts: tuple[str, ...] = ("h1",)
+    networks: tuple[NetworkSpec, ...] = ()
+    containers: tuple[ContainerSpec, ...] = ()
+    expect: tuple[Expectation, ...] = ()
+    steps: tuple[Step, ...] = ()
+
+    def network(self, name: str) -> NetworkSpec:
+        """The network called ``name``; KeyError if none (validated files never miss)."""
+        for net in self.networks:
+            if net.name == name:
+                return net
+        raise KeyError(name)
+
+    def container(self, name: str) -> ContainerSpec:
+        for ctr in self.containers:
+            if ctr.name == name:
+                return ctr
+        raise KeyError(name)
+
+    def expectation_count(self) -> int:
+        return len(self.expect) + sum(len(step.expect) for step in self.steps)
