@@ -123,3 +123,6 @@ class FakeWorld:
     next_ifindex: int = 2
     #: (ns, link) -> MAC for MACs set explicitly (see Kernel.explicit_macs)
     explicit_macs: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: active packet captures (dataplane/pcap.py ``Tap`` objects); every frame
+    #: crossing a tapped (namespace, link) is written while the tap is here
+    taps: list[Any] = field(default_factory=list)
