@@ -5,7 +5,8 @@
 * a registered name (built-in or from the ``netsim.drivers`` entry points),
 * ``module:attr`` where ``attr`` is a :class:`~netsim.driverapi.Driver`
   subclass (constructed with the driver config the controller builds; its
-  optional ``capability`` class attribute is used at registration) or an init
+  optional ``capability`` and ``name`` class attributes are used at
+  registration, the name defaulting to ``type()``) or an init
   function ``init(registry, config)`` as libnetwork's ``AddDriver`` calls,
 * ``unix:///path.sock`` / ``tcp://host:port``: a remote (Docker) plugin,
 * ``plugin:NAME``: the built-in NAME served in-process as a Docker plugin and
@@ -76,7 +77,8 @@ def load_python_target(spec: str) -> InitFunction:
             capability = getattr(driver_class, "capability", None)
             if not isinstance(capability, Capability):
                 capability = Capability()
-            registry.register_driver(driver.type(), driver, capability)
+            name = getattr(driver_class, "name", None) or driver.type()
+            registry.register_driver(str(name), driver, capability)
 
         return init_from_class
     if callable(obj):
