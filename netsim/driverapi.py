@@ -94,6 +94,12 @@ class IPAMData:
     def from_json(cls, data: Mapping[str, Any]) -> IPAMData:
         try:
             gateway = data.get("Gateway") or None
+            pool = data["Pool"]
+            aux = data.get("AuxAddresses") or {}
+            if not isinstance(pool, str) or not isinstance(gateway, str | None) or not isinstance(aux, Mapping):
+                raise TypeError("Pool and Gateway must be CIDR strings, AuxAddresses a mapping")
+            if not all(isinstance(v, str) for v in aux.values()):
+                raise TypeError("AuxAddresses values must be CIDR strings")
             return cls(
                 address_space=str(data.get("AddressSpace", "")),
                 pool=ipaddress.ip_network(data["Pool"], strict=False),
