@@ -1,0 +1,125 @@
+"""Results as a text table, as JSON (the issue's exact shape) and as JUnit XML."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from netsim.scenario.results import ScenarioResult
+
+TABLE_HEADER = ("expectation", "from", "to", "proto/port", "expected", "got", "outcome", "result")
+
+
+def _yes_no(value: bool | None) -> str:
+    if value is None:
+        return "-"
+    return "reachable" if value else "unreachable"
+
+
+def table_rows(results: list[ScenarioResult]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for scenario in results:
+        for i, res in enumerate(scenario.results, 1):
+            exp = res.expectation
+            target = exp.target if not res.dst or res.dst == exp.target else f"{exp.target} ({res.dst})"
+            rows.append(
+                (
+                    f"{scenario.name}#{i}" + ("" if res.phase == "initial" else f" [{res.phase.split(':')[0]}]"),
+                    exp.source,
+                    target,
+                    exp.proto_port,
+                    _yes_no(exp.reachable),
+                    _yes_no(res.reachable),
+                    res.outcome,
+                    "PASS" if res.passed else "FAIL",
+                )
+            )
+    return rows
+
+
+def format_table(results: list[ScenarioResult]) -> str:
+    """An aligned plain-text table, then one summary line per failed scenario."""
+    rows = [TABLE_HEADER, *table_rows(results)]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(TABLE_HEADER))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    for scenario in results:
+        if scenario.error:
+            lines.append(f"{scenario.name}: FAIL: {scenario.error}")
+        for leak in scenario.leaks:
+            lines.append(f"{scenario.name}: FAIL: leak: {leak}")
+    passed = sum(s.passed for s in results)
+    checks = sum(len(s.results) for s in results)
+    held = sum(r.passed for s in results for r in s.results)
+    lines.append(f"{passed}/{len(results)} scenarios passed, {held}/{checks} expectations hold")
+    return "\n".join(lines)
+
+
+def to_json(results: list[ScenarioResult]) -> dict[str, Any]:
+    """``{"scenarios": [{"name", "kernel", "passed", "expectations": [...]}]}``."""
+    return {
+        "scenarios": [
+            {
+                "name": s.name,
+                "kernel": s.kernel,
+                "passed": s.passed,
+                "expectations": [
+                    {
+                        "from": r.expectation.source,
+                        "to": r.expectation.target,
+                        "proto": r.expectation.proto,
+                        "port": r.expectation.port,
+                        "expect": r.expectation.reachable,
+                        "reachable": r.reachable,
+                        "passed": r.passed,
+                    }
+                    for r in s.results
+                ],
+            }
+            for s in results
+        ]
+    }
+
+
+def write_json(results: list[ScenarioResult], path: str) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(to_json(results), out, indent=2)
+        out.write("\n")
+
+
+def to_junit(results: list[ScenarioResult]) -> ET.Element:
+    """One testsuite per scenario, one testcase per expectation, plus a
+    ``teardown and leak check`` case that fails on build errors and leaks."""
+    root = ET.Element("testsuites", name="netsim")
+    for s in results:
+        cases = len(s.results) + 1
+        failures = s.failures + (0 if s.error is None and not s.leaks else 1)
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=f"{s.name}[{s.kernel}]",
+            tests=str(cases),
+            failures=str(failures),
+            time=f"{s.seconds:.3f}",
+        )
+        if s.file:
+            suite.set("file", s.file)
+        for i, res in enumerate(s.results, 1):
+            case = ET.SubElement(
+                suite, "testcase", classname=f"netsim.{s.name}", name=f"{i}: {res.expectation.describe()}"
+            )
+            if not res.passed:
+                failure = ET.SubElement(case, "failure", message=f"got {_yes_no(res.reachable)} ({res.outcome})")
+                failure.text = f"{res.phase}: probed {res.dst or '(no address)'}: {res.outcome}"
+        case = ET.SubElement(suite, "testcase", classname=f"netsim.{s.name}", name="build, teardown and leak check")
+        if s.error or s.leaks:
+            failure = ET.SubElement(case, "failure", message=s.error or "leaked kernel state")
+            failure.text = "\n".join(([s.error] if s.error else []) + s.leaks)
+    return root
+
+
+def write_junit(results: list[ScenarioResult], path: str) -> None:
+    tree = ET.ElementTree(to_junit(results))
+    ET.indent(tree)
+    tree.write(path, encoding="utf-8", xml_declaration=True)

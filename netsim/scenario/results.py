@@ -1,0 +1,66 @@
+"""What running a scenario produced: one result per expectation, per scenario."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from netsim.scenario.model import Expectation
+
+NOT_RUN = "not-run"
+
+
+@dataclass
+class ExpectationResult:
+    """One probe's verdict. ``reachable`` is None when it never ran (the
+    build or an earlier step failed), which counts as a failure."""
+
+    expectation: Expectation
+    #: "initial" or "step 2: disconnect web from front"
+    phase: str
+    #: the address actually probed ("" when it could not be resolved)
+    dst: str = ""
+    reachable: bool | None = None
+    outcome: str = NOT_RUN
+    #: fake kernel: the hop-by-hop path (netsim.kernel.base.TraceHop list)
+    trace: list[Any] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.reachable is not None and self.reachable == self.expectation.reachable
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    kernel: str
+    file: str = ""
+    results: list[ExpectationResult] = field(default_factory=list)
+    #: why the build, a step or the teardown failed (None if nothing did)
+    error: str | None = None
+    #: differences between the kernel's snapshot after teardown and its baseline
+    leaks: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and not self.leaks and all(r.passed for r in self.results)
+
+    @property
+    def failures(self) -> int:
+        return sum(not r.passed for r in self.results)
+
+
+def snapshot_diff(baseline: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two kernel snapshots (leak check).
+
+    >>> snapshot_diff({"a": {"links": []}}, {"a": {"links": [1]}, "b": {}})
+    ['namespace b is left behind', 'namespace a: links differ']
+    """
+    problems = [f"namespace {ns} is left behind" for ns in sorted(set(after) - set(baseline))]
+    problems += [f"namespace {ns} disappeared" for ns in sorted(set(baseline) - set(after))]
+    for ns in sorted(set(baseline) & set(after)):
+        for key in sorted(set(baseline[ns]) | set(after[ns])):
+            if baseline[ns].get(key) != after[ns].get(key):
+                problems.append(f"namespace {ns}: {key} differ")
+    return problems

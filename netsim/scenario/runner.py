@@ -1,0 +1,385 @@
+"""Build a validated scenario on a kernel, probe it, change it, tear it down.
+
+The lifecycle of one scenario (:func:`run_scenario`): a fresh kernel and its
+baseline snapshot; a :class:`netsim.controller.Controller` per host; networks
+(IPAM allocation, create), containers (sandbox, endpoint, join, external
+connectivity for published ports) and their listeners; the expectations; each
+step and its expectations; then, always in ``finally``, teardown
+(``ctrl.close()``), the leak check (the snapshot must equal the baseline) and
+``kernel.close()``. :func:`built` is the same lifecycle around a caller's code
+(``netsim trace`` and ``netsim inspect`` use it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from netsim.errors import NetsimError, error_kind
+from netsim.kernel.base import Kernel, Listener, ProbeResult
+from netsim.scenario.model import OUTSIDE, Attachment, ContainerSpec, Expectation, NetworkSpec, Scenario, Step
+from netsim.scenario.results import ExpectationResult, ScenarioResult, snapshot_diff
+
+
+class Progress(Protocol):
+    """Told what the runner is doing, as it does it (see progress.py)."""
+
+    def scenario_started(self, scenario: Scenario, kernel: str) -> None: ...
+
+    def phase_done(self, scenario: Scenario, phase: str, results: list[ExpectationResult]) -> None: ...
+
+    def scenario_done(self, result: ScenarioResult) -> None: ...
+
+
+class _Silent:
+    def scenario_started(self, scenario: Scenario, kernel: str) -> None:
+        pass
+
+    def phase_done(self, scenario: Scenario, phase: str, results: list[ExpectationResult]) -> None:
+        pass
+
+    def scenario_done(self, result: ScenarioResult) -> None:
+        pass
+
+
+def _default_kernel(kind: str) -> Kernel:
+    from netsim.kernel import make_kernel
+
+    return make_kernel(kind)
+
+
+def _default_controller(kernel: Kernel, host: str) -> Any:
+    from netsim.controller import Controller, ControllerConfig
+
+    return Controller(kernel, ControllerConfig(host=host))
+
+
+def _default_probe(kernel: Kernel, ns: str, dst: str, proto: str, port: int | None, timeout: float) -> ProbeResult:
+    from netsim.probe import probe
+
+    result: ProbeResult = probe(kernel, ns, dst, proto, port, timeout)
+    return result
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where kernels, controllers and probes come from; tests swap in doubles."""
+
+    make_kernel: Callable[[str], Kernel] = _default_kernel
+    make_controller: Callable[[Kernel, str], Any] = _default_controller
+    probe: Callable[[Kernel, str, str, str, int | None, float], ProbeResult] = _default_probe
+
+
+def _ipam_config(net: NetworkSpec) -> Any:
+    from netsim.controller import IpamConfig, PoolConfig
+
+    ipam = net.ipam
+    pools = []
+    if ipam.subnet:
+        pools.append(
+            PoolConfig(
+                subnet=ipam.subnet, ip_range=ipam.ip_range, gateway=ipam.gateway, aux_addresses=ipam.aux_addresses
+            )
+        )
+    pools_v6 = []
+    if ipam.subnet_v6:
+        pools_v6.append(PoolConfig(subnet=ipam.subnet_v6, ip_range=None, gateway=ipam.gateway_v6, aux_addresses={}))
+    return IpamConfig(driver=ipam.driver, pools=pools, pools_v6=pools_v6, options={})
+
+
+def _port_bindings(ctr: ContainerSpec) -> list[Any]:
+    if not ctr.publish:
+        return []
+    from netsim.controller import PortBinding
+
+    return [
+        PortBinding(proto=p.proto, container_port=p.container_port, host_port=p.host_port, host_ip=p.host_ip)
+        for p in ctr.publish
+    ]
+
+
+@dataclass
+class _Attached:
+    network: str
+    endpoint: Any
+    ipv4: str | None
+    ipv6: str | None
+
+
+@dataclass
+class _Container:
+    spec: ContainerSpec
+    sandbox: Any = None
+    namespace: str = ""
+    on_host_network: bool = False
+    attached: list[_Attached] = field(default_factory=list)
+    #: addresses it had, kept after a disconnect/removal so "to: name" still resolves
+    last_addresses: list[str] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)
+
+
+class BuiltScenario:
+    """A scenario's topology on one kernel, live. Use through :func:`built`."""
+
+    def __init__(self, scenario: Scenario, kernel: Kernel, backend: Backend, timeout: float, pcap_dir: str | None):
+        self.scenario = scenario
+        self.kernel = kernel
+        self.backend = backend
+        self.timeout = timeout
+        self.pcap_dir = pcap_dir
+        self.controllers: dict[str, Any] = {}
+        self.containers: dict[str, _Container] = {}
+        self.removed_networks: set[str] = set()
+        #: removed containers' last addresses, so a later "to: name" probes where they were
+        self.gone: dict[str, str] = {}
+        self._probes = 0
+
+    # --- build ----------------------------------------------------------------
+    def build(self) -> None:
+        for host in self.scenario.hosts:
+            self.controllers[host] = self.backend.make_controller(self.kernel, host)
+        for net in self.scenario.networks:
+            self.controllers[net.host].create_network(
+                net.name,
+                driver=net.driver,
+                options=dict(net.options),
+                ipam=_ipam_config(net),
+                ipv6=net.ipv6,
+                internal=net.internal,
+                labels=dict(net.labels),
+            )
+        for spec in self.scenario.containers:
+            self._create_container(spec)
+
+    def _create_container(self, spec: ContainerSpec) -> None:
+        ctr = self.containers[spec.name] = _Container(spec)
+        ctrl = self.controllers[spec.host]
+        for att in spec.networks:
+            self._attach(ctr, att)
+        if ctr.sandbox is None:
+            ctr.sandbox = ctrl.create_sandbox(spec.name)
+            ctr.namespace = ctr.sandbox.namespace
+        for lst in spec.listen:
+            listener = Listener(proto=lst.proto, port=lst.port, addr=self._any_addr(ctr))
+            self.kernel.add_listener(ctr.namespace, listener)
+            ctr.listeners.append(listener)
+
+    def _any_addr(self, ctr: _Container) -> str:
+        """Listen on "::" (dual-stack) when the container may get IPv6."""
+        nets = [self.scenario.network(a.network) for a in ctr.spec.networks]
+        return "::" if any(n.ipv6 for n in nets) else "0.0.0.0"
+
+    def _attach(self, ctr: _Container, att: Attachment) -> None:
+        ctrl = self.controllers[ctr.spec.host]
+        net = ctrl.network(att.network)
+        is_host = self.scenario.network(att.network).driver == "host"
+        # Docker programs published ports on the container's first network only.
+        ports = _port_bindings(ctr.spec) if not ctr.attached and not is_host else []
+        if ctr.sandbox is None and is_host:
+            ctrl.connect(ctr.spec.name, att.network)
+            ctr.sandbox = ctrl.sandbox(ctr.spec.name)
+            endpoint = next(ep for ep in ctr.sandbox.endpoints() if ep.network.name == att.network)
+        else:
+            if ctr.sandbox is None:
+                ctr.sandbox = ctrl.create_sandbox(ctr.spec.name)
+            endpoint = ctrl.create_endpoint(net, ctr.spec.name, ipv4=att.ip, ipv6=att.ipv6, mac=att.mac, ports=ports)
+            try:
+                ctrl.join(endpoint, ctr.sandbox)
+            except BaseException:
+                ctrl.delete_endpoint(endpoint)
+                raise
+        ctr.namespace = ctr.sandbox.namespace
+        ctr.on_host_network = ctr.namespace == ctrl.host.namespace
+        ipv4 = str(endpoint.address.ip) if endpoint.address is not None else None
+        ipv6 = str(endpoint.address_ipv6.ip) if getattr(endpoint, "address_ipv6", None) is not None else None
+        if ctr.on_host_network:
+            ipv4 = ctrl.host.host_ip
+        ctr.attached.append(_Attached(att.network, endpoint, ipv4, ipv6))
+        ctr.last_addresses = [a for a in (ipv4, ipv6) if a] + ctr.last_addresses
+
+    def _detach(self, ctr: _Container, network: str) -> None:
+        ctrl = self.controllers[ctr.spec.host]
+        att = next(a for a in ctr.attached if a.network == network)
+        ctrl.leave(att.endpoint, ctr.sandbox)
+        ctrl.delete_endpoint(att.endpoint)
+        ctr.attached.remove(att)
+
+    def _remove_listeners(self, ctr: _Container) -> None:
+        while ctr.listeners:
+            self.kernel.delete_listener(ctr.namespace, ctr.listeners[-1])
+            ctr.listeners.pop()
+
+    # --- steps ----------------------------------------------------------------
+    def apply(self, step: Step) -> None:
+        ctrl = self.controllers[self.scenario.container(step.container).host] if step.container else None
+        if step.action == "connect" and step.attachment is not None:
+            self._attach(self.containers[step.container], step.attachment)
+        elif step.action == "disconnect":
+            self._detach(self.containers[step.container], step.network)
+        elif step.action == "remove_container":
+            ctr = self.containers[step.container]
+            self._remove_listeners(ctr)
+            for att in list(ctr.attached):
+                self._detach(ctr, att.network)
+            assert ctrl is not None
+            ctrl.delete_sandbox(ctr.sandbox)
+            self.forget(step.container)
+            del self.containers[step.container]
+        elif step.action == "remove_network":
+            net = self.scenario.network(step.network)
+            owner = self.controllers[net.host]
+            owner.delete_network(owner.network(step.network))
+            self.removed_networks.add(step.network)
+
+    # --- probes ---------------------------------------------------------------
+    def resolve(self, exp: Expectation) -> tuple[str, str]:
+        """``(source namespace, destination IP)``; dst is "" when the target has no address."""
+        source = self.containers.get(exp.source)
+        host = source.spec.host if source else self._target_host(exp)
+        src_ns = source.namespace if source else self.controllers[host].host.outside_namespace
+        ctrl = self.controllers[host]
+        if exp.target == OUTSIDE:
+            return src_ns, ctrl.host.outside_address
+        if exp.published_port is not None:
+            return src_ns, self.controllers[self._target_host(exp)].host.host_ip
+        if exp.target not in {c.name for c in self.scenario.containers}:
+            return src_ns, exp.target
+        target = self.containers.get(exp.target)
+        if target is None:  # removed: probe where it used to be
+            return src_ns, self.gone.get(exp.target, "")
+        shared = {a.network for a in source.attached} if source else set()
+        for att in target.attached:
+            if att.network in shared and (att.ipv4 or att.ipv6):
+                return src_ns, att.ipv4 or att.ipv6 or ""
+        for att in target.attached:
+            if att.ipv4 or att.ipv6:
+                return src_ns, att.ipv4 or att.ipv6 or ""
+        return src_ns, target.last_addresses[0] if target.last_addresses else ""
+
+    def _target_host(self, exp: Expectation) -> str:
+        if exp.published_port is not None:
+            for ctr in self.scenario.containers:
+                if any(p.host_port == exp.published_port and p.proto == exp.proto for p in ctr.publish):
+                    return ctr.host
+        names = {c.name: c.host for c in self.scenario.containers}
+        return names.get(exp.target, self.scenario.hosts[0])
+
+    def probe(self, exp: Expectation, phase: str) -> ExpectationResult:
+        src_ns, dst = self.resolve(exp)
+        result = ExpectationResult(exp, phase, dst=dst)
+        if not dst:
+            result.reachable, result.outcome = False, "no-address"
+            return result
+        self._probes += 1
+        try:
+            with self._capture(src_ns, exp):
+                answer = self.backend.probe(self.kernel, src_ns, dst, exp.proto, exp.port, self.timeout)
+        except NetsimError as exc:
+            result.reachable, result.outcome = False, f"error: {error_kind(exc)}: {exc}"
+            return result
+        result.reachable, result.outcome, result.trace = answer.reachable, answer.outcome, list(answer.trace)
+        return result
+
+    def _capture(self, ns: str, exp: Expectation) -> contextlib.AbstractContextManager[None]:
+        if not self.pcap_dir:
+            return contextlib.nullcontext()
+        Path(self.pcap_dir).mkdir(parents=True, exist_ok=True)
+        ifaces = [link.name for link in self.kernel.links(ns) if link.kind != "loopback"]
+        name = f"{self.scenario.name}-{self._probes:03d}-{exp.source}-{exp.target.replace(':', '_')}.pcap"
+        return self.kernel.capture(ns, ifaces, str(Path(self.pcap_dir) / name))
+
+    # --- teardown ---------------------------------------------------------------
+    def teardown(self) -> list[str]:
+        """Remove listeners, close every controller; report what failed, keep going."""
+        problems = []
+        for ctr in self.containers.values():
+            try:
+                self._remove_listeners(ctr)
+            except NetsimError as exc:
+                problems.append(f"listener of {ctr.spec.name}: {exc}")
+        for host, ctrl in reversed(list(self.controllers.items())):
+            try:
+                ctrl.close()
+            except NetsimError as exc:
+                problems.append(f"closing controller {host}: {error_kind(exc)}: {exc}")
+        return problems
+
+    def forget(self, name: str) -> None:
+        """Remember a removed container's last address for later ``to: name``."""
+        ctr = self.containers.get(name)
+        if ctr is not None and ctr.last_addresses:
+            self.gone[name] = ctr.last_addresses[0]
+
+
+@contextlib.contextmanager
+def built(
+    scenario: Scenario,
+    kernel_kind: str = "fake",
+    *,
+    backend: Backend | None = None,
+    timeout: float = 1.0,
+    pcap_dir: str | None = None,
+    leaks: list[str] | None = None,
+) -> Iterator[BuiltScenario]:
+    """The scenario built on a fresh kernel; torn down and leak-checked after.
+
+    Teardown problems and leaks are appended to ``leaks`` (when given); the
+    kernel is closed in every case.
+    """
+    backend = backend or Backend()
+    kernel = backend.make_kernel(kernel_kind)
+    try:
+        baseline = kernel.snapshot()
+        world = BuiltScenario(scenario, kernel, backend, timeout, pcap_dir)
+        try:
+            world.build()
+            yield world
+        finally:
+            problems = world.teardown()
+            problems += snapshot_diff(baseline, kernel.snapshot())
+            if leaks is not None:
+                leaks.extend(problems)
+    finally:
+        kernel.close()
+
+
+def run_scenario(
+    scenario: Scenario,
+    kernel_kind: str = "fake",
+    *,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+    timeout: float = 1.0,
+    pcap_dir: str | None = None,
+) -> ScenarioResult:
+    """Run one scenario end to end; errors become part of the result, never raised."""
+    progress = progress or _Silent()
+    progress.scenario_started(scenario, kernel_kind)
+    started = time.perf_counter()
+    result = ScenarioResult(scenario.name, kernel_kind, scenario.file)
+    phases: list[tuple[str, Step | None, tuple[Expectation, ...]]] = [("initial", None, scenario.expect)]
+    phases += [(f"step {i + 1}: {s.describe()}", s, s.expect) for i, s in enumerate(scenario.steps)]
+    pending = [ExpectationResult(exp, label) for label, _, exps in phases for exp in exps]
+    try:
+        with built(
+            scenario, kernel_kind, backend=backend, timeout=timeout, pcap_dir=pcap_dir, leaks=result.leaks
+        ) as world:
+            for label, step, exps in phases:
+                if step is not None:
+                    world.apply(step)
+                done = [world.probe(exp, label) for exp in exps]
+                result.results.extend(done)
+                del pending[: len(done)]
+                progress.phase_done(scenario, label, done)
+    except NetsimError as exc:
+        result.error = f"{error_kind(exc)}: {exc}"
+    except Exception as exc:  # a bug in a driver or kernel must not hide the other scenarios
+        result.error = f"internal error: {type(exc).__name__}: {exc}"
+    result.results.extend(pending)
+    result.seconds = time.perf_counter() - started
+    progress.scenario_done(result)
+    return result
