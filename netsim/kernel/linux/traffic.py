@@ -1,0 +1,152 @@
+"""Packets on the real kernel: the LinuxKernel's listeners, probes and pcap
+captures, all made of sockets opened inside netsim's namespaces.
+
+The LinuxKernel owns one :class:`TrafficManager` and forwards its traffic
+calls to it. Before it deletes a namespace it calls :meth:`close_namespace`:
+an open socket keeps a namespace alive after its name is gone, so every
+socket and thread held there must be closed first.
+
+Nothing here is sent from, or opened in, the root namespace: every socket is
+created by :func:`~netsim.kernel.linux.traffic_nssocket.open_socket` inside a
+namespace the kernel reports as its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import threading
+from collections.abc import Iterator
+from typing import Protocol
+
+from netsim.errors import kernel_error
+from netsim.kernel.base import Listener, ProbeResult, Proto
+from netsim.kernel.linux.traffic_capture import PacketCapture
+from netsim.kernel.linux.traffic_listen import RunningListener, check_listener
+from netsim.kernel.linux.traffic_probe import NamespaceProber
+
+
+class NamespaceOwner(Protocol):
+    """What the manager needs of its kernel: the namespaces it created."""
+
+    def namespaces(self) -> list[str]: ...
+
+
+class TrafficManager:
+    """Listeners, probe sockets and captures per namespace of one kernel.
+
+    Thread-safe: a lock guards the registries; probes in different
+    namespaces run in parallel, probes in one namespace one at a time.
+    """
+
+    def __init__(self, kernel: NamespaceOwner) -> None:
+        self._kernel = kernel
+        self._lock = threading.Lock()
+        self._listeners: dict[str, dict[Listener, RunningListener]] = {}
+        self._probers: dict[str, NamespaceProber] = {}
+        self._captures: dict[str, list[PacketCapture]] = {}
+
+    def _check_namespace(self, ns: str) -> None:
+        """ENOENT unless ``ns`` is one of the kernel's own namespaces."""
+        if ns not in self._kernel.namespaces():
+            raise kernel_error(errno.ENOENT, f"no namespace {ns!r}")
+
+    # --- listeners --------------------------------------------------------------
+    def add_listener(self, ns: str, listener: Listener) -> None:
+        """Bind and serve; EADDRINUSE when taken, EINVAL when malformed."""
+        check_listener(listener)
+        self._check_namespace(ns)
+        with self._lock:
+            held = self._listeners.setdefault(ns, {})
+            if listener in held:
+                raise kernel_error(
+                    errno.EADDRINUSE, f"{listener.proto} {listener.addr}:{listener.port} already listening in {ns!r}"
+                )
+            held[listener] = RunningListener(ns, listener)
+
+    def delete_listener(self, ns: str, listener: Listener) -> None:
+        """Stop and close it; ENOENT when no such listener is held."""
+        self._check_namespace(ns)
+        with self._lock:
+            running = self._listeners.get(ns, {}).pop(listener, None)
+        if running is None:
+            raise kernel_error(errno.ENOENT, f"no {listener.proto} listener {listener.addr}:{listener.port} in {ns!r}")
+        running.stop()
+
+    def listeners(self, ns: str) -> list[Listener]:
+        """Listeners of ``ns`` sorted by protocol, port and address."""
+        self._check_namespace(ns)
+        with self._lock:
+            held = list(self._listeners.get(ns, {}))
+        return sorted(held, key=lambda item: (item.proto, item.port, item.addr))
+
+    # --- probes -----------------------------------------------------------------
+    def _prober(self, ns: str) -> NamespaceProber:
+        with self._lock:
+            prober = self._probers.get(ns)
+        if prober is not None:
+            return prober
+        self._check_namespace(ns)
+        with self._lock:
+            return self._probers.setdefault(ns, NamespaceProber(ns))
+
+    def probe(
+        self,
+        ns: str,
+        dst: str,
+        proto: Proto = "icmp",
+        port: int | None = None,
+        timeout: float = 1.0,
+        src: str | None = None,
+    ) -> ProbeResult:
+        """One probe from ``ns``; returns within ``timeout`` (plus scheduling slack)."""
+        if proto != "icmp" and port is None:
+            raise kernel_error(errno.EINVAL, f"a {proto} probe needs a port")
+        return self._prober(ns).probe(dst, proto, port, timeout, src)
+
+    # --- capture ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def capture(self, ns: str, ifaces: list[str], path: str) -> Iterator[None]:
+        """Write frames crossing ``ifaces`` of ``ns`` to the pcap ``path`` during the block."""
+        self._check_namespace(ns)
+        running = PacketCapture(ns, list(ifaces), path)
+        with self._lock:
+            self._captures.setdefault(ns, []).append(running)
+        try:
+            yield
+        finally:
+            with self._lock:
+                held = self._captures.get(ns, [])
+                if running in held:
+                    held.remove(running)
+            running.stop()
+
+    # --- teardown ---------------------------------------------------------------
+    def close_namespace(self, ns: str) -> None:
+        """Close every socket and thread held in ``ns``. Idempotent; no check on ``ns``."""
+        with self._lock:
+            listeners = list(self._listeners.pop(ns, {}).values())
+            prober = self._probers.pop(ns, None)
+            captures = self._captures.pop(ns, [])
+        for running in listeners:
+            running.stop()
+        if prober is not None:
+            prober.close()
+        for capture in captures:
+            capture.stop()
+
+    def close(self) -> None:
+        """Close everything in every namespace. Idempotent."""
+        with self._lock:
+            held = set(self._listeners) | set(self._probers) | set(self._captures)
+        for ns in sorted(held):
+            self.close_namespace(ns)
+
+    def open_namespaces(self) -> list[str]:
+        """Namespaces in which this manager still holds a socket (for leak checks)."""
+        with self._lock:
+            return sorted(
+                ns
+                for ns in set(self._listeners) | set(self._probers) | set(self._captures)
+                if self._listeners.get(ns) or ns in self._probers or self._captures.get(ns)
+            )

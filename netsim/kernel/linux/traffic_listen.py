@@ -1,0 +1,130 @@
+"""Listeners on the real kernel: sockets bound inside a namespace, served by
+a background thread each.
+
+TCP listeners accept and close every connection at once (a probe only needs
+the SYN-ACK, which the kernel sends before ``accept``). UDP listeners echo
+each datagram back to its sender, which is how a UDP probe tells "a listener
+is there" (``udp-reply``) from "the port is closed" (ICMP port unreachable).
+
+Serving threads wait in ``select`` on the socket and a self-pipe, so
+:meth:`RunningListener.stop` wakes them at once and never hangs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import os
+import select
+import socket
+import threading
+
+from netsim.errors import kernel_error
+from netsim.kernel.base import Listener
+from netsim.kernel.linux.traffic_nssocket import open_socket
+
+#: how long ``stop`` waits for a serving thread before giving up on it (it is
+#: a daemon thread blocked only in select, so this is never reached in practice)
+STOP_JOIN_SECONDS = 2.0
+UDP_MAX_DATAGRAM = 65535
+
+
+def listener_family(listener: Listener) -> int:
+    """AF_INET or AF_INET6 for the listener's address; EINVAL if malformed."""
+    try:
+        addr = ipaddress.ip_address(listener.addr)
+    except ValueError as exc:
+        raise kernel_error(errno.EINVAL, f"invalid listener address {listener.addr!r}") from exc
+    return socket.AF_INET if addr.version == 4 else socket.AF_INET6
+
+
+def check_listener(listener: Listener) -> int:
+    """Validate protocol, port and address as the kernel would (EINVAL); return the family."""
+    if listener.proto not in ("tcp", "udp"):
+        raise kernel_error(errno.EINVAL, f"invalid listener protocol {listener.proto!r}: expected tcp or udp")
+    if isinstance(listener.port, bool) or not isinstance(listener.port, int) or not 1 <= listener.port <= 65535:
+        raise kernel_error(errno.EINVAL, f"invalid listener port {listener.port!r}: expected 1-65535")
+    return listener_family(listener)
+
+
+def bind_listener_socket(ns: str, listener: Listener) -> socket.socket:
+    """A bound (and for TCP, listening) non-blocking socket inside ``ns``.
+
+    EADDRINUSE when the address and port are taken, EADDRNOTAVAIL when the
+    address is not one of the namespace's. IPv6 sockets are v6-only, so
+    ``0.0.0.0`` and ``::`` listeners on one port are independent.
+    """
+    family = check_listener(listener)
+    kind = socket.SOCK_STREAM if listener.proto == "tcp" else socket.SOCK_DGRAM
+    sock = open_socket(ns, family, kind)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if listener.proto == "tcp":
+            # lets a deleted-then-re-added listener bind past TIME_WAIT; Linux still
+            # refuses a second listening socket on the same address (EADDRINUSE)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((listener.addr, listener.port))
+        if listener.proto == "tcp":
+            sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise kernel_error(
+            exc.errno or errno.EINVAL, f"listen {listener.proto} {listener.addr}:{listener.port} in {ns!r}: {exc}"
+        ) from exc
+    return sock
+
+
+class RunningListener:
+    """One bound socket and the thread serving it. ``stop`` closes both."""
+
+    def __init__(self, ns: str, listener: Listener) -> None:
+        self.ns = ns
+        self.listener = listener
+        self._sock = bind_listener_socket(ns, listener)
+        self._wake_read, self._wake_write = os.pipe()
+        serve = self._serve_tcp if listener.proto == "tcp" else self._serve_udp
+        self._thread = threading.Thread(
+            target=serve, name=f"netsim-listen-{ns}-{listener.proto}-{listener.port}", daemon=True
+        )
+        self._thread.start()
+
+    def _wait_readable(self) -> bool:
+        """Block until the socket is readable (True) or stop was asked (False)."""
+        try:
+            watched: list[socket.socket | int] = [self._sock, self._wake_read]
+            readable, _, _ = select.select(watched, [], [])
+        except (OSError, ValueError):  # closed under us: treat as stop
+            return False
+        return self._wake_read not in readable
+
+    def _serve_tcp(self) -> None:
+        while self._wait_readable():
+            # OSError covers a client that reset before accept and every other
+            # per-connection failure: the listener itself must keep serving
+            with contextlib.suppress(OSError):
+                conn, _ = self._sock.accept()
+                conn.close()
+
+    def _serve_udp(self) -> None:
+        while self._wait_readable():
+            # an echo answered by ICMP port unreachable (the prober keeps no socket
+            # on its source port) makes the next recv fail, and an echo with no
+            # route back fails its send: neither may stop the listener
+            with contextlib.suppress(OSError):
+                data, peer = self._sock.recvfrom(UDP_MAX_DATAGRAM)
+                self._sock.sendto(data, peer)
+
+    def stop(self) -> None:
+        """Wake the thread, wait for it, close the socket. Idempotent."""
+        if self._wake_write < 0:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self._wake_write, b"x")
+        self._thread.join(STOP_JOIN_SECONDS)
+        self._sock.close()
+        os.close(self._wake_write)
+        os.close(self._wake_read)
+        self._wake_write = self._wake_read = -1

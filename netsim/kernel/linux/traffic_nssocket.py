@@ -1,0 +1,109 @@
+"""Open sockets inside a network namespace without leaving the process.
+
+A socket belongs to the network namespace its creating thread was in at
+``socket()`` time, and keeps it for life. So the calling thread switches into
+``/run/netns/<name>`` with ``setns(2)``, creates the socket, and switches back
+to its own namespace in ``finally``. Only the calling thread moves (network
+namespaces are per thread), so other threads never see the switch.
+
+Python 3.11 has no ``os.setns``; libc's ``setns`` is called through ctypes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import functools
+import os
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import cast
+
+from netsim.errors import KernelError, kernel_error
+
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+
+
+@functools.cache
+def _libc_setns() -> Callable[[int, int], int]:
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    func = libc.setns
+    func.argtypes = [ctypes.c_int, ctypes.c_int]
+    func.restype = ctypes.c_int
+    return cast(Callable[[int, int], int], func)
+
+
+def _setns(fd: int) -> None:
+    if _libc_setns()(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def namespace_path(ns: str) -> Path:
+    """Where ``ip netns`` (and pyroute2) pin a named namespace."""
+    if not ns or "/" in ns or ns in (".", ".."):
+        raise kernel_error(errno.EINVAL, f"invalid namespace name {ns!r}")
+    return NETNS_DIR / ns
+
+
+@contextlib.contextmanager
+def inside_namespace(ns: str) -> Iterator[None]:
+    """Run the ``with`` body with the *calling thread* inside namespace ``ns``.
+
+    Raises KernelNotFoundError (ENOENT) when the namespace does not exist.
+    If switching back ever failed the thread would act in the wrong
+    namespace, so that is raised as a KernelError rather than ignored.
+    """
+    path = namespace_path(ns)
+    try:
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise kernel_error(errno.ENOENT, f"no namespace {ns!r}") from exc
+    try:
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        os.close(target)
+        raise
+    try:
+        try:
+            _setns(target)
+        except OSError as exc:
+            raise kernel_error(exc.errno or errno.EINVAL, f"cannot enter namespace {ns!r}: {exc}") from exc
+        try:
+            yield
+        finally:
+            try:
+                _setns(home)
+            except OSError as exc:  # pragma: no cover - would need a broken kernel
+                raise KernelError(exc.errno or errno.EINVAL, f"cannot return from namespace {ns!r}") from exc
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+def open_socket(ns: str, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """A socket created inside ``ns`` (close-on-exec, blocking).
+
+    >>> import socket
+    >>> open_socket("no-such-netsim-namespace", socket.AF_INET, socket.SOCK_DGRAM)
+    Traceback (most recent call last):
+    ...
+    netsim.errors.KernelNotFoundError: [ENOENT] no namespace 'no-such-netsim-namespace'
+    """
+    with inside_namespace(ns):
+        try:
+            return socket.socket(family, kind, proto)
+        except OSError as exc:
+            raise kernel_error(exc.errno or errno.EINVAL, f"socket in namespace {ns!r}: {exc}") from exc
+
+
+def namespace_inode(ns: str) -> int:
+    """The namespace's identity (inode of its pinned file): detects a re-created namespace."""
+    try:
+        return namespace_path(ns).stat().st_ino
+    except FileNotFoundError as exc:
+        raise kernel_error(errno.ENOENT, f"no namespace {ns!r}") from exc
