@@ -1,0 +1,273 @@
+"""The NAT/filter rule model on nftables, one table pair per namespace.
+
+Layout inside each namespace (created on the first rule)::
+
+    table inet netsim    prerouting (nat, dstnat)  output (nat, -100)
+                         postrouting (nat, srcnat) forward (filter, 0)
+    table bridge netsim  forward (filter, 0), one ifname set per filtered bridge
+
+The kernel here has no ``nft_meta_bridge`` (``meta ibrname``/``obrname``
+fail with EOPNOTSUPP), so a bridge-layer Filter on bridge ``br0`` matches
+``iifname``/``oifname`` against a named set of br0's current ports, which
+:meth:`NftNamespace.sync_bridge_ports` keeps up to date after every link change.
+
+``nft`` runs as ``nsenter --net=/run/netns/<ns> nft -j [-e -a] -f -`` with the
+JSON on stdin: an argument list, never a shell string. Rules are remembered
+in insertion order with their handles, so rules() needs no nft call and
+delete_rule removes by handle.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netsim.errors import InvalidParameterError, kernel_error
+from netsim.kernel.base import Dnat, Filter, Masquerade, Rule
+from netsim.kernel.linux.netns import namespace_path
+from netsim.naming import check_ifname
+from netsim.validate import parse_ip, parse_network, parse_port
+
+TABLE = "netsim"
+_CHAINS = (
+    ("inet", "prerouting", "nat", "prerouting", -100),
+    ("inet", "output", "nat", "output", -100),
+    ("inet", "postrouting", "nat", "postrouting", 100),
+    ("inet", "forward", "filter", "forward", 0),
+    ("bridge", "forward", "filter", "forward", 0),
+)
+
+
+def _errno_from_text(text: str) -> int:
+    """nft prints strerror(); map it back to the errno (EINVAL when unknown)."""
+    for code in sorted(errno.errorcode):
+        if os.strerror(code) in text:
+            return code
+    return errno.EINVAL
+
+
+def run_nft(ns: str, commands: list[dict[str, Any]], *, echo: bool = False) -> list[dict[str, Any]]:
+    """Apply a JSON batch atomically inside ``ns``; returns echoed objects when ``echo``."""
+    args = ["nsenter", f"--net={namespace_path(ns)}", "nft", "-j"] + (["-e", "-a"] if echo else []) + ["-f", "-"]
+    payload = json.dumps({"nftables": commands})
+    done = subprocess.run(args, input=payload, capture_output=True, text=True, check=False, timeout=30)
+    if done.returncode != 0:
+        message = done.stderr.strip().splitlines()[0] if done.stderr.strip() else "nft failed"
+        raise kernel_error(_errno_from_text(done.stderr), f"nft in namespace {ns!r}: {message}")
+    if not echo or not done.stdout.strip():
+        return []
+    return list(json.loads(done.stdout).get("nftables", []))
+
+
+def _family_of(*addresses: str | None) -> str | None:
+    """ "ip" or "ip6" for the given addresses/CIDRs; InvalidParameterError when they mix."""
+    families = {("ip6" if ":" in a else "ip") for a in addresses if a}
+    if len(families) > 1:
+        raise InvalidParameterError(f"rule mixes IPv4 and IPv6 addresses: {[a for a in addresses if a]}")
+    return families.pop() if families else None
+
+
+def _match(left: dict[str, Any], right: Any, op: str = "==") -> dict[str, Any]:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _addr_match(field_name: str, value: str, family: str) -> dict[str, Any]:
+    net = ipaddress.ip_network(value, strict=False)
+    right: Any = (
+        str(net.network_address)
+        if net.prefixlen == net.max_prefixlen
+        else {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
+    )
+    return _match({"payload": {"protocol": family, "field": field_name}}, right)
+
+
+def _ifname_match(key: str, name: str, op: str = "==") -> dict[str, Any]:
+    return _match({"meta": {"key": key}}, name, op)
+
+
+def validate_rule(rule: Rule) -> None:
+    """Refuse malformed rules before anything reaches the kernel."""
+    if isinstance(rule, Masquerade):
+        parse_network(rule.src, what="masquerade source")
+        for name in (rule.out_iface, rule.not_out_iface):
+            if name is not None:
+                check_ifname(name)
+    elif isinstance(rule, Dnat):
+        if rule.proto not in ("tcp", "udp"):
+            raise InvalidParameterError(f"invalid DNAT protocol {rule.proto!r}: expected tcp or udp")
+        parse_port(rule.dport, what="DNAT port")
+        parse_port(rule.to_port, what="DNAT target port")
+        parse_ip(rule.to_addr, what="DNAT target address")
+        if rule.dst is not None:
+            parse_ip(rule.dst, what="DNAT address")
+        _family_of(rule.to_addr, rule.dst)
+        if rule.not_in_iface is not None:
+            check_ifname(rule.not_in_iface)
+    elif isinstance(rule, Filter):
+        if rule.action not in ("drop", "accept"):
+            raise InvalidParameterError(f"invalid filter action {rule.action!r}: expected drop or accept")
+        if rule.layer not in ("ip", "bridge"):
+            raise InvalidParameterError(f"invalid filter layer {rule.layer!r}: expected ip or bridge")
+        for cidr in (rule.src, rule.dst):
+            if cidr is not None:
+                parse_network(cidr, what="filter subnet")
+        _family_of(rule.src, rule.dst)
+        for name in (rule.in_iface, rule.out_iface):
+            if name is not None:
+                check_ifname(name)
+    else:
+        raise InvalidParameterError(f"not a rule: {rule!r}")
+
+
+def set_name(bridge: str) -> str:
+    """The nft set holding ``bridge``'s ports (hex keeps any ifname legal as a set name)."""
+    return "ports_" + bridge.encode().hex()
+
+
+def _placements(rule: Rule) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """``(family, chain, expressions)`` for each nft rule this model rule becomes."""
+    if isinstance(rule, Masquerade):
+        family = _family_of(rule.src) or "ip"
+        exprs = [_addr_match("saddr", rule.src, family)]
+        if rule.out_iface:
+            exprs.append(_ifname_match("oifname", rule.out_iface))
+        if rule.not_out_iface:
+            exprs.append(_ifname_match("oifname", rule.not_out_iface, "!="))
+        return [("inet", "postrouting", [*exprs, {"masquerade": None}])]
+    if isinstance(rule, Dnat):
+        family = _family_of(rule.to_addr, rule.dst) or "ip"
+        nfproto = _match({"meta": {"key": "nfproto"}}, "ipv6" if family == "ip6" else "ipv4")
+        dst = (
+            _addr_match("daddr", rule.dst, family)
+            if rule.dst
+            else _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
+        )
+        port = _match({"payload": {"protocol": rule.proto, "field": "dport"}}, rule.dport)
+        target = {"dnat": {"family": family, "addr": rule.to_addr, "port": rule.to_port}}
+        pre = [nfproto, dst, port, target]
+        if rule.not_in_iface:
+            pre.insert(0, _ifname_match("iifname", rule.not_in_iface, "!="))
+        return [("inet", "prerouting", pre), ("inet", "output", [nfproto, dst, port, target])]
+    exprs = []
+    if rule.layer == "bridge":
+        if rule.in_iface:
+            exprs.append(_ifname_match("iifname", "@" + set_name(rule.in_iface)))
+        if rule.out_iface:
+            exprs.append(_ifname_match("oifname", "@" + set_name(rule.out_iface)))
+    else:
+        if rule.in_iface:
+            exprs.append(_ifname_match("iifname", rule.in_iface))
+        if rule.out_iface:
+            exprs.append(_ifname_match("oifname", rule.out_iface))
+    filter_family = _family_of(rule.src, rule.dst)
+    if rule.src and filter_family:
+        exprs.append(_addr_match("saddr", rule.src, filter_family))
+    if rule.dst and filter_family:
+        exprs.append(_addr_match("daddr", rule.dst, filter_family))
+    exprs.append({rule.action: None})
+    return [("bridge" if rule.layer == "bridge" else "inet", "forward", exprs)]
+
+
+def _bridges_of(rule: Rule) -> set[str]:
+    if isinstance(rule, Filter) and rule.layer == "bridge":
+        return {name for name in (rule.in_iface, rule.out_iface) if name}
+    return set()
+
+
+@dataclass
+class InstalledRule:
+    rule: Rule
+    #: (family, chain, handle) of each nft rule it became
+    handles: list[tuple[str, str, int]]
+
+
+@dataclass
+class NftNamespace:
+    """The rules of one namespace, in insertion order, with their nft handles."""
+
+    ns: str
+    installed: list[InstalledRule] = field(default_factory=list)
+    tables_ready: bool = False
+    #: bridge name -> ports last written to its set
+    bridge_ports: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def rules(self) -> list[Rule]:
+        return [entry.rule for entry in self.installed]
+
+    def _setup_commands(self) -> list[dict[str, Any]]:
+        commands: list[dict[str, Any]] = [
+            {"add": {"table": {"family": "inet", "name": TABLE}}},
+            {"add": {"table": {"family": "bridge", "name": TABLE}}},
+        ]
+        for family, name, kind, hook, prio in _CHAINS:
+            chain = {"family": family, "table": TABLE, "name": name, "type": kind, "hook": hook, "prio": prio}
+            commands.append({"add": {"chain": {**chain, "policy": "accept"}}})
+        return commands
+
+    def add(self, rule: Rule, ports: Mapping[str, frozenset[str]]) -> None:
+        """Append ``rule``; ``ports`` maps each bridge of the namespace to its ports."""
+        validate_rule(rule)
+        if rule in self.rules():
+            raise kernel_error(errno.EEXIST, f"rule {rule!r} exists in namespace {self.ns!r}")
+        commands = [] if self.tables_ready else self._setup_commands()
+        for bridge in sorted(_bridges_of(rule) - set(self.bridge_ports)):
+            elements = sorted(ports.get(bridge, frozenset()))
+            nft_set: dict[str, Any] = {"family": "bridge", "table": TABLE, "name": set_name(bridge), "type": "ifname"}
+            if elements:
+                nft_set["elem"] = elements
+            commands.append({"add": {"set": nft_set}})
+        placements = _placements(rule)
+        for family, chain, exprs in placements:
+            commands.append({"add": {"rule": {"family": family, "table": TABLE, "chain": chain, "expr": exprs}}})
+        echoed = run_nft(self.ns, commands, echo=True)
+        self.tables_ready = True
+        for bridge in _bridges_of(rule) - set(self.bridge_ports):
+            self.bridge_ports[bridge] = ports.get(bridge, frozenset())
+        handles = [
+            (item["add"]["rule"]["family"], item["add"]["rule"]["chain"], int(item["add"]["rule"]["handle"]))
+            for item in echoed
+            if "rule" in item.get("add", {})
+        ]
+        self.installed.append(InstalledRule(rule, handles))
+
+    def delete(self, rule: Rule) -> None:
+        validate_rule(rule)
+        matching = [entry for entry in self.installed if entry.rule == rule]
+        if not matching:
+            raise kernel_error(errno.ENOENT, f"no rule {rule!r} in namespace {self.ns!r}")
+        entry = matching[0]
+        commands: list[dict[str, Any]] = [
+            {"delete": {"rule": {"family": family, "table": TABLE, "chain": chain, "handle": handle}}}
+            for family, chain, handle in entry.handles
+        ]
+        still_used = set().union(*(_bridges_of(e.rule) for e in self.installed if e is not entry))
+        unused = sorted(_bridges_of(rule) - still_used)
+        commands += [{"delete": {"set": {"family": "bridge", "table": TABLE, "name": set_name(b)}}} for b in unused]
+        run_nft(self.ns, commands)
+        self.installed.remove(entry)
+        for bridge in unused:
+            self.bridge_ports.pop(bridge, None)
+
+    def sync_bridge_ports(self, ports: Mapping[str, frozenset[str]]) -> None:
+        """Rewrite the port sets whose bridge gained or lost ports (one nft call, none if unchanged)."""
+        commands: list[dict[str, Any]] = []
+        for bridge, written in sorted(self.bridge_ports.items()):
+            current = ports.get(bridge, frozenset())
+            if current == written:
+                continue
+            name = set_name(bridge)
+            commands.append({"flush": {"set": {"family": "bridge", "table": TABLE, "name": name}}})
+            if current:
+                commands.append(
+                    {"add": {"element": {"family": "bridge", "table": TABLE, "name": name, "elem": sorted(current)}}}
+                )
+        if commands:
+            run_nft(self.ns, commands)
+            for bridge in self.bridge_ports:
+                self.bridge_ports[bridge] = ports.get(bridge, frozenset())
