@@ -290,6 +290,11 @@ def _container(rd: _Reader, value: object, path: str, default_host: str) -> Cont
     )
 
 
+def parse_expectation(data: object, *, file: str = "", path: str = "expect") -> Expectation:
+    """One ``{from, to, proto, port, reachable}`` mapping (``netsim trace`` builds one)."""
+    return _expectation(_Reader(file), data, path)
+
+
 def _expectations(rd: _Reader, value: object, path: str) -> tuple[Expectation, ...]:
     return tuple(_expectation(rd, e, f"{path}[{i}]") for i, e in enumerate(rd.seq(value, path)))
 

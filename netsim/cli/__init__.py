@@ -1,0 +1,108 @@
+"""``netsim``: run scenarios, draw them, trace a packet, inspect, clean up.
+
+    netsim run scenarios/ [--kernel fake|linux] [--json FILE] [--junit FILE] [--pcap DIR] [-q]
+    netsim show SCENARIO [--format text|dot|svg|mermaid]
+    netsim trace SCENARIO --from A --to B[:PORT/PROTO] [--kernel fake|linux]
+    netsim inspect SCENARIO [--kernel fake|linux]
+    netsim clean [--dry-run]
+    netsim plugin serve MODULE:CLASS --socket PATH
+
+Exit status: 0 all good, 1 an expectation failed (or something leaked),
+2 invalid input (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from netsim.errors import NetsimError
+from netsim.kernel import KERNEL_KINDS
+from netsim.scenario.render import FORMATS
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and still exit status 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _kernel_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kernel", choices=KERNEL_KINDS, default="fake", help="fake (default) or linux (root)")
+
+
+def _timeout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each probe's answer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="netsim", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="build scenarios, check their expectations, tear down, check for leaks")
+    run.add_argument("scenarios", nargs="+", metavar="SCENARIO_OR_DIR")
+    _kernel_option(run)
+    _timeout_option(run)
+    run.add_argument("--json", metavar="FILE", help="write results as JSON")
+    run.add_argument("--junit", metavar="FILE", help="write results as JUnit XML")
+    run.add_argument("--pcap", metavar="DIR", help="capture each probe to DIR/<scenario>-<n>-...pcap")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+
+    show = sub.add_parser("show", help="draw a scenario's topology")
+    show.add_argument("scenario")
+    show.add_argument("--format", choices=FORMATS, default="text")
+
+    trace = sub.add_parser("trace", help="one packet's path, hop by hop, and why it was dropped")
+    trace.add_argument("scenario")
+    trace.add_argument("--from", dest="source", required=True, metavar="A", help="a container or 'outside'")
+    trace.add_argument(
+        "--to", dest="target", required=True, metavar="B[:PORT/PROTO]", help="container, IP, outside or published:PORT"
+    )
+    _kernel_option(trace)
+    _timeout_option(trace)
+    trace.add_argument("--pcap", metavar="DIR", help="also capture the probe to a pcap file in DIR")
+
+    inspect = sub.add_parser("inspect", help="docker network inspect-like JSON of the built networks")
+    inspect.add_argument("scenario")
+    _kernel_option(inspect)
+
+    clean = sub.add_parser("clean", help="remove leftovers of crashed real-kernel runs (netsim- prefix only)")
+    clean.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+
+    plugin = sub.add_parser("plugin", help="remote driver plugins")
+    plugin_sub = plugin.add_subparsers(dest="plugin_command", required=True, parser_class=_Parser)
+    serve = plugin_sub.add_parser("serve", help="serve a Python driver over the Docker plugin protocol")
+    serve.add_argument("target", metavar="MODULE:CLASS")
+    serve.add_argument("--socket", required=True, metavar="PATH")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script. Returns the exit status (see the module docstring)."""
+    from netsim.cli import commands
+
+    args = build_parser().parse_args(argv)
+    handlers = {
+        "run": commands.cmd_run,
+        "show": commands.cmd_show,
+        "trace": commands.cmd_trace,
+        "inspect": commands.cmd_inspect,
+        "clean": commands.cmd_clean,
+        "plugin": commands.cmd_plugin_serve,
+    }
+    try:
+        return handlers[args.command](args)
+    except NetsimError as exc:
+        print(f"netsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (ImportError, OSError) as exc:  # a part of netsim is missing; an output file cannot be written
+        print(f"netsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"netsim {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

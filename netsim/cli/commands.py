@@ -1,0 +1,160 @@
+"""The work behind each ``netsim`` subcommand; ``__init__`` only parses argv.
+
+Every command returns its exit status: 0 success, 1 a failed expectation or a
+leak, 2 invalid input. Library errors propagate as NetsimError and become a
+one-line message with status 2 in :func:`netsim.cli.main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from typing import Any
+
+from netsim.errors import InvalidParameterError, ScenarioError
+from netsim.scenario.model import OUTSIDE, Expectation, Scenario
+from netsim.scenario.progress import ProgressPrinter
+from netsim.scenario.render import render
+from netsim.scenario.report import format_table, write_json, write_junit
+from netsim.scenario.runner import Backend, built, run_scenario
+from netsim.scenario.schema import load_scenario, parse_expectation, scenario_files
+
+_PROTO_SUFFIX = re.compile(r"^(?P<rest>.+)/(?P<proto>tcp|udp|icmp)$")
+_BRACKETED_V6 = re.compile(r"^\[(?P<ip>[^\]]+)\](?::(?P<port>[^:]+))?$")
+
+
+def check_kernel(kind: str) -> None:
+    """Refuse ``--kernel linux`` up front where the real kernel cannot run."""
+    if kind == "linux":
+        from netsim.safety import linux_unavailable_reason
+
+        reason = linux_unavailable_reason()
+        if reason is not None:
+            raise InvalidParameterError(f"--kernel linux is not possible here: {reason}")
+
+
+def cmd_run(args: argparse.Namespace, backend: Backend | None = None) -> int:
+    scenarios = [load_scenario(path) for path in scenario_files(args.scenarios)]
+    check_kernel(args.kernel)
+    progress = ProgressPrinter(sys.stderr, total=len(scenarios), quiet=args.quiet)
+    results = [
+        run_scenario(s, args.kernel, backend=backend, progress=progress, timeout=args.timeout, pcap_dir=args.pcap)
+        for s in scenarios
+    ]
+    print(format_table(results))
+    if args.json:
+        write_json(results, args.json)
+    if args.junit:
+        write_junit(results, args.junit)
+    return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    print(render(load_scenario(args.scenario), args.format))
+    return 0
+
+
+def parse_trace_target(text: str) -> dict[str, Any]:
+    """``B[:PORT][/PROTO]`` → expectation fields (``to``, ``proto``, ``port``).
+
+    >>> parse_trace_target("web:80/tcp")
+    {'to': 'web', 'proto': 'tcp', 'port': '80'}
+    >>> parse_trace_target("[fd00::2]:53/udp")
+    {'to': 'fd00::2', 'proto': 'udp', 'port': '53'}
+    >>> parse_trace_target("published:8080")
+    {'to': 'published:8080', 'proto': 'tcp'}
+    """
+    proto = None
+    suffix = _PROTO_SUFFIX.match(text)
+    if suffix:
+        text, proto = suffix["rest"], suffix["proto"]
+    if text.startswith("published:"):
+        return {"to": text, "proto": proto or "tcp"}
+    port: str | None = None
+    bracketed = _BRACKETED_V6.match(text)
+    if bracketed:
+        text, port = bracketed["ip"], bracketed["port"]
+    elif text.count(":") == 1:
+        text, port = text.split(":")
+    out: dict[str, Any] = {"to": text, "proto": proto or ("tcp" if port else "icmp")}
+    if port is not None:
+        out["port"] = port
+    return out
+
+
+def trace_expectation(scenario: Scenario, source: str, target: str) -> Expectation:
+    exp = parse_expectation({"from": source, **parse_trace_target(target)}, file=scenario.file, path="--to")
+    names = {c.name for c in scenario.containers}
+    if exp.source != OUTSIDE and exp.source not in names:
+        raise ScenarioError(f"unknown container {exp.source!r}", file=scenario.file, path="--from")
+    plain_name = exp.target != OUTSIDE and exp.published_port is None and ":" not in exp.target
+    if plain_name and not exp.target.replace(".", "").isdigit() and exp.target not in names:
+        raise ScenarioError(f"unknown container {exp.target!r}", file=scenario.file, path="--to")
+    return exp
+
+
+def _short_ns(ns: str, prefix: str) -> str:
+    return ns[len(prefix) :] if ns.startswith(prefix) else ns
+
+
+def cmd_trace(args: argparse.Namespace, backend: Backend | None = None) -> int:
+    scenario = load_scenario(args.scenario)
+    exp = trace_expectation(scenario, args.source, args.target)
+    check_kernel(args.kernel)
+    leaks: list[str] = []
+    with built(scenario, args.kernel, backend=backend, timeout=args.timeout, pcap_dir=args.pcap, leaks=leaks) as world:
+        result = world.probe(exp, "trace")
+        prefix = world.kernel.prefix
+    where = f"{exp.target} ({result.dst or 'no address'})"
+    print(f"trace {exp.source} -> {where} {exp.proto_port} on the {args.kernel} kernel")
+    rows = [("#", "namespace", "iface", "action", "detail", "packet")]
+    for i, hop in enumerate(result.trace, 1):
+        rows.append((str(i), _short_ns(hop.namespace, prefix), hop.iface or "-", hop.action, hop.detail, hop.summary))
+    if len(rows) > 1:
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    else:
+        print("(no hop-by-hop trace from this kernel: the probe's outcome is all it reports; use --pcap DIR)")
+    verdict = "reachable" if result.reachable else "unreachable"
+    print(f"outcome: {result.outcome} ({verdict})")
+    drops = [hop for hop in result.trace if hop.action == "drop"]
+    if drops:
+        hop = drops[-1]
+        print(f"dropped in {_short_ns(hop.namespace, prefix)} at {hop.iface or '-'}: {hop.detail or 'no reason given'}")
+    for leak in leaks:
+        print(f"leak: {leak}", file=sys.stderr)
+    return 1 if leaks else 0
+
+
+def cmd_inspect(args: argparse.Namespace, backend: Backend | None = None) -> int:
+    scenario = load_scenario(args.scenario)
+    check_kernel(args.kernel)
+    leaks: list[str] = []
+    with built(scenario, args.kernel, backend=backend, leaks=leaks) as world:
+        data = [world.controllers[net.host].inspect_network(net.name) for net in scenario.networks]
+    print(json.dumps(data, indent=2, default=str))
+    for leak in leaks:
+        print(f"leak: {leak}", file=sys.stderr)
+    return 1 if leaks else 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from netsim.kernel.linux.clean import clean
+
+    removed = clean(prefix="netsim-", dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for name in removed:
+        print(f"{verb} {name}")
+    if not removed:
+        print("nothing to clean")
+    return 0
+
+
+def cmd_plugin_serve(args: argparse.Namespace) -> int:
+    from netsim.plugin.cli import serve_main
+
+    status: int = serve_main([args.target, "--socket", args.socket])
+    return status

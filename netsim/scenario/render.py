@@ -1,0 +1,175 @@
+"""A scenario's topology as a text tree, Graphviz dot, Mermaid or SVG.
+
+Drawn from the file alone (nothing is built): dynamic addresses show as
+``dynamic``. The SVG is laid out by hand (outside | networks | containers in
+three columns) so there is no Graphviz dependency.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from netsim.scenario.model import Attachment, ContainerSpec, NetworkSpec, Scenario
+
+FORMATS = ("text", "dot", "svg", "mermaid")
+
+
+def _net_label(net: NetworkSpec) -> str:
+    parts = [net.driver]
+    ipam = net.ipam
+    if ipam.subnet:
+        parts.append(ipam.subnet)
+    if ipam.ip_range:
+        parts.append(f"range {ipam.ip_range}")
+    if ipam.gateway:
+        parts.append(f"gw {ipam.gateway}")
+    if ipam.subnet_v6:
+        parts.append(ipam.subnet_v6)
+    if ipam.gateway_v6:
+        parts.append(f"gw {ipam.gateway_v6}")
+    parts += ["internal"] * net.internal + (["ipv6"] if net.ipv6 and not ipam.subnet_v6 else [])
+    parts += [f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(net.options.items())]
+    return ", ".join(parts)
+
+
+def _addresses(att: Attachment) -> str:
+    addrs = [a for a in (att.ip, att.ipv6) if a] or ["dynamic"]
+    return " ".join(addrs) + (f" mac {att.mac}" if att.mac else "")
+
+
+def _ctr_extras(ctr: ContainerSpec) -> str:
+    extras = []
+    if ctr.listen:
+        extras.append("listens " + " ".join(map(str, ctr.listen)))
+    if ctr.publish:
+        extras.append("publishes " + " ".join(map(str, ctr.publish)))
+    return f" ({'; '.join(extras)})" if extras else ""
+
+
+def render_text(scenario: Scenario) -> str:
+    """hosts → networks → containers, with addresses and published ports."""
+    lines = [
+        f"scenario {scenario.name}" + (f": {scenario.description.splitlines()[0]}" if scenario.description else "")
+    ]
+    for h_index, host in enumerate(scenario.hosts):
+        last_host = h_index == len(scenario.hosts) - 1
+        lines.append(("└── " if last_host else "├── ") + f"host {host}")
+        pad = "    " if last_host else "│   "
+        nets = [n for n in scenario.networks if n.host == host]
+        loose = [c for c in scenario.containers if c.host == host and not c.networks]
+        branches: list[tuple[str, list[str]]] = []
+        for net in nets:
+            members = [
+                f"{c.name} {_addresses(a)}{_ctr_extras(c)}"
+                for c in scenario.containers
+                for a in c.networks
+                if a.network == net.name
+            ]
+            branches.append((f"network {net.name} ({_net_label(net)})", members))
+        if loose:
+            branches.append(("no network", [f"{c.name} (loopback only){_ctr_extras(c)}" for c in loose]))
+        for b_index, (title, members) in enumerate(branches):
+            last = b_index == len(branches) - 1
+            lines.append(pad + ("└── " if last else "├── ") + title)
+            inner = pad + ("    " if last else "│   ")
+            lines += [inner + ("└── " if m == len(members) - 1 else "├── ") + text for m, text in enumerate(members)]
+    return "\n".join(lines)
+
+
+def _dot_quote(text: str) -> str:
+    """A dot string literal; a newline becomes dot's ``\\n`` line break."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def render_dot(scenario: Scenario) -> str:
+    lines = [
+        f"graph {_dot_quote(scenario.name)} {{",
+        "  rankdir=LR;",
+        '  outside [shape=doublecircle, label="outside"];',
+    ]
+    for host in scenario.hosts:
+        lines.append(f"  subgraph {_dot_quote('cluster_' + host)} {{")
+        lines.append(f"    label={_dot_quote('host ' + host)};")
+        for net in (n for n in scenario.networks if n.host == host):
+            label = f"{net.name}\n{_net_label(net)}"
+            lines.append(f"    {_dot_quote('net:' + net.name)} [shape=ellipse, label={_dot_quote(label)}];")
+        for ctr in (c for c in scenario.containers if c.host == host):
+            lines.append(f"    {_dot_quote('ctr:' + ctr.name)} [shape=box, label={_dot_quote(ctr.name)}];")
+        lines.append("  }")
+    for ctr in scenario.containers:
+        for att in ctr.networks:
+            ends = f"{_dot_quote('ctr:' + ctr.name)} -- {_dot_quote('net:' + att.network)}"
+            lines.append(f"  {ends} [label={_dot_quote(_addresses(att))}];")
+        for pub in ctr.publish:
+            lines.append(f"  outside -- {_dot_quote('ctr:' + ctr.name)} [style=dashed, label={_dot_quote(str(pub))}];")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _mermaid_id(kind: str, name: str) -> str:
+    return kind + "_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+def render_mermaid(scenario: Scenario) -> str:
+    lines = ["graph LR", "  outside((outside))"]
+    for host in scenario.hosts:
+        lines.append(f'  subgraph {_mermaid_id("host", host)}["host {host}"]')
+        for net in (n for n in scenario.networks if n.host == host):
+            lines.append(f'    {_mermaid_id("net", net.name)}(["{net.name}: {_net_label(net)}"])')
+        for ctr in (c for c in scenario.containers if c.host == host):
+            lines.append(f'    {_mermaid_id("ctr", ctr.name)}["{ctr.name}"]')
+        lines.append("  end")
+    for ctr in scenario.containers:
+        for att in ctr.networks:
+            lines.append(f'  {_mermaid_id("ctr", ctr.name)} ---|"{_addresses(att)}"| {_mermaid_id("net", att.network)}')
+        for pub in ctr.publish:
+            lines.append(f'  outside -.-|"{pub}"| {_mermaid_id("ctr", ctr.name)}')
+    return "\n".join(lines)
+
+
+def render_svg(scenario: Scenario) -> str:
+    """Three columns: outside, networks, containers; lines carry addresses."""
+    row, col_x, box_w, box_h = 70, (20, 300, 640), 240, 44
+    nets = list(scenario.networks)
+    ctrs = list(scenario.containers)
+    height = max(len(nets), len(ctrs), 1) * row + 80
+    net_y = {n.name: 60 + i * row for i, n in enumerate(nets)}
+    ctr_y = {c.name: 60 + i * row for i, c in enumerate(ctrs)}
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{col_x[2] + box_w + 20}" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        f"<title>{escape(scenario.name)}</title>",
+        f'<text x="20" y="24" font-size="16" font-weight="bold">{escape(scenario.name)}</text>',
+    ]
+
+    def box(x: int, y: int, text: str, sub: str, fill: str, rounded: int) -> None:
+        out.append(
+            f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="{rounded}" fill="{fill}" stroke="#333"/>'
+        )
+        out.append(f'<text x="{x + 8}" y="{y + 18}" font-weight="bold">{escape(text)}</text>')
+        out.append(f'<text x="{x + 8}" y="{y + 35}" font-size="10">{escape(sub[:44])}</text>')
+
+    def line(x1: int, y1: int, x2: int, y2: int, label: str, dashed: bool) -> None:
+        dash = ' stroke-dasharray="6 4"' if dashed else ""
+        out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#555"{dash}/>')
+        mid_x, mid_y = (x1 + x2) // 2, (y1 + y2) // 2 - 4
+        out.append(f'<text x="{mid_x}" y="{mid_y}" font-size="10" text-anchor="middle">{escape(label)}</text>')
+
+    for ctr in ctrs:
+        cy = ctr_y[ctr.name] + box_h // 2
+        for att in ctr.networks:
+            line(col_x[1] + box_w, net_y[att.network] + box_h // 2, col_x[2], cy, _addresses(att), False)
+        for pub in ctr.publish:
+            line(col_x[0] + 120, 60 + box_h // 2, col_x[2], cy, str(pub), True)
+    box(col_x[0], 60, "outside", "the world beyond the host", "#eeeeee", 22)
+    for net in nets:
+        box(col_x[1], net_y[net.name], f"{net.name} [{net.host}]", _net_label(net), "#dde8ff", 22)
+    for ctr in ctrs:
+        box(col_x[2], ctr_y[ctr.name], f"{ctr.name} [{ctr.host}]", _ctr_extras(ctr).strip(" ()"), "#fff4d6", 4)
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def render(scenario: Scenario, fmt: str) -> str:
+    renderers = {"text": render_text, "dot": render_dot, "svg": render_svg, "mermaid": render_mermaid}
+    return renderers[fmt](scenario)
