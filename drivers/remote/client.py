@@ -1,0 +1,337 @@
+"""A client of Docker's plugin protocol: JSON over HTTP on a unix socket or TCP.
+
+Unlike Docker's client (which retries for ~15 s and has no timeout on legacy
+plugins), every call here has a deadline (default 5 s) and connection
+attempts are retried a bounded number of times with exponential backoff. Only
+a failure to *connect* is retried: once a request may have reached the plugin
+it is never sent again, since most plugin calls are not idempotent.
+
+Idle keep-alive connections are reused; one the plugin closed meanwhile is
+noticed before use (it polls readable) and replaced, which is the one case a
+request is known not to have been received.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import select
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from netsim.errors import InvalidParameterError, PluginProtocolError, PluginUnavailableError
+from netsim.plugin.codec import ACCEPT, ACTIVATE, KIND_FIELD, Fields, reply_error
+
+MIB = 1024 * 1024
+_READ_CHUNK = 64 * 1024
+# Keep this many idle connections per plugin; more are closed after use.
+_MAX_IDLE = 4
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Timeouts and limits of one plugin client (all seconds / bytes)."""
+
+    timeout: float = 5.0
+    retries: int = 3
+    backoff: float = 0.05
+    max_backoff: float = 1.0
+    max_body: int = 4 * MIB
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise InvalidParameterError(f"plugin timeout must be positive, got {self.timeout!r}")
+        if self.retries < 0 or self.backoff < 0 or self.max_backoff < 0:
+            raise InvalidParameterError("plugin retries and backoff must not be negative")
+        if self.max_body < 1:
+            raise InvalidParameterError(f"plugin max_body must be positive, got {self.max_body!r}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> ClientConfig:
+        """From a config mapping such as ``{"timeout": 2, "retries": 1}``."""
+        if not data:
+            return cls()
+        known = {"timeout", "retries", "backoff", "max_backoff", "max_body"}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidParameterError(f"unknown plugin client option(s) {sorted(unknown)}: expected {sorted(known)}")
+        try:
+            values = {key: (int if key in ("retries", "max_body") else float)(value) for key, value in data.items()}
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameterError(f"invalid plugin client option: {exc}") from exc
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PluginAddress:
+    """Where a plugin listens: ``unix:///path.sock`` or ``tcp://host:port``.
+
+    >>> PluginAddress.parse("unix:///run/docker/plugins/weave.sock").path
+    '/run/docker/plugins/weave.sock'
+    >>> str(PluginAddress.parse("tcp://127.0.0.1:8080"))
+    'tcp://127.0.0.1:8080'
+    """
+
+    scheme: str
+    path: str = ""
+    host: str = ""
+    port: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> PluginAddress:
+        if not isinstance(text, str) or "://" not in text:
+            raise InvalidParameterError(f"invalid plugin address {text!r}: expected unix:///path or tcp://host:port")
+        parts = urlsplit(text)
+        if parts.scheme == "unix":
+            path = parts.netloc + parts.path  # unix://relative/path is tolerated like Docker does
+            if not path:
+                raise InvalidParameterError(f"invalid plugin address {text!r}: no socket path")
+            return cls("unix", path=path)
+        if parts.scheme in ("tcp", "http"):
+            try:
+                port = parts.port
+            except ValueError as exc:
+                raise InvalidParameterError(f"invalid plugin address {text!r}: {exc}") from exc
+            if not parts.hostname or not port:
+                raise InvalidParameterError(f"invalid plugin address {text!r}: expected tcp://host:port")
+            return cls("tcp", host=parts.hostname, port=port)
+        raise InvalidParameterError(f"unsupported plugin address scheme {parts.scheme!r} in {text!r} (unix or tcp)")
+
+    def __str__(self) -> str:
+        return f"unix://{self.path}" if self.scheme == "unix" else f"tcp://{self.host}:{self.port}"
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.socket_path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _ConnectFailed(Exception):
+    """Raised inside the client when no connection could be made (retryable)."""
+
+
+class PluginConnectError(PluginUnavailableError):
+    """No connection could be made: the request was certainly not sent."""
+
+
+class PluginClient:
+    """Calls one plugin. Thread-safe; each call uses its own connection.
+
+    ``call`` costs one HTTP round trip on a kept-alive connection; connect
+    failures cost at most ``retries`` extra attempts and the sum of their
+    backoffs, always within the call's timeout.
+    """
+
+    def __init__(self, name: str, address: str | PluginAddress, config: ClientConfig | None = None) -> None:
+        self.name = name
+        self.address = address if isinstance(address, PluginAddress) else PluginAddress.parse(address)
+        self.config = config or ClientConfig()
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PluginClient({self.name!r}, {str(self.address)!r})"
+
+    # -- public -------------------------------------------------------------
+
+    def activate(self) -> list[str]:
+        """``/Plugin.Activate``: the subsystems the plugin implements."""
+        reply = self.call(ACTIVATE)
+        assert reply is not None  # not optional: a 404 raised already
+        try:
+            implements = Fields(reply, "Activate reply").items("Implements")
+            if not all(isinstance(item, str) for item in implements):
+                raise InvalidParameterError("Activate reply: Implements must be a list of strings")
+        except InvalidParameterError as exc:
+            raise PluginProtocolError(str(exc), plugin=self.name, call=ACTIVATE) from exc
+        return implements
+
+    def call(
+        self, method: str, args: Mapping[str, Any] | None = None, *, optional: bool = False
+    ) -> dict[str, Any] | None:
+        """POST ``/<method>`` with ``args`` as JSON (an empty body when None).
+
+        Returns the decoded reply object, or None when ``optional`` and the
+        plugin answers 404 (the call is not implemented). Raises
+        PluginUnavailableError (unreachable, timed out, died mid-call),
+        PluginProtocolError (reply not a JSON object, too big) or a
+        PluginReplyError (the plugin reported an error).
+        """
+        body = b"" if args is None else self._encode(method, args)
+        deadline = time.monotonic() + self.config.timeout
+        conn = self._checkout(method, deadline)
+        try:
+            status, raw = self._exchange(conn, method, body, deadline)
+        except BaseException:
+            conn.close()
+            raise
+        return self._interpret(method, status, raw, optional)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # -- internals ----------------------------------------------------------
+
+    def _encode(self, method: str, args: Mapping[str, Any]) -> bytes:
+        try:
+            return json.dumps(args, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameterError(f"{self.name}/{method}: arguments are not JSON-serializable: {exc}") from exc
+
+    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self.address.scheme == "unix":
+            return _UnixConnection(self.address.path, timeout)
+        return http.client.HTTPConnection(self.address.host, self.address.port, timeout=timeout)
+
+    def _reuse_idle(self) -> http.client.HTTPConnection | None:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                conn = self._idle.pop()
+            sock = conn.sock
+            # readable while idle means the plugin closed it (or sent junk): never reuse
+            if sock is not None and not select.select([sock], [], [], 0)[0]:
+                return conn
+            conn.close()
+
+    def _checkout(self, method: str, deadline: float) -> http.client.HTTPConnection:
+        reused = self._reuse_idle()
+        if reused is not None:
+            return reused
+        delay = self.config.backoff
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            conn = self._new_connection(max(remaining, 0.001))
+            try:
+                if remaining <= 0:
+                    raise _ConnectFailed("timed out")
+                conn.connect()
+                return conn
+            except (OSError, _ConnectFailed) as exc:
+                conn.close()
+                attempt += 1
+                if attempt > self.config.retries or time.monotonic() + delay >= deadline:
+                    raise PluginConnectError(
+                        f"cannot connect to {self.address} after {attempt} attempt(s): {exc}",
+                        plugin=self.name,
+                        call=method,
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, self.config.max_backoff)
+
+    def _exchange(
+        self, conn: http.client.HTTPConnection, method: str, body: bytes, deadline: float
+    ) -> tuple[int, bytes]:
+        headers = {"Accept": ACCEPT, "Content-Type": "application/json", "Content-Length": str(len(body))}
+        try:
+            self._arm(conn, deadline)
+            conn.request("POST", f"/{method}", body=body, headers=headers)
+            response = conn.getresponse()
+            raw = self._read_body(conn, response, method, deadline)
+        except TimeoutError as exc:
+            raise PluginUnavailableError(
+                f"no reply within {self.config.timeout:g} s (timed out)", plugin=self.name, call=method
+            ) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise PluginUnavailableError(
+                f"connection lost mid-call: {type(exc).__name__}: {exc}", plugin=self.name, call=method
+            ) from exc
+        if response.will_close:
+            conn.close()
+        else:
+            self._checkin(conn)
+        return response.status, raw
+
+    def _arm(self, conn: http.client.HTTPConnection, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("deadline passed")
+        if conn.sock is not None:
+            conn.sock.settimeout(remaining)
+
+    def _read_body(
+        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, method: str, deadline: float
+    ) -> bytes:
+        limit = self.config.max_body
+        if response.length is not None and response.length > limit:
+            raise PluginProtocolError(
+                f"reply body of {response.length} bytes exceeds the {limit}-byte limit", plugin=self.name, call=method
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            self._arm(conn, deadline)
+            chunk = response.read(_READ_CHUNK)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise PluginProtocolError(f"reply body exceeds the {limit}-byte limit", plugin=self.name, call=method)
+            chunks.append(chunk)
+
+    def _checkin(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < _MAX_IDLE:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _interpret(self, method: str, status: int, raw: bytes, optional: bool) -> dict[str, Any] | None:
+        if status == 404 and optional:
+            return None
+        try:
+            reply = json.loads(raw) if raw.strip() else None
+        except (UnicodeDecodeError, ValueError) as exc:
+            if status == 200:
+                raise PluginProtocolError(f"reply is not valid JSON: {exc}", plugin=self.name, call=method) from exc
+            reply = None
+        if status != 200:
+            message = _error_text(reply) or raw[:200].decode(errors="replace").strip() or "(empty body)"
+            kind = "not-implemented" if status == 404 else _kind_of(reply)
+            raise reply_error(f"HTTP {status}: {message}", kind=kind, plugin=self.name, call=method)
+        if not isinstance(reply, dict):
+            got = "an empty body" if reply is None else f"JSON {type(reply).__name__}"
+            raise PluginProtocolError(f"reply must be a JSON object, got {got}", plugin=self.name, call=method)
+        message = _error_text(reply)
+        if message:
+            raise reply_error(message, kind=_kind_of(reply), plugin=self.name, call=method)
+        return reply
+
+
+def _error_text(reply: object) -> str:
+    """A reply's error text: ``Err`` (network drivers) or ``Error`` (IPAM)."""
+    if not isinstance(reply, dict):
+        return ""
+    for key in ("Err", "Error"):
+        value = reply.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if value not in (None, ""):
+            return json.dumps(value)[:200]
+    return ""
+
+
+def _kind_of(reply: object) -> str:
+    kind = reply.get(KIND_FIELD) if isinstance(reply, dict) else None
+    return kind if isinstance(kind, str) else ""

@@ -1,0 +1,145 @@
+"""``netsim plugin serve MODULE:ATTR --socket PATH``: serve a driver as a
+Docker plugin until SIGINT/SIGTERM, then remove the socket.
+
+``ATTR`` may be a Driver or Ipam class (built with no arguments), an instance
+of one, or an init function ``init(registry, config)`` (called with
+``--config`` JSON, default ``{}``), in which case everything it registers is
+served (``--name`` picks one driver when it registers several).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netsim.driverapi import Capability, Driver
+from netsim.errors import InvalidParameterError, NetsimError
+from netsim.ipamapi import Ipam, IpamCapability
+from netsim.plugin.server import PluginServer
+
+
+@dataclass
+class CollectingRegistry:
+    """A registry that only records what an init function registers."""
+
+    drivers: dict[str, tuple[Driver, Capability]] = field(default_factory=dict)
+    ipams: dict[str, Ipam] = field(default_factory=dict)
+
+    def register_driver(self, name: str, driver: Driver, capability: Capability) -> None:
+        self.drivers[name] = (driver, capability)
+
+    def register_ipam_driver(self, name: str, driver: Ipam, capability: IpamCapability | None = None) -> None:
+        self.ipams[name] = driver
+
+
+def load_target(target: str) -> object:
+    """Import ``MODULE:ATTR`` (ATTR may be dotted)."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise InvalidParameterError(f"invalid target {target!r}: expected MODULE:CLASS")
+    try:
+        obj: object = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InvalidParameterError(f"cannot import {module_name!r}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise InvalidParameterError(f"{module_name!r} has no attribute {attr!r}") from exc
+    return obj
+
+
+def build_served(
+    target: object, *, name: str = "", config: Mapping[str, Any] | None = None
+) -> tuple[Driver | None, Capability | None, Ipam | None]:
+    """What to serve for a loaded target: (driver, its capability, ipam)."""
+    if isinstance(target, type):
+        if not issubclass(target, Driver | Ipam):
+            raise InvalidParameterError(f"{target.__name__} is neither a netsim Driver nor an Ipam")
+        cls = target
+        try:
+            target = cls()
+        except TypeError as exc:
+            raise InvalidParameterError(f"cannot construct {cls.__name__} without arguments: {exc}") from exc
+    if isinstance(target, Driver):
+        return target, None, None
+    if isinstance(target, Ipam):
+        return None, None, target
+    if not callable(target):
+        raise InvalidParameterError(f"{target!r} is not a Driver, an Ipam or an init function")
+    registry = CollectingRegistry()
+    target(registry, dict(config or {}))
+    driver = capability = None
+    if registry.drivers:
+        if name:
+            if name not in registry.drivers:
+                raise InvalidParameterError(f"init registered no driver {name!r}: {sorted(registry.drivers)}")
+            driver, capability = registry.drivers[name]
+        elif len(registry.drivers) == 1:
+            driver, capability = next(iter(registry.drivers.values()))
+        else:
+            raise InvalidParameterError(f"init registered several drivers {sorted(registry.drivers)}: pick with --name")
+    ipam = registry.ipams.get(name) if name in registry.ipams else next(iter(registry.ipams.values()), None)
+    if driver is None and ipam is None:
+        raise InvalidParameterError("init registered neither a driver nor an IPAM driver")
+    return driver, capability, ipam
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="netsim plugin serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("target", help="MODULE:CLASS (a Driver or Ipam class), an instance, or MODULE:init")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket", help="unix socket path to listen on")
+    where.add_argument("--tcp", metavar="HOST:PORT", help="TCP address to listen on (loopback only advised)")
+    parser.add_argument("--name", default="", help="which registered driver to serve (init functions)")
+    parser.add_argument("--config", default="{}", help="JSON config handed to an init function")
+    parser.add_argument("--scope", choices=("local", "global"), help="GetCapabilities Scope (default local)")
+    parser.add_argument("--connectivity-scope", choices=("local", "global"), help="default: same as --scope")
+    return parser
+
+
+def serve_main(argv: list[str]) -> int:
+    """Run the serve command; returns the process exit status."""
+    args_list = list(argv[1:] if argv[:1] == ["serve"] else argv)
+    try:
+        args = _parser().parse_args(args_list)
+    except SystemExit as exc:  # argparse exits on --help and on usage errors
+        return int(exc.code or 0)
+    try:
+        config = json.loads(args.config)
+        if not isinstance(config, dict):
+            raise InvalidParameterError("--config must be a JSON object")
+        driver, capability, ipam = build_served(load_target(args.target), name=args.name, config=config)
+        if args.scope:
+            capability = Capability(args.scope, args.connectivity_scope or args.scope)
+        tcp = None
+        if args.tcp:
+            host, _, port = args.tcp.rpartition(":")
+            tcp = (host or "127.0.0.1", int(port))
+        server = PluginServer(driver, ipam, socket_path=args.socket, tcp=tcp, capability=capability, name=args.name)
+        server.start()
+    except (NetsimError, ValueError) as exc:
+        print(f"netsim plugin serve: {exc}", file=sys.stderr)
+        return 1
+    done = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: done.set())
+    print(f"serving {', '.join(server.handlers.implements())} on {server.address}", file=sys.stderr, flush=True)
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+def main() -> int:
+    return serve_main(sys.argv[1:])

@@ -1,0 +1,263 @@
+"""Serve a netsim Driver and/or Ipam as a Docker plugin over a unix socket
+(or loopback TCP), answering what Docker's engine sends.
+
+>>> from netsim.plugin.server import PluginServer
+>>> # with PluginServer(driver=MyDriver(), socket_path="/run/docker/plugins/my.sock") as server:
+>>> #     ...  # Docker (or drivers.remote) talks to server.address
+
+The server is threaded (one thread per connection, HTTP/1.1 keep-alive) so
+concurrent callers do not queue behind a slow call; the served objects must
+be thread-safe if they are called concurrently. ``stop()`` closes every
+open connection and removes the socket file it made (only that file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import socketserver
+import stat
+import threading
+from http.server import BaseHTTPRequestHandler
+from types import TracebackType
+from typing import Any, cast
+
+from netsim.driverapi import Capability, Driver
+from netsim.errors import ConflictError, InvalidParameterError, UnavailableError
+from netsim.ipamapi import Ipam
+from netsim.plugin.codec import REPLY_CONTENT_TYPE
+from netsim.plugin.handlers import PluginHandlers
+
+LOG = logging.getLogger("netsim.plugin")
+
+MAX_REQUEST_BODY = 4 * 1024 * 1024
+#: A kept-alive connection with no request for this long is closed.
+IDLE_TIMEOUT = 60.0
+# sockaddr_un.sun_path is 108 bytes including the terminating NUL
+_MAX_SOCKET_PATH = 107
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "netsim-plugin"
+    timeout = IDLE_TIMEOUT
+    server: _Serving
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, False)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def do_POST(self) -> None:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._reply(411, {"Err": "chunked request bodies are not supported; send Content-Length"}, close=True)
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._reply(400, {"Err": "invalid Content-Length"}, close=True)
+            return
+        if length < 0 or length > MAX_REQUEST_BODY:
+            self._reply(413, {"Err": f"request body of {length} bytes exceeds {MAX_REQUEST_BODY}"}, close=True)
+            return
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except (UnicodeDecodeError, ValueError) as exc:
+            self._reply(400, {"Err": f"request body is not valid JSON: {exc}"})
+            return
+        status, reply = self.server.handlers.dispatch(self.path.lstrip("/").split("?", 1)[0], body)
+        self._reply(status, reply)
+
+    def _not_allowed(self) -> None:
+        self._reply(405, {"Err": f"method {self.command} not allowed: plugin calls are POST"}, close=True)
+
+    do_GET = do_PUT = do_DELETE = do_HEAD = _not_allowed
+
+    def _reply(self, status: int, reply: dict[str, Any], *, close: bool = False) -> None:
+        data = json.dumps(reply, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", REPLY_CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(data)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def address_string(self) -> str:
+        return str(self.client_address or "unix-peer")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.debug("plugin %s: " + format, self.server.name, *args)
+
+
+class _Serving(socketserver.BaseServer):
+    """What the handler needs from its server (mixed into both kinds)."""
+
+    handlers: PluginHandlers
+    name: str
+    _open: set[socket.socket]
+    _open_lock: threading.Lock
+
+    def track(self, conn: socket.socket, alive: bool) -> None:
+        with self._open_lock:
+            if alive:
+                self._open.add(conn)
+            else:
+                self._open.discard(conn)
+
+    def drop_connections(self) -> None:
+        with self._open_lock:
+            conns = list(self._open)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _UnixServer(_Serving, socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
+class _TCPServer(_Serving, socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class PluginServer:
+    """A Docker plugin serving ``driver`` (``/NetworkDriver.*``) and/or
+    ``ipam`` (``/IpamDriver.*``); use as a context manager or start()/stop().
+
+    ``capability`` is what GetCapabilities reports for the network driver
+    (default local/local). Exactly one of ``socket_path`` (a unix socket
+    path; a stale socket file there is replaced, a live one is a conflict)
+    and ``tcp`` (``(host, port)``, port 0 for any) must be given.
+    """
+
+    def __init__(
+        self,
+        driver: Driver | None = None,
+        ipam: Ipam | None = None,
+        *,
+        socket_path: str | os.PathLike[str] | None = None,
+        tcp: tuple[str, int] | None = None,
+        capability: Capability | None = None,
+        name: str = "",
+    ) -> None:
+        if (socket_path is None) == (tcp is None):
+            raise InvalidParameterError("give exactly one of socket_path and tcp")
+        if socket_path is not None and len(os.fsencode(socket_path)) > _MAX_SOCKET_PATH:
+            raise InvalidParameterError(f"socket path {str(socket_path)!r} is longer than {_MAX_SOCKET_PATH} bytes")
+        self.handlers = PluginHandlers(driver, ipam, capability)
+        self.socket_path = os.fspath(socket_path) if socket_path is not None else None
+        self.tcp = tcp
+        self.name = name or (os.path.basename(self.socket_path) if self.socket_path else "plugin")
+        self._server: _UnixServer | _TCPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._inode: int | None = None
+
+    @property
+    def address(self) -> str:
+        """``unix:///path`` or ``tcp://host:port`` (the bound port once started)."""
+        if self.socket_path is not None:
+            return f"unix://{os.path.abspath(self.socket_path)}"
+        if self._server is not None:
+            host, port = cast(tuple[str, int], self._server.server_address)[:2]
+            return f"tcp://{host}:{port}"
+        assert self.tcp is not None
+        return f"tcp://{self.tcp[0]}:{self.tcp[1]}"
+
+    def _bind(self) -> _UnixServer | _TCPServer:
+        server: _UnixServer | _TCPServer
+        if self.socket_path is not None:
+            _clear_stale_socket(self.socket_path)
+            try:
+                server = _UnixServer(self.socket_path, _RequestHandler, bind_and_activate=True)
+            except OSError as exc:
+                raise UnavailableError(f"cannot listen on {self.socket_path}: {exc}") from exc
+            self._inode = os.stat(self.socket_path).st_ino
+        else:
+            assert self.tcp is not None
+            try:
+                server = _TCPServer(self.tcp, _RequestHandler, bind_and_activate=True)
+            except OSError as exc:
+                raise UnavailableError(f"cannot listen on {self.tcp}: {exc}") from exc
+        server.handlers = self.handlers
+        server.name = self.name
+        server._open = set()
+        server._open_lock = threading.Lock()
+        return server
+
+    def start(self) -> PluginServer:
+        """Listen and serve in a background thread; returns self."""
+        if self._server is not None:
+            raise ConflictError(f"plugin server {self.name} is already running")
+        self._server = self._bind()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"plugin-{self.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections, remove our socket file."""
+        server = self._server
+        if server is None:
+            return
+        server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._close()
+
+    def _close(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.drop_connections()
+        server.server_close()
+        if self.socket_path is not None and self._inode is not None:
+            with contextlib.suppress(OSError):
+                # only the file we bound: someone may have replaced it meanwhile
+                if os.stat(self.socket_path).st_ino == self._inode:
+                    os.unlink(self.socket_path)
+            self._inode = None
+
+    def __enter__(self) -> PluginServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _clear_stale_socket(path: str) -> None:
+    """Remove a leftover socket nobody listens on; refuse anything else."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ConflictError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.5)
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    except OSError:
+        pass
+    finally:
+        probe.close()
+    raise ConflictError(f"{path}: another server is listening there")
