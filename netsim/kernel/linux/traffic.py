@@ -19,10 +19,11 @@ import threading
 from collections.abc import Iterator
 from typing import Protocol
 
-from netsim.errors import kernel_error
+from netsim.errors import KernelNotFoundError, kernel_error
 from netsim.kernel.base import Listener, ProbeResult, Proto
 from netsim.kernel.linux.traffic_capture import PacketCapture
 from netsim.kernel.linux.traffic_listen import RunningListener, check_listener
+from netsim.kernel.linux.traffic_nssocket import relax_icmp_rate_limits
 from netsim.kernel.linux.traffic_probe import NamespaceProber
 
 
@@ -45,6 +46,8 @@ class TrafficManager:
         self._listeners: dict[str, dict[Listener, RunningListener]] = {}
         self._probers: dict[str, NamespaceProber] = {}
         self._captures: dict[str, list[PacketCapture]] = {}
+        #: namespaces whose ICMP error rate limits are already lifted
+        self._relaxed: set[str] = set()
 
     def _check_namespace(self, ns: str) -> None:
         """ENOENT unless ``ns`` is one of the kernel's own namespaces."""
@@ -90,6 +93,21 @@ class TrafficManager:
         with self._lock:
             return self._probers.setdefault(ns, NamespaceProber(ns))
 
+    def _relax_icmp_limits(self) -> None:
+        """Lift ICMP error rate limits in every namespace of the kernel, once each.
+
+        Any namespace may be the one answering (a target's port unreachable, a
+        router's net unreachable), and Linux drops all but a burst of those
+        answers per second: probe results would depend on timing.
+        """
+        with self._lock:
+            pending = [ns for ns in self._kernel.namespaces() if ns not in self._relaxed]
+        for ns in pending:
+            with contextlib.suppress(KernelNotFoundError):  # deleted meanwhile
+                relax_icmp_rate_limits(ns)
+                with self._lock:
+                    self._relaxed.add(ns)
+
     def probe(
         self,
         ns: str,
@@ -102,7 +120,9 @@ class TrafficManager:
         """One probe from ``ns``; returns within ``timeout`` (plus scheduling slack)."""
         if proto != "icmp" and port is None:
             raise kernel_error(errno.EINVAL, f"a {proto} probe needs a port")
-        return self._prober(ns).probe(dst, proto, port, timeout, src)
+        prober = self._prober(ns)
+        self._relax_icmp_limits()
+        return prober.probe(dst, proto, port, timeout, src)
 
     # --- capture ----------------------------------------------------------------
     @contextlib.contextmanager
@@ -128,6 +148,7 @@ class TrafficManager:
             listeners = list(self._listeners.pop(ns, {}).values())
             prober = self._probers.pop(ns, None)
             captures = self._captures.pop(ns, [])
+            self._relaxed.discard(ns)
         for running in listeners:
             running.stop()
         if prober is not None:

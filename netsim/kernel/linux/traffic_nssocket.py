@@ -107,3 +107,35 @@ def namespace_inode(ns: str) -> int:
         return namespace_path(ns).stat().st_ino
     except FileNotFoundError as exc:
         raise kernel_error(errno.ENOENT, f"no namespace {ns!r}") from exc
+
+
+#: ICMP error rate limits, relaxed so that every probe gets its answer. Linux
+#: answers only a burst of errors per peer, then one per second (icmp_ratelimit,
+#: icmp_msgs_per_sec); the fake kernel models no such limit, and probes must
+#: be deterministic. ``ratemask`` 0 takes every IPv4 ICMP type out of both
+#: limits; IPv6 has its own per-peer limit and shares the global one.
+ICMP_UNLIMITED = (
+    ("net/ipv4/icmp_ratemask", "0"),
+    ("net/ipv4/icmp_ratelimit", "0"),
+    ("net/ipv6/icmp/ratelimit", "0"),
+    ("net/ipv4/icmp_msgs_per_sec", "1000000"),
+    ("net/ipv4/icmp_msgs_burst", "1000000"),
+)
+
+
+def relax_icmp_rate_limits(ns: str) -> None:
+    """Write :data:`ICMP_UNLIMITED` inside ``ns``.
+
+    ``/proc/sys/net`` shows the network namespace of the thread that opens a
+    file, so the files are opened while the thread is inside ``ns``; a key a
+    child namespace lacks is skipped (its global value is never touched).
+    """
+    with inside_namespace(ns):
+        for key, value in ICMP_UNLIMITED:
+            try:
+                with open(f"/proc/sys/{key}", "w", encoding="ascii") as handle:
+                    handle.write(value)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise kernel_error(exc.errno or errno.EINVAL, f"sysctl {key} in {ns!r}: {exc}") from exc
