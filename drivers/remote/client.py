@@ -106,20 +106,18 @@ class PluginAddress:
         return f"unix://{self.path}" if self.scheme == "unix" else f"tcp://{self.host}:{self.port}"
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
+class _Connection:
+    """One kept-alive HTTP/1.1 connection to a plugin."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(self.socket_path)
-        except BaseException:
-            sock.close()
-            raise
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+
+    def closed_by_peer(self) -> bool:
+        """Readable while idle means the plugin closed it (or sent junk)."""
+        return bool(select.select([self.sock], [], [], 0)[0])
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class _ConnectFailed(Exception):
@@ -142,8 +140,9 @@ class PluginClient:
         self.name = name
         self.address = address if isinstance(address, PluginAddress) else PluginAddress.parse(address)
         self.config = config or ClientConfig()
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[_Connection] = []
         self._lock = threading.Lock()
+        self._host = "localhost" if self.address.scheme == "unix" else f"{self.address.host}:{self.address.port}"
 
     def __repr__(self) -> str:
         return f"PluginClient({self.name!r}, {str(self.address)!r})"
@@ -197,24 +196,31 @@ class PluginClient:
         except (TypeError, ValueError) as exc:
             raise InvalidParameterError(f"{self.name}/{method}: arguments are not JSON-serializable: {exc}") from exc
 
-    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
-        if self.address.scheme == "unix":
-            return _UnixConnection(self.address.path, timeout)
-        return http.client.HTTPConnection(self.address.host, self.address.port, timeout=timeout)
+    def _connect(self, timeout: float) -> _Connection:
+        if self.address.scheme == "tcp":
+            sock = socket.create_connection((self.address.host, self.address.port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return _Connection(sock)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(self.address.path)
+        except BaseException:
+            sock.close()
+            raise
+        return _Connection(sock)
 
-    def _reuse_idle(self) -> http.client.HTTPConnection | None:
+    def _reuse_idle(self) -> _Connection | None:
         while True:
             with self._lock:
                 if not self._idle:
                     return None
                 conn = self._idle.pop()
-            sock = conn.sock
-            # readable while idle means the plugin closed it (or sent junk): never reuse
-            if sock is not None and not select.select([sock], [], [], 0)[0]:
+            if not conn.closed_by_peer():
                 return conn
             conn.close()
 
-    def _checkout(self, method: str, deadline: float) -> http.client.HTTPConnection:
+    def _checkout(self, method: str, deadline: float) -> _Connection:
         reused = self._reuse_idle()
         if reused is not None:
             return reused
@@ -222,14 +228,11 @@ class PluginClient:
         attempt = 0
         while True:
             remaining = deadline - time.monotonic()
-            conn = self._new_connection(max(remaining, 0.001))
             try:
                 if remaining <= 0:
                     raise _ConnectFailed("timed out")
-                conn.connect()
-                return conn
+                return self._connect(remaining)
             except (OSError, _ConnectFailed) as exc:
-                conn.close()
                 attempt += 1
                 if attempt > self.config.retries or time.monotonic() + delay >= deadline:
                     raise PluginConnectError(
@@ -240,15 +243,21 @@ class PluginClient:
                 time.sleep(delay)
                 delay = min(delay * 2, self.config.max_backoff)
 
-    def _exchange(
-        self, conn: http.client.HTTPConnection, method: str, body: bytes, deadline: float
-    ) -> tuple[int, bytes]:
-        headers = {"Accept": ACCEPT, "Content-Type": "application/json", "Content-Length": str(len(body))}
+    def _exchange(self, conn: _Connection, method: str, body: bytes, deadline: float) -> tuple[int, bytes]:
+        # headers and body in one write: the plugin wakes once per request
+        head = (
+            f"POST /{method} HTTP/1.1\r\nHost: {self._host}\r\nAccept: {ACCEPT}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         try:
             self._arm(conn, deadline)
-            conn.request("POST", f"/{method}", body=body, headers=headers)
-            response = conn.getresponse()
-            raw = self._read_body(conn, response, method, deadline)
+            conn.sock.sendall(head.encode() + body)
+            response = http.client.HTTPResponse(conn.sock, method="POST")
+            try:
+                response.begin()
+                raw = self._read_body(conn, response, method, deadline)
+            finally:
+                response.close()  # closes its file object, not the socket
         except TimeoutError as exc:
             raise PluginUnavailableError(
                 f"no reply within {self.config.timeout:g} s (timed out)", plugin=self.name, call=method
@@ -263,16 +272,13 @@ class PluginClient:
             self._checkin(conn)
         return response.status, raw
 
-    def _arm(self, conn: http.client.HTTPConnection, deadline: float) -> None:
+    def _arm(self, conn: _Connection, deadline: float) -> None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("deadline passed")
-        if conn.sock is not None:
-            conn.sock.settimeout(remaining)
+        conn.sock.settimeout(remaining)
 
-    def _read_body(
-        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, method: str, deadline: float
-    ) -> bytes:
+    def _read_body(self, conn: _Connection, response: http.client.HTTPResponse, method: str, deadline: float) -> bytes:
         limit = self.config.max_body
         if response.length is not None and response.length > limit:
             raise PluginProtocolError(
@@ -290,7 +296,7 @@ class PluginClient:
                 raise PluginProtocolError(f"reply body exceeds the {limit}-byte limit", plugin=self.name, call=method)
             chunks.append(chunk)
 
-    def _checkin(self, conn: http.client.HTTPConnection) -> None:
+    def _checkin(self, conn: _Connection) -> None:
         with self._lock:
             if len(self._idle) < _MAX_IDLE:
                 self._idle.append(conn)

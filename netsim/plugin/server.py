@@ -44,6 +44,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "netsim-plugin"
     timeout = IDLE_TIMEOUT
+    # buffered: http.server flushes after each request, so a reply is one write
+    wbufsize = 64 * 1024
     server: _Serving
 
     def setup(self) -> None:
