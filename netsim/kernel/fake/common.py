@@ -1,0 +1,84 @@
+"""Shared plumbing of the fake kernel's control plane: lookups that raise the
+errno Linux gives, and allocation of ifindexes and MAC addresses.
+
+The control plane is split by subject (``links``, ``layer3``, ``tables``);
+each part is a mixin over :class:`FakeBase`, which holds the one
+:class:`~netsim.kernel.fake.state.FakeWorld` the dataplane reads too.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+
+from netsim.errors import kernel_error
+from netsim.kernel.base import Kernel
+from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeWorld
+
+#: Linux drops a device's IPv6 state below this MTU (IPV6_MIN_MTU)
+IPV6_MIN_MTU = 1280
+#: Linux drops a device's IPv4 state below this MTU (only lo can go that low)
+IPV4_MIN_MTU = 68
+#: veth, bridge, macvlan and vxlan accept 68..65535 (ETH_MIN_MTU..ETH_MAX_MTU)
+ETH_MAX_MTU = 65535
+DEFAULT_MTU = 1500
+
+
+def disable_ipv6_key(dev: str) -> str:
+    return f"net.ipv6.conf.{dev}.disable_ipv6"
+
+
+class FakeBase(Kernel):
+    """World, lookups and allocators shared by the control-plane mixins."""
+
+    kind = "fake"
+    world: FakeWorld
+    #: bridges whose MTU was set explicitly (Linux then stops following the ports)
+    _mtu_pinned: set[FakeLink]
+    _mac_salt: int
+
+    def _init_world(self) -> None:
+        self.world = FakeWorld()
+        self._mtu_pinned = set()
+        # MACs must differ between kernels built in one process (two simulated
+        # hosts may be compared) yet be reproducible for one run id
+        self._mac_salt = hashlib.sha256(self.run_id.encode()).digest()[0]
+
+    # --- lookups ------------------------------------------------------------
+    def _ns(self, name: str) -> FakeNamespace:
+        """The namespace; ENOENT like opening a missing /run/netns file."""
+        found = self.world.namespaces.get(name)
+        if found is None:
+            raise kernel_error(errno.ENOENT, f"no namespace {name!r} in this kernel")
+        return found
+
+    @staticmethod
+    def _link_in(ns: FakeNamespace, name: str) -> FakeLink:
+        found = ns.links.get(name)
+        if found is None:
+            raise kernel_error(errno.ENODEV, f"no link {name!r} in namespace {ns.name!r}")
+        return found
+
+    def _link(self, ns: str, name: str) -> tuple[FakeNamespace, FakeLink]:
+        space = self._ns(ns)
+        return space, self._link_in(space, name)
+
+    def _all_links(self) -> list[FakeLink]:
+        """Every link of the world: O(links), for the rare cross-namespace scans."""
+        return [link for space in self.world.namespaces.values() for link in space.links.values()]
+
+    # --- allocation ---------------------------------------------------------
+    def _next_ifindex(self) -> int:
+        index = self.world.next_ifindex
+        self.world.next_ifindex += 1
+        return index
+
+    def _random_mac(self, ifindex: int) -> str:
+        """Locally administered unicast (02:...), unique within the world."""
+        raw = [0x02, self._mac_salt, (ifindex >> 24) & 255, (ifindex >> 16) & 255, (ifindex >> 8) & 255, ifindex & 255]
+        return ":".join(f"{b:02x}" for b in raw)
+
+    @staticmethod
+    def _check_free(ns: FakeNamespace, name: str) -> None:
+        if name in ns.links:
+            raise kernel_error(errno.EEXIST, f"link {name!r} exists in namespace {ns.name!r}")

@@ -1,0 +1,150 @@
+"""How Linux's layer 3 follows link events, as plain functions over fake state.
+
+Connected ("proto kernel") routes are derived from a link's addresses and
+recomputed whenever they or the link's state change, instead of being
+reference-counted: a link has a handful of addresses, so a recompute is
+O(routes of the namespace) and cannot drift out of step.
+
+Observed on Linux 6.x (see tests/linux/test_kernel_contract.py):
+
+* IPv4: a primary address of an *up* link adds ``prefix dev scope link``
+  (not for /32, not for secondaries, not on ``lo`` whose routes go to the
+  local table). Admin down flushes every route through the link but keeps
+  the addresses; deleting the link's last IPv4 address flushes its routes.
+* IPv6: addresses (link-local and global) are removed when the link goes
+  down (``keep_addr_on_down=0``); an up link has ``fe80::/64`` and a route
+  per prefix (metric 256). A link below MTU 1280 has no IPv6 at all.
+* ``lo`` gains 127.0.0.1/8 and ::1/128 when it goes up; ::1 leaves on down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from netsim.kernel.fake.common import IPV4_MIN_MTU, IPV6_MIN_MTU, disable_ipv6_key
+from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeRoute, IPIface
+
+IPV6_KERNEL_METRIC = 256
+LOOPBACK_V4 = ipaddress.IPv4Interface("127.0.0.1/8")
+LOOPBACK_V6 = ipaddress.IPv6Interface("::1/128")
+
+
+def ipv6_enabled(ns: FakeNamespace, link: FakeLink) -> bool:
+    return link.mtu >= IPV6_MIN_MTU and ns.sysctls.get(disable_ipv6_key(link.name), "1") == "0"
+
+
+def link_local(mac: str) -> ipaddress.IPv6Interface:
+    """The EUI-64 fe80:: address Linux derives from a MAC (addrgenmode eui64)."""
+    raw = bytes(int(part, 16) for part in mac.split(":"))
+    eui = bytes([raw[0] ^ 0x02, raw[1], raw[2], 0xFF, 0xFE, raw[3], raw[4], raw[5]])
+    return ipaddress.IPv6Interface((b"\xfe\x80" + b"\x00" * 6 + eui, 64))
+
+
+def is_v4_secondary(link: FakeLink, addr: IPIface) -> bool:
+    """True when an earlier IPv4 address of the link has the same subnet."""
+    for other in link.addresses:
+        if other is addr:
+            return False
+        if other.version == 4 and other.network == addr.network:
+            return True
+    return False
+
+
+def connected_routes(link: FakeLink) -> list[FakeRoute]:
+    """The kernel routes an up link's addresses give (see module docstring)."""
+    found: list[FakeRoute] = []
+    seen: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
+    for addr in link.addresses:
+        net = addr.network
+        if net in seen:
+            continue
+        if addr.version == 4:
+            if link.kind == "loopback" or net.prefixlen == 32 or is_v4_secondary(link, addr):
+                continue
+            found.append(FakeRoute(net, link.name, None, 0, "link", "kernel"))
+        else:
+            if net.prefixlen == 128:
+                continue
+            found.append(FakeRoute(net, link.name, None, IPV6_KERNEL_METRIC, "universe", "kernel"))
+        seen.add(net)
+    return found
+
+
+def sync_connected(ns: FakeNamespace, link: FakeLink) -> None:
+    """Recompute ``link``'s kernel routes: O(routes of ns)."""
+    kept = [r for r in ns.routes if not (r.proto == "kernel" and r.dev == link.name)]
+    if link.up:
+        kept.extend(connected_routes(link))
+    ns.routes = kept
+
+
+def flush_routes(ns: FakeNamespace, dev: str, version: int | None = None) -> None:
+    ns.routes = [r for r in ns.routes if not (r.dev == dev and (version is None or r.dst.version == version))]
+
+
+def drop_ipv6(ns: FakeNamespace, link: FakeLink) -> None:
+    link.addresses = [a for a in link.addresses if a.version == 4]
+    flush_routes(ns, link.name, 6)
+
+
+def link_down(ns: FakeNamespace, link: FakeLink) -> None:
+    drop_ipv6(ns, link)
+    flush_routes(ns, link.name)
+    ns.neighbours = {key: n for key, n in ns.neighbours.items() if n.dev != link.name}
+
+
+def link_up(ns: FakeNamespace, link: FakeLink) -> None:
+    if link.kind == "loopback":
+        if link.mtu >= IPV4_MIN_MTU and LOOPBACK_V4 not in link.addresses:
+            link.addresses.insert(0, LOOPBACK_V4)
+        if ipv6_enabled(ns, link) and LOOPBACK_V6 not in link.addresses:
+            link.addresses.append(LOOPBACK_V6)
+    elif ipv6_enabled(ns, link):
+        local = link_local(link.mac)
+        if local not in link.addresses:
+            link.addresses.append(local)
+    sync_connected(ns, link)
+
+
+def forget_link(ns: FakeNamespace, link: FakeLink) -> None:
+    """What a namespace drops when a link leaves it (deleted or moved away)."""
+    flush_routes(ns, link.name)
+    ns.neighbours = {key: n for key, n in ns.neighbours.items() if n.dev != link.name}
+    ns.sysctls.pop(disable_ipv6_key(link.name), None)
+
+
+def arrive_link(ns: FakeNamespace, link: FakeLink) -> None:
+    """A link appearing in ``ns`` (created or moved in): down, no addresses."""
+    link.up = False
+    link.addresses = []
+    if link.mtu >= IPV6_MIN_MTU:
+        ns.sysctls[disable_ipv6_key(link.name)] = ns.sysctls.get("net.ipv6.conf.default.disable_ipv6", "0")
+
+
+def rename_refs(ns: FakeNamespace, old: str, new: str) -> None:
+    """Routes, neighbours and per-device sysctls name the device: follow it."""
+    ns.routes = [FakeRoute(r.dst, new, r.via, r.metric, r.scope, r.proto) if r.dev == old else r for r in ns.routes]
+    moved = {}
+    for key, neighbour in list(ns.neighbours.items()):
+        if neighbour.dev == old:
+            del ns.neighbours[key]
+            neighbour.dev = new
+            moved[(new, key[1])] = neighbour
+    ns.neighbours.update(moved)
+    value = ns.sysctls.pop(disable_ipv6_key(old), None)
+    if value is not None:
+        ns.sysctls[disable_ipv6_key(new)] = value
+
+
+def mtu_changed(ns: FakeNamespace, link: FakeLink, old_mtu: int) -> None:
+    """Crossing 1280 destroys or recreates the device's IPv6 state (and 68 its IPv4)."""
+    if link.mtu < IPV6_MIN_MTU <= old_mtu:
+        drop_ipv6(ns, link)
+        ns.sysctls.pop(disable_ipv6_key(link.name), None)
+    elif old_mtu < IPV6_MIN_MTU <= link.mtu:
+        ns.sysctls[disable_ipv6_key(link.name)] = "0"
+        if link.up:
+            link_up(ns, link)
+    if link.mtu < IPV4_MIN_MTU <= old_mtu:
+        link.addresses = [a for a in link.addresses if a.version == 6]
+        flush_routes(ns, link.name, 4)

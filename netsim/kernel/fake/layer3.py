@@ -1,0 +1,193 @@
+"""Addresses and routes of the fake kernel (the main routing table).
+
+Errnos are the ones Linux 6.x answers (verified in throwaway namespaces):
+duplicate address or route EEXIST, missing address EADDRNOTAVAIL, missing
+route ESRCH, a gateway without a connected route ENETUNREACH (IPv4) or
+EHOSTUNREACH (IPv6), a device that is down ENETDOWN, IPv6 on a device with
+IPv6 disabled EACCES. Routes are unique per (family, destination, metric)
+whatever their gateway, as in Linux's FIB. Costs: O(addresses of the link)
+per address call, O(routes of the namespace) per route call.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+from typing import Literal
+
+from netsim.errors import InvalidParameterError, kernel_error
+from netsim.kernel.base import RouteInfo
+from netsim.kernel.fake import l3sync
+from netsim.kernel.fake.common import IPV6_MIN_MTU, FakeBase
+from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeRoute, IPAddr, IPIface, IPNet
+from netsim.validate import parse_ip, parse_network
+
+IPV6_STATIC_METRIC = 1024  # what Linux substitutes for metric 0 on IPv6 routes
+SCOPE_ORDER = {"universe": 0, "link": 253, "host": 254}
+
+
+def parse_cidr(cidr: str) -> IPIface:
+    if not isinstance(cidr, str) or "/" not in cidr:
+        raise InvalidParameterError(f"invalid address {cidr!r}: expected CIDR form such as 10.0.0.2/24")
+    try:
+        return ipaddress.ip_interface(cidr)
+    except ValueError as exc:
+        raise InvalidParameterError(f"invalid address {cidr!r}: {exc}") from exc
+
+
+def parse_route_dst(dst: str) -> IPNet:
+    if dst == "default":
+        return ipaddress.IPv4Network("0.0.0.0/0")
+    if dst == "default6":
+        return ipaddress.IPv6Network("::/0")
+    return parse_network(dst, what="route destination")
+
+
+def _effective_metric(net: IPNet, metric: int) -> int:
+    return IPV6_STATIC_METRIC if net.version == 6 and metric == 0 else metric
+
+
+class Layer3Mixin(FakeBase):
+    """Addresses and routes. See the module docstring."""
+
+    # --- addresses ------------------------------------------------------------
+    def add_address(self, ns: str, dev: str, cidr: str) -> None:
+        addr = parse_cidr(cidr)
+        space, link = self._link(ns, dev)
+        if addr.version == 6:
+            if link.mtu < IPV6_MIN_MTU:
+                raise kernel_error(errno.EINVAL, f"{dev!r} has no IPv6 (MTU {link.mtu} < 1280)")
+            if not l3sync.ipv6_enabled(space, link):
+                raise kernel_error(errno.EACCES, f"IPv6 is disabled on {dev!r}")
+            taken = any(a.version == 6 and a.ip == addr.ip for a in link.addresses)
+        else:
+            taken = addr in link.addresses  # IPv4 identity is address *and* prefix length
+        if taken:
+            raise kernel_error(errno.EEXIST, f"{cidr} exists on {dev!r}")
+        link.addresses.append(addr)
+        l3sync.sync_connected(space, link)
+
+    def delete_address(self, ns: str, dev: str, cidr: str) -> None:
+        addr = parse_cidr(cidr)
+        space, link = self._link(ns, dev)
+        if addr not in link.addresses:
+            raise kernel_error(errno.EADDRNOTAVAIL, f"{cidr} is not on {dev!r}")
+        doomed = [addr]
+        if addr.version == 4 and not l3sync.is_v4_secondary(link, addr):
+            # without promote_secondaries, a primary takes its subnet's secondaries along
+            doomed += [a for a in link.addresses if a.version == 4 and a.network == addr.network and a != addr]
+        link.addresses = [a for a in link.addresses if a not in doomed]
+        if addr.version == 4 and not any(a.version == 4 for a in link.addresses):
+            l3sync.flush_routes(space, link.name, 4)  # IPv4 is off on a link without addresses
+        l3sync.sync_connected(space, link)
+
+    def addresses(self, ns: str) -> list[tuple[str, str]]:
+        space = self._ns(ns)
+        return sorted((link.name, a.with_prefixlen) for link in space.links.values() for a in link.addresses)
+
+    # --- routes -------------------------------------------------------------------
+    def _gateway_dev(self, space: FakeNamespace, gw: IPAddr, dev: FakeLink | None) -> str:
+        """The device Linux resolves a gateway to, or the errno it refuses with.
+
+        IPv4 wants a link-scope route (connected or ``scope link``) covering
+        the gateway; IPv6 wants a route without a gateway of its own, or a
+        link-local gateway with an explicit device.
+        """
+        if gw.version == 6 and gw.is_link_local:
+            if dev is None:
+                raise kernel_error(errno.EINVAL, f"link-local gateway {gw} needs a device")
+            return dev.name
+        best: FakeRoute | None = None
+        for route in space.routes:
+            if route.dst.version != gw.version or gw not in route.dst or route.dev is None:
+                continue
+            usable = route.scope in ("link", "host") if gw.version == 4 else route.via is None
+            if not usable or (dev is not None and route.dev != dev.name):
+                continue
+            key = (route.dst.prefixlen, -route.metric)
+            if best is None or key > (best.dst.prefixlen, -best.metric):
+                best = route
+        if best is None or best.dev is None:
+            code = errno.ENETUNREACH if gw.version == 4 else errno.EHOSTUNREACH
+            raise kernel_error(code, f"gateway {gw} is not reachable through a connected route")
+        return best.dev
+
+    def add_route(
+        self,
+        ns: str,
+        dst: str,
+        *,
+        via: str | None = None,
+        dev: str | None = None,
+        metric: int = 0,
+        scope: Literal["universe", "link"] | None = None,
+    ) -> None:
+        space = self._ns(ns)
+        net, gw, link = self._route_args(space, dst, via, dev, metric)
+        if scope is None:
+            scope = "universe" if via is not None else "link"  # what `ip route add` picks
+        if scope not in ("universe", "link"):
+            raise InvalidParameterError(f"invalid route scope {scope!r}: expected universe or link")
+        if gw is None and link is None:
+            raise InvalidParameterError(f"route to {dst!r} needs a gateway or a device")
+        if link is not None and not link.up:
+            raise kernel_error(errno.ENETDOWN, f"{link.name!r} is down")
+        out = self._gateway_dev(space, gw, link) if gw is not None else link.name if link is not None else None
+        effective = _effective_metric(net, metric)
+        for route in space.routes:
+            if route.dst == net and route.metric == effective:
+                raise kernel_error(errno.EEXIST, f"a route to {net} with metric {effective} exists")
+        if net.version == 6:
+            scope = "universe"  # IPv6 routes carry no scope
+        space.routes.append(FakeRoute(net, out, gw, effective, scope, "static"))
+
+    def _route_args(
+        self, space: FakeNamespace, dst: str, via: str | None, dev: str | None, metric: int | None
+    ) -> tuple[IPNet, IPAddr | None, FakeLink | None]:
+        net = parse_route_dst(dst)
+        gw = None
+        if via is not None:
+            gw = parse_ip(via, what="gateway")
+            if gw.version != net.version:
+                raise InvalidParameterError(f"gateway {via!r} is not of the same family as {dst!r}")
+        if metric is not None and (not isinstance(metric, int) or isinstance(metric, bool) or not 0 <= metric < 2**32):
+            raise InvalidParameterError(f"invalid metric {metric!r}: expected 0..2^32-1")
+        link = self._link_in(space, dev) if dev is not None else None
+        return net, gw, link
+
+    def delete_route(
+        self, ns: str, dst: str, *, via: str | None = None, dev: str | None = None, metric: int | None = None
+    ) -> None:
+        space = self._ns(ns)
+        net, gw, link = self._route_args(space, dst, via, dev, metric)
+        # like the FIB: the lowest metric matching wins; metric 0 means "any"
+        candidates = sorted(
+            (
+                r
+                for r in space.routes
+                if r.dst == net
+                and (gw is None or r.via == gw)
+                and (link is None or r.dev == link.name)
+                and (not metric or r.metric == metric)
+            ),
+            key=lambda r: r.metric,
+        )
+        if not candidates:
+            raise kernel_error(errno.ESRCH, f"no route to {dst} matches")
+        space.routes.remove(candidates[0])
+
+    def routes(self, ns: str) -> list[RouteInfo]:
+        space = self._ns(ns)
+        found = [
+            RouteInfo(
+                dst="default" if r.dst.prefixlen == 0 else r.dst.with_prefixlen,
+                dev=r.dev,
+                via=str(r.via) if r.via is not None else None,
+                metric=r.metric,
+                scope=r.scope,  # type: ignore[arg-type]
+                proto=r.proto,  # type: ignore[arg-type]
+                family=r.dst.version,
+            )
+            for r in space.routes
+        ]
+        return sorted(found, key=lambda r: (r.family, r.dst, r.metric, str(r.dev), str(r.via)))

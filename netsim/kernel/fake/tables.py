@@ -1,0 +1,228 @@
+"""Neighbours, FDB entries, sysctls, NAT/filter rules and listeners of the
+fake kernel: per-namespace tables with Linux's errnos (EEXIST for a
+duplicate, ENOENT for a missing entry, EADDRINUSE for a taken port).
+Each call is O(1) or O(entries of the namespace).
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import re
+
+from netsim.errors import InvalidParameterError, kernel_error
+from netsim.kernel.base import Dnat, FdbInfo, Filter, Listener, Masquerade, NeighbourInfo, Rule
+from netsim.kernel.fake import l3sync
+from netsim.kernel.fake.common import FakeBase, disable_ipv6_key
+from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeNeighbour, FdbEntry
+from netsim.naming import check_ifname
+from netsim.validate import parse_ip, parse_network, parse_port
+
+FdbKey = tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None]
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+#: the sysctl keys the real kernel implementation lets netsim touch
+_NAMESPACED_SYSCTLS = re.compile(
+    r"^net\.(ipv4\.ip_forward|ipv4\.(conf|neigh)\.[^/]+\.[a-z0-9_]+|ipv6\.(conf|neigh)\.[^/]+\.[a-z0-9_]+"
+    r"|ipv4\.ping_group_range|ipv4\.ip_unprivileged_port_start|bridge\.[a-z0-9_-]+)$"
+)
+_GLOBAL_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.default.disable_ipv6")
+_DISABLE_IPV6 = re.compile(r"^net\.ipv6\.conf\.(?P<dev>[^/]+)\.disable_ipv6$")
+
+
+def parse_fdb_mac(mac: str) -> str:
+    """Lowercase colon form; the all-zero MAC is allowed (vxlan flood entries)."""
+    norm = str(mac).strip().lower().replace("-", ":")
+    if not _MAC_RE.match(norm):
+        raise InvalidParameterError(f"invalid MAC address {mac!r}")
+    return norm
+
+
+def validate_rule(rule: Rule) -> None:
+    """The checks the nftables backend makes before touching the kernel."""
+    if isinstance(rule, Masquerade):
+        parse_network(rule.src, what="masquerade source")
+        names: tuple[str | None, ...] = (rule.out_iface, rule.not_out_iface)
+    elif isinstance(rule, Dnat):
+        if rule.proto not in ("tcp", "udp"):
+            raise InvalidParameterError(f"invalid DNAT protocol {rule.proto!r}: expected tcp or udp")
+        parse_port(rule.dport, what="DNAT port")
+        parse_port(rule.to_port, what="DNAT target port")
+        families = {parse_ip(rule.to_addr, what="DNAT target address").version}
+        if rule.dst is not None:
+            families.add(parse_ip(rule.dst, what="DNAT address").version)
+        if len(families) > 1:
+            raise InvalidParameterError(f"rule mixes IPv4 and IPv6 addresses: {rule!r}")
+        names = (rule.not_in_iface,)
+    elif isinstance(rule, Filter):
+        if rule.action not in ("drop", "accept"):
+            raise InvalidParameterError(f"invalid filter action {rule.action!r}: expected drop or accept")
+        if rule.layer not in ("ip", "bridge"):
+            raise InvalidParameterError(f"invalid filter layer {rule.layer!r}: expected ip or bridge")
+        nets = [parse_network(c, what="filter subnet") for c in (rule.src, rule.dst) if c is not None]
+        if len({n.version for n in nets}) > 1:
+            raise InvalidParameterError(f"rule mixes IPv4 and IPv6 addresses: {rule!r}")
+        names = (rule.in_iface, rule.out_iface)
+    else:
+        raise InvalidParameterError(f"not a rule: {rule!r}")
+    for name in names:
+        if name is not None:
+            check_ifname(name)
+
+
+def check_listener(listener: Listener) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if listener.proto not in ("tcp", "udp"):
+        raise kernel_error(errno.EINVAL, f"invalid listener protocol {listener.proto!r}: expected tcp or udp")
+    if isinstance(listener.port, bool) or not isinstance(listener.port, int) or not 1 <= listener.port <= 65535:
+        raise kernel_error(errno.EINVAL, f"invalid listener port {listener.port!r}: expected 1-65535")
+    try:
+        return ipaddress.ip_address(listener.addr)
+    except ValueError as exc:
+        raise kernel_error(errno.EINVAL, f"invalid listener address {listener.addr!r}") from exc
+
+
+class TablesMixin(FakeBase):
+    """Neighbours, FDB, sysctls, rules, listeners. See the module docstring."""
+
+    # --- neighbours ---------------------------------------------------------------
+    def add_neighbour(self, ns: str, dev: str, ip: str, mac: str) -> None:
+        address = parse_ip(ip, what="neighbour address")
+        lladdr = parse_fdb_mac(mac)
+        space, link = self._link(ns, dev)
+        if (link.name, address) in space.neighbours:
+            raise kernel_error(errno.EEXIST, f"neighbour {ip} on {dev!r} exists")
+        space.neighbours[(link.name, address)] = FakeNeighbour(link.name, address, lladdr, permanent=True)
+
+    def delete_neighbour(self, ns: str, dev: str, ip: str) -> None:
+        address = parse_ip(ip, what="neighbour address")
+        space, link = self._link(ns, dev)
+        if space.neighbours.pop((link.name, address), None) is None:
+            raise kernel_error(errno.ENOENT, f"no neighbour {ip} on {dev!r}")
+
+    def neighbours(self, ns: str) -> list[NeighbourInfo]:
+        space = self._ns(ns)
+        found = [
+            NeighbourInfo(n.dev, str(n.ip), n.mac, n.permanent) for n in space.neighbours.values() if n.mac is not None
+        ]
+        return sorted(found, key=lambda n: (n.dev, n.ip))
+
+    # --- forwarding database ----------------------------------------------------------
+    def _fdb_table(self, ns: str, dev: str, mac: str, dst: str | None) -> tuple[FakeLink, FakeLink, FdbKey]:
+        """``(table owner, device, key)``: a vxlan holds its own table, a
+        bridge port's entries live in its bridge's table."""
+        lladdr = parse_fdb_mac(mac)
+        _, link = self._link(ns, dev)
+        if link.kind == "vxlan":
+            remote = parse_ip(dst, what="VTEP address") if dst is not None else None
+            return link, link, (lladdr, remote)
+        if dst is not None:
+            raise InvalidParameterError(f"an FDB entry on {dev!r} (not a vxlan) takes no remote VTEP")
+        if link.master is None:
+            raise kernel_error(errno.EINVAL, f"{dev!r} is neither a bridge port nor a vxlan")
+        return link.master, link, (lladdr, None)
+
+    def add_fdb(self, ns: str, dev: str, mac: str, dst: str | None = None) -> None:
+        owner, link, key = self._fdb_table(ns, dev, mac, dst)
+        existing = owner.fdb.get(key)
+        if existing is not None and existing.permanent and (existing.port is link or owner is link):
+            if owner is link:
+                return  # vxlan entries are appended: Linux accepts a repeat silently
+            raise kernel_error(errno.EEXIST, f"FDB entry {mac} on {dev!r} exists")
+        port = None if owner is link else link
+        owner.fdb[key] = FdbEntry(key[0], port=port, dst=key[1], permanent=True)
+
+    def delete_fdb(self, ns: str, dev: str, mac: str, dst: str | None = None) -> None:
+        owner, link, key = self._fdb_table(ns, dev, mac, dst)
+        existing = owner.fdb.get(key)
+        if existing is None or not existing.permanent or (owner is not link and existing.port is not link):
+            raise kernel_error(errno.ENOENT, f"no FDB entry {mac} on {dev!r}")
+        del owner.fdb[key]
+
+    def fdb(self, ns: str) -> list[FdbInfo]:
+        space = self._ns(ns)
+        found: list[FdbInfo] = []
+        for link in space.links.values():
+            for entry in link.fdb.values():
+                if not entry.permanent:
+                    continue
+                if link.kind == "vxlan":
+                    dst = str(entry.dst) if entry.dst is not None else None
+                    found.append(FdbInfo(link.name, entry.mac, dst, None, True))
+                elif entry.port is not None:
+                    found.append(FdbInfo(entry.port.name, entry.mac, None, link.name, True))
+        return sorted(found, key=lambda f: (f.dev, f.mac, str(f.dst)))
+
+    # --- sysctls ------------------------------------------------------------------------
+    @staticmethod
+    def _check_sysctl(space: FakeNamespace, key: str) -> None:
+        if not isinstance(key, str) or not _NAMESPACED_SYSCTLS.match(key) or ".." in key:
+            raise InvalidParameterError(f"unsupported sysctl {key!r}: only per-namespace net.* keys are allowed")
+        if key not in _GLOBAL_SYSCTLS and key not in space.sysctls:
+            raise kernel_error(errno.ENOENT, f"no sysctl {key} in namespace {space.name!r}")
+
+    def set_sysctl(self, ns: str, key: str, value: str) -> None:
+        space = self._ns(ns)
+        text = str(value).strip()
+        self._check_sysctl(space, key)
+        if text not in ("0", "1"):
+            raise kernel_error(errno.EINVAL, f"invalid value {value!r} for sysctl {key!r}: expected 0 or 1")
+        match = _DISABLE_IPV6.match(key)
+        space.sysctls[key] = text
+        if match is None or match["dev"] in ("all", "default"):
+            return
+        link = space.links[match["dev"]]
+        if text == "1":
+            l3sync.drop_ipv6(space, link)
+        elif link.up:
+            l3sync.link_up(space, link)
+
+    def get_sysctl(self, ns: str, key: str) -> str:
+        space = self._ns(ns)
+        self._check_sysctl(space, key)
+        return space.sysctls.get(key, "0")
+
+    # --- rules ----------------------------------------------------------------------
+    def add_rule(self, ns: str, rule: Rule) -> None:
+        space = self._ns(ns)
+        validate_rule(rule)
+        if rule in space.rules:
+            raise kernel_error(errno.EEXIST, f"rule {rule!r} exists in namespace {ns!r}")
+        space.rules.append(rule)
+
+    def delete_rule(self, ns: str, rule: Rule) -> None:
+        space = self._ns(ns)
+        if rule not in space.rules:
+            raise kernel_error(errno.ENOENT, f"no rule {rule!r} in namespace {ns!r}")
+        space.rules.remove(rule)
+
+    def rules(self, ns: str) -> list[Rule]:
+        return list(self._ns(ns).rules)
+
+    # --- listeners --------------------------------------------------------------------
+    def add_listener(self, ns: str, listener: Listener) -> None:
+        space = self._ns(ns)
+        addr = check_listener(listener)
+        for held in space.listeners:
+            if held.proto != listener.proto or held.port != listener.port:
+                continue
+            other = ipaddress.ip_address(held.addr)
+            if other.version == addr.version and (other == addr or other.is_unspecified or addr.is_unspecified):
+                raise kernel_error(errno.EADDRINUSE, f"{listener.proto} {listener.addr}:{listener.port} is taken")
+        if not addr.is_unspecified and not self._is_local(space, addr):
+            raise kernel_error(errno.EADDRNOTAVAIL, f"{listener.addr} is not an address of namespace {ns!r}")
+        space.listeners.append(listener)
+
+    @staticmethod
+    def _is_local(space: FakeNamespace, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(a.ip == addr for link in space.links.values() for a in link.addresses)
+
+    def delete_listener(self, ns: str, listener: Listener) -> None:
+        space = self._ns(ns)
+        if listener not in space.listeners:
+            raise kernel_error(errno.ENOENT, f"no {listener.proto} listener {listener.addr}:{listener.port} in {ns!r}")
+        space.listeners.remove(listener)
+
+    def listeners(self, ns: str) -> list[Listener]:
+        return sorted(self._ns(ns).listeners, key=lambda lst: (lst.proto, lst.port, lst.addr))
+
+
+__all__ = ["TablesMixin", "disable_ipv6_key"]
