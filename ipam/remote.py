@@ -56,6 +56,18 @@ class RemoteIpam(Ipam):
         capability = IpamCapability() if reply is None else _decoded(client, call, ipam_capability_from_json, reply)
         return cls(client, capability)
 
+    @classmethod
+    def init_for(
+        cls, address: str | PluginAddress, *, name: str | None = None, config: ClientConfig | None = None
+    ) -> Callable[[IpamCallback, Mapping[str, Any]], None]:
+        """An init function registering the IPAM plugin at ``address``."""
+
+        def init(registry: IpamCallback, _config: Mapping[str, Any]) -> None:
+            ipam = cls.connect(address, name=name, config=config)
+            registry.register_ipam_driver(ipam.name, ipam, ipam.capabilities())
+
+        return init
+
     @property
     def name(self) -> str:
         return self.client.name

@@ -23,6 +23,7 @@ from netsim.driverapi import (
     Capability,
     DiscoveryType,
     Driver,
+    DriverCallback,
     InterfaceInfo,
     IPAMData,
     JoinInfo,
@@ -89,6 +90,19 @@ class RemoteDriver(Driver):
         call = _PREFIX + "GetCapabilities"
         reply = client.call(call)
         return cls(client, _decoded(client, call, capability_from_json, reply))
+
+    @classmethod
+    def init_for(
+        cls, address: str | PluginAddress, *, name: str | None = None, config: ClientConfig | None = None
+    ) -> Callable[[DriverCallback, Mapping[str, Any]], None]:
+        """An init function registering the plugin at ``address`` as ``name``
+        (for ``Registry.add_driver``; the plugin is contacted at init time)."""
+
+        def init(registry: DriverCallback, _config: Mapping[str, Any]) -> None:
+            driver = cls.connect(address, name=name, config=config)
+            registry.register_driver(driver.name, driver, driver.capability)
+
+        return init
 
     @property
     def name(self) -> str:
