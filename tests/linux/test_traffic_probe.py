@@ -1,0 +1,196 @@
+"""Probes on the real kernel: what gets through a small routed topology.
+
+Topology (built once per module, through the LinuxKernel contract)::
+
+    a (10.1.0.2, fd01::2) --veth-- r (10.1.0.1 | 10.2.0.1) --veth-- b (10.2.0.2, fd02::2)
+                                    ip_forward on; r drops 10.2.0.3 from "ra"
+    c (10.1.0.3): no default route
+
+``b`` listens on tcp/80 and udp/53 (and both on "::").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from netsim.errors import InvalidParameterError, KernelInvalidError, NotFoundError
+from netsim.kernel import make_kernel
+from netsim.kernel.base import Filter, Kernel, Listener
+from netsim.probe import probe, reachability_matrix
+from netsim.pytest_plugin import session_run_prefix, skip_unless_linux
+
+pytestmark = pytest.mark.linux
+
+
+@pytest.fixture(scope="module")
+def topo(request: pytest.FixtureRequest) -> Iterator[Kernel]:
+    skip_unless_linux()
+    kernel = make_kernel("linux", f"{session_run_prefix(request.config)}pr")
+    try:
+        a, r, b, c = (kernel.ns(x) for x in "arbc")
+        for ns in (a, r, b, c):
+            kernel.add_namespace(ns)
+            kernel.set_link_up(ns, "lo")
+        kernel.add_veth(a, "eth0", "ra", r)
+        kernel.add_veth(b, "eth0", "rb", r)
+        kernel.add_veth(c, "eth0", "rc", r)
+        kernel.add_bridge(r, "br1")
+        for ns, dev, cidrs in (
+            (a, "eth0", ["10.1.0.2/24", "fd01::2/64"]),
+            (c, "eth0", ["10.1.0.3/24"]),
+            (r, "br1", ["10.1.0.1/24", "fd01::1/64"]),
+            (r, "rb", ["10.2.0.1/24", "fd02::1/64", "10.3.0.1/24"]),
+            (b, "eth0", ["10.2.0.2/24", "10.2.0.3/24", "10.2.0.4/24", "fd02::2/64"]),
+        ):
+            kernel.set_link_up(ns, dev)
+            for cidr in cidrs:
+                kernel.add_address(ns, dev, cidr)
+        for port in ("ra", "rc"):
+            kernel.set_master(r, port, "br1")
+            kernel.set_link_up(r, port)
+        kernel.add_route(a, "default", via="10.1.0.1")
+        kernel.add_route(a, "default6", via="fd01::1")
+        kernel.add_route(b, "default", via="10.2.0.1")
+        kernel.add_route(b, "default6", via="fd02::1")
+        kernel.set_sysctl(r, "net.ipv4.ip_forward", "1")
+        kernel.set_sysctl(r, "net.ipv6.conf.all.forwarding", "1")
+        kernel.add_rule(r, Filter("drop", dst="10.2.0.3/32"))
+        for listener in (
+            Listener("tcp", 80),
+            Listener("udp", 53),
+            Listener("tcp", 80, "::"),
+            Listener("udp", 53, "::"),
+        ):
+            kernel.add_listener(b, listener)
+        # IPv6 neighbour discovery may miss its first solicitation right after
+        # links come up; settle it here so tests see steady-state behaviour
+        for ns, dst in ((a, "fd01::1"), (b, "fd02::1"), (a, "fd02::2")):
+            probe(kernel, ns, dst, timeout=3.0)
+        yield kernel
+    finally:
+        kernel.close()
+
+
+def test_ping_same_subnet(topo: Kernel) -> None:
+    result = probe(topo, topo.ns("a"), "10.1.0.1")
+    assert (result.outcome, result.reachable) == ("echo-reply", True)
+    assert result.reply is not None and result.reply.src == "10.1.0.1"
+    assert result.rtt is not None and 0 < result.rtt < 1.0
+
+
+def test_ping_across_a_routing_namespace(topo: Kernel) -> None:
+    result = probe(topo, topo.ns("a"), "10.2.0.2")
+    assert result.outcome == "echo-reply"
+    assert result.reply["IP"].ttl == 63  # one router decremented it
+
+
+def test_ping_ipv6_across_the_router(topo: Kernel) -> None:
+    result = probe(topo, topo.ns("a"), "fd02::2")
+    assert result.outcome == "echo-reply"
+    assert result.reply["IPv6"].src == "fd02::2"
+
+
+def test_unrouted_address_is_net_unreachable_at_the_source(topo: Kernel) -> None:
+    result = probe(topo, topo.ns("c"), "10.2.0.2", timeout=0.5)
+    assert (result.outcome, result.reachable, result.reply) == ("net-unreachable", False, None)
+
+
+def test_router_without_a_route_answers_net_unreachable(topo: Kernel) -> None:
+    result = probe(topo, topo.ns("a"), "192.0.2.9", "udp", 9)
+    assert result.outcome == "net-unreachable"
+    assert result.reply is not None and result.reply["IP"].src == "10.1.0.1"
+
+
+@pytest.mark.parametrize(
+    ("proto", "port", "outcome", "reachable"),
+    [
+        ("tcp", 80, "syn-ack", True),
+        ("tcp", 81, "rst", False),
+        ("udp", 53, "udp-reply", True),
+        ("udp", 54, "port-unreachable", False),
+    ],
+)
+@pytest.mark.parametrize("dst", ["10.2.0.2", "fd02::2"])
+def test_transport_open_and_closed(
+    topo: Kernel, dst: str, proto: str, port: int, outcome: str, reachable: bool
+) -> None:
+    result = probe(topo, topo.ns("a"), dst, proto, port)
+    assert (result.outcome, result.reachable) == (outcome, reachable)
+    assert result.port == port and result.proto == proto
+
+
+def test_udp_reply_echoes_the_probe_payload(topo: Kernel) -> None:
+    result = probe(topo, topo.ns("a"), "10.2.0.2", "udp", 53)
+    assert bytes(result.reply["UDP"].payload).startswith(b"netsim-probe-")
+
+
+def test_nft_filter_drop_times_out(topo: Kernel) -> None:
+    result = probe(topo, topo.ns("a"), "10.2.0.3", "tcp", 80, timeout=0.3)
+    assert (result.outcome, result.reachable, result.rtt) == ("timeout", False, None)
+    # the same listener on the address that is not filtered answers
+    assert probe(topo, topo.ns("a"), "10.2.0.2", "tcp", 80).outcome == "syn-ack"
+
+
+def test_timeout_is_bounded(topo: Kernel) -> None:
+    started = time.monotonic()
+    result = probe(topo, topo.ns("a"), "10.1.0.77", timeout=0.2)  # no such neighbour
+    elapsed = time.monotonic() - started
+    assert result.outcome == "timeout"
+    assert elapsed < 0.2 + 1.0  # generous slack: this checks "bounded", not speed
+
+
+def test_explicit_source_address_is_used(topo: Kernel) -> None:
+    result = probe(topo, topo.ns("b"), "10.1.0.2", src="10.2.0.4")
+    assert result.outcome == "echo-reply"
+    assert result.reply["IP"].dst == "10.2.0.4"
+
+
+def test_many_udp_errors_in_a_row_all_answer(topo: Kernel) -> None:
+    # Linux rate-limits ICMP errors per peer; the traffic manager lifts that
+    outcomes = {probe(topo, topo.ns("a"), "10.2.0.2", "udp", 1000 + i, timeout=0.5).outcome for i in range(25)}
+    assert outcomes == {"port-unreachable"}
+
+
+def test_concurrent_probes_each_get_their_own_answer(topo: Kernel) -> None:
+    expected = {("a", "tcp", 80): "syn-ack", ("a", "tcp", 81): "rst", ("b", "udp", 7): "port-unreachable"}
+    results: dict[tuple[str, str, int], list[str]] = {key: [] for key in expected}
+
+    def run(key: tuple[str, str, int]) -> None:
+        role, proto, port = key
+        dst = "10.2.0.2" if role == "a" else "10.1.0.2"
+        for _ in range(10):
+            results[key].append(probe(topo, topo.ns(role), dst, proto, port).outcome)
+
+    threads = [threading.Thread(target=run, args=(key,)) for key in expected for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert {key: set(outcomes) for key, outcomes in results.items()} == {key: {v} for key, v in expected.items()}
+    assert all(len(outcomes) == 20 for outcomes in results.values())
+
+
+def test_reachability_matrix_on_the_real_kernel(topo: Kernel) -> None:
+    a, c = topo.ns("a"), topo.ns("c")
+    matrix = reachability_matrix(topo, [a, c], ["10.2.0.2", "10.1.0.1"], ["icmp", "tcp/80", "udp/53"], timeout=0.5)
+    assert matrix[(a, "10.2.0.2", "tcp/80")] == "syn-ack"
+    assert matrix[(a, "10.1.0.1", "tcp/80")] == "rst"
+    assert matrix[(c, "10.2.0.2", "icmp")] == "net-unreachable"
+    assert matrix[(c, "10.1.0.1", "icmp")] == "echo-reply"
+    assert matrix[(a, "10.1.0.1", "udp/53")] == "port-unreachable"
+
+
+def test_bad_probes_are_refused(topo: Kernel) -> None:
+    with pytest.raises(NotFoundError):
+        probe(topo, topo.ns("nobody"), "10.1.0.1")
+    with pytest.raises(InvalidParameterError):
+        probe(topo, topo.ns("a"), "10.1.0.1/24")
+    with pytest.raises(InvalidParameterError):
+        probe(topo, topo.ns("a"), "10.1.0.1", "sctp", 9)
+    with pytest.raises(KernelInvalidError):  # the kernel's own check, below netsim.probe
+        topo.probe(topo.ns("a"), "not-an-ip")
+    assert probe(topo, topo.ns("a"), "10.1.0.1").outcome == "echo-reply"
