@@ -1,0 +1,74 @@
+"""Filter rules (``netsim.kernel.base.Filter``): first match wins, default accept.
+
+``layer="ip"`` rules judge routed packets in the forward hook by ingress and
+egress link names and addresses. ``layer="bridge"`` rules judge frames
+bridged between two ports; their ``in_iface``/``out_iface`` name the bridge.
+A rule that names addresses matches IP packets only (like ``ip saddr`` in
+nftables, which never matches ARP).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from scapy.layers.inet import IP
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Packet
+
+from netsim.kernel.base import Filter
+
+if TYPE_CHECKING:
+    from netsim.kernel.fake.state import FakeNamespace
+
+
+def _addr_matches(network: str | None, addr: str) -> bool:
+    if network is None:
+        return True
+    try:
+        return ipaddress.ip_address(addr) in ipaddress.ip_network(network, strict=False)
+    except (ValueError, TypeError):
+        return False
+
+
+def _ip_matches(rule: Filter, ip: Packet | None) -> bool:
+    if rule.src is None and rule.dst is None:
+        return True
+    if ip is None:
+        return False
+    return _addr_matches(rule.src, ip.src) and _addr_matches(rule.dst, ip.dst)
+
+
+def forward_verdict(ns: FakeNamespace, in_iface: str, out_iface: str, ip: Packet) -> Filter | None:
+    """The first ip-layer rule matching a routed packet, when it drops; else None."""
+    for rule in ns.rules:
+        if not isinstance(rule, Filter) or rule.layer != "ip":
+            continue
+        if rule.in_iface is not None and rule.in_iface != in_iface:
+            continue
+        if rule.out_iface is not None and rule.out_iface != out_iface:
+            continue
+        if not _ip_matches(rule, ip):
+            continue
+        return rule if rule.action == "drop" else None
+    return None
+
+
+def has_bridge_rules(ns: FakeNamespace) -> bool:
+    return any(isinstance(rule, Filter) and rule.layer == "bridge" for rule in ns.rules)
+
+
+def bridge_verdict(ns: FakeNamespace, bridge_name: str, frame: Packet) -> Filter | None:
+    """The first bridge-layer rule matching a frame bridged port to port, when it drops."""
+    ip = frame.payload if isinstance(frame.payload, IP | IPv6) else None
+    for rule in ns.rules:
+        if not isinstance(rule, Filter) or rule.layer != "bridge":
+            continue
+        if rule.in_iface is not None and rule.in_iface != bridge_name:
+            continue
+        if rule.out_iface is not None and rule.out_iface != bridge_name:
+            continue
+        if not _ip_matches(rule, ip):
+            continue
+        return rule if rule.action == "drop" else None
+    return None

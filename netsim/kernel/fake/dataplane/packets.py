@@ -1,0 +1,182 @@
+"""Scapy helpers the dataplane shares: building frames cheaply, reading the
+L3/L4 tuple, rewriting fields, and the ICMP errors Linux sends.
+
+Scapy's ``a / b`` copies both operands, which costs more than the whole rest
+of a hop; frames here are assembled with ``add_payload`` instead (no copy),
+and a frame handed to the next hop belongs to it (flooding copies).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror
+from scapy.layers.inet6 import (
+    ICMPv6DestUnreach,
+    ICMPv6EchoReply,
+    ICMPv6EchoRequest,
+    ICMPv6TimeExceeded,
+    IPerror6,
+    IPv6,
+)
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet, Raw
+
+BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
+ZERO_MAC = "00:00:00:00:00:00"
+ETH_IPV4 = 0x0800
+ETH_ARP = 0x0806
+ETH_IPV6 = 0x86DD
+ETH_VLAN = 0x8100
+
+#: ICMP (v4) types and codes Linux uses for the errors modelled here
+ICMP_ECHO_REPLY = 0
+ICMP_UNREACH = 3
+ICMP_ECHO_REQUEST = 8
+ICMP_TIME_EXCEEDED = 11
+UNREACH_NET, UNREACH_HOST, UNREACH_PORT, UNREACH_ADMIN = 0, 1, 3, 13
+#: the same errors in ICMPv6 (type, code)
+ICMP6_ERRORS = {
+    "net": (1, 0),
+    "host": (1, 3),
+    "port": (1, 4),
+    "admin": (1, 1),
+    "time": (3, 0),
+}
+ICMP4_ERRORS = {
+    "net": (ICMP_UNREACH, UNREACH_NET),
+    "host": (ICMP_UNREACH, UNREACH_HOST),
+    "port": (ICMP_UNREACH, UNREACH_PORT),
+    "admin": (ICMP_UNREACH, UNREACH_ADMIN),
+    "time": (ICMP_TIME_EXCEEDED, 0),
+}
+
+
+def is_multicast_mac(mac: str) -> bool:
+    """Broadcast and multicast MACs have the group bit set in the first octet."""
+    return bool(int(mac[:2], 16) & 1)
+
+
+def ether(src: str, dst: str, payload: Packet) -> Packet:
+    """``Ether(src, dst) / payload`` without copying ``payload``."""
+    if payload.underlayer is not None:
+        payload.underlayer.remove_payload()
+    frame = Ether(src=src, dst=dst)
+    frame.add_payload(payload)
+    return frame
+
+
+def l3_of(frame: Packet) -> Packet | None:
+    """The IP or IPv6 layer right above Ether (None for ARP and others)."""
+    inner = frame.payload
+    if isinstance(inner, IP | IPv6):
+        return inner
+    return None
+
+
+def stack(*layers: Packet) -> Packet:
+    """Chain layers without scapy's copy: ``stack(IP(), ICMP())``."""
+    top = layers[0]
+    for lower, upper in zip(layers, layers[1:], strict=False):
+        lower.add_payload(upper)
+    return top
+
+
+def ttl_of(ip: Packet) -> int:
+    return int(ip.ttl if isinstance(ip, IP) else ip.hlim)
+
+
+def set_ttl(ip: Packet, value: int) -> None:
+    if isinstance(ip, IP):
+        ip.ttl = value
+        ip.chksum = None
+    else:
+        ip.hlim = value
+
+
+def l4_of(ip: Packet) -> Packet:
+    return ip.payload  # type: ignore[no-any-return]
+
+
+def flow_key(ip: Packet) -> tuple[str, tuple[str, int], tuple[str, int]] | None:
+    """``(proto, (src, sport), (dst, dport))``; ICMP echo uses its id as both ports."""
+    l4 = ip.payload
+    if isinstance(l4, TCP):
+        return "tcp", (ip.src, int(l4.sport)), (ip.dst, int(l4.dport))
+    if isinstance(l4, UDP):
+        return "udp", (ip.src, int(l4.sport)), (ip.dst, int(l4.dport))
+    if isinstance(l4, ICMP) and int(l4.type) in (ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY):
+        return "icmp", (ip.src, int(l4.id)), (ip.dst, int(l4.id))
+    if isinstance(l4, ICMPv6EchoRequest | ICMPv6EchoReply):
+        return "icmp", (ip.src, int(l4.id)), (ip.dst, int(l4.id))
+    return None
+
+
+def rewrite(ip: Packet, *, src: tuple[str, int] | None = None, dst: tuple[str, int] | None = None) -> None:
+    """NAT rewrite of addresses and ports in place (checksums recomputed on build)."""
+    l4 = ip.payload
+    if src is not None:
+        ip.src = src[0]
+        if isinstance(l4, TCP | UDP):
+            l4.sport = src[1]
+    if dst is not None:
+        ip.dst = dst[0]
+        if isinstance(l4, TCP | UDP):
+            l4.dport = dst[1]
+    if isinstance(ip, IP):
+        ip.chksum = None
+    if isinstance(l4, TCP | UDP | ICMP):
+        l4.chksum = None
+    elif isinstance(l4, ICMPv6EchoRequest | ICMPv6EchoReply):
+        l4.cksum = None
+
+
+def embedded(ip: Packet) -> Packet | None:
+    """For an ICMP error: the offending packet's IP header it quotes."""
+    l4 = ip.payload
+    if isinstance(l4, ICMP) and int(l4.type) in (ICMP_UNREACH, ICMP_TIME_EXCEEDED):
+        inner = l4.payload
+        return inner if isinstance(inner, IPerror) else None
+    if isinstance(l4, ICMPv6DestUnreach | ICMPv6TimeExceeded):
+        inner = l4.payload
+        return inner if isinstance(inner, IPerror6) else None
+    return None
+
+
+def icmp_error(kind: str, offender: Packet, src: str) -> Packet:
+    """The ICMP error Linux sends back to ``offender``'s source (``kind`` is a
+    key of ICMP4_ERRORS). It quotes the offending header and 8 bytes; the
+    quote is re-dissected so it reads as IPerror like on the wire."""
+    raw = bytes(offender)
+    if isinstance(offender, IP):
+        icmp_type, code = ICMP4_ERRORS[kind]
+        quote = IPerror(raw[: int(offender.ihl or 5) * 4 + 8])
+        return stack(IP(src=src, dst=offender.src, ttl=64), ICMP(type=icmp_type, code=code), quote)
+    icmp_type, code = ICMP6_ERRORS[kind]
+    layer: Packet = (ICMPv6DestUnreach if icmp_type == 1 else ICMPv6TimeExceeded)(code=code)
+    return stack(IPv6(src=src, dst=offender.src, hlim=64), layer, IPerror6(raw[:48]))
+
+
+def describe(pkt: Packet) -> str:
+    """One line in scapy's summary style, from a few fields (scapy's own
+    ``summary()`` costs ~50 µs, more than a whole hop)."""
+    layer: Any = pkt
+    if isinstance(layer, Ether):
+        layer = layer.payload
+    if isinstance(layer, IP | IPv6):
+        name = "IP" if isinstance(layer, IP) else "IPv6"
+        l4 = layer.payload
+        if isinstance(l4, TCP | UDP):
+            flags = f" {l4.flags}" if isinstance(l4, TCP) else ""
+            return f"{name} / {type(l4).__name__} {layer.src}:{l4.sport} > {layer.dst}:{l4.dport}{flags}"
+        return f"{name} {layer.src} > {layer.dst} / {_icmp_text(l4)} ttl={ttl_of(layer)}"
+    if isinstance(layer, Raw) or not isinstance(pkt, Ether):
+        return str(pkt.summary())
+    return str(layer.summary())
+
+
+def _icmp_text(l4: Packet) -> str:
+    if isinstance(l4, ICMP):
+        names = {0: "echo-reply", 8: "echo-request", 3: "dest-unreach", 11: "time-exceeded"}
+        return f"ICMP {names.get(int(l4.type), str(l4.type))} code={l4.code}"
+    return type(l4).__name__

@@ -1,0 +1,123 @@
+"""The event loop one probe runs in: a FIFO of frame deliveries on a virtual clock.
+
+Every delivery is ``(time, link, frame)``: the frame arrives on ``link``. Equal
+hop latencies keep the FIFO in time order; slower events (neighbour
+resolution giving up after 3 s, like Linux's 3 solicitations 1 s apart) are
+timers that fire when the FIFO runs dry. Nothing sleeps, nothing threads: the
+walk of one probe is a pure function of the world it reads and updates.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from scapy.packet import Packet
+
+from netsim.kernel.base import TraceHop
+from netsim.kernel.fake.dataplane.packets import describe
+
+if TYPE_CHECKING:
+    from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeWorld
+
+#: virtual time one hop takes (seconds): enough for rtt to read as a small value
+HOP_DELAY = 1e-6
+#: Linux gives up resolving a neighbour after mcast_solicit (3) x retrans (1 s)
+NEIGHBOUR_GIVE_UP = 3.0
+#: a broadcast storm (bridges looped without STP) is cut here and reported
+MAX_DELIVERIES = 20_000
+
+
+@dataclass
+class Walk:
+    """One probe's run through the world.
+
+    Complexity: each delivery is O(1) to queue and pop; timers are a heap,
+    O(log t). Trace summaries are cached per frame object until it changes.
+    """
+
+    world: FakeWorld
+    clock: float = 0.0
+    deliveries: deque[tuple[float, FakeLink, Packet]] = field(default_factory=deque)
+    timers: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
+    trace: list[TraceHop] = field(default_factory=list)
+    #: set by the probe socket when its answer arrived: stops the loop
+    done: bool = False
+    steps: int = 0
+    _timer_seq: int = 0
+    _summaries: dict[int, tuple[Packet, str]] = field(default_factory=dict)
+    #: (namespace, dev, neighbour ip) -> [(IP packet, was it forwarded)] parked until resolved
+    pending: dict[tuple[str, str, str], list[tuple[Packet, bool]]] = field(default_factory=dict)
+    #: ids of conntrack entries created for the packet now walking, not yet confirmed
+    fresh: set[int] = field(default_factory=set)
+    #: per-walk cache of macvlan children by parent (built lazily: links do not change mid-walk)
+    _children: dict[int, list[FakeLink]] | None = None
+    #: what the sockets module needs to recognise the probe's answer
+    socket: Any = None
+
+    # --- scheduling -------------------------------------------------------------
+    def deliver(self, link: FakeLink, frame: Packet) -> None:
+        """Queue ``frame`` to arrive on ``link`` one hop from now."""
+        self.deliveries.append((self.clock + HOP_DELAY, link, frame))
+
+    def after(self, delay: float, action: Callable[[], None]) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self.timers, (self.clock + delay, self._timer_seq, action))
+
+    def run(self, receive: Callable[[Walk, FakeLink, Packet], None], deadline: float) -> None:
+        """Process deliveries (and then timers) until done, idle or past ``deadline``."""
+        while not self.done:
+            if self.deliveries:
+                when, link, frame = self.deliveries.popleft()
+                if when > deadline:
+                    return
+                self.clock = when
+                self.steps += 1
+                if self.steps > MAX_DELIVERIES:
+                    self.hop(link.ns, link, "drop", f"walk stopped after {MAX_DELIVERIES} deliveries (loop?)", frame)
+                    return
+                receive(self, link, frame)
+            elif self.timers:
+                when, _, action = heapq.heappop(self.timers)
+                if when > deadline:
+                    return
+                self.clock = when
+                action()
+            else:
+                return
+
+    # --- trace ------------------------------------------------------------------
+    def summary(self, pkt: Packet) -> str:
+        cached = self._summaries.get(id(pkt))
+        if cached is not None and cached[0] is pkt:
+            return cached[1]
+        text = describe(pkt)
+        self._summaries[id(pkt)] = (pkt, text)
+        return text
+
+    def changed(self, pkt: Packet) -> None:
+        """Forget the cached summary of a packet rewritten in place."""
+        self._summaries.pop(id(pkt), None)
+        if pkt.underlayer is not None:
+            self._summaries.pop(id(pkt.underlayer), None)
+
+    def hop(
+        self, ns: FakeNamespace, link: FakeLink | None, action: str, detail: str = "", pkt: Packet | None = None
+    ) -> None:
+        summary = self.summary(pkt) if pkt is not None else ""
+        self.trace.append(TraceHop(ns.name, link.name if link is not None else None, action, detail, summary))
+
+    # --- topology helpers (cached for the walk) -------------------------------------
+    def macvlans_of(self, parent: FakeLink) -> list[FakeLink]:
+        """Macvlan links whose parent is ``parent``, in any namespace."""
+        if self._children is None:
+            children: dict[int, list[FakeLink]] = {}
+            for ns in self.world.namespaces.values():
+                for link in ns.links.values():
+                    if link.kind in ("macvlan", "vlan") and link.parent is not None:
+                        children.setdefault(id(link.parent), []).append(link)
+            self._children = children
+        return self._children.get(id(parent), [])
