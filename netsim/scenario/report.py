@@ -115,7 +115,7 @@ def to_junit(results: list[ScenarioResult]) -> ET.Element:
         case = ET.SubElement(suite, "testcase", classname=f"netsim.{s.name}", name="build, teardown and leak check")
         if s.error or s.leaks:
             failure = ET.SubElement(case, "failure", message=s.error or "leaked kernel state")
-            failure.text = "\n".join(([s.error] if s.error else []) + s.leaks)
+            failure.text = "\n".join(([s.error] if s.error else []) + [f"leak: {leak}" for leak in s.leaks])
     return root
 
 

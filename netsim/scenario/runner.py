@@ -52,10 +52,11 @@ def _default_kernel(kind: str) -> Kernel:
     return make_kernel(kind)
 
 
-def _default_controller(kernel: Kernel, host: str) -> Any:
+def _default_controller(kernel: Kernel, host: str, index: int) -> Any:
     from netsim.controller import Controller, ControllerConfig
 
-    return Controller(kernel, ControllerConfig(host=host))
+    # host_index n gives host n its own uplink LAN, so several hosts can share one kernel
+    return Controller(kernel, ControllerConfig(host=host, host_index=index))
 
 
 def _default_probe(kernel: Kernel, ns: str, dst: str, proto: str, port: int | None, timeout: float) -> ProbeResult:
@@ -70,7 +71,7 @@ class Backend:
     """Where kernels, controllers and probes come from; tests swap in doubles."""
 
     make_kernel: Callable[[str], Kernel] = _default_kernel
-    make_controller: Callable[[Kernel, str], Any] = _default_controller
+    make_controller: Callable[[Kernel, str, int], Any] = _default_controller
     probe: Callable[[Kernel, str, str, str, int | None, float], ProbeResult] = _default_probe
 
 
@@ -87,7 +88,7 @@ def _ipam_config(net: NetworkSpec) -> Any:
         )
     pools_v6 = []
     if ipam.subnet_v6:
-        pools_v6.append(PoolConfig(subnet=ipam.subnet_v6, ip_range=None, gateway=ipam.gateway_v6, aux_addresses={}))
+        pools_v6.append(PoolConfig(subnet=ipam.subnet_v6, gateway=ipam.gateway_v6 or ""))
     return IpamConfig(driver=ipam.driver, pools=pools, pools_v6=pools_v6, options={})
 
 
@@ -140,8 +141,8 @@ class BuiltScenario:
 
     # --- build ----------------------------------------------------------------
     def build(self) -> None:
-        for host in self.scenario.hosts:
-            self.controllers[host] = self.backend.make_controller(self.kernel, host)
+        for index, host in enumerate(self.scenario.hosts):
+            self.controllers[host] = self.backend.make_controller(self.kernel, host, index)
         for net in self.scenario.networks:
             self.controllers[net.host].create_network(
                 net.name,
