@@ -1,0 +1,19 @@
+"""Docker's bridge driver: see :mod:`drivers.bridge.driver` and the setup steps
+in :mod:`drivers.bridge.setup`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drivers.bridge.driver import NETWORK_TYPE, BridgeDriver
+from netsim.driverapi import Capability, DriverCallback
+from netsim.registry import kernel_and_host
+
+
+def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:
+    kernel, host = kernel_and_host(config, NETWORK_TYPE)
+    registry.register_driver(NETWORK_TYPE, BridgeDriver(kernel, host), Capability(data_scope="local"))
+
+
+__all__ = ["BridgeDriver", "init"]

@@ -1,0 +1,251 @@
+"""Docker's bridge driver on a netsim kernel.
+
+A Linux bridge per network in the host namespace, the gateway address on it,
+a veth pair per endpoint (host side enslaved, container side handed to the
+sandbox through JoinInfo), iptables-like rules from the kernel's rule model:
+isolation between bridges, ICC, masquerade, internal, and DNAT for published
+ports. All state is per driver instance (one per controller/host).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
+from drivers.bridge.ports import PortTable
+from drivers.bridge.setup import SETUP_STEPS, IsolationRules, SetupContext
+from netsim import netlabel
+from netsim.controller.rollback import Undo, rollback_on_error
+from netsim.driverapi import Driver, InterfaceInfo, IPAMData, IPInterface, JoinInfo, NetworkInfo
+from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, KernelError, NotFoundError
+from netsim.host import Host
+from netsim.kernel.base import Dnat, Kernel
+
+NETWORK_TYPE = "bridge"
+CONTAINER_IFACE_PREFIX = "eth"
+VETH_PREFIX = "veth"
+
+
+def mac_from_ipv4(address: IPInterface) -> str:
+    """Docker's generated MAC: 02:42 followed by the IPv4 address bytes."""
+    raw = b"\x02\x42" + address.ip.packed[-4:]
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+@dataclass
+class BridgeEndpoint:
+    eid: str
+    host_side: str
+    container_side: str
+    address: IPInterface
+    address_ipv6: IPInterface | None
+    mac: str
+    dnat_rules: list[Dnat] = field(default_factory=list)
+
+
+@dataclass
+class BridgeNetwork:
+    config: BridgeNetworkConfig
+    #: the setup steps' undo log, kept as the network's teardown
+    teardown: Undo
+    endpoints: dict[str, BridgeEndpoint] = field(default_factory=dict)
+
+
+class BridgeDriver(Driver):
+    def __init__(self, kernel: Kernel, host: Host) -> None:
+        self.kernel = kernel
+        self.host = host
+        self.networks: dict[str, BridgeNetwork] = {}
+        self.isolation = IsolationRules()
+        self.ports = PortTable()
+        self._lock = threading.RLock()
+
+    # --- networks -------------------------------------------------------------------------
+    def _network(self, nid: str) -> BridgeNetwork:
+        network = self.networks.get(nid)
+        if network is None:
+            raise NotFoundError(f"bridge network {nid[:12]!r} not found")
+        return network
+
+    def _endpoint(self, nid: str, eid: str) -> tuple[BridgeNetwork, BridgeEndpoint]:
+        network = self._network(nid)
+        endpoint = network.endpoints.get(eid)
+        if endpoint is None:
+            raise NotFoundError(f"bridge endpoint {eid[:12]!r} not found in network {nid[:12]!r}")
+        return network, endpoint
+
+    def network_allocate(
+        self, nid: str, options: Mapping[str, str], ipv4_data: Sequence[IPAMData], ipv6_data: Sequence[IPAMData]
+    ) -> dict[str, str]:
+        return {}
+
+    def network_free(self, nid: str) -> None:
+        return None
+
+    def create_network(
+        self,
+        nid: str,
+        options: Mapping[str, Any],
+        ninfo: NetworkInfo,
+        ipv4_data: Sequence[IPAMData],
+        ipv6_data: Sequence[IPAMData],
+    ) -> None:
+        config = parse_network_config(nid, options, ipv4_data, ipv6_data)
+        with self._lock:
+            if nid in self.networks:
+                raise ConflictError(f"bridge network {nid[:12]!r} exists already")
+            for other in self.networks.values():
+                if other.config.bridge_name == config.bridge_name:
+                    used_by = other.config.nid[:12]
+                    raise ConflictError(f"{netlabel.BRIDGE_NAME}={config.bridge_name!r} is already used by {used_by}")
+            ctx = SetupContext(
+                kernel=self.kernel,
+                ns=self.host.namespace,
+                config=config,
+                isolation=self.isolation,
+                other_bridges=[n.config.bridge_name for n in self.networks.values()],
+                others_need_ipv6=lambda: any(
+                    n.config.enable_ipv6 for n in self.networks.values() if n.config.nid != nid
+                ),
+            )
+            with rollback_on_error() as undo:
+                for step in SETUP_STEPS:
+                    step(ctx, undo)
+                teardown = Undo()
+                teardown.extend(undo)
+            self.networks[nid] = BridgeNetwork(config, teardown)
+
+    def delete_network(self, nid: str) -> None:
+        with self._lock:
+            network = self._network(nid)
+            if network.endpoints:
+                raise ForbiddenError(f"bridge network {nid[:12]} has {len(network.endpoints)} active endpoints")
+            del self.networks[nid]
+            problems = network.teardown.run()
+            if problems:
+                raise KernelError(errno.EIO, f"bridge network {nid[:12]} teardown incomplete: {'; '.join(problems)}")
+
+    # --- endpoints ------------------------------------------------------------------------
+    def create_endpoint(self, nid: str, eid: str, ifinfo: InterfaceInfo, options: Mapping[str, Any]) -> None:
+        with self._lock:
+            network = self._network(nid)
+            if eid in network.endpoints:
+                raise ConflictError(f"bridge endpoint {eid[:12]} exists already")
+            if ifinfo.address is None:
+                raise InvalidParameterError("bridge endpoint needs an IPv4 address")
+            if network.config.enable_ipv6 and ifinfo.address_ipv6 is None:
+                raise InvalidParameterError("bridge endpoint on an IPv6 network needs an IPv6 address")
+            if ifinfo.mac_address is None:
+                ifinfo.set_mac_address(mac_from_ipv4(ifinfo.address))
+            assert ifinfo.mac_address is not None
+            endpoint = BridgeEndpoint(
+                eid=eid,
+                host_side=f"{VETH_PREFIX}{eid[:7]}",
+                container_side=f"{VETH_PREFIX}{eid[7:14]}",
+                address=ifinfo.address,
+                address_ipv6=ifinfo.address_ipv6,
+                mac=ifinfo.mac_address,
+            )
+            self._make_veth(network.config, endpoint)
+            network.endpoints[eid] = endpoint
+
+    def _make_veth(self, config: BridgeNetworkConfig, endpoint: BridgeEndpoint) -> None:
+        kernel, ns = self.kernel, self.host.namespace
+        with rollback_on_error() as undo:
+            kernel.add_veth(ns, endpoint.host_side, endpoint.container_side)
+            undo.push("delete veth", lambda: kernel.delete_link(ns, endpoint.host_side))
+            if config.mtu is not None:
+                kernel.set_mtu(ns, endpoint.host_side, config.mtu)
+                kernel.set_mtu(ns, endpoint.container_side, config.mtu)
+            # libnetwork sets the container side's MAC here, not in the sandbox.
+            kernel.set_mac(ns, endpoint.container_side, endpoint.mac)
+            kernel.set_master(ns, endpoint.host_side, config.bridge_name)
+            kernel.set_link_up(ns, endpoint.host_side)
+
+    def delete_endpoint(self, nid: str, eid: str) -> None:
+        with self._lock:
+            network, endpoint = self._endpoint(nid, eid)
+            if endpoint.dnat_rules:
+                self.revoke_external_connectivity(nid, eid)
+            # NotFound: the pair went with a deleted sandbox namespace, nothing left to remove.
+            with contextlib.suppress(NotFoundError):
+                self.kernel.delete_link(self.host.namespace, endpoint.host_side)
+            del network.endpoints[eid]
+
+    def endpoint_oper_info(self, nid: str, eid: str) -> dict[str, Any]:
+        _, endpoint = self._endpoint(nid, eid)
+        return {
+            netlabel.MAC_ADDRESS: endpoint.mac,
+            netlabel.PORT_MAP: [
+                {"Proto": r.proto, "HostIP": r.dst or "", "HostPort": r.dport, "ContainerPort": r.to_port}
+                for r in endpoint.dnat_rules
+            ],
+        }
+
+    # --- sandbox --------------------------------------------------------------------------
+    def join(self, nid: str, eid: str, sbox_key: str, jinfo: JoinInfo, options: Mapping[str, Any]) -> None:
+        network, endpoint = self._endpoint(nid, eid)
+        jinfo.set_names(endpoint.container_side, CONTAINER_IFACE_PREFIX)
+        if network.config.internal:
+            return  # no gateway: internal networks have no route out
+        gateway = network.config.gateway.ip
+        assert isinstance(gateway, ipaddress.IPv4Address)
+        jinfo.set_gateway(gateway)
+        if network.config.gateway_ipv6 is not None:
+            gateway6 = network.config.gateway_ipv6.ip
+            assert isinstance(gateway6, ipaddress.IPv6Address)
+            jinfo.set_gateway_ipv6(gateway6)
+
+    def leave(self, nid: str, eid: str) -> None:
+        self._endpoint(nid, eid)
+
+    def program_external_connectivity(self, nid: str, eid: str, options: Mapping[str, Any]) -> None:
+        with self._lock:
+            network, endpoint = self._endpoint(nid, eid)
+            bindings = netlabel.port_bindings(options)
+            if network.config.internal or not bindings:
+                return
+            if endpoint.dnat_rules:
+                raise ConflictError(f"bridge endpoint {eid[:12]} has its ports programmed already")
+            default_ip = network.config.host_binding_ipv4
+            self.ports.check_all(bindings, default_ip)
+            ns = self.host.namespace
+            with rollback_on_error() as undo:
+                undo.push("release host ports", lambda: self.ports.release_owner(eid))
+                undo.push("forget rules", endpoint.dnat_rules.clear)
+                for binding in bindings:
+                    host_ip = binding.host_ip or default_ip
+                    if host_ip == "0.0.0.0":
+                        host_ip = None
+                    rule = Dnat(
+                        proto=binding.proto,
+                        dport=binding.host_port,
+                        to_addr=str(endpoint.address.ip),
+                        to_port=binding.container_port,
+                        dst=host_ip,
+                    )
+                    self.ports.reserve(binding.proto, host_ip, binding.host_port, eid)
+                    self.kernel.add_rule(ns, rule)
+                    undo.push(f"delete {rule}", lambda rule=rule: self.kernel.delete_rule(ns, rule))  # type: ignore[misc]
+                    endpoint.dnat_rules.append(rule)
+
+    def revoke_external_connectivity(self, nid: str, eid: str) -> None:
+        with self._lock:
+            _, endpoint = self._endpoint(nid, eid)
+            while endpoint.dnat_rules:
+                rule = endpoint.dnat_rules[-1]
+                self.kernel.delete_rule(self.host.namespace, rule)
+                endpoint.dnat_rules.pop()
+            self.ports.release_owner(eid)
+
+    def type(self) -> str:
+        return NETWORK_TYPE
+
+    def is_builtin(self) -> bool:
+        return True

@@ -1,0 +1,60 @@
+"""Published ports of a host (libnetwork's portmapper): which host ports are
+taken, so a second binding of the same port is a ConflictError before any
+DNAT rule is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netsim.errors import ConflictError
+from netsim.netlabel import PortBinding
+
+
+@dataclass(frozen=True)
+class Mapping:
+    proto: str
+    host_ip: str | None  # None: every host address
+    host_port: int
+    owner: str  # endpoint id
+
+
+@dataclass
+class PortTable:
+    """Host ports in use, keyed by (proto, port). O(k) per check for k bindings of one port.
+
+    >>> table = PortTable()
+    >>> table.reserve("tcp", None, 8080, "ep1")
+    >>> table.reserve("tcp", "198.18.0.2", 8080, "ep2")
+    Traceback (most recent call last):
+    ...
+    netsim.errors.ConflictError: host port tcp/8080 is already published (by endpoint ep1 on 0.0.0.0)
+    >>> table.release_owner("ep1"); table.reserve("tcp", "198.18.0.2", 8080, "ep2")
+    """
+
+    by_port: dict[tuple[str, int], list[Mapping]] = field(default_factory=dict)
+
+    def check(self, proto: str, host_ip: str | None, host_port: int) -> None:
+        for taken in self.by_port.get((proto, host_port), []):
+            if taken.host_ip is None or host_ip is None or taken.host_ip == host_ip:
+                raise ConflictError(
+                    f"host port {proto}/{host_port} is already published "
+                    f"(by endpoint {taken.owner[:12]} on {taken.host_ip or '0.0.0.0'})"
+                )
+
+    def reserve(self, proto: str, host_ip: str | None, host_port: int, owner: str) -> None:
+        self.check(proto, host_ip, host_port)
+        self.by_port.setdefault((proto, host_port), []).append(Mapping(proto, host_ip, host_port, owner))
+
+    def release_owner(self, owner: str) -> None:
+        for key in list(self.by_port):
+            kept = [m for m in self.by_port[key] if m.owner != owner]
+            if kept:
+                self.by_port[key] = kept
+            else:
+                del self.by_port[key]
+
+    def check_all(self, bindings: list[PortBinding], host_ip_default: str | None) -> None:
+        """Refuse duplicates inside ``bindings`` too, before anything is reserved."""
+        scratch = PortTable({k: list(v) for k, v in self.by_port.items()})
+        for binding in bindings:
+            scratch.reserve(binding.proto, binding.host_ip or host_ip_default, binding.host_port, "this endpoint")

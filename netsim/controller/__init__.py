@@ -1,0 +1,256 @@
+"""libnetwork's NetworkController for one simulated host (see docs/controller-api.md).
+
+The controller owns the host (a namespace plus an outside namespace on its
+uplink), the driver registry and a key-value store holding every network,
+endpoint and sandbox record. Each public call runs under one lock and either
+completes or rolls back everything it did.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from netsim.controller import endpoint as _endpoint
+from netsim.controller import join as _join
+from netsim.controller import network as _network
+from netsim.controller import sandbox as _sandbox
+from netsim.controller.config import ControllerConfig, IpamConfig, PoolConfig
+from netsim.controller.hostsetup import build_host
+from netsim.controller.inspect import inspect_network
+from netsim.controller.records import Records
+from netsim.controller.rollback import rollback_on_error
+from netsim.controller.views import Endpoint, Network, Sandbox
+from netsim.driverapi import CONFIG_HOST, CONFIG_KERNEL, CONFIG_OPTIONS, CONFIG_STORE
+from netsim.errors import InvalidParameterError, NetsimError, NotFoundError
+from netsim.kernel.base import Kernel
+from netsim.netlabel import PortBinding
+from netsim.registry import Registry
+from netsim.store import MemoryStore
+
+NetworkRef = Network | str
+SandboxRef = Sandbox | str
+
+
+class Controller:
+    def __init__(self, kernel: Kernel, config: ControllerConfig | None = None) -> None:
+        self.kernel = kernel
+        self.config = config or ControllerConfig()
+        self.store = self.config.store if self.config.store is not None else MemoryStore()
+        self.records = Records(self.store)
+        self._lock = threading.RLock()
+        self._closed = False
+        self.host, self._host_teardown = build_host(kernel, self.config.host, self.config.host_index)
+        try:
+            self.registry = Registry()
+            self.load_warnings = self.registry.load(
+                self._driver_config, experimental=self.config.experimental, entry_points=self.config.entry_points
+            )
+        except BaseException:
+            self._host_teardown.run()
+            raise
+
+    def _driver_config(self, name: str) -> dict[str, Any]:
+        """libnetwork's makeDriverConfig: what a driver's init function receives."""
+        return {
+            CONFIG_KERNEL: self.kernel,
+            CONFIG_HOST: self.host,
+            CONFIG_OPTIONS: dict(self.config.driver_options.get(name, {})),
+            CONFIG_STORE: self.store,
+        }
+
+    # --- lookups --------------------------------------------------------------------------
+    def _network_id(self, ref: NetworkRef) -> str:
+        if isinstance(ref, Network):
+            self.records.network(ref.id)
+            return ref.id
+        if not isinstance(ref, str) or not ref:
+            raise InvalidParameterError(f"invalid network reference {ref!r}")
+        by_name = self.records.lookup_name(_network.NETWORK_INDEX, ref)
+        if by_name is not None:
+            return by_name
+        matches = [r["id"] for r in self.records.networks() if r["id"].startswith(ref)]
+        if len(matches) == 1 and len(ref) >= 12:
+            return str(matches[0])
+        raise NotFoundError(f"network {ref!r} not found")
+
+    def network(self, name_or_id: NetworkRef) -> Network:
+        nid = self._network_id(name_or_id)
+        return Network(self, nid, self.records.network(nid)["name"])
+
+    def networks(self) -> list[Network]:
+        return sorted((Network(self, r["id"], r["name"]) for r in self.records.networks()), key=lambda n: n.name)
+
+    def _sandbox_id(self, ref: SandboxRef) -> str:
+        if isinstance(ref, Sandbox):
+            self.records.sandbox(ref.id)
+            return ref.id
+        sid = self.records.lookup_name(_sandbox.SANDBOX_INDEX, ref) if isinstance(ref, str) else None
+        if sid is None:
+            raise NotFoundError(f"sandbox for container {ref!r} not found")
+        return sid
+
+    def sandbox(self, container: SandboxRef) -> Sandbox:
+        sid = self._sandbox_id(container)
+        return Sandbox(self, sid, self.records.sandbox(sid)["container"])
+
+    def sandboxes(self) -> list[Sandbox]:
+        return sorted(
+            (Sandbox(self, r["id"], r["container"]) for r in self.records.sandboxes()), key=lambda s: s.container
+        )
+
+    def endpoint(self, network: NetworkRef, name: str) -> Endpoint:
+        nid = self._network_id(network)
+        eid = self.records.lookup_name(_endpoint.endpoint_index(nid), name)
+        if eid is None:
+            raise NotFoundError(f"endpoint {name!r} not found in network {network!r}")
+        return Endpoint(self, nid, eid, name)
+
+    def _endpoint_ids(self, ep: Endpoint) -> tuple[str, str]:
+        if not isinstance(ep, Endpoint):
+            raise InvalidParameterError(f"expected an Endpoint, got {ep!r}")
+        self.records.endpoint(ep.network_id, ep.id)
+        return ep.network_id, ep.id
+
+    # --- networks ---------------------------------------------------------------------------
+    def create_network(
+        self,
+        name: str,
+        driver: str = "bridge",
+        options: Mapping[str, str] | None = None,
+        ipam: IpamConfig | None = None,
+        ipv6: bool = False,
+        internal: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> Network:
+        with self._lock:
+            return _network.create_network(self, name, driver, options, ipam, ipv6, internal, labels)
+
+    def delete_network(self, network: NetworkRef) -> None:
+        with self._lock:
+            _network.delete_network(self, self._network_id(network))
+
+    def inspect_network(self, network: NetworkRef) -> dict[str, Any]:
+        with self._lock:
+            return inspect_network(self, self._network_id(network))
+
+    # --- endpoints ----------------------------------------------------------------------------
+    def create_endpoint(
+        self,
+        network: NetworkRef,
+        name: str,
+        ipv4: str | None = None,
+        ipv6: str | None = None,
+        mac: str | None = None,
+        ports: Sequence[PortBinding] | None = None,
+    ) -> Endpoint:
+        with self._lock:
+            return _endpoint.create_endpoint(self, self._network_id(network), name, ipv4, ipv6, mac, ports)
+
+    def delete_endpoint(self, ep: Endpoint) -> None:
+        with self._lock:
+            _endpoint.delete_endpoint(self, *self._endpoint_ids(ep))
+
+    # --- sandboxes ------------------------------------------------------------------------------
+    def create_sandbox(self, container: str, host_namespace: bool = False) -> Sandbox:
+        """A namespace for ``container`` (or the host's, for host-network containers)."""
+        with self._lock:
+            return _sandbox.create_sandbox(self, container, host_namespace)
+
+    def delete_sandbox(self, sb: SandboxRef) -> None:
+        with self._lock:
+            _sandbox.delete_sandbox(self, self._sandbox_id(sb))
+
+    def join(self, ep: Endpoint, sb: SandboxRef) -> None:
+        with self._lock:
+            nid, eid = self._endpoint_ids(ep)
+            _join.join(self, nid, eid, self._sandbox_id(sb))
+
+    def leave(self, ep: Endpoint, sb: SandboxRef) -> None:
+        with self._lock:
+            nid, eid = self._endpoint_ids(ep)
+            _join.leave(self, nid, eid, self._sandbox_id(sb))
+
+    def connect(
+        self,
+        container: str,
+        network: NetworkRef,
+        *,
+        name: str | None = None,
+        ipv4: str | None = None,
+        ipv6: str | None = None,
+        mac: str | None = None,
+        ports: Sequence[PortBinding] | None = None,
+    ) -> Endpoint:
+        """``docker network connect``: sandbox (made if missing) + endpoint + join."""
+        with self._lock, rollback_on_error() as undo:
+            nid = self._network_id(network)
+            sid = self.records.lookup_name(_sandbox.SANDBOX_INDEX, container)
+            if sid is None:
+                driver = self.registry.driver(self.records.network(nid)["driver"]).driver
+                sb = _sandbox.create_sandbox(self, container, host_namespace=driver.type() == _join.HOST_TYPE)
+                undo.push("delete sandbox", lambda: _sandbox.delete_sandbox(self, sb.id))
+                sid = sb.id
+            ep = _endpoint.create_endpoint(self, nid, name or container, ipv4, ipv6, mac, ports)
+            undo.push("delete endpoint", lambda: _endpoint.delete_endpoint(self, nid, ep.id))
+            _join.join(self, nid, ep.id, sid)
+            return ep
+
+    def disconnect(self, container: str, network: NetworkRef) -> None:
+        """``docker network disconnect``: leave + delete the container's endpoint on ``network``."""
+        with self._lock:
+            nid = self._network_id(network)
+            sid = self._sandbox_id(container)
+            for joined_nid, eid in self.records.sandbox(sid)["endpoints"]:
+                if joined_nid == nid:
+                    _join.leave(self, nid, eid, sid)
+                    _endpoint.delete_endpoint(self, nid, eid)
+                    return
+            raise NotFoundError(f"container {container!r} is not connected to network {network!r}")
+
+    # --- teardown ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Delete every sandbox, endpoint and network, then the host. Idempotent;
+        keeps going past failures and raises the first one at the end."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            errors: list[BaseException] = []
+
+            def attempt(action: Any, *args: Any) -> None:
+                try:
+                    action(*args)
+                except NetsimError as exc:
+                    errors.append(exc)
+
+            for record in self.records.sandboxes():
+                attempt(_sandbox.delete_sandbox, self, record["id"])
+            for record in self.records.networks():
+                for endpoint in self.records.endpoints(record["id"]):
+                    attempt(_endpoint.delete_endpoint, self, record["id"], endpoint["id"])
+                attempt(_network.delete_network, self, record["id"])
+            problems = self._host_teardown.run()
+            if problems:
+                errors.append(NetsimError(f"host teardown incomplete: {'; '.join(problems)}"))
+            if errors:
+                raise errors[0]
+
+    def __enter__(self) -> Controller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = [
+    "Controller",
+    "ControllerConfig",
+    "Endpoint",
+    "IpamConfig",
+    "Network",
+    "PoolConfig",
+    "PortBinding",
+    "Sandbox",
+]

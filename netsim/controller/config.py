@@ -1,0 +1,123 @@
+"""Controller configuration and the request types of the controller API."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from netsim.driverapi import IPAddress, IPNetwork
+from netsim.errors import InvalidParameterError
+from netsim.netlabel import PortBinding
+from netsim.store import KVStore
+from netsim.validate import parse_ip, parse_network
+
+# Docker's rule for container and network names.
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+MAX_HOSTS = 256
+
+
+def check_name(name: str, what: str, max_len: int = 64) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > max_len:
+        raise InvalidParameterError(
+            f"invalid {what} name {name!r}: expected [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most {max_len} characters"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """One IPAM pool request (``docker network create --subnet/--ip-range/--gateway/--aux-address``)."""
+
+    subnet: str = ""
+    ip_range: str = ""
+    gateway: str = ""
+    aux_addresses: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParsedPool:
+    subnet: IPNetwork | None
+    ip_range: IPNetwork | None
+    gateway: IPAddress | None
+    aux_addresses: dict[str, IPAddress]
+
+
+def parse_pool(pool: PoolConfig, version: int) -> ParsedPool:
+    """Validate a pool request fully before IPAM is asked anything."""
+    family = f"IPv{version}"
+    subnet = parse_network(pool.subnet, what="subnet") if pool.subnet else None
+    if subnet is not None and subnet.version != version:
+        raise InvalidParameterError(f"subnet {pool.subnet!r} is not an {family} subnet")
+    ip_range = parse_network(pool.ip_range, what="ip range") if pool.ip_range else None
+    gateway = parse_ip(pool.gateway, what="gateway") if pool.gateway else None
+    aux = {str(k): parse_ip(v, what=f"auxiliary address {k!r}") for k, v in dict(pool.aux_addresses).items()}
+    if subnet is None:
+        if ip_range is not None or gateway is not None or aux:
+            raise InvalidParameterError("an ip range, gateway or auxiliary address needs a subnet")
+        return ParsedPool(None, None, None, {})
+    if ip_range is not None and (ip_range.version != version or not ip_range.subnet_of(subnet)):  # type: ignore[arg-type]
+        raise InvalidParameterError(f"ip range {pool.ip_range!r} is not inside subnet {pool.subnet!r}")
+    if gateway is not None and gateway not in subnet:
+        raise InvalidParameterError(f"gateway {pool.gateway!r} is outside subnet {pool.subnet!r}")
+    for key, address in aux.items():
+        if address not in subnet:
+            raise InvalidParameterError(f"auxiliary address {key}={address} is outside subnet {pool.subnet!r}")
+    return ParsedPool(subnet, ip_range, gateway, aux)
+
+
+@dataclass(frozen=True)
+class IpamConfig:
+    driver: str = "default"
+    pools: Sequence[PoolConfig] = ()
+    pools_v6: Sequence[PoolConfig] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """``host`` names the simulated host; ``host_index`` n gives it 198.18.n.2 on its uplink.
+
+    ``driver_options`` maps a driver name to the options its init function
+    receives under ``config["options"]``.
+    """
+
+    host: str = "h1"
+    host_index: int = 0
+    experimental: bool = False
+    driver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    store: KVStore | None = None
+    #: also load third-party drivers from the netsim.drivers / netsim.ipam entry points
+    entry_points: bool = True
+
+    def __post_init__(self) -> None:
+        check_name(self.host, "host", max_len=32)
+        if not isinstance(self.host_index, int) or not 0 <= self.host_index < MAX_HOSTS:
+            raise InvalidParameterError(f"invalid host index {self.host_index!r}: expected 0-{MAX_HOSTS - 1}")
+
+
+def parse_address(text: str | None, version: int, what: str) -> IPAddress | None:
+    if text is None or text == "":
+        return None
+    address = parse_ip(text, what=what)
+    if address.version != version:
+        raise InvalidParameterError(f"invalid {what} {text!r}: IPv{version} expected")
+    return address
+
+
+def parse_ports(ports: Sequence[PortBinding] | None) -> list[PortBinding]:
+    out = []
+    for item in ports or ():
+        if not isinstance(item, PortBinding):
+            raise InvalidParameterError(f"invalid port binding {item!r}: expected a PortBinding")
+        out.append(item)
+    return out
+
+
+def ip_network_of(address: str) -> IPNetwork:
+    return ipaddress.ip_interface(address).network
+
+
+__all__ = ["ControllerConfig", "IpamConfig", "PoolConfig", "PortBinding"]

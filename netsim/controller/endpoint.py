@@ -1,0 +1,133 @@
+"""Endpoint creation and deletion: addresses from IPAM, then the driver."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from netsim import netlabel
+from netsim.controller.config import check_name, parse_address, parse_ports
+from netsim.controller.network import SPECIAL_DRIVERS
+from netsim.controller.records import endpoint_key
+from netsim.controller.rollback import Undo, rollback_on_error
+from netsim.controller.views import Endpoint
+from netsim.driverapi import InterfaceInfo, IPAddress, IPInterface
+from netsim.errors import ConflictError, InvalidParameterError, NoSpaceError
+from netsim.ipamapi import Ipam
+from netsim.netlabel import PortBinding
+from netsim.validate import parse_mac
+
+if TYPE_CHECKING:
+    from netsim.controller import Controller
+
+
+def endpoint_index(nid: str) -> str:
+    return f"endpoint/{nid}"
+
+
+def allocate_address(
+    ipam: Ipam, network: dict[str, Any], family: str, preferred: IPAddress | None, undo: Undo
+) -> tuple[IPInterface | None, str | None]:
+    """An address from the network's pools of ``family`` ("ipv4"/"ipv6_pools"):
+    the pool holding ``preferred``, else the first pool with room."""
+    entries = network[family]
+    if preferred is not None:
+        entries = [e for e in entries if preferred in ipaddress.ip_network(e["data"]["Pool"])]
+        if not entries:
+            raise InvalidParameterError(f"address {preferred} is not in any subnet of network {network['name']!r}")
+    options = dict(network["ipam_options"])
+    last_error: NoSpaceError | None = None
+    for entry in entries:
+        try:
+            result = ipam.request_address(entry["pool_id"], preferred, options)
+        except NoSpaceError as exc:
+            last_error = exc
+            continue
+        if result is None or result[0] is None:
+            return None, None
+        address, pool_id = result[0], entry["pool_id"]
+        undo.push(f"release {address}", lambda a=address, p=pool_id: ipam.release_address(p, a.ip))  # type: ignore[misc]
+        return address, pool_id
+    if last_error is not None:
+        raise last_error
+    return None, None
+
+
+def create_endpoint(
+    ctrl: Controller,
+    nid: str,
+    name: str,
+    ipv4: str | None,
+    ipv6: str | None,
+    mac: str | None,
+    ports: Sequence[PortBinding] | None,
+) -> Endpoint:
+    network = ctrl.records.network(nid)
+    check_name(name, "endpoint")
+    wanted_mac = parse_mac(mac) if mac else None
+    bindings = parse_ports(ports)
+    preferred4 = parse_address(ipv4, 4, "IPv4 address")
+    preferred6 = parse_address(ipv6, 6, "IPv6 address")
+    entry = ctrl.registry.driver(network["driver"])
+    special = entry.driver.type() in SPECIAL_DRIVERS
+    if special and (preferred4 or preferred6 or wanted_mac):
+        raise InvalidParameterError(f"endpoints of the {network['driver']} driver take no address or MAC")
+    if preferred6 is not None and not network["ipv6"]:
+        raise InvalidParameterError(f"network {network['name']!r} has no IPv6: cannot use {preferred6}")
+    eid = secrets.token_hex(32)
+    with rollback_on_error() as undo:
+        ctrl.records.claim_name(endpoint_index(nid), name, eid, f"endpoint in network {network['name']!r} named")
+        undo.push("release endpoint name", lambda: ctrl.records.release_name(endpoint_index(nid), name))
+        address = address6 = None
+        pool4 = pool6 = None
+        if network["ipv4"] or network["ipv6_pools"]:
+            ipam = ctrl.registry.ipam(network["ipam_driver"]).driver
+            address, pool4 = allocate_address(ipam, network, "ipv4", preferred4, undo)
+            if network["ipv6"]:
+                address6, pool6 = allocate_address(ipam, network, "ipv6_pools", preferred6, undo)
+        ifinfo = InterfaceInfo(wanted_mac, address, address6)
+        options = {netlabel.MAC_ADDRESS: wanted_mac or "", netlabel.PORT_MAP: [b.to_json() for b in bindings]}
+        entry.driver.create_endpoint(nid, eid, ifinfo, options)
+        undo.push("driver delete_endpoint", lambda: entry.driver.delete_endpoint(nid, eid))
+        record = {
+            "id": eid,
+            "name": name,
+            "network": nid,
+            "address": str(ifinfo.address) if ifinfo.address else None,
+            "address_ipv6": str(ifinfo.address_ipv6) if ifinfo.address_ipv6 else None,
+            "pool_id": pool4,
+            "pool_id6": pool6,
+            "mac": ifinfo.mac_address,
+            "ports": [b.to_json() for b in bindings],
+            "sandbox": None,
+            "iface": None,
+            "src_name": None,
+            "gateway": None,
+            "gateway6": None,
+            "static_routes": [],
+        }
+        ctrl.records.put(endpoint_key(nid, eid), record)
+    return Endpoint(ctrl, nid, eid, name)
+
+
+def delete_endpoint(ctrl: Controller, nid: str, eid: str) -> None:
+    record = ctrl.records.endpoint(nid, eid)
+    if record["sandbox"]:
+        container = ctrl.records.sandbox(record["sandbox"])["container"]
+        raise ConflictError(f"endpoint {record['name']!r} is still joined to container {container!r}: leave first")
+    network = ctrl.records.network(nid)
+    ctrl.registry.driver(network["driver"]).driver.delete_endpoint(nid, eid)
+    problems = []
+    for address, pool_id in ((record["address"], record["pool_id"]), (record["address_ipv6"], record["pool_id6"])):
+        if address and pool_id:
+            try:
+                ipam = ctrl.registry.ipam(network["ipam_driver"]).driver
+                ipam.release_address(pool_id, ipaddress.ip_interface(address).ip)
+            except Exception as exc:  # the endpoint is gone; report the leak instead of hiding it
+                problems.append(f"release {address}: {exc!r}")
+    ctrl.records.delete(endpoint_key(nid, eid))
+    ctrl.records.release_name(endpoint_index(nid), record["name"])
+    if problems:
+        raise ConflictError(f"endpoint {record['name']!r} deleted, but IPAM release failed: {'; '.join(problems)}")

@@ -1,0 +1,52 @@
+"""Building a simulated host: its namespace, and an outside namespace on its
+uplink standing for the world beyond it.
+
+Host index n: host ``eth0`` 198.18.n.2/24, outside ``eth0`` 198.18.n.1/24,
+the host's default route via the outside, IPv4 forwarding on in the host.
+The outside has no route back into container subnets, as a real LAN router
+would not: only masquerade and DNAT make external connectivity work.
+"""
+
+from __future__ import annotations
+
+from netsim.controller.rollback import Undo, rollback_on_error
+from netsim.host import Host
+from netsim.kernel.base import Kernel
+
+UPLINK = "eth0"
+
+
+def host_addresses(index: int) -> tuple[str, str]:
+    """``(host uplink CIDR, outside address)`` for host index ``index``."""
+    return f"198.18.{index}.2/24", f"198.18.{index}.1"
+
+
+def build_host(kernel: Kernel, name: str, index: int) -> tuple[Host, Undo]:
+    """Create the host and outside namespaces; returns the host and its teardown."""
+    host_ns, outside_ns = kernel.ns(name), kernel.ns(f"{name}-out")
+    uplink_cidr, outside_ip = host_addresses(index)
+    prefix = uplink_cidr.split("/")[1]
+    with rollback_on_error() as undo:
+        for ns in (host_ns, outside_ns):
+            kernel.add_namespace(ns)
+            undo.push(f"delete namespace {ns}", lambda ns=ns: kernel.delete_namespace(ns))  # type: ignore[misc]
+            kernel.set_link_up(ns, "lo")
+        kernel.add_veth(host_ns, UPLINK, UPLINK, peer_ns=outside_ns)
+        kernel.add_address(host_ns, UPLINK, uplink_cidr)
+        kernel.add_address(outside_ns, UPLINK, f"{outside_ip}/{prefix}")
+        kernel.set_link_up(host_ns, UPLINK)
+        kernel.set_link_up(outside_ns, UPLINK)
+        kernel.add_route(host_ns, "default", via=outside_ip)
+        kernel.set_sysctl(host_ns, "net.ipv4.ip_forward", "1")
+        teardown = Undo()
+        teardown.extend(undo)
+    host = Host(
+        name=name,
+        kernel=kernel,
+        namespace=host_ns,
+        uplink=UPLINK,
+        uplink_address=uplink_cidr,
+        outside_namespace=outside_ns,
+        outside_address=outside_ip,
+    )
+    return host, teardown

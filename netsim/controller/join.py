@@ -1,0 +1,113 @@
+"""Join and leave: the driver's half, the sandbox's half, and external
+connectivity (published ports), each step undone if a later one fails."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from netsim import netlabel
+from netsim.controller.records import endpoint_key, sandbox_key
+from netsim.controller.rollback import Undo, rollback_on_error
+from netsim.controller.sandbox import make_namespace, plug_interface, unplug_interface, update_default_routes
+from netsim.driverapi import JoinInfo
+from netsim.errors import ConflictError, ForbiddenError
+
+if TYPE_CHECKING:
+    from netsim.controller import Controller
+
+HOST_TYPE = "host"
+NULL_TYPE = "null"
+
+
+def _driver_type(ctrl: Controller, network: dict[str, Any]) -> str:
+    return ctrl.registry.driver(network["driver"]).driver.type()
+
+
+def _check_mode(ctrl: Controller, sandbox: dict[str, Any], network: dict[str, Any], undo: Undo) -> None:
+    """Docker's rules: host-network containers live in the host namespace and
+    join nothing else; a null-network container joins nothing else."""
+    kind = _driver_type(ctrl, network)
+    joined = [_driver_type(ctrl, ctrl.records.network(nid)) for nid, _ in sandbox["endpoints"]]
+    if NULL_TYPE in joined or (kind == NULL_TYPE and joined):
+        raise ForbiddenError(
+            f"container {sandbox['container']!r}: a container on a null network cannot join other networks"
+        )
+    if kind == HOST_TYPE:
+        if joined:
+            raise ForbiddenError(
+                f"container {sandbox['container']!r} is on other networks: cannot join the host network"
+            )
+        if sandbox["own_namespace"]:
+            # A fresh sandbox joining the host network moves into the host namespace.
+            own_ns = sandbox["namespace"]
+            ctrl.kernel.delete_namespace(own_ns)
+            undo.push("recreate sandbox namespace", lambda: make_namespace(ctrl.kernel, own_ns, Undo()))
+            sandbox["namespace"], sandbox["own_namespace"] = ctrl.host.namespace, False
+    elif not sandbox["own_namespace"]:
+        raise ForbiddenError(
+            f"container {sandbox['container']!r} shares the host namespace: it cannot join network {network['name']!r}"
+        )
+
+
+def _save(ctrl: Controller, key: str, record: dict[str, Any], before: dict[str, Any], undo: Undo) -> None:
+    ctrl.records.put(key, record)
+    undo.push(f"restore {key}", lambda: ctrl.records.put(key, before))
+
+
+def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
+    endpoint = ctrl.records.endpoint(nid, eid)
+    sandbox = ctrl.records.sandbox(sid)
+    network = ctrl.records.network(nid)
+    if endpoint["sandbox"]:
+        raise ConflictError(f"endpoint {endpoint['name']!r} is already joined to a sandbox")
+    if any(joined_nid == nid for joined_nid, _ in sandbox["endpoints"]):
+        raise ConflictError(f"container {sandbox['container']!r} is already connected to network {network['name']!r}")
+    driver = ctrl.registry.driver(network["driver"]).driver
+    endpoint_before, sandbox_before = copy.deepcopy(endpoint), copy.deepcopy(sandbox)
+    with rollback_on_error() as undo:
+        _check_mode(ctrl, sandbox, network, undo)
+        jinfo = JoinInfo()
+        driver.join(nid, eid, sandbox["namespace"], jinfo, {})
+        undo.push("driver leave", lambda: driver.leave(nid, eid))
+        if jinfo.src_name:
+            endpoint["iface"] = plug_interface(ctrl, sandbox, endpoint, jinfo, undo)
+            endpoint["src_name"] = jinfo.src_name
+        internal = network["internal"]
+        endpoint["gateway"] = str(jinfo.gateway) if jinfo.gateway and not internal else None
+        endpoint["gateway6"] = str(jinfo.gateway_ipv6) if jinfo.gateway_ipv6 and not internal else None
+        endpoint["static_routes"] = [
+            {"dst": str(r.destination), "via": str(r.next_hop) if r.next_hop else None} for r in jinfo.static_routes
+        ]
+        endpoint["sandbox"] = sid
+        sandbox["endpoints"].append([nid, eid])
+        _save(ctrl, endpoint_key(nid, eid), endpoint, endpoint_before, undo)
+        update_default_routes(ctrl, sandbox, undo)
+        _save(ctrl, sandbox_key(sid), sandbox, sandbox_before, undo)
+        driver.program_external_connectivity(nid, eid, {netlabel.PORT_MAP: endpoint["ports"]})
+        undo.push("revoke external connectivity", lambda: driver.revoke_external_connectivity(nid, eid))
+
+
+def leave(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
+    endpoint = ctrl.records.endpoint(nid, eid)
+    sandbox = ctrl.records.sandbox(sid)
+    if endpoint["sandbox"] != sid:
+        raise ConflictError(f"endpoint {endpoint['name']!r} is not joined to container {sandbox['container']!r}")
+    network = ctrl.records.network(nid)
+    driver = ctrl.registry.driver(network["driver"]).driver
+    endpoint_before, sandbox_before = copy.deepcopy(endpoint), copy.deepcopy(sandbox)
+    with rollback_on_error() as undo:
+        driver.revoke_external_connectivity(nid, eid)
+        undo.push(
+            "program external connectivity",
+            lambda: driver.program_external_connectivity(nid, eid, {netlabel.PORT_MAP: endpoint_before["ports"]}),
+        )
+        sandbox["endpoints"] = [pair for pair in sandbox["endpoints"] if pair[1] != eid]
+        # Move the default route first: it goes away with the interface otherwise.
+        update_default_routes(ctrl, sandbox, undo)
+        if endpoint["iface"]:
+            unplug_interface(ctrl, sandbox, endpoint, undo)
+        driver.leave(nid, eid)
+        endpoint.update(sandbox=None, iface=None, src_name=None, gateway=None, gateway6=None, static_routes=[])
+        _save(ctrl, endpoint_key(nid, eid), endpoint, endpoint_before, undo)
+        _save(ctrl, sandbox_key(sid), sandbox, sandbox_before, undo)

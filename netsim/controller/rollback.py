@@ -1,0 +1,76 @@
+"""Undo logs: every controller operation (and every driver setup) records how
+to take back each step it made, and runs them in reverse when a later step
+fails, so a failed call leaves nothing half-made.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
+
+
+class Undo:
+    """A stack of compensating actions.
+
+    Complexity: O(1) per :meth:`push`, O(n) for :meth:`run`.
+
+    >>> done = []
+    >>> undo = Undo()
+    >>> undo.push("first", lambda: done.append(1))
+    >>> undo.push("second", lambda: done.append(2))
+    >>> undo.run()
+    []
+    >>> done
+    [2, 1]
+    """
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Callable[[], object]]] = []
+
+    def push(self, what: str, action: Callable[[], object]) -> None:
+        self._steps.append((what, action))
+
+    def extend(self, other: Undo) -> None:
+        """Adopt ``other``'s steps (they run after, i.e. before in reverse, this log's)."""
+        self._steps.extend(other._steps)
+        other._steps = []
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def run(self) -> list[str]:
+        """Run every step newest first; a failing step does not stop the others.
+
+        Returns the descriptions of the steps that failed (also logged).
+        """
+        failed = []
+        while self._steps:
+            what, action = self._steps.pop()
+            try:
+                action()
+            except Exception as exc:  # keep undoing: one stuck step must not leak the rest
+                log.warning("rollback step %r failed: %r", what, exc)
+                failed.append(f"{what}: {exc!r}")
+        return failed
+
+    def discard(self) -> None:
+        self._steps.clear()
+
+
+@contextmanager
+def rollback_on_error() -> Iterator[Undo]:
+    """``with rollback_on_error() as undo:``: on an exception run ``undo`` and re-raise.
+
+    Failed undo steps are attached to the exception as notes.
+    """
+    undo = Undo()
+    try:
+        yield undo
+    except BaseException as exc:
+        for problem in undo.run():
+            exc.add_note(f"rollback incomplete: {problem}")
+        raise
+    undo.discard()

@@ -1,0 +1,163 @@
+"""Sandboxes (a namespace per container) and the sandbox side of a join:
+moving the driver's interface in, addressing it, static routes, and the
+choice of the default gateway among the sandbox's endpoints.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from netsim.controller.config import check_name
+from netsim.controller.records import sandbox_key
+from netsim.controller.rollback import Undo, rollback_on_error
+from netsim.controller.views import Sandbox
+from netsim.driverapi import CONNECTED, JoinInfo
+from netsim.kernel.base import Kernel
+
+if TYPE_CHECKING:
+    from netsim.controller import Controller
+
+SANDBOX_INDEX = "sandbox"
+
+
+def sandbox_namespace_role(host: str, container: str) -> str:
+    return f"{host}-c-{container}"
+
+
+def create_sandbox(ctrl: Controller, container: str, host_namespace: bool) -> Sandbox:
+    check_name(container, "container")
+    sid = secrets.token_hex(32)
+    kernel = ctrl.kernel
+    with rollback_on_error() as undo:
+        ctrl.records.claim_name(SANDBOX_INDEX, container, sid, "sandbox for container")
+        undo.push("release sandbox name", lambda: ctrl.records.release_name(SANDBOX_INDEX, container))
+        if host_namespace:
+            ns = ctrl.host.namespace
+        else:
+            ns = kernel.ns(sandbox_namespace_role(ctrl.host.name, container))
+            make_namespace(kernel, ns, undo)
+        record = {
+            "id": sid,
+            "container": container,
+            "namespace": ns,
+            "own_namespace": not host_namespace,
+            "endpoints": [],
+            "gw4": None,
+            "gw6": None,
+        }
+        ctrl.records.put(sandbox_key(sid), record)
+    return Sandbox(ctrl, sid, container)
+
+
+def make_namespace(kernel: Kernel, ns: str, undo: Undo) -> None:
+    kernel.add_namespace(ns)
+    undo.push(f"delete namespace {ns}", lambda: kernel.delete_namespace(ns))
+    kernel.set_link_up(ns, "lo")
+
+
+def free_iface_name(kernel: Kernel, ns: str, prefix: str) -> str:
+    """The lowest ``<prefix><n>`` not taken in ``ns`` (eth0, eth1, ...)."""
+    taken = {link.name for link in kernel.links(ns)}
+    n = 0
+    while f"{prefix}{n}" in taken:
+        n += 1
+    return f"{prefix}{n}"
+
+
+def plug_interface(
+    ctrl: Controller, sandbox: dict[str, Any], endpoint: dict[str, Any], jinfo: JoinInfo, undo: Undo
+) -> str:
+    """Move the driver's interface into the sandbox, name, address and raise it."""
+    kernel, host_ns, ns = ctrl.kernel, ctrl.host.namespace, sandbox["namespace"]
+    src = jinfo.src_name
+    assert src is not None and jinfo.dst_prefix is not None
+    name = free_iface_name(kernel, ns, jinfo.dst_prefix)
+    kernel.move_link(host_ns, src, ns, name)
+    undo.push(f"move {name} back", lambda: kernel.move_link(ns, name, host_ns, src))
+    mac = endpoint["mac"]
+    if mac and kernel.link(ns, name).mac.lower() != mac:
+        kernel.set_mac(ns, name, mac)
+    for address in (endpoint["address"], endpoint["address_ipv6"]):
+        if address:
+            kernel.add_address(ns, name, address)
+            undo.push(f"remove {address}", lambda address=address: kernel.delete_address(ns, name, address))  # type: ignore[misc]
+    kernel.set_link_up(ns, name)
+    undo.push(f"{name} down", lambda: kernel.set_link_up(ns, name, False))
+    for route in jinfo.static_routes:
+        dst = str(route.destination)
+        if route.route_type == CONNECTED:
+            kernel.add_route(ns, dst, dev=name, scope="link")
+            undo.push(f"route {dst}", lambda dst=dst: kernel.delete_route(ns, dst, dev=name))  # type: ignore[misc]
+        else:
+            via = str(route.next_hop)
+            kernel.add_route(ns, dst, via=via)
+            undo.push(f"route {dst}", lambda dst=dst, via=via: kernel.delete_route(ns, dst, via=via))  # type: ignore[misc]
+    return name
+
+
+def unplug_interface(ctrl: Controller, sandbox: dict[str, Any], endpoint: dict[str, Any], undo: Undo) -> None:
+    """The reverse of :func:`plug_interface`: routes, addresses, down, back to the host."""
+    kernel, host_ns, ns = ctrl.kernel, ctrl.host.namespace, sandbox["namespace"]
+    name, src = endpoint["iface"], endpoint["src_name"]
+    for route in reversed(endpoint["static_routes"]):
+        dst, via = route["dst"], route["via"]
+        if via:
+            kernel.delete_route(ns, dst, via=via)
+            undo.push(f"route {dst}", lambda dst=dst, via=via: kernel.add_route(ns, dst, via=via))  # type: ignore[misc]
+        else:
+            kernel.delete_route(ns, dst, dev=name)
+            undo.push(f"route {dst}", lambda dst=dst: kernel.add_route(ns, dst, dev=name, scope="link"))  # type: ignore[misc]
+    kernel.set_link_up(ns, name, False)
+    undo.push(f"{name} up", lambda: kernel.set_link_up(ns, name))
+    for address in (endpoint["address_ipv6"], endpoint["address"]):
+        if address:
+            kernel.delete_address(ns, name, address)
+            undo.push(f"add {address}", lambda address=address: kernel.add_address(ns, name, address))  # type: ignore[misc]
+    kernel.move_link(ns, name, host_ns, src)
+    undo.push(f"move {src} in", lambda: kernel.move_link(host_ns, src, ns, name))
+
+
+def _gateway_choice(ctrl: Controller, sandbox: dict[str, Any], key: str) -> dict[str, str] | None:
+    """libnetwork's choice: the first endpoint joined, in join order, that has a
+    gateway (drivers give none for internal networks)."""
+    for nid, eid in sandbox["endpoints"]:
+        endpoint = ctrl.records.endpoint(nid, eid)
+        if endpoint[key] and endpoint["iface"]:
+            return {"endpoint": eid, "via": endpoint[key], "dev": endpoint["iface"]}
+    return None
+
+
+def update_default_routes(ctrl: Controller, sandbox: dict[str, Any], undo: Undo) -> None:
+    """Point the sandbox's default routes at the chosen gateway endpoints (mutates ``sandbox``)."""
+    if not sandbox["own_namespace"]:
+        return  # never touch the host's own routes
+    kernel, ns = ctrl.kernel, sandbox["namespace"]
+    for slot, key, dst in (("gw4", "gateway", "default"), ("gw6", "gateway6", "default6")):
+        current, wanted = sandbox[slot], _gateway_choice(ctrl, sandbox, key)
+        if current == wanted:
+            continue
+        if current is not None:
+            old = current
+            kernel.delete_route(ns, dst, via=old["via"], dev=old["dev"])
+            undo.push(f"restore {dst}", lambda dst=dst, o=old: kernel.add_route(ns, dst, via=o["via"], dev=o["dev"]))  # type: ignore[misc]
+        if wanted is not None:
+            new = wanted
+            kernel.add_route(ns, dst, via=new["via"], dev=new["dev"])
+            undo.push(f"drop {dst}", lambda dst=dst, n=new: kernel.delete_route(ns, dst, via=n["via"], dev=n["dev"]))  # type: ignore[misc]
+        sandbox[slot] = wanted
+
+
+def delete_sandbox(ctrl: Controller, sid: str) -> None:
+    """Leave and delete every endpoint (libnetwork's Sandbox.Delete), then the namespace."""
+    from netsim.controller.endpoint import delete_endpoint
+    from netsim.controller.join import leave
+
+    record = ctrl.records.sandbox(sid)
+    for nid, eid in reversed(record["endpoints"]):
+        leave(ctrl, nid, eid, sid)
+        delete_endpoint(ctrl, nid, eid)
+    if record["own_namespace"]:
+        ctrl.kernel.delete_namespace(record["namespace"])
+    ctrl.records.delete(sandbox_key(sid))
+    ctrl.records.release_name(SANDBOX_INDEX, record["container"])
