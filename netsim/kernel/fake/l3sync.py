@@ -43,7 +43,7 @@ def link_local(mac: str) -> ipaddress.IPv6Interface:
 def is_v4_secondary(link: FakeLink, addr: IPIface) -> bool:
     """True when an earlier IPv4 address of the link has the same subnet."""
     for other in link.addresses:
-        if other is addr:
+        if other == addr:  # IPv4 addresses are unique per link by (ip, prefix)
             return False
         if other.version == 4 and other.network == addr.network:
             return True

@@ -1,0 +1,488 @@
+"""The Kernel contract, example by example, on the fake AND the real kernel.
+
+Every test runs once per kernel (the ``kernel`` fixture) with the same
+assertions: equal snapshots and equal error kinds (errno included) are what
+"the fake behaves like Linux" means. Refused calls must change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from netsim.errors import InvalidParameterError, NetsimError, error_kind
+from netsim.kernel.base import Dnat, Filter, Kernel, Listener, Masquerade
+
+
+def refused(kernel: Kernel, call: Callable[[], Any], kind: str) -> None:
+    """``call`` fails with ``kind`` and leaves the snapshot as it was."""
+    before = kernel.snapshot()
+    with pytest.raises(NetsimError) as caught:
+        call()
+    assert error_kind(caught.value) == kind, caught.value
+    assert kernel.snapshot() == before
+
+
+def host(kernel: Kernel, role: str = "h1") -> str:
+    ns = kernel.ns(role)
+    kernel.add_namespace(ns)
+    return ns
+
+
+def v4_routes(kernel: Kernel, ns: str) -> list[tuple[str, str | None, str | None, int, str, str]]:
+    return [(r.dst, r.dev, r.via, r.metric, r.scope, r.proto) for r in kernel.routes(ns) if r.family == 4]
+
+
+def v6_routes(kernel: Kernel, ns: str) -> list[tuple[str, str | None, str | None, int, str]]:
+    return [
+        (r.dst, r.dev, r.via, r.metric, r.proto)
+        for r in kernel.routes(ns)
+        if r.family == 6 and not r.dst.startswith("fe80")
+    ]
+
+
+def global_addresses(kernel: Kernel, ns: str) -> list[tuple[str, str]]:
+    return [(d, c) for d, c in kernel.addresses(ns) if not c.startswith("fe80")]
+
+
+# --- namespaces -----------------------------------------------------------------------
+def test_new_namespace_has_lo_down_without_addresses(kernel: Kernel) -> None:
+    ns = host(kernel)
+    [lo] = kernel.links(ns)
+    assert (lo.name, lo.kind, lo.up, lo.mtu) == ("lo", "loopback", False, 65536)
+    assert kernel.addresses(ns) == []
+    assert kernel.routes(ns) == []
+    assert kernel.namespaces() == [ns]
+
+
+def test_lo_up_gains_loopback_addresses_and_keeps_ipv4_on_down(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.set_link_up(ns, "lo")
+    assert kernel.addresses(ns) == [("lo", "127.0.0.1/8"), ("lo", "::1/128")]
+    assert kernel.routes(ns) == []  # loopback routes live in the local table
+    kernel.set_link_up(ns, "lo", False)
+    assert kernel.addresses(ns) == [("lo", "127.0.0.1/8")]
+
+
+def test_namespace_errors(kernel: Kernel) -> None:
+    ns = host(kernel)
+    refused(kernel, lambda: kernel.add_namespace(ns), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.delete_namespace(kernel.ns("missing")), "kernel-not-found:ENOENT")
+    refused(kernel, lambda: kernel.add_bridge(kernel.ns("missing"), "br0"), "kernel-not-found:ENOENT")
+    with pytest.raises(InvalidParameterError):
+        kernel.add_namespace("not-netsim-prefixed")
+    assert kernel.namespaces() == [ns]
+
+
+def test_close_removes_everything_and_is_idempotent(kernel: Kernel) -> None:
+    a, b = host(kernel, "a"), host(kernel, "b")
+    kernel.add_veth(a, "x", "y", b)
+    kernel.close()
+    kernel.close()
+    assert kernel.namespaces() == []
+
+
+# --- links ----------------------------------------------------------------------------
+def test_veth_pair_across_namespaces(kernel: Kernel) -> None:
+    a, b = host(kernel, "a"), host(kernel, "b")
+    kernel.add_veth(a, "v0", "v1", b)
+    left, right = kernel.link(a, "v0"), kernel.link(b, "v1")
+    assert (left.kind, left.up, left.mtu, left.peer) == ("veth", False, 1500, (b, "v1"))
+    assert right.peer == (a, "v0")
+    assert left.mac != right.mac and int(left.mac[:2], 16) & 0x02  # random, locally administered
+
+
+def test_link_name_rules(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_bridge(ns, "br0")
+    refused(kernel, lambda: kernel.add_bridge(ns, "br0"), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.add_veth(ns, "x" * 16, "y"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_veth(ns, "a/b", "y"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_veth(ns, "a b", "y"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_veth(ns, "v0", "br0"), "kernel-exists:EEXIST")
+    kernel.add_bridge(ns, "x" * 15)  # 15 bytes is the limit, inclusive
+    assert kernel.link(ns, "x" * 15).kind == "bridge"
+
+
+def test_missing_links_are_enodev(kernel: Kernel) -> None:
+    ns = host(kernel)
+    refused(kernel, lambda: kernel.delete_link(ns, "nope"), "kernel-not-found:ENODEV")
+    refused(kernel, lambda: kernel.set_link_up(ns, "nope"), "kernel-not-found:ENODEV")
+    refused(kernel, lambda: kernel.add_address(ns, "nope", "10.0.0.1/24"), "kernel-not-found:ENODEV")
+    refused(kernel, lambda: kernel.add_macvlan(ns, "m0", "nope"), "kernel-not-found:ENODEV")
+    refused(kernel, lambda: kernel.add_vxlan(ns, "vx0", 42, dev="nope"), "kernel-not-found:ENODEV")
+    with pytest.raises(NetsimError) as caught:
+        kernel.link(ns, "nope")
+    assert error_kind(caught.value) == "kernel-not-found:ENODEV"
+
+
+def test_deleting_one_veth_end_deletes_its_peer(kernel: Kernel) -> None:
+    a, b = host(kernel, "a"), host(kernel, "b")
+    kernel.add_veth(a, "v0", "v1", b)
+    kernel.delete_link(b, "v1")
+    assert [link.name for link in kernel.links(a)] == ["lo"]
+    assert [link.name for link in kernel.links(b)] == ["lo"]
+
+
+def test_deleting_a_namespace_takes_peers_and_uppers_elsewhere(kernel: Kernel) -> None:
+    a, b = host(kernel, "a"), host(kernel, "b")
+    kernel.add_veth(a, "v0", "v1", b)
+    kernel.add_veth(a, "keep0", "keep1")
+    kernel.delete_namespace(b)
+    assert kernel.namespaces() == [a]
+    assert [link.name for link in kernel.links(a)] == ["keep0", "keep1", "lo"]
+
+
+def test_lo_cannot_be_deleted_or_moved(kernel: Kernel) -> None:
+    a, b = host(kernel, "a"), host(kernel, "b")
+    refused(kernel, lambda: kernel.delete_link(a, "lo"), "kernel-invalid:ENOTSUP")
+    refused(kernel, lambda: kernel.move_link(a, "lo", b, "lo2"), "kernel-invalid:EINVAL")
+
+
+def test_bridge_ports_and_release_on_bridge_delete(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_bridge(ns, "br0")
+    kernel.add_veth(ns, "p0", "p1")
+    kernel.set_master(ns, "p0", "br0")
+    assert kernel.link(ns, "p0").master == "br0"
+    refused(kernel, lambda: kernel.set_master(ns, "p1", "p0"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.set_master(ns, "p1", "nope"), "kernel-not-found:ENODEV")
+    kernel.add_bridge(ns, "br1")
+    refused(kernel, lambda: kernel.set_master(ns, "br1", "br0"), "kernel:ELOOP")
+    kernel.delete_link(ns, "br0")
+    assert kernel.link(ns, "p0").master is None
+    kernel.set_master(ns, "p0", None)  # releasing a free link is fine
+    assert kernel.link(ns, "p0").master is None
+
+
+def test_bridge_mtu_follows_its_smallest_port(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_bridge(ns, "br0")
+    kernel.add_veth(ns, "p0", "p1")
+    kernel.set_mtu(ns, "p0", 1400)
+    kernel.set_master(ns, "p0", "br0")
+    assert kernel.link(ns, "br0").mtu == 1400
+
+
+def test_mtu_limits(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.add_bridge(ns, "br0")
+    refused(kernel, lambda: kernel.set_mtu(ns, "v0", 67), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.set_mtu(ns, "v0", 65536), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.set_mtu(ns, "br0", 65536), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.set_mtu(ns, "v0", 0), "invalid-parameter")
+    kernel.set_mtu(ns, "v0", 68)
+    kernel.set_mtu(ns, "v1", 65535)
+    assert (kernel.link(ns, "v0").mtu, kernel.link(ns, "v1").mtu) == (68, 65535)
+
+
+def test_macvlan_keeps_its_parent_across_a_move(kernel: Kernel) -> None:
+    h, c = host(kernel, "h"), host(kernel, "c")
+    kernel.add_veth(h, "eth0", "out0")
+    kernel.set_mtu(h, "eth0", 1400)
+    kernel.add_macvlan(h, "mv0", "eth0", "private")
+    info = kernel.link(h, "mv0")
+    assert (info.kind, info.parent, info.attrs, info.mtu) == ("macvlan", "eth0", {"mode": "private"}, 1400)
+    refused(kernel, lambda: kernel.set_mtu(h, "mv0", 1401), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_macvlan(h, "mv1", "eth0", "passthru"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_macvlan(h, "mv1", "lo"), "kernel-invalid:EINVAL")
+    kernel.move_link(h, "mv0", c, "eth0")
+    assert kernel.link(c, "eth0").parent == "eth0"
+    kernel.delete_link(h, "eth0")  # the parent goes: its macvlan in the container goes too
+    assert [link.name for link in kernel.links(c)] == ["lo"]
+
+
+def test_vxlan_attributes_and_errors(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "u0", "u1")
+    kernel.add_vxlan(ns, "vx0", 42, local="10.0.0.1", remote="10.0.0.2", dstport=4789, dev="u0")
+    info = kernel.link(ns, "vx0")
+    assert info.kind == "vxlan" and info.parent == "u0" and info.mtu == 1450
+    assert info.attrs == {
+        "vni": 42,
+        "local": "10.0.0.1",
+        "remote": "10.0.0.2",
+        "group": None,
+        "dstport": 4789,
+        "learning": True,
+    }
+    refused(kernel, lambda: kernel.add_vxlan(ns, "vx1", 42, dstport=4789), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.add_vxlan(ns, "vx1", 43, group="239.1.1.1"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_vxlan(ns, "vx1", 43, local="10.0.0.1", remote="fd00::2"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_vxlan(ns, "vx1", 43, remote="10.0.0.2", group="239.1.1.1"), "invalid-parameter")
+    kernel.add_vxlan(ns, "vx1", 43, group="239.1.1.1", dev="u0", learning=False)
+    assert kernel.link(ns, "vx1").attrs["group"] == "239.1.1.1"
+    assert kernel.link(ns, "vx1").attrs["learning"] is False
+
+
+def test_move_brings_link_down_and_drops_its_layer3(kernel: Kernel) -> None:
+    h, c = host(kernel, "h"), host(kernel, "c")
+    kernel.add_veth(h, "v0", "v1")
+    kernel.set_link_up(h, "v0")
+    kernel.add_address(h, "v0", "10.0.0.1/24")
+    kernel.add_route(h, "10.9.0.0/16", via="10.0.0.9")
+    kernel.set_mac(h, "v0", "02:00:00:00:00:01")
+    kernel.move_link(h, "v0", c, "eth0")
+    moved = kernel.link(c, "eth0")
+    assert (moved.up, moved.mac, moved.peer) == (False, "02:00:00:00:00:01", (h, "v1"))
+    assert kernel.addresses(c) == [] and kernel.routes(h) == []
+    assert kernel.explicit_macs() == {(c, "eth0"): "02:00:00:00:00:01"}
+
+
+def test_move_errors(kernel: Kernel) -> None:
+    h, c = host(kernel, "h"), host(kernel, "c")
+    kernel.add_veth(h, "v0", "v1")
+    kernel.add_veth(c, "v0", "w1")
+    kernel.add_bridge(h, "br0")
+    refused(kernel, lambda: kernel.move_link(h, "v0", kernel.ns("missing")), "kernel-not-found:ENOENT")
+    refused(kernel, lambda: kernel.move_link(h, "v0", c), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.move_link(h, "br0", c), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.move_link(h, "v0", c, "x" * 16), "kernel-invalid:EINVAL")
+
+
+def test_rename(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    refused(kernel, lambda: kernel.rename_link(ns, "v0", "v1"), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.rename_link(ns, "v0", "a/b"), "kernel-invalid:EINVAL")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    kernel.rename_link(ns, "v0", "eth0")  # Linux >= 6.2 renames live links
+    assert kernel.link(ns, "eth0").up
+    assert v4_routes(kernel, ns) == [("10.0.0.0/24", "eth0", None, 0, "link", "kernel")]
+
+
+def test_set_mac(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_mac(ns, "v0", "02:AA:BB:CC:DD:EE")
+    assert kernel.link(ns, "v0").mac == "02:aa:bb:cc:dd:ee"
+    assert kernel.explicit_macs() == {(ns, "v0"): "02:aa:bb:cc:dd:ee"}
+    refused(kernel, lambda: kernel.set_mac(ns, "v0", "01:00:00:00:00:01"), "invalid-parameter")
+    refused(kernel, lambda: kernel.set_mac(ns, "v0", "zz"), "invalid-parameter")
+    kernel.delete_link(ns, "v0")
+    assert kernel.explicit_macs() == {}
+
+
+# --- addresses and routes -----------------------------------------------------------------
+def test_connected_routes_follow_link_state(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    assert v4_routes(kernel, ns) == []  # down: address kept, no route
+    kernel.set_link_up(ns, "v0")
+    assert v4_routes(kernel, ns) == [("10.0.0.0/24", "v0", None, 0, "link", "kernel")]
+    kernel.add_route(ns, "default", via="10.0.0.254")
+    kernel.set_link_up(ns, "v0", False)
+    assert v4_routes(kernel, ns) == []
+    assert global_addresses(kernel, ns) == [("v0", "10.0.0.1/24")]
+    kernel.set_link_up(ns, "v0")
+    assert v4_routes(kernel, ns) == [("10.0.0.0/24", "v0", None, 0, "link", "kernel")]
+
+
+def test_ipv4_address_identity_and_secondaries(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    refused(kernel, lambda: kernel.add_address(ns, "v0", "10.0.0.1/24"), "kernel-exists:EEXIST")
+    kernel.add_address(ns, "v0", "10.0.0.1/16")  # same IP, other prefix: a separate address
+    kernel.add_address(ns, "v0", "10.0.0.2/24")  # secondary: no second route
+    kernel.add_address(ns, "v0", "10.0.0.3/32")  # /32: no route
+    assert [r[0] for r in v4_routes(kernel, ns)] == ["10.0.0.0/16", "10.0.0.0/24"]
+    refused(kernel, lambda: kernel.delete_address(ns, "v0", "10.0.0.9/24"), "kernel-not-found:EADDRNOTAVAIL")
+    refused(kernel, lambda: kernel.delete_address(ns, "v0", "10.0.0.1/25"), "kernel-not-found:EADDRNOTAVAIL")
+    kernel.delete_address(ns, "v0", "10.0.0.1/24")  # the primary takes its secondary along
+    assert global_addresses(kernel, ns) == [("v0", "10.0.0.1/16"), ("v0", "10.0.0.3/32")]
+    refused(kernel, lambda: kernel.add_address(ns, "v0", "10.0.0.1"), "invalid-parameter")
+
+
+def test_deleting_last_ipv4_address_flushes_routes(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    kernel.add_address(ns, "v0", "10.1.0.1/24")
+    kernel.add_route(ns, "10.9.0.0/16", via="10.0.0.9")
+    kernel.delete_address(ns, "v0", "10.0.0.1/24")
+    assert [r[0] for r in v4_routes(kernel, ns)] == ["10.1.0.0/24", "10.9.0.0/16"]
+    kernel.delete_address(ns, "v0", "10.1.0.1/24")
+    assert v4_routes(kernel, ns) == []
+
+
+def test_ipv6_addresses_routes_and_down(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    assert any(c.startswith("fe80::") for d, c in kernel.addresses(ns) if d == "v0")
+    kernel.add_address(ns, "v0", "fd00::1/64")
+    refused(kernel, lambda: kernel.add_address(ns, "v0", "fd00::1/48"), "kernel-exists:EEXIST")
+    kernel.add_route(ns, "default6", via="fd00::fe")
+    assert v6_routes(kernel, ns) == [
+        ("default", "v0", "fd00::fe", 1024, "static"),
+        ("fd00::/64", "v0", None, 256, "kernel"),
+    ]
+    refused(kernel, lambda: kernel.add_route(ns, "fd05::/64", via="fd01::1"), "kernel-unreachable:EHOSTUNREACH")
+    kernel.set_link_up(ns, "v0", False)  # IPv6 addresses do not survive a down link
+    assert kernel.addresses(ns) == [] and kernel.routes(ns) == []
+
+
+def test_disable_ipv6(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    assert kernel.get_sysctl(ns, "net.ipv6.conf.v0.disable_ipv6") == "0"
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "fd00::1/64")
+    kernel.set_sysctl(ns, "net.ipv6.conf.v0.disable_ipv6", "1")
+    assert kernel.addresses(ns) == []
+    refused(kernel, lambda: kernel.add_address(ns, "v0", "fd00::2/64"), "kernel-permission:EACCES")
+    refused(kernel, lambda: kernel.get_sysctl(ns, "net.ipv6.conf.nope.disable_ipv6"), "kernel-not-found:ENOENT")
+
+
+def test_sysctls(kernel: Kernel) -> None:
+    ns = host(kernel)
+    assert kernel.get_sysctl(ns, "net.ipv4.ip_forward") == "0"
+    kernel.set_sysctl(ns, "net.ipv4.ip_forward", "1")
+    kernel.set_sysctl(ns, "net.ipv6.conf.all.forwarding", "1")
+    assert kernel.snapshot()[ns]["sysctls"] == {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
+    refused(kernel, lambda: kernel.set_sysctl(ns, "kernel.hostname", "x"), "invalid-parameter")
+
+
+def test_route_errors(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    refused(kernel, lambda: kernel.add_route(ns, "10.5.0.0/16", dev="v0"), "kernel:ENETDOWN")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    refused(kernel, lambda: kernel.add_route(ns, "default", via="192.168.1.1"), "kernel-unreachable:ENETUNREACH")
+    refused(kernel, lambda: kernel.add_route(ns, "10.7.0.1/16", dev="v0"), "invalid-parameter")
+    refused(kernel, lambda: kernel.add_route(ns, "10.7.0.0/16"), "invalid-parameter")
+    refused(kernel, lambda: kernel.add_route(ns, "10.7.0.0/16", dev="nope"), "kernel-not-found:ENODEV")
+    kernel.add_route(ns, "default", via="10.0.0.254")
+    refused(kernel, lambda: kernel.add_route(ns, "default", via="10.0.0.253"), "kernel-exists:EEXIST")
+    kernel.add_route(ns, "default", via="10.0.0.253", metric=10)
+    refused(kernel, lambda: kernel.delete_route(ns, "10.9.0.0/24"), "kernel-not-found:ESRCH")
+    refused(kernel, lambda: kernel.delete_route(ns, "default", via="10.0.0.200"), "kernel-not-found:ESRCH")
+    kernel.delete_route(ns, "default")  # the lowest metric goes first
+    assert [(r[0], r[2], r[3]) for r in v4_routes(kernel, ns) if r[0] == "default"] == [("default", "10.0.0.253", 10)]
+
+
+def test_routes_via_dev_and_scope(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    kernel.add_route(ns, "10.5.0.0/16", dev="v0")
+    kernel.add_route(ns, "10.6.0.0/16", via="10.5.0.1")  # a scope-link dev route makes a gateway reachable
+    kernel.add_route(ns, "10.7.0.0/16", dev="v0", scope="universe")
+    refused(kernel, lambda: kernel.add_route(ns, "10.8.0.0/16", via="10.7.0.1"), "kernel-unreachable:ENETUNREACH")
+    assert v4_routes(kernel, ns) == [
+        ("10.0.0.0/24", "v0", None, 0, "link", "kernel"),
+        ("10.5.0.0/16", "v0", None, 0, "link", "static"),
+        ("10.6.0.0/16", "v0", "10.5.0.1", 0, "universe", "static"),
+        ("10.7.0.0/16", "v0", None, 0, "universe", "static"),
+    ]
+
+
+# --- neighbours, fdb ---------------------------------------------------------------------
+def test_neighbours(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_neighbour(ns, "v0", "10.0.0.5", "02:00:00:00:00:05")
+    kernel.add_neighbour(ns, "v0", "fd00::5", "02:00:00:00:00:05")
+    refused(kernel, lambda: kernel.add_neighbour(ns, "v0", "10.0.0.5", "02:00:00:00:00:06"), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.delete_neighbour(ns, "v0", "10.0.0.6"), "kernel-not-found:ENOENT")
+    refused(kernel, lambda: kernel.add_neighbour(ns, "nope", "10.0.0.6", "02:00:00:00:00:06"), "kernel-not-found:ENODEV")
+    assert [(n.dev, n.ip, n.mac, n.permanent) for n in kernel.neighbours(ns)] == [
+        ("v0", "10.0.0.5", "02:00:00:00:00:05", True),
+        ("v0", "fd00::5", "02:00:00:00:00:05", True),
+    ]
+    kernel.delete_neighbour(ns, "v0", "fd00::5")
+    kernel.set_link_up(ns, "v0", False)  # admin down flushes the link's neighbours
+    assert kernel.neighbours(ns) == []
+
+
+def test_bridge_fdb(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_bridge(ns, "br0")
+    kernel.add_veth(ns, "p0", "p1")
+    kernel.set_master(ns, "p0", "br0")
+    kernel.add_fdb(ns, "p0", "02:00:00:00:00:aa")
+    refused(kernel, lambda: kernel.add_fdb(ns, "p0", "02:00:00:00:00:aa"), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.delete_fdb(ns, "p0", "02:00:00:00:00:bb"), "kernel-not-found:ENOENT")
+    assert [(f.dev, f.mac, f.master) for f in kernel.fdb(ns)] == [("p0", "02:00:00:00:00:aa", "br0")]
+    kernel.set_master(ns, "p0", None)  # a port leaving takes its static entries along
+    assert kernel.fdb(ns) == []
+
+
+def test_vxlan_fdb_flood_list(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_vxlan(ns, "vx0", 42)
+    kernel.add_fdb(ns, "vx0", "00:00:00:00:00:00", dst="10.0.0.7")
+    kernel.add_fdb(ns, "vx0", "00:00:00:00:00:00", dst="10.0.0.8")
+    assert [(f.dev, f.mac, f.dst) for f in kernel.fdb(ns)] == [
+        ("vx0", "00:00:00:00:00:00", "10.0.0.7"),
+        ("vx0", "00:00:00:00:00:00", "10.0.0.8"),
+    ]
+    kernel.delete_fdb(ns, "vx0", "00:00:00:00:00:00", dst="10.0.0.7")
+    assert [f.dst for f in kernel.fdb(ns)] == ["10.0.0.8"]
+    refused(kernel, lambda: kernel.delete_fdb(ns, "vx0", "00:00:00:00:00:00", dst="10.0.0.7"), "kernel-not-found:ENOENT")
+
+
+# --- rules and listeners --------------------------------------------------------------------
+def test_rules_are_kept_in_order(kernel: Kernel) -> None:
+    ns = host(kernel)
+    rules = [
+        Masquerade(src="172.17.0.0/16", not_out_iface="docker0"),
+        Dnat(proto="tcp", dport=8080, to_addr="172.17.0.2", to_port=80, not_in_iface="docker0"),
+        Filter(action="drop", in_iface="docker0", out_iface="docker0", layer="bridge"),
+    ]
+    for rule in rules:
+        kernel.add_rule(ns, rule)
+    assert kernel.rules(ns) == rules
+    refused(kernel, lambda: kernel.add_rule(ns, rules[0]), "kernel-exists:EEXIST")
+    kernel.delete_rule(ns, rules[1])
+    refused(kernel, lambda: kernel.delete_rule(ns, rules[1]), "kernel-not-found:ENOENT")
+    refused(kernel, lambda: kernel.add_rule(ns, Masquerade(src="nonsense")), "invalid-parameter")
+    assert kernel.rules(ns) == [rules[0], rules[2]]
+
+
+def test_listeners(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.set_link_up(ns, "lo")
+    kernel.add_listener(ns, Listener("tcp", 8080))
+    kernel.add_listener(ns, Listener("udp", 8080))
+    kernel.add_listener(ns, Listener("tcp", 8080, "::"))
+    refused(kernel, lambda: kernel.add_listener(ns, Listener("tcp", 8080)), "kernel-exists:EADDRINUSE")
+    refused(kernel, lambda: kernel.add_listener(ns, Listener("tcp", 0)), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.delete_listener(ns, Listener("tcp", 9)), "kernel-not-found:ENOENT")
+    kernel.delete_listener(ns, Listener("udp", 8080))
+    assert kernel.listeners(ns) == [Listener("tcp", 8080, "0.0.0.0"), Listener("tcp", 8080, "::")]
+
+
+# --- a whole container endpoint ---------------------------------------------------------------
+def test_container_endpoint_setup_and_teardown(kernel: Kernel) -> None:
+    h, c = host(kernel, "h"), host(kernel, "c")
+    kernel.add_bridge(h, "br0")
+    kernel.set_link_up(h, "br0")
+    kernel.add_address(h, "br0", "172.18.0.1/16")
+    kernel.add_veth(h, "vethab12", "tmp0")
+    kernel.set_master(h, "vethab12", "br0")
+    kernel.set_link_up(h, "vethab12")
+    kernel.move_link(h, "tmp0", c)
+    kernel.rename_link(c, "tmp0", "eth0")
+    kernel.add_address(c, "eth0", "172.18.0.2/16")
+    kernel.set_link_up(c, "eth0")
+    kernel.add_route(c, "default", via="172.18.0.1")
+    snap = kernel.snapshot()
+    assert [(r["dst"], r["via"], r["dev"]) for r in snap[c]["routes"] if r["proto"] == "static"] == [
+        ("default", "172.18.0.1", "eth0")
+    ]
+    assert [link["name"] for link in snap[c]["links"]] == ["eth0", "lo"]
+    assert snap[c]["links"][0]["peer"] == [h, "vethab12"]
+    kernel.delete_namespace(c)
+    assert [link.name for link in kernel.links(h)] == ["br0", "lo"]
