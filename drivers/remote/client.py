@@ -290,6 +290,8 @@ class PluginClient:
             self._arm(conn, deadline)
             chunk = response.read(_READ_CHUNK)
             if not chunk:
+                if response.length:  # read(amt) does not raise on a short body: the plugin died mid-reply
+                    raise http.client.IncompleteRead(b"".join(chunks), response.length)
                 return b"".join(chunks)
             size += len(chunk)
             if size > limit:
