@@ -15,6 +15,7 @@ import errno
 import os
 import select
 import socket
+import struct
 import threading
 import time
 
@@ -28,6 +29,21 @@ LINKTYPE_ETHERNET = 1
 SNAPLEN = 65535
 RX_BUFFER = 4 << 20
 STOP_JOIN_SECONDS = 2.0
+#: the kernel stamps each frame when it crosses the interface; the reading
+#: thread may see it much later, so its own clock would misorder frames
+SO_TIMESTAMPNS = 35  # also SCM_TIMESTAMPNS; not exported by Python's socket module
+TIMESPEC = struct.Struct("@qq")
+TIMESTAMP_CMSG_SPACE = socket.CMSG_SPACE(TIMESPEC.size)
+
+
+def frame_time(ancillary: list[tuple[int, int, bytes]]) -> tuple[int, int]:
+    """``(seconds, nanoseconds)`` of the kernel's receive stamp, or now if absent."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= TIMESPEC.size:
+            seconds, nanoseconds = TIMESPEC.unpack_from(data)
+            return int(seconds), int(nanoseconds)
+    now = time.time_ns()
+    return now // 1_000_000_000, now % 1_000_000_000
 
 
 def open_packet_socket(ns: str, iface: str) -> socket.socket:
@@ -38,6 +54,7 @@ def open_packet_socket(ns: str, iface: str) -> socket.socket:
     sock = open_socket(ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RX_BUFFER)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.bind((iface, ETH_P_ALL))
         sock.setblocking(False)
     except OSError as exc:
@@ -73,15 +90,14 @@ class PacketCapture:
     def _write_queued(self, sock: socket.socket) -> None:
         while True:
             try:
-                frame = sock.recv(SNAPLEN)
+                frame, ancillary, _, _ = sock.recvmsg(SNAPLEN, TIMESTAMP_CMSG_SPACE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:  # the interface went away: nothing more will come
                 return
-            now = time.time()
-            seconds = int(now)
+            seconds, nanoseconds = frame_time(ancillary)
             self._writer.write_packet(
-                frame, sec=seconds, usec=int((now - seconds) * 1_000_000), caplen=len(frame), wirelen=len(frame)
+                frame, sec=seconds, usec=nanoseconds // 1000, caplen=len(frame), wirelen=len(frame)
             )
             self.frames += 1
 
