@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     plugin_sub = plugin.add_subparsers(dest="plugin_command", required=True, parser_class=_Parser)
     serve = plugin_sub.add_parser("serve", help="serve a Python driver over the Docker plugin protocol")
     serve.add_argument("target", metavar="MODULE:CLASS")
-    serve.add_argument("--socket", required=True, metavar="PATH")
+    serve.add_argument(
+        "options", nargs=argparse.REMAINDER, metavar="--socket PATH ...", help="passed on to the plugin server"
+    )
     return parser
 
 

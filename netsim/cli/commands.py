@@ -156,5 +156,5 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_plugin_serve(args: argparse.Namespace) -> int:
     from netsim.plugin.cli import serve_main
 
-    status: int = serve_main([args.target, "--socket", args.socket])
+    status: int = serve_main([args.target, *args.options])
     return status

@@ -159,11 +159,12 @@ class BuiltScenario:
     def _create_container(self, spec: ContainerSpec) -> None:
         ctr = self.containers[spec.name] = _Container(spec)
         ctrl = self.controllers[spec.host]
+        on_host = any(self.scenario.network(a.network).driver == "host" for a in spec.networks)
+        ctr.sandbox = ctrl.create_sandbox(spec.name, host_namespace=on_host)
+        ctr.namespace = ctr.sandbox.namespace
+        ctr.on_host_network = on_host
         for att in spec.networks:
             self._attach(ctr, att)
-        if ctr.sandbox is None:
-            ctr.sandbox = ctrl.create_sandbox(spec.name)
-            ctr.namespace = ctr.sandbox.namespace
         for lst in spec.listen:
             listener = Listener(proto=lst.proto, port=lst.port, addr=self._any_addr(ctr))
             self.kernel.add_listener(ctr.namespace, listener)
@@ -180,24 +181,15 @@ class BuiltScenario:
         is_host = self.scenario.network(att.network).driver == "host"
         # Docker programs published ports on the container's first network only.
         ports = _port_bindings(ctr.spec) if not ctr.attached and not is_host else []
-        if ctr.sandbox is None and is_host:
-            ctrl.connect(ctr.spec.name, att.network)
-            ctr.sandbox = ctrl.sandbox(ctr.spec.name)
-            endpoint = next(ep for ep in ctr.sandbox.endpoints() if ep.network.name == att.network)
-        else:
-            if ctr.sandbox is None:
-                ctr.sandbox = ctrl.create_sandbox(ctr.spec.name)
-            endpoint = ctrl.create_endpoint(net, ctr.spec.name, ipv4=att.ip, ipv6=att.ipv6, mac=att.mac, ports=ports)
-            try:
-                ctrl.join(endpoint, ctr.sandbox)
-            except BaseException:
-                ctrl.delete_endpoint(endpoint)
-                raise
-        ctr.namespace = ctr.sandbox.namespace
-        ctr.on_host_network = ctr.namespace == ctrl.host.namespace
+        endpoint = ctrl.create_endpoint(net, ctr.spec.name, ipv4=att.ip, ipv6=att.ipv6, mac=att.mac, ports=ports)
+        try:
+            ctrl.join(endpoint, ctr.sandbox)
+        except BaseException:
+            ctrl.delete_endpoint(endpoint)
+            raise
         ipv4 = str(endpoint.address.ip) if endpoint.address is not None else None
         ipv6 = str(endpoint.address_ipv6.ip) if getattr(endpoint, "address_ipv6", None) is not None else None
-        if ctr.on_host_network:
+        if ctr.on_host_network:  # host-network containers answer on the host's own address
             ipv4 = ctrl.host.host_ip
         ctr.attached.append(_Attached(att.network, endpoint, ipv4, ipv6))
         ctr.last_addresses = [a for a in (ipv4, ipv6) if a] + ctr.last_addresses

@@ -105,7 +105,7 @@ class DoubleController:
     def network(self, name: str) -> Obj:
         return self.nets[name]
 
-    def create_sandbox(self, name: str) -> Obj:
+    def create_sandbox(self, name: str, host_namespace: bool = False) -> Obj:
         self.log.append(f"create_sandbox {name}")
         sb = Obj(name, namespace=self.kernel.prefix + name)
         self.kernel.namespaces.add(sb.namespace)
