@@ -2,7 +2,7 @@
 check), on the fake kernel and on the real one.
 
 The reference measured in the same run is loading and validating the same
-files (no kernel): figures read as "running the set costs N× parsing it".
+files (no kernel): figures read as "running the set costs N times parsing it".
 Target: the fake-kernel set under 5 s.
 """
 

@@ -53,7 +53,7 @@ def test_a_failed_expectation_exits_1(capsys: pytest.CaptureFixture[str], tmp_pa
         .read_text()
         .replace("{from: db, to: outside, reachable: true}", "{from: db, to: outside, reachable: false}")
     )
-    status, out, err = run_cli(capsys, "run", str(wrong))
+    status, out, _ = run_cli(capsys, "run", str(wrong))
     assert status == 1
     failed = [line for line in out.splitlines() if line.endswith("FAIL")]
     assert len(failed) == 1 and "db" in failed[0] and "unreachable" in failed[0]
