@@ -184,6 +184,18 @@ class Registry:
             add(init, config_for(ep.name))
         return warnings
 
+    def replace_driver(self, name: str, driver: Driver) -> None:
+        """Swap the object behind a registered name, keeping its capability
+        (fault-injection proxies in tests; see netsim.controller.testing)."""
+        with self._lock:
+            entry = self.driver(name)
+            self._drivers[name] = DriverEntry(driver, entry.capability, entry.builtin)
+
+    def replace_ipam_driver(self, name: str, driver: Ipam) -> None:
+        with self._lock:
+            entry = self.ipam(name)
+            self._ipams[name] = IpamEntry(driver, entry.capability, entry.builtin)
+
     # --- lookups ---------------------------------------------------------------------------
     def driver(self, name: str) -> DriverEntry:
         entry = self._drivers.get(name)

@@ -1,0 +1,272 @@
+"""Fault injection for rollback tests: proxies for the kernel, IPAM drivers and
+network drivers that share one :class:`FaultInjector` and raise at its N-th call.
+
+With ``injector.arm(n)`` the n-th call through any proxy raises (once);
+:func:`every_step_fails` runs an operation once per step that it makes and
+checks that each failure left kernel, IPAM and store exactly as before.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from netsim.driverapi import Driver
+from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NoSpaceError, NotFoundError, kernel_error
+from netsim.ipamapi import Ipam, IpamCapability
+from netsim.kernel.base import Kernel
+
+if TYPE_CHECKING:
+    from netsim.controller import Controller
+
+# Kernel attributes that are plain data or views the tests take themselves.
+_KERNEL_PASSTHROUGH = frozenset({"kind", "run_id", "prefix", "ns", "snapshot", "namespaces", "explicit_macs", "close"})
+
+
+class InjectedFault(NetsimError):
+    """A driver or IPAM failure raised on purpose."""
+
+    kind = "injected"
+
+
+class FaultInjector:
+    """Counts calls; the armed one raises. O(1) per call."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail_at: int | None = None
+        self.fired: str | None = None
+        self.log: list[str] = []
+
+    def arm(self, n: int) -> None:
+        self.calls, self.fail_at, self.fired = 0, n, None
+        self.log.clear()
+
+    def disarm(self) -> None:
+        self.calls, self.fail_at = 0, None
+        self.log.clear()
+
+    def tick(self, what: str, make_error: Callable[[str], Exception]) -> None:
+        self.calls += 1
+        self.log.append(what)
+        if self.fail_at is not None and self.calls == self.fail_at:
+            self.fail_at = None  # fire once: the rollback itself must run unharmed
+            self.fired = what
+            raise make_error(what)
+
+
+def _kernel_fault(what: str) -> Exception:
+    return kernel_error(errno.EIO, f"injected kernel fault at {what}")
+
+
+def _fault(what: str) -> Exception:
+    return InjectedFault(f"injected fault at {what}")
+
+
+class FaultyKernel:
+    """Duck-typed :class:`Kernel` proxy (drivers and controller only use the contract)."""
+
+    def __init__(self, inner: Kernel, injector: FaultInjector) -> None:
+        self.inner = inner
+        self.injector = injector
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.inner, name)
+        if name in _KERNEL_PASSTHROUGH or name.startswith("_") or not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.injector.tick(f"kernel.{name}{args}", _kernel_fault)
+            return value(*args, **kwargs)
+
+        return call
+
+
+class FaultyIpam(Ipam):
+    """An :class:`Ipam` proxy that also tracks what is held (pools and addresses)."""
+
+    def __init__(self, inner: Ipam, injector: FaultInjector) -> None:
+        self.inner = inner
+        self.injector = injector
+        self.held: Counter[str] = Counter()
+
+    def _tick(self, what: str) -> None:
+        self.injector.tick(f"ipam.{what}", _fault)
+
+    def get_default_address_spaces(self) -> tuple[str, str]:
+        return self.inner.get_default_address_spaces()
+
+    def request_pool(self, address_space: str, pool: str, sub_pool: str, options: Any, v6: bool) -> Any:
+        self._tick(f"request_pool({pool!r})")
+        result = self.inner.request_pool(address_space, pool, sub_pool, options, v6)
+        self.held[f"pool {result[0]}"] += 1
+        return result
+
+    def release_pool(self, pool_id: str) -> None:
+        self._tick(f"release_pool({pool_id!r})")
+        self.inner.release_pool(pool_id)
+        self.held[f"pool {pool_id}"] -= 1
+
+    def request_address(self, pool_id: str, preferred: Any, options: Any) -> Any:
+        self._tick(f"request_address({pool_id!r}, {preferred})")
+        result = self.inner.request_address(pool_id, preferred, options)
+        if result is not None and result[0] is not None:
+            self.held[f"{pool_id} {result[0].ip}"] += 1
+        return result
+
+    def release_address(self, pool_id: str, address: Any) -> None:
+        self._tick(f"release_address({pool_id!r}, {address})")
+        self.inner.release_address(pool_id, address)
+        self.held[f"{pool_id} {address}"] -= 1
+
+    def is_builtin(self) -> bool:
+        return self.inner.is_builtin()
+
+    def capabilities(self) -> IpamCapability:
+        return self.inner.capabilities()
+
+    def holding(self) -> dict[str, int]:
+        return {k: v for k, v in self.held.items() if v}
+
+
+class FaultyDriver(Driver):
+    """A :class:`Driver` proxy failing at the armed call."""
+
+    def __init__(self, inner: Driver, injector: FaultInjector) -> None:
+        self.inner = inner
+        self.injector = injector
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("inner", "injector", "type", "is_builtin") or name.startswith("__"):
+            return object.__getattribute__(self, name)
+        value = getattr(self.inner, name)
+        if not callable(value):
+            return value
+        injector = self.injector
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            injector.tick(f"driver.{name}", _fault)
+            return value(*args, **kwargs)
+
+        return call
+
+    # The abstract methods, so the class can be instantiated; calls go through __getattribute__.
+    network_allocate = network_free = create_network = delete_network = Driver.network_free  # type: ignore[assignment]
+    create_endpoint = delete_endpoint = endpoint_oper_info = join = leave = Driver.network_free  # type: ignore[assignment]
+
+    def type(self) -> str:
+        return self.inner.type()
+
+    def is_builtin(self) -> bool:
+        return self.inner.is_builtin()
+
+
+def install_faults(ctrl: Controller, injector: FaultInjector) -> dict[str, FaultyIpam]:
+    """Wrap every registered network and IPAM driver of ``ctrl`` (the kernel is
+    wrapped by building the controller on a :class:`FaultyKernel`)."""
+    for name, entry in ctrl.registry.drivers().items():
+        ctrl.registry.replace_driver(name, FaultyDriver(entry.driver, injector))
+    ipams = {}
+    for name, ipam_entry in ctrl.registry.ipam_drivers().items():
+        ipams[name] = FaultyIpam(ipam_entry.driver, injector)
+        ctrl.registry.replace_ipam_driver(name, ipams[name])
+    return ipams
+
+
+def store_dump(ctrl: Controller) -> dict[str, str]:
+    return {pair.key: pair.value for pair in ctrl.store.list("")}
+
+
+def every_step_fails(
+    ctrl: Controller,
+    kernel: Kernel,
+    injector: FaultInjector,
+    ipams: dict[str, FaultyIpam],
+    operation: Callable[[], object],
+    max_steps: int = 500,
+) -> int:
+    """Run ``operation`` with a fault at step 1, 2, ... until it succeeds; after
+    each failure assert that the kernel snapshot, IPAM holdings and store are
+    unchanged. Returns the number of steps the operation takes."""
+    before = (kernel.snapshot(), {n: i.holding() for n, i in ipams.items()}, store_dump(ctrl))
+    for step in range(1, max_steps + 1):
+        injector.arm(step)
+        try:
+            operation()
+        except NetsimError as exc:
+            fired = injector.fired
+            assert fired is not None, f"step {step}: failed without an injected fault: {exc!r}"
+            after = (kernel.snapshot(), {n: i.holding() for n, i in ipams.items()}, store_dump(ctrl))
+            for label, old, new in zip(("kernel snapshot", "IPAM", "store"), before, after, strict=True):
+                assert old == new, f"fault at step {step} ({fired}) left the {label} changed"
+            continue
+        finally:
+            injector.disarm()
+        return step - 1
+    raise AssertionError(f"operation did not complete within {max_steps} steps")
+
+
+class SimpleIpam(Ipam):
+    """A first-fit IPAM for tests, registered as "default" only when the real
+    ``ipam.default`` is not installed. O(n) per allocation: small pools only."""
+
+    def __init__(self) -> None:
+        self.pools: dict[str, tuple[Any, Any, set[Any]]] = {}
+        self._next_id = 0
+        self._dynamic = ipaddress.ip_network("172.30.0.0/16").subnets(new_prefix=24)
+
+    def get_default_address_spaces(self) -> tuple[str, str]:
+        return ("LocalDefault", "GlobalDefault")
+
+    def request_pool(self, address_space: str, pool: str, sub_pool: str, options: Any, v6: bool) -> Any:
+        if not pool and v6:
+            raise InvalidParameterError("SimpleIpam has no default IPv6 pool")
+        net = ipaddress.ip_network(pool) if pool else next(self._dynamic)
+        for other, _, _ in self.pools.values():
+            if other.overlaps(net):
+                raise ConflictError(f"pool {net} overlaps with {other}")
+        self._next_id += 1
+        pool_id = f"{address_space}/{net}/{self._next_id}"
+        self.pools[pool_id] = (net, ipaddress.ip_network(sub_pool) if sub_pool else net, set())
+        return pool_id, net, {}
+
+    def _pool(self, pool_id: str) -> tuple[Any, Any, set[Any]]:
+        if pool_id not in self.pools:
+            raise NotFoundError(f"pool {pool_id!r} not found")
+        return self.pools[pool_id]
+
+    def release_pool(self, pool_id: str) -> None:
+        self._pool(pool_id)
+        del self.pools[pool_id]
+
+    def request_address(self, pool_id: str, preferred: Any, options: Any) -> Any:
+        net, span, used = self._pool(pool_id)
+        if preferred is not None:
+            if preferred not in net:
+                raise InvalidParameterError(f"address {preferred} out of range of {net}")
+            if preferred in used:
+                raise ConflictError(f"address {preferred} already allocated")
+            used.add(preferred)
+            return ipaddress.ip_interface(f"{preferred}/{net.prefixlen}"), {}
+        for candidate in span.hosts():
+            if candidate not in used:
+                used.add(candidate)
+                return ipaddress.ip_interface(f"{candidate}/{net.prefixlen}"), {}
+        raise NoSpaceError(f"no address left in {span}")
+
+    def release_address(self, pool_id: str, address: Any) -> None:
+        self._pool(pool_id)[2].discard(address)
+
+    def is_builtin(self) -> bool:
+        return True
+
+
+def ensure_default_ipam(ctrl: Controller) -> bool:
+    """Register :class:`SimpleIpam` as "default" if ipam.default is missing; True if it did."""
+    if "default" in ctrl.registry.ipam_drivers():
+        return False
+    ctrl.registry.register_ipam_driver("default", SimpleIpam())
+    return True
