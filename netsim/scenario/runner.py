@@ -83,7 +83,10 @@ def _ipam_config(net: NetworkSpec) -> Any:
     if ipam.subnet:
         pools.append(
             PoolConfig(
-                subnet=ipam.subnet, ip_range=ipam.ip_range, gateway=ipam.gateway, aux_addresses=ipam.aux_addresses
+                subnet=ipam.subnet,
+                ip_range=ipam.ip_range or "",
+                gateway=ipam.gateway or "",
+                aux_addresses=dict(ipam.aux_addresses),
             )
         )
     pools_v6 = []
