@@ -76,9 +76,10 @@ def _dnat_matches(ns: FakeNamespace, rule: Dnat, proto: str, dst: Endpoint, in_l
     return address == ipaddress.ip_address(rule.dst)
 
 
-def source_hook(walk: Walk, ns: FakeNamespace, out_link: FakeLink, ip: Packet) -> bool:
-    """Postrouting: rewrite the source. False when the packet must be dropped
-    (masquerade with no address on the egress link)."""
+def source_hook(walk: Walk, ns: FakeNamespace, out_link: FakeLink, ip: Packet, *, new_flows: bool = True) -> bool:
+    """Postrouting (and, with ``new_flows=False``, local input): rewrite the
+    source. False when the packet must be dropped (masquerade with no address
+    on the egress link)."""
     if not _has_nat(ns):
         return True
     key = flow_key(ip)
@@ -100,7 +101,7 @@ def source_hook(walk: Walk, ns: FakeNamespace, out_link: FakeLink, ip: Packet) -
             if entry.orig_dst != entry.reply_src:
                 _rewrite(walk, ns, out_link, ip, "un-dnat", src=entry.orig_dst)
             return True
-    for rule in ns.rules:
+    for rule in ns.rules if new_flows else ():
         if not isinstance(rule, Masquerade) or not _masquerade_matches(rule, src[0], out_link):
             continue
         version = ipaddress.ip_address(src[0]).version

@@ -23,8 +23,9 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import ARP
 from scapy.packet import Packet
 
-from netsim.kernel.fake.dataplane import links, routing, stack
-from netsim.kernel.fake.dataplane.packets import BROADCAST_MAC, ether
+from netsim.kernel.fake.dataplane import links, routing
+from netsim.kernel.fake.dataplane import stack as ip_stack
+from netsim.kernel.fake.dataplane.packets import BROADCAST_MAC, ether, stack
 from netsim.kernel.fake.dataplane.walk import NEIGHBOUR_GIVE_UP
 from netsim.kernel.fake.state import FakeNeighbour
 
@@ -64,7 +65,7 @@ def _solicit(walk: Walk, link: FakeLink, target: IPAddr, trigger: Packet) -> Non
         packed = target.packed
         solicited = ipaddress.IPv6Address(b"\xff\x02" + b"\x00" * 9 + b"\x01\xff" + packed[13:])
         mac = "33:33:ff:" + ":".join(f"{b:02x}" for b in packed[13:])
-        probe = stack_layers(
+        probe = stack(
             IPv6(src=str(source or "::"), dst=str(solicited), hlim=255),
             ICMPv6ND_NS(tgt=str(target)),
             ICMPv6NDOptSrcLLAddr(lladdr=link.mac),
@@ -72,13 +73,6 @@ def _solicit(walk: Walk, link: FakeLink, target: IPAddr, trigger: Packet) -> Non
         frame = ether(link.mac, mac, probe)
         walk.hop(ns, link, "nd", f"neighbour solicitation for {target}", frame)
     links.transmit(walk, link, frame)
-
-
-def stack_layers(*layers: Packet) -> Packet:
-    top = layers[0]
-    for lower, upper in zip(layers, layers[1:], strict=False):
-        lower.add_payload(upper)
-    return top
 
 
 def _learn(walk: Walk, link: FakeLink, ip: IPAddr, mac: str, *, create: bool) -> None:
@@ -109,9 +103,9 @@ def _give_up(walk: Walk, link: FakeLink, gateway: IPAddr) -> None:
     for packet, forwarded in waiting:
         walk.hop(link.ns, link, "drop", f"neighbour {gateway} did not answer (FAILED)", packet)
         if forwarded:
-            stack.send_error(walk, link.ns, "host", packet)
+            ip_stack.send_error(walk, link.ns, "host", packet)
         else:
-            stack.local_send_failed(walk, link.ns, packet, "host-unreachable")
+            ip_stack.local_send_failed(walk, link.ns, packet, "host-unreachable")
 
 
 def arp_input(walk: Walk, link: FakeLink, arp: Packet) -> None:
@@ -155,7 +149,7 @@ def nd_input(walk: Walk, link: FakeLink, ip: Packet) -> None:
             _learn(walk, link, sender, sender_mac, create=True)
         if sender_mac is None or sender.is_unspecified:
             return
-        answer = stack_layers(
+        answer = stack(
             IPv6(src=str(target), dst=str(sender), hlim=255),
             ICMPv6ND_NA(tgt=str(target), R=0, S=1, O=1),
             ICMPv6NDOptDstLLAddr(lladdr=link.mac),

@@ -8,6 +8,7 @@ and a frame handed to the next hop belongs to it (flooding copies).
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror
@@ -77,7 +78,7 @@ def l3_of(frame: Packet) -> Packet | None:
 def stack(*layers: Packet) -> Packet:
     """Chain layers without scapy's copy: ``stack(IP(), ICMP())``."""
     top = layers[0]
-    for lower, upper in zip(layers, layers[1:], strict=False):
+    for lower, upper in itertools.pairwise(layers):
         lower.add_payload(upper)
     return top
 
@@ -95,7 +96,7 @@ def set_ttl(ip: Packet, value: int) -> None:
 
 
 def l4_of(ip: Packet) -> Packet:
-    return ip.payload  # type: ignore[no-any-return]
+    return ip.payload
 
 
 def flow_key(ip: Packet) -> tuple[str, tuple[str, int], tuple[str, int]] | None:

@@ -31,11 +31,7 @@ def forwarding(ns: FakeNamespace, version: int) -> bool:
 
 def addresses(ns: FakeNamespace, version: int) -> list[tuple[FakeLink, IPIface]]:
     return [
-        (link, iface)
-        for link in ns.links.values()
-        if link.up
-        for iface in link.addresses
-        if iface.version == version
+        (link, iface) for link in ns.links.values() if link.up for iface in link.addresses if iface.version == version
     ]
 
 

@@ -33,8 +33,16 @@ SYN, RST, ACK = 0x02, 0x04, 0x10
 #: the initial sequence number listeners answer with (fixed: walks are deterministic)
 LISTENER_ISN = 0x6E657473
 
-_ICMP4_OUTCOMES = {0: "net-unreachable", 1: "host-unreachable", 3: "port-unreachable", 9: "admin-prohibited",
-                   10: "admin-prohibited", 13: "admin-prohibited", 6: "net-unreachable", 7: "host-unreachable"}
+_ICMP4_OUTCOMES = {
+    0: "net-unreachable",
+    1: "host-unreachable",
+    3: "port-unreachable",
+    9: "admin-prohibited",
+    10: "admin-prohibited",
+    13: "admin-prohibited",
+    6: "net-unreachable",
+    7: "host-unreachable",
+}
 _ICMP6_OUTCOMES = {0: "net-unreachable", 1: "admin-prohibited", 3: "host-unreachable", 4: "port-unreachable"}
 
 
@@ -112,10 +120,10 @@ def local_input(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) -> No
         else:
             walk.hop(ns, link, "deliver", "ICMP message consumed", ip)
     elif isinstance(l4, ICMPv6EchoRequest):
-        reply = IPv6(src=ip.dst, dst=ip.src, hlim=64)
-        reply.add_payload(ICMPv6EchoReply(id=l4.id, seq=l4.seq, data=l4.data))
+        answer = IPv6(src=ip.dst, dst=ip.src, hlim=64)
+        answer.add_payload(ICMPv6EchoReply(id=l4.id, seq=l4.seq, data=l4.data))
         walk.hop(ns, link, "deliver", "ICMPv6 echo request answered", ip)
-        stack.local_output(walk, ns, reply)
+        stack.local_output(walk, ns, answer)
     elif isinstance(l4, TCP):
         _tcp_input(walk, ns, link, ip, l4)
     elif isinstance(l4, UDP):
@@ -124,7 +132,7 @@ def local_input(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) -> No
         if _listening(ns, "udp", ip.dst, int(l4.dport)):
             walk.hop(ns, link, "deliver", f"udp listener on {l4.dport}: echo back", ip)
             payload = bytes(l4.payload)
-            reply = (IP if isinstance(ip, IP) else IPv6)(src=ip.dst, dst=ip.src)
+            reply: Packet = IP(src=ip.dst, dst=ip.src) if isinstance(ip, IP) else IPv6(src=ip.dst, dst=ip.src)
             datagram = UDP(sport=l4.dport, dport=l4.sport)
             datagram.add_payload(Raw(payload))
             reply.add_payload(datagram)

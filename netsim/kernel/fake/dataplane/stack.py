@@ -55,6 +55,7 @@ def ip_input(walk: Walk, link: FakeLink, ip: Packet) -> None:
         nat.destination_hook(walk, ns, link, ip)
     dst = ipaddress.ip_address(ip.dst)
     if routing.is_local(ns, dst):
+        nat.source_hook(walk, ns, link, ip, new_flows=False)  # a reply's source is un-DNATed on input
         sockets.local_input(walk, ns, link, ip)
         return
     if dst.is_multicast or (dst.version == 4 and dst == ipaddress.IPv4Address("255.255.255.255")):
