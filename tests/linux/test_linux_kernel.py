@@ -19,6 +19,7 @@ from netsim.kernel.base import Dnat, Filter, Kernel, Masquerade
 from netsim.kernel.linux import LinuxKernel
 from netsim.kernel.linux.clean import clean, is_netsim_namespace, leftovers
 from netsim.kernel.linux.layer3 import sysctl_path
+from netsim.kernel.linux.netns import netlink_errors
 from netsim.safety import namespaces_with_prefix
 
 pytestmark = pytest.mark.linux
@@ -91,8 +92,7 @@ def test_netlink_errors_are_translated_with_errno_and_change_nothing(linux: Linu
         linux.add_address(c1, "eth0", "10.0.0.2/24")
     assert exists.value.errno == errno.EEXIST
     assert error_kind(exists.value) == "kernel-exists:EEXIST"
-    assert isinstance(exists.value.__cause__, NetlinkError)
-    assert "eth0" in str(exists.value)
+    assert "10.0.0.2/24" in str(exists.value) and "eth0" in str(exists.value)
     with pytest.raises(KernelError) as unreachable:
         linux.add_route(c1, "10.9.0.0/24", via="10.8.0.1")
     assert unreachable.value.errno == errno.ENETUNREACH
@@ -106,6 +106,15 @@ def test_netlink_errors_are_translated_with_errno_and_change_nothing(linux: Linu
         linux.move_link(c1, "eth1", linux.ns("missing"))
     assert no_move_target.value.errno == errno.ENOENT
     assert linux.snapshot() == before
+
+
+def test_pyroute2_netlink_error_is_translated_at_the_boundary() -> None:
+    with pytest.raises(KernelError) as translated, netlink_errors("list links of namespace 'x'"):
+        raise NetlinkError(errno.EBUSY, "Device or resource busy")
+    assert translated.value.errno == errno.EBUSY
+    assert error_kind(translated.value) == "kernel-busy:EBUSY"
+    assert isinstance(translated.value.__cause__, NetlinkError)
+    assert "list links of namespace 'x'" in str(translated.value)
 
 
 def test_veth_peer_across_namespaces_and_moved_macvlan_parent(linux: LinuxKernel) -> None:

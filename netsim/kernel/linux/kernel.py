@@ -17,16 +17,19 @@ import atexit
 import contextlib
 import errno
 import os
+import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netsim.errors import InvalidParameterError, kernel_error
 from netsim.kernel.base import Filter, LinkInfo, Listener, MacvlanMode, ProbeResult, Proto, Rule
 from netsim.kernel.linux import links as decode
+from netsim.kernel.linux import rtnl
 from netsim.kernel.linux.layer3 import LinuxNamespaces
 from netsim.kernel.linux.netns import (
     NamespaceHandle,
     create_namespace,
+    namespace_fd,
     namespace_path,
     netlink_errors,
     remove_namespace,
@@ -145,38 +148,35 @@ class LinuxKernel(LinuxNamespaces):
         return sorted(self._handles)
 
     # --- links --------------------------------------------------------------
-    def _add_link(self, ns: str, name: str, **spec: Any) -> None:
-        check_ifname(name)
-        handle = self._handle(ns)
-        with netlink_errors(f"add {spec.get('kind')} link {name!r} in namespace {ns!r}"):
-            handle.ipr.link("add", ifname=name, **spec)
-
     def add_veth(self, ns: str, name: str, peer: str, peer_ns: str | None = None) -> None:
         check_ifname(name)
         check_ifname(peer)
-        self._handle(ns)
-        if peer_ns is None or peer_ns == ns:
-            self._add_link(ns, name, kind="veth", peer=peer)
-        else:
-            self._handle(peer_ns)
-            self._add_link(ns, name, kind="veth", peer={"ifname": peer, "net_ns_fd": namespace_path(peer_ns)})
+        handle = self._handle(ns)
+        peer_info = rtnl.ifinfo() + rtnl.nla_str(3, peer)
+        with namespace_fd(self._handle(peer_ns or ns).name) as fd:
+            if peer_ns is not None and peer_ns != ns:
+                peer_info += rtnl.nla_u32(rtnl.IFLA_NET_NS_FD, fd)
+            handle.rtnl.new_link(name, "veth", data=rtnl.nla(1, peer_info))
 
     def add_bridge(self, ns: str, name: str) -> None:
-        self._add_link(ns, name, kind="bridge")
+        check_ifname(name)
+        self._handle(ns).rtnl.new_link(name, "bridge")
 
     def add_macvlan(self, ns: str, name: str, parent: str, mode: MacvlanMode = "bridge") -> None:
         check_ifname(name)
-        if mode not in decode.MACVLAN_MODES:
+        if mode not in rtnl.MACVLAN_MODE_NUMBER:
             raise InvalidParameterError(f"invalid macvlan mode {mode!r}: expected one of {decode.MACVLAN_MODES}")
-        parent_index = self._index(self._handle(ns), parent)
-        self._add_link(ns, name, kind="macvlan", link=parent_index, macvlan_mode=mode)
+        handle = self._handle(ns)
+        data = rtnl.nla_u32(1, rtnl.MACVLAN_MODE_NUMBER[mode])
+        handle.rtnl.new_link(name, "macvlan", link=self._index(handle, parent), data=data)
 
     def add_vlan(self, ns: str, name: str, parent: str, vlan_id: int) -> None:
         check_ifname(name)
-        if not isinstance(vlan_id, int) or isinstance(vlan_id, bool):
+        if not isinstance(vlan_id, int) or isinstance(vlan_id, bool) or not 0 <= vlan_id < 2**16:
             raise InvalidParameterError(f"invalid VLAN id {vlan_id!r}: expected an integer")
-        parent_index = self._index(self._handle(ns), parent)
-        self._add_link(ns, name, kind="vlan", link=parent_index, vlan_id=vlan_id)
+        handle = self._handle(ns)
+        data = rtnl.nla(1, struct.pack("=H", vlan_id))
+        handle.rtnl.new_link(name, "vlan", link=self._index(handle, parent), data=data)
 
     def add_vxlan(
         self,
@@ -194,51 +194,48 @@ class LinuxKernel(LinuxNamespaces):
         check_ifname(name)
         if remote is not None and group is not None:
             raise InvalidParameterError("a vxlan takes a remote or a group, not both")
-        spec: dict[str, Any] = {
-            "kind": "vxlan",
-            "vxlan_id": vni,
-            "vxlan_port": dstport,
-            "vxlan_learning": int(learning),
-        }
-        for key, value in (("local", local), ("group", remote or group)):
+        for number, what in ((vni, "VNI"), (dstport, "destination port")):
+            if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < 2**32:
+                raise InvalidParameterError(f"invalid vxlan {what} {number!r}")
+        if not 0 <= dstport < 2**16:
+            raise InvalidParameterError(f"invalid vxlan destination port {dstport!r}")
+        handle = self._handle(ns)
+        data = rtnl.nla_u32(1, vni) + rtnl.nla(15, struct.pack(">H", dstport)) + rtnl.nla(7, bytes([int(learning)]))
+        for v4_kind, v6_kind, value in ((4, 17, local), (2, 16, remote or group)):
             if value is not None:
-                address = parse_ip(value, what=f"vxlan {key}")
-                spec[f"vxlan_{key}{'6' if address.version == 6 else ''}"] = str(address)
+                address = parse_ip(value, what="vxlan address")
+                data += rtnl.nla(v4_kind if address.version == 4 else v6_kind, address.packed)
         if dev is not None:
-            spec["vxlan_link"] = self._index(self._handle(ns), dev)
-        self._add_link(ns, name, **spec)
+            data += rtnl.nla_u32(3, self._index(handle, dev))
+        handle.rtnl.new_link(name, "vxlan", data=data)
 
     def delete_link(self, ns: str, name: str) -> None:
         handle = self._handle(ns)
-        index = self._index(handle, name)
-        with netlink_errors(f"delete link {name!r} in namespace {ns!r}"):
-            handle.ipr.link("del", index=index)
+        handle.rtnl.delete_link(self._index(handle, name), what=f"delete link {name!r}")
         self._macs.pop((ns, name), None)
         self._all_links_changed()
 
-    def _set(self, ns: str, name: str, what: str, **spec: Any) -> None:
+    def _set(self, ns: str, name: str, what: str, attrs: bytes = b"", up: bool | None = None) -> None:
         handle = self._handle(ns)
-        index = self._index(handle, name)
-        with netlink_errors(f"set {what} of link {name!r} in namespace {ns!r}"):
-            handle.ipr.link("set", index=index, **spec)
+        handle.rtnl.set_link(self._index(handle, name), attrs, up=up, what=f"set {what} of link {name!r}")
 
     def set_link_up(self, ns: str, name: str, up: bool = True) -> None:
-        self._set(ns, name, "state", state="up" if up else "down")
+        self._set(ns, name, "state", up=bool(up))
 
     def set_mtu(self, ns: str, name: str, mtu: int) -> None:
         if not isinstance(mtu, int) or isinstance(mtu, bool) or not 0 < mtu < 2**31:
             raise InvalidParameterError(f"invalid MTU {mtu!r}: expected a positive integer")
-        self._set(ns, name, "mtu", mtu=mtu)
+        self._set(ns, name, "mtu", rtnl.nla_u32(rtnl.IFLA_MTU, mtu))
 
     def set_mac(self, ns: str, name: str, mac: str) -> None:
         normalized = parse_mac(mac)
-        self._set(ns, name, "MAC", address=normalized)
+        self._set(ns, name, "MAC", rtnl.nla(rtnl.IFLA_ADDRESS, bytes.fromhex(normalized.replace(":", ""))))
         self._macs[(ns, name)] = normalized
 
     def set_master(self, ns: str, name: str, master: str | None) -> None:
         handle = self._handle(ns)
         master_index = 0 if master is None else self._index(handle, master)
-        self._set(ns, name, "master", master=master_index)
+        self._set(ns, name, "master", rtnl.nla_u32(rtnl.IFLA_MASTER, master_index))
         self._links_changed(ns)
 
     def move_link(self, ns: str, name: str, new_ns: str, new_name: str | None = None) -> None:
@@ -246,12 +243,10 @@ class LinuxKernel(LinuxNamespaces):
         if new_name is not None:
             check_ifname(new_name)
         index = self._index(handle, name)
-        self._handle(new_ns)
-        spec: dict[str, Any] = {"net_ns_fd": namespace_path(new_ns)}
-        if new_name is not None:
-            spec["ifname"] = new_name
-        with netlink_errors(f"move link {name!r} from namespace {ns!r} to {new_ns!r}"):
-            handle.ipr.link("set", index=index, **spec)
+        target = self._handle(new_ns)
+        with namespace_fd(target.name) as fd:
+            attrs = rtnl.nla_u32(rtnl.IFLA_NET_NS_FD, fd) + (rtnl.nla_str(3, new_name) if new_name else b"")
+            handle.rtnl.set_link(index, attrs, what=f"move link {name!r} to namespace {new_ns!r}")
         mac = self._macs.pop((ns, name), None)
         if mac is not None:
             self._macs[(new_ns, new_name or name)] = mac
@@ -259,7 +254,7 @@ class LinuxKernel(LinuxNamespaces):
 
     def rename_link(self, ns: str, name: str, new_name: str) -> None:
         check_ifname(new_name)
-        self._set(ns, name, "name", ifname=new_name)
+        self._set(ns, name, "name", rtnl.nla_str(3, new_name))
         mac = self._macs.pop((ns, name), None)
         if mac is not None:
             self._macs[(ns, new_name)] = mac

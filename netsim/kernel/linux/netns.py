@@ -1,8 +1,9 @@
 """Network namespaces on the real kernel: create, open once, run inside, remove.
 
-Each namespace gets one pyroute2 netlink socket, opened inside it when the
-namespace is made and kept until it is removed (pyroute2 forks once to open
-the socket in the namespace; every later netlink call is a plain send/recv).
+Each namespace gets two netlink sockets, opened inside it when the namespace
+is made and kept until it is removed: pyroute2's IPRoute (it forks once to
+open its socket there) for dumps, and a raw request socket
+(:mod:`netsim.kernel.linux.rtnl`) for mutations. No call starts a process.
 
 Things that are not netlink (sysctls under ``/proc/sys/net``) run in a
 short-lived thread that first joins the namespace with ``setns(2)``: Linux
@@ -27,6 +28,7 @@ from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from netsim.errors import KernelError, kernel_error
+from netsim.kernel.linux.rtnl import RtnlChannel
 from netsim.safety import NETNS_DIR
 
 CLONE_NEWNET = 0x40000000
@@ -52,16 +54,30 @@ def namespace_path(name: str) -> str:
     return str(NETNS_DIR / name)
 
 
+@contextlib.contextmanager
+def namespace_fd(name: str) -> Iterator[int]:
+    """An fd of namespace ``name`` for IFLA_NET_NS_FD, closed after (it would keep the namespace alive)."""
+    with netlink_errors(f"open namespace {name!r}"):
+        fd = os.open(namespace_path(name), os.O_RDONLY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 @dataclass(eq=False)
 class NamespaceHandle:
     """One namespace this process created, with its netlink socket."""
 
     name: str
-    ipr: Any  # pyroute2.IPRoute (untyped)
+    ipr: Any  # pyroute2.IPRoute (untyped): dumps and decoding
+    rtnl: RtnlChannel  # raw request socket: mutations and name lookups (the hot path)
     #: netnsid of another of our namespaces as seen from this one (cache: ids are stable)
     nsids: dict[str, int] = field(default_factory=dict)
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.rtnl.close()
         with contextlib.suppress(Exception):
             self.ipr.close()
 
@@ -77,11 +93,18 @@ def create_namespace(name: str) -> NamespaceHandle:
         netns.create(name)
     try:
         with netlink_errors(f"open netlink socket in namespace {name!r}"):
-            ipr = IPRoute(netns=name, flags=0)
+            ipr = IPRoute(netns=name, flags=0, groups=0)
     except BaseException:
         remove_namespace(name)
         raise
-    return NamespaceHandle(name, ipr)
+    try:
+        with netlink_errors(f"open request socket in namespace {name!r}"):
+            rtnl = run_in_namespace(name, lambda: RtnlChannel.open_here(name))
+    except BaseException:
+        ipr.close()
+        remove_namespace(name)
+        raise
+    return NamespaceHandle(name, ipr, rtnl)
 
 
 def remove_namespace(name: str) -> None:
