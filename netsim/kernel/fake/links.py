@@ -266,7 +266,9 @@ class LinksMixin(FakeBase):
             return
         if link.kind == "bridge":
             raise kernel_error(errno.ELOOP, f"bridge {name!r} cannot be a bridge port")
-        if bridge.kind != "bridge" or link.kind == "loopback":
+        if bridge.kind != "bridge":
+            raise kernel_error(errno.EOPNOTSUPP, f"{master!r} is a {bridge.kind}, not a bridge")
+        if link.kind == "loopback":
             raise kernel_error(errno.EINVAL, f"cannot enslave {name!r} to {master!r}")
         if link.master is bridge:
             return
