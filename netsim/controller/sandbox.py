@@ -78,12 +78,14 @@ def plug_interface(
     mac = endpoint["mac"]
     if mac and kernel.link(ns, name).mac.lower() != mac:
         kernel.set_mac(ns, name, mac)
+    # Up before addressing, and addresses off before down on the way back:
+    # Linux drops IPv6 addresses from a link that goes down.
+    kernel.set_link_up(ns, name)
+    undo.push(f"{name} down", lambda: kernel.set_link_up(ns, name, False))
     for address in (endpoint["address"], endpoint["address_ipv6"]):
         if address:
             kernel.add_address(ns, name, address)
             undo.push(f"remove {address}", lambda address=address: kernel.delete_address(ns, name, address))  # type: ignore[misc]
-    kernel.set_link_up(ns, name)
-    undo.push(f"{name} down", lambda: kernel.set_link_up(ns, name, False))
     for route in jinfo.static_routes:
         dst = str(route.destination)
         if route.route_type == CONNECTED:
@@ -108,12 +110,12 @@ def unplug_interface(ctrl: Controller, sandbox: dict[str, Any], endpoint: dict[s
         else:
             kernel.delete_route(ns, dst, dev=name)
             undo.push(f"route {dst}", lambda dst=dst: kernel.add_route(ns, dst, dev=name, scope="link"))  # type: ignore[misc]
-    kernel.set_link_up(ns, name, False)
-    undo.push(f"{name} up", lambda: kernel.set_link_up(ns, name))
     for address in (endpoint["address_ipv6"], endpoint["address"]):
         if address:
             kernel.delete_address(ns, name, address)
             undo.push(f"add {address}", lambda address=address: kernel.add_address(ns, name, address))  # type: ignore[misc]
+    kernel.set_link_up(ns, name, False)
+    undo.push(f"{name} up", lambda: kernel.set_link_up(ns, name))
     kernel.move_link(ns, name, host_ns, src)
     undo.push(f"move {src} in", lambda: kernel.move_link(host_ns, src, ns, name))
 
