@@ -27,6 +27,7 @@ MACVLAN_MODES = ("private", "vepa", "bridge", "passthru")
 VLAN_ID_LIMIT = 4095  # ids 0..4094; Linux answers ERANGE from 4095 on
 VNI_LIMIT = 1 << 24
 VXLAN_HEADROOM = {4: 50, 6: 70}
+LINUX_VXLAN_PORT = 8472  # what Linux uses when asked for port 0
 #: links Linux will not move between namespaces (NETIF_F_NETNS_LOCAL)
 NETNS_LOCAL: tuple[LinkKind, ...] = ("loopback", "bridge")
 
@@ -71,8 +72,10 @@ class LinksMixin(FakeBase):
             raise InvalidParameterError(f"invalid macvlan mode {mode!r}: expected one of {MACVLAN_MODES}")
         space, lower = self._link(ns, parent)
         self._check_free(space, name)
-        if lower.kind == "loopback" or lower.kind == "macvlan":
-            raise kernel_error(errno.EINVAL, f"{lower.kind} {parent!r} cannot carry a macvlan")
+        if lower.kind == "macvlan" and lower.parent is not None:
+            lower = lower.parent  # Linux stacks a macvlan on a macvlan's own lower device
+        if lower.kind == "loopback":
+            raise kernel_error(errno.EINVAL, f"loopback {parent!r} cannot carry a macvlan")
         if lower.master is not None:
             raise kernel_error(errno.EBUSY, f"{parent!r} is a bridge port and cannot carry a macvlan")
         siblings = [link for link in self._all_links() if link.kind == "macvlan" and link.parent is lower]
@@ -121,6 +124,7 @@ class LinksMixin(FakeBase):
             raise kernel_error(errno.ERANGE, f"VNI {vni!r} out of range 0..2^24-1")
         if not isinstance(dstport, int) or not 0 <= dstport <= 65535:
             raise kernel_error(errno.EINVAL, f"invalid vxlan port {dstport!r}")
+        dstport = dstport or LINUX_VXLAN_PORT
         if local_ip is not None and peer_ip is not None and local_ip.version != peer_ip.version:
             raise kernel_error(errno.EINVAL, "vxlan local and remote must be of one address family")
         if peer_ip is not None and peer_ip.is_multicast and lower is None:

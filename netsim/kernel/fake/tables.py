@@ -25,7 +25,14 @@ _NAMESPACED_SYSCTLS = re.compile(
     r"^net\.(ipv4\.ip_forward|ipv4\.(conf|neigh)\.[^/]+\.[a-z0-9_]+|ipv6\.(conf|neigh)\.[^/]+\.[a-z0-9_]+"
     r"|ipv4\.ping_group_range|ipv4\.ip_unprivileged_port_start|bridge\.[a-z0-9_-]+)$"
 )
-_GLOBAL_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.default.disable_ipv6")
+_GLOBAL_SYSCTLS = (
+    "net.ipv4.ip_forward",
+    "net.ipv6.conf.all.forwarding",
+    "net.ipv6.conf.all.disable_ipv6",
+    "net.ipv6.conf.default.disable_ipv6",
+)
+#: Linux shows one value under two names
+_ALIASES = {"net.ipv4.conf.all.forwarding": "net.ipv4.ip_forward"}
 _DISABLE_IPV6 = re.compile(r"^net\.ipv6\.conf\.(?P<dev>[^/]+)\.disable_ipv6$")
 
 
@@ -117,11 +124,13 @@ class TablesMixin(FakeBase):
         if dst is not None:
             raise InvalidParameterError(f"an FDB entry on {dev!r} (not a vxlan) takes no remote VTEP")
         if link.master is None:
-            raise kernel_error(errno.EINVAL, f"{dev!r} is neither a bridge port nor a vxlan")
+            raise kernel_error(errno.EOPNOTSUPP, f"{dev!r} is neither a bridge port nor a vxlan")
         return link.master, link, (lladdr, None)
 
     def add_fdb(self, ns: str, dev: str, mac: str, dst: str | None = None) -> None:
         owner, link, key = self._fdb_table(ns, dev, mac, dst)
+        if owner is link and key[1] is None:
+            raise kernel_error(errno.EINVAL, f"a vxlan FDB entry on {dev!r} needs a remote VTEP")
         existing = owner.fdb.get(key)
         if existing is not None and existing.permanent and (existing.port is link or owner is link):
             if owner is link:
@@ -132,6 +141,14 @@ class TablesMixin(FakeBase):
 
     def delete_fdb(self, ns: str, dev: str, mac: str, dst: str | None = None) -> None:
         owner, link, key = self._fdb_table(ns, dev, mac, dst)
+        if owner is link and key[1] is None:
+            # without a remote, Linux deletes the MAC with all its remotes
+            doomed = [k for k, e in owner.fdb.items() if e.permanent and e.mac == key[0]]
+            if not doomed:
+                raise kernel_error(errno.ENOENT, f"no FDB entry {mac} on {dev!r}")
+            for k in doomed:
+                del owner.fdb[k]
+            return
         existing = owner.fdb.get(key)
         if owner is link and existing is None and any(e.permanent and e.mac == key[0] for e in owner.fdb.values()):
             return  # Linux: a vxlan MAC that is present but lacks this remote deletes nothing, quietly
@@ -155,32 +172,44 @@ class TablesMixin(FakeBase):
 
     # --- sysctls ------------------------------------------------------------------------
     @staticmethod
-    def _check_sysctl(space: FakeNamespace, key: str) -> None:
+    def _sysctl_key(space: FakeNamespace, key: str) -> str:
+        """The key under which the value is stored; ENOENT for what the fake does not model."""
         if not isinstance(key, str) or not _NAMESPACED_SYSCTLS.match(key) or ".." in key:
             raise InvalidParameterError(f"unsupported sysctl {key!r}: only per-namespace net.* keys are allowed")
+        key = _ALIASES.get(key, key)
         if key not in _GLOBAL_SYSCTLS and key not in space.sysctls:
             raise kernel_error(errno.ENOENT, f"no sysctl {key} in namespace {space.name!r}")
+        return key
 
     def set_sysctl(self, ns: str, key: str, value: str) -> None:
         space = self._ns(ns)
-        text = str(value).strip()
-        self._check_sysctl(space, key)
-        if text not in ("0", "1"):
-            raise kernel_error(errno.EINVAL, f"invalid value {value!r} for sysctl {key!r}: expected 0 or 1")
-        match = _DISABLE_IPV6.match(key)
-        space.sysctls[key] = text
-        if match is None or match["dev"] in ("all", "default"):
+        stored = self._sysctl_key(space, key)
+        try:
+            number = int(str(value).strip())
+        except ValueError as exc:
+            raise kernel_error(errno.EINVAL, f"invalid value {value!r} for sysctl {key!r}") from exc
+        text = str(number)
+        match = _DISABLE_IPV6.match(stored)
+        if match is None or match["dev"] == "default":
+            space.sysctls[stored] = text
             return
-        link = space.links[match["dev"]]
-        if text == "1":
-            l3sync.drop_ipv6(space, link)
-        elif link.up:
-            l3sync.link_up(space, link)
+        # writing "all" writes every device, as Linux does
+        devs = list(space.links) if match["dev"] == "all" else [match["dev"]]
+        if match["dev"] == "all":
+            space.sysctls[stored] = text
+        for name in devs:
+            link = space.links[name]
+            if disable_ipv6_key(name) not in space.sysctls:
+                continue  # no IPv6 state on this device (MTU below 1280)
+            space.sysctls[disable_ipv6_key(name)] = text
+            if number:
+                l3sync.drop_ipv6(space, link)
+            elif link.up:
+                l3sync.link_up(space, link)
 
     def get_sysctl(self, ns: str, key: str) -> str:
         space = self._ns(ns)
-        self._check_sysctl(space, key)
-        return space.sysctls.get(key, "0")
+        return space.sysctls.get(self._sysctl_key(space, key), "0")
 
     # --- rules ----------------------------------------------------------------------
     def add_rule(self, ns: str, rule: Rule) -> None:
