@@ -251,8 +251,11 @@ class SimpleIpam(Ipam):
                 raise ConflictError(f"address {preferred} already allocated")
             used.add(preferred)
             return ipaddress.ip_interface(f"{preferred}/{net.prefixlen}"), {}
-        for candidate in span.hosts():
-            if candidate not in used:
+        reserved = {net.network_address}
+        if net.version == 4 and net.prefixlen < 31:
+            reserved.add(net.broadcast_address)
+        for candidate in span:
+            if candidate not in used and candidate not in reserved:
                 used.add(candidate)
                 return ipaddress.ip_interface(f"{candidate}/{net.prefixlen}"), {}
         raise NoSpaceError(f"no address left in {span}")
