@@ -511,3 +511,171 @@ def test_container_endpoint_setup_and_teardown(kernel: Kernel) -> None:
     assert snap[c]["links"][0]["peer"] == [h, "vethab12"]
     kernel.delete_namespace(c)
     assert links_after_teardown(kernel, h) == ["br0", "lo"]
+
+
+# --- corner cases verified against Linux 6.x ------------------------------------------------
+def test_macvlan_stacking_and_bridge_ports(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_bridge(ns, "br0")
+    kernel.add_veth(ns, "p0", "p1")
+    kernel.set_master(ns, "p0", "br0")
+    refused(kernel, lambda: kernel.add_macvlan(ns, "m0", "p0"), "kernel-busy:EBUSY")  # a port cannot carry one
+    kernel.add_macvlan(ns, "m1", "p1")
+    refused(kernel, lambda: kernel.set_master(ns, "p1", "br0"), "kernel-busy:EBUSY")  # nor can a parent be a port
+    kernel.add_macvlan(ns, "m2", "br0")  # a bridge can
+    kernel.set_master(ns, "m1", "br0")  # and a macvlan can be a port
+    kernel.add_macvlan(ns, "m3", "m1")  # a macvlan on a macvlan sits on the lower device
+    assert kernel.link(ns, "m3").parent == "p1"
+
+
+def test_vlan_sub_interface(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "p0", "p1")
+    kernel.set_mtu(ns, "p0", 1400)
+    try:
+        kernel.add_vlan(ns, "p0.10", "p0", 10)
+    except NetsimError as exc:
+        if kernel.kind == "linux" and error_kind(exc) == "kernel-invalid:ENOTSUP":
+            pytest.skip("this machine's kernel has no 802.1q support (8021q module missing)")
+        raise
+    info = kernel.link(ns, "p0.10")
+    assert (info.kind, info.parent, info.attrs, info.mtu) == ("vlan", "p0", {"vlan_id": 10}, 1400)
+    assert info.mac == kernel.link(ns, "p0").mac
+    refused(kernel, lambda: kernel.add_vlan(ns, "p0.11", "p0", 10), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.add_vlan(ns, "p0.12", "p0", 4095), "kernel-invalid:ERANGE")
+    kernel.add_macvlan(ns, "mv0", "p0.10")  # macvlan over an 802.1q parent
+    kernel.delete_link(ns, "p1")  # the veth goes, and everything stacked on it
+    assert [link.name for link in kernel.links(ns)] == ["lo"]
+
+
+def test_small_mtu_removes_ipv6(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "fd00::1/64")
+    kernel.set_mtu(ns, "v0", 1200)
+    assert [a for a in kernel.addresses(ns) if a[0] == "v0"] == []
+    refused(kernel, lambda: kernel.get_sysctl(ns, "net.ipv6.conf.v0.disable_ipv6"), "kernel-not-found:ENOENT")
+    refused(kernel, lambda: kernel.add_address(ns, "v0", "fd00::2/64"), "kernel-invalid:EINVAL")
+    kernel.set_mtu(ns, "v0", 1500)
+    assert kernel.get_sysctl(ns, "net.ipv6.conf.v0.disable_ipv6") == "0"
+    kernel.add_address(ns, "v0", "fd00::2/64")
+    assert ("v0", "fd00::2/64") in kernel.addresses(ns)
+
+
+def test_listener_addresses(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    refused(kernel, lambda: kernel.add_listener(ns, Listener("tcp", 80, "10.0.0.9")), "kernel-not-found:EADDRNOTAVAIL")
+    refused(kernel, lambda: kernel.add_listener(ns, Listener("tcp", 81, "127.0.0.1")), "kernel-not-found:EADDRNOTAVAIL")
+    refused(kernel, lambda: kernel.add_listener(ns, Listener("tcp", 83, "nonsense")), "kernel-invalid:EINVAL")
+    kernel.add_listener(ns, Listener("tcp", 80, "10.0.0.1"))
+    refused(kernel, lambda: kernel.add_listener(ns, Listener("tcp", 80)), "kernel-exists:EADDRINUSE")
+    kernel.add_listener(ns, Listener("udp", 53))
+    refused(kernel, lambda: kernel.add_listener(ns, Listener("udp", 53, "10.0.0.1")), "kernel-exists:EADDRINUSE")
+    kernel.set_link_up(ns, "lo")
+    kernel.add_listener(ns, Listener("tcp", 81, "127.0.0.1"))
+    kernel.add_listener(ns, Listener("tcp", 82, "::1"))
+    assert len(kernel.listeners(ns)) == 4
+
+
+def test_rename_carries_neighbours_routes_and_sysctls(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_neighbour(ns, "v0", "10.0.0.5", "02:00:00:00:00:05")
+    kernel.set_sysctl(ns, "net.ipv6.conf.v0.disable_ipv6", "1")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    kernel.add_route(ns, "10.9.0.0/16", via="10.0.0.9")
+    kernel.rename_link(ns, "v0", "eth0")
+    assert kernel.get_sysctl(ns, "net.ipv6.conf.eth0.disable_ipv6") == "1"
+    refused(kernel, lambda: kernel.get_sysctl(ns, "net.ipv6.conf.v0.disable_ipv6"), "kernel-not-found:ENOENT")
+    assert [n.dev for n in kernel.neighbours(ns)] == ["eth0"]
+    assert {r[1] for r in v4_routes(kernel, ns)} == {"eth0"}
+
+
+def test_ipv6_routes_metrics_and_link_local_gateways(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_route(ns, "fd09::/64", via="fe80::1", dev="v0")
+    refused(kernel, lambda: kernel.add_route(ns, "fd0a::/64", via="fe80::1"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_route(ns, "default6", via="fe80::1", dev="v1"), "kernel:ENETDOWN")
+    kernel.add_route(ns, "fd0b::/64", dev="v0")
+    kernel.add_route(ns, "fd0c::/64", dev="v0", metric=5)
+    assert v6_routes(kernel, ns) == [
+        ("fd09::/64", "v0", "fe80::1", 1024, "static"),
+        ("fd0b::/64", "v0", None, 1024, "static"),
+        ("fd0c::/64", "v0", None, 5, "static"),
+    ]
+    kernel.delete_route(ns, "fd0b::/64")
+    refused(kernel, lambda: kernel.delete_route(ns, "fd0c::/64", metric=7), "kernel-not-found:ESRCH")
+
+
+def test_bridge_mtu_tracks_ports_until_set(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_bridge(ns, "br0")
+    kernel.add_veth(ns, "p0", "p1")
+    kernel.add_veth(ns, "q0", "q1")
+    kernel.set_master(ns, "p0", "br0")
+    kernel.set_master(ns, "q0", "br0")
+    kernel.set_mtu(ns, "p0", 9000)
+    assert kernel.link(ns, "br0").mtu == 1500
+    kernel.delete_link(ns, "q0")
+    assert kernel.link(ns, "br0").mtu == 9000
+    kernel.delete_link(ns, "p0")
+    assert kernel.link(ns, "br0").mtu == 1500
+    refused(kernel, lambda: kernel.set_master(ns, "lo", "br0"), "kernel-invalid:EINVAL")
+    kernel.set_mtu(ns, "br0", 9000)  # set explicitly: ports no longer pull it down
+    kernel.add_veth(ns, "r0", "r1")
+    kernel.set_master(ns, "r0", "br0")
+    assert kernel.link(ns, "br0").mtu == 9000
+
+
+def test_fdb_needs_a_port_or_a_vxlan(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_veth(ns, "p0", "p1")
+    kernel.add_bridge(ns, "br0")
+    kernel.add_vxlan(ns, "vx0", 5)
+    mac = "02:00:00:00:00:01"
+    refused(kernel, lambda: kernel.add_fdb(ns, "p0", mac), "kernel-invalid:ENOTSUP")
+    refused(kernel, lambda: kernel.add_fdb(ns, "br0", mac), "kernel-invalid:ENOTSUP")
+    refused(kernel, lambda: kernel.add_fdb(ns, "vx0", mac), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_fdb(ns, "p0", mac, dst="10.0.0.1"), "invalid-parameter")
+    kernel.add_fdb(ns, "vx0", mac, dst="10.0.0.1")
+    kernel.add_fdb(ns, "vx0", mac, dst="10.0.0.1")  # appending a present remote is quietly accepted
+    refused(kernel, lambda: kernel.delete_fdb(ns, "vx0", "02:00:00:00:00:09"), "kernel-not-found:ENOENT")
+    kernel.delete_fdb(ns, "vx0", mac)  # without a remote: the MAC with all its remotes
+    assert kernel.fdb(ns) == []
+
+
+def test_sysctl_values(kernel: Kernel) -> None:
+    ns = host(kernel)
+    refused(kernel, lambda: kernel.set_sysctl(ns, "net.ipv4.ip_forward", "abc"), "kernel-invalid:EINVAL")
+    kernel.set_sysctl(ns, "net.ipv4.conf.all.forwarding", "1")  # the same switch under its other name
+    assert kernel.get_sysctl(ns, "net.ipv4.ip_forward") == "1"
+    assert kernel.get_sysctl(ns, "net.ipv6.conf.all.disable_ipv6") == "0"
+
+
+def test_upper_devices_survive_moves_and_die_with_their_lower(kernel: Kernel) -> None:
+    h, c = host(kernel, "h"), host(kernel, "c")
+    kernel.add_veth(h, "v0", "v1")
+    kernel.add_macvlan(h, "m0", "v0")
+    kernel.add_vxlan(h, "vx0", 5, dev="v1")
+    kernel.move_link(h, "m0", c)
+    kernel.move_link(h, "vx0", c)
+    assert [(link.name, link.parent) for link in kernel.links(c)] == [("lo", None), ("m0", "v0"), ("vx0", "v1")]
+    kernel.delete_link(h, "v0")
+    assert [link.name for link in kernel.links(c)] == ["lo"]
+
+
+def test_same_namespace_move_and_duplicate_names(kernel: Kernel) -> None:
+    h, c = host(kernel, "h"), host(kernel, "c")
+    kernel.add_veth(h, "v0", "v1", c)
+    refused(kernel, lambda: kernel.add_veth(h, "v2", "v1", c), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.add_veth(h, "v3", "v3"), "kernel-exists:EEXIST")
+    kernel.move_link(h, "v0", h)  # into its own namespace: nothing happens
+    kernel.move_link(h, "v0", h, "v9")  # ... except the rename
+    assert [link.name for link in kernel.links(h)] == ["lo", "v9"]
+    assert kernel.link(c, "v1").peer == (h, "v9")
