@@ -118,9 +118,7 @@ def macvlan_host(kernel: Kernel, mode: str) -> tuple[str, str, str, str]:
     return host, lan, containers[0], containers[1]
 
 
-@pytest.mark.parametrize(
-    ("mode", "siblings"), [("bridge", "echo-reply"), ("private", "timeout"), ("vepa", "timeout")]
-)
+@pytest.mark.parametrize(("mode", "siblings"), [("bridge", "echo-reply"), ("private", "timeout"), ("vepa", "timeout")])
 def test_macvlan_modes(fake: Kernel, mode: str, siblings: str) -> None:
     host, _, c1, _ = macvlan_host(fake, mode)
     assert fake.probe(c1, "192.168.1.12").outcome == siblings

@@ -69,7 +69,10 @@ def test_tcpdump_reads_the_capture(fake: Kernel, tmp_path: Path) -> None:
 
 def test_capture_on_the_underlay_sees_vxlan(fake: Kernel, tmp_path: Path) -> None:
     a, b = pair(fake)
-    for ns, local, remote, cidr in ((a, "10.0.0.1", "10.0.0.2", "10.9.0.1/24"), (b, "10.0.0.2", "10.0.0.1", "10.9.0.2/24")):
+    for ns, local, remote, cidr in (
+        (a, "10.0.0.1", "10.0.0.2", "10.9.0.1/24"),
+        (b, "10.0.0.2", "10.0.0.1", "10.9.0.2/24"),
+    ):
         fake.add_vxlan(ns, "vx0", 9, local=local, remote=remote, dev="eth0")
         fake.set_link_up(ns, "vx0")
         fake.add_address(ns, "vx0", cidr)

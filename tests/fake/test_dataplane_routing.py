@@ -25,8 +25,12 @@ def routed(kernel: Kernel, forward: bool = True) -> tuple[str, str, str]:
         kernel.add_namespace(name)
     kernel.add_veth(left, "eth0", "l0", router)
     kernel.add_veth(right, "eth0", "r0", router)
-    for ns, dev, cidr in ((left, "eth0", "10.1.0.2/24"), (router, "l0", "10.1.0.1/24"),
-                          (router, "r0", "10.2.0.1/24"), (right, "eth0", "10.2.0.2/24")):
+    for ns, dev, cidr in (
+        (left, "eth0", "10.1.0.2/24"),
+        (router, "l0", "10.1.0.1/24"),
+        (router, "r0", "10.2.0.1/24"),
+        (right, "eth0", "10.2.0.2/24"),
+    ):
         kernel.set_link_up(ns, dev)
         kernel.add_address(ns, dev, cidr)
     kernel.add_route(left, "default", via="10.1.0.1")
@@ -95,8 +99,12 @@ def test_tcp_and_udp_listeners(fake: Kernel) -> None:
 
 def test_ipv6_forwarding_and_listeners(fake: Kernel) -> None:
     left, router, right = routed(fake)
-    for ns, dev, cidr in ((left, "eth0", "fd01::2/64"), (router, "l0", "fd01::1/64"),
-                          (router, "r0", "fd02::1/64"), (right, "eth0", "fd02::2/64")):
+    for ns, dev, cidr in (
+        (left, "eth0", "fd01::2/64"),
+        (router, "l0", "fd01::1/64"),
+        (router, "r0", "fd02::1/64"),
+        (right, "eth0", "fd02::2/64"),
+    ):
         fake.add_address(ns, dev, cidr)
     fake.add_route(left, "default6", via="fd01::1")
     fake.add_route(right, "default6", via="fd02::1")
@@ -162,8 +170,12 @@ def test_any_probe_returns_a_known_outcome(last: int, proto: str) -> None:
         left, _, _ = routed(kernel)
         result = kernel.probe(left, f"10.2.0.{last}", proto, None if proto == "icmp" else 9)  # type: ignore[arg-type]
         expected = {
-            ("icmp", 1): "echo-reply", ("icmp", 2): "echo-reply", ("tcp", 1): "rst", ("tcp", 2): "rst",
-            ("udp", 1): "port-unreachable", ("udp", 2): "port-unreachable",
+            ("icmp", 1): "echo-reply",
+            ("icmp", 2): "echo-reply",
+            ("tcp", 1): "rst",
+            ("tcp", 2): "rst",
+            ("udp", 1): "port-unreachable",
+            ("udp", 2): "port-unreachable",
         }.get((proto, last), "timeout")
         assert result.outcome == expected
         assert result.trace and result.trace[0].action == "send"

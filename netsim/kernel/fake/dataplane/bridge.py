@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from scapy.packet import Packet
 
 from netsim.kernel.fake.dataplane import filters, links, stack
-from netsim.kernel.fake.dataplane.packets import is_multicast_mac
+from netsim.kernel.fake.dataplane.packets import fget, is_multicast_mac
 from netsim.kernel.fake.dataplane.pcap import record
 from netsim.kernel.fake.state import FdbEntry
 
@@ -44,7 +44,7 @@ def port_input(walk: Walk, bridge: FakeLink, port: FakeLink, frame: Packet) -> N
     if not bridge.up:
         walk.hop(bridge.ns, port, "drop", f"bridge {bridge.name} is down", frame)
         return
-    src, dst = frame.src, frame.dst
+    src, dst = fget(frame, "src"), fget(frame, "dst")
     _learn(walk, bridge, port, src)
     if is_multicast_mac(dst):
         walk.hop(bridge.ns, port, "bridge", f"{bridge.name}: flood {dst}", frame)
@@ -68,7 +68,7 @@ def port_input(walk: Walk, bridge: FakeLink, port: FakeLink, frame: Packet) -> N
 
 def from_host(walk: Walk, bridge: FakeLink, frame: Packet) -> None:
     """The bridge device's own stack sends ``frame`` into the bridge."""
-    dst = frame.dst
+    dst = fget(frame, "dst")
     entry = None if is_multicast_mac(dst) else bridge.fdb.get((dst, None))
     if entry is not None and entry.port is not None and entry.port.master is bridge:
         walk.hop(bridge.ns, bridge, "tx", f"{bridge.name}: {dst} via {entry.port.name}", frame)

@@ -57,7 +57,7 @@ def receive(walk: Walk, link: FakeLink, frame: Packet) -> None:
     if master is not None and master.kind == "bridge":
         bridge.port_input(walk, master, link, frame)
         return
-    if int(frame.type) == ETH_VLAN:
+    if isinstance(frame.payload, Dot1Q):
         _vlan_receive(walk, link, frame)
         return
     if macvlan.parent_input(walk, link, frame):

@@ -53,6 +53,19 @@ ICMP4_ERRORS = {
 }
 
 
+def fget(pkt: Packet, name: str) -> Any:
+    """A field's stored value, without scapy's attribute machinery (~10x
+    faster than ``pkt.name``). Only for fields whose stored form is the one
+    wanted: addresses (str), ports, TTL, ICMP type/code, MACs."""
+    fields = pkt.fields
+    if name in fields:
+        return fields[name]
+    overloaded = pkt.overloaded_fields
+    if name in overloaded:
+        return overloaded[name]
+    return pkt.default_fields[name]
+
+
 def is_multicast_mac(mac: str) -> bool:
     """Broadcast and multicast MACs have the group bit set in the first octet."""
     return bool(int(mac[:2], 16) & 1)
@@ -166,11 +179,13 @@ def describe(pkt: Packet) -> str:
         layer = layer.payload
     if isinstance(layer, IP | IPv6):
         name = "IP" if isinstance(layer, IP) else "IPv6"
+        src, dst = fget(layer, "src"), fget(layer, "dst")
         l4 = layer.payload
         if isinstance(l4, TCP | UDP):
             flags = f" {l4.flags}" if isinstance(l4, TCP) else ""
-            return f"{name} / {type(l4).__name__} {layer.src}:{l4.sport} > {layer.dst}:{l4.dport}{flags}"
-        return f"{name} {layer.src} > {layer.dst} / {_icmp_text(l4)} ttl={ttl_of(layer)}"
+            return f"{name} / {type(l4).__name__} {src}:{fget(l4, 'sport')} > {dst}:{fget(l4, 'dport')}{flags}"
+        ttl = fget(layer, "ttl" if name == "IP" else "hlim")
+        return f"{name} {src} > {dst} / {_icmp_text(l4)} ttl={ttl}"
     if isinstance(layer, Raw) or not isinstance(pkt, Ether):
         return str(pkt.summary())
     return str(layer.summary())
@@ -179,5 +194,6 @@ def describe(pkt: Packet) -> str:
 def _icmp_text(l4: Packet) -> str:
     if isinstance(l4, ICMP):
         names = {0: "echo-reply", 8: "echo-request", 3: "dest-unreach", 11: "time-exceeded"}
-        return f"ICMP {names.get(int(l4.type), str(l4.type))} code={l4.code}"
+        icmp_type = fget(l4, "type")
+        return f"ICMP {names.get(icmp_type, str(icmp_type))} code={fget(l4, 'code')}"
     return type(l4).__name__

@@ -98,9 +98,10 @@ def source_for(ns: FakeNamespace, link: FakeLink, version: int) -> IPAddr | None
     return others[0] if others else None
 
 
-def route_to(ns: FakeNamespace, dst: IPAddr) -> NextHop | None:
-    """Like :func:`lookup`, but local destinations resolve to the loopback link."""
-    if is_local(ns, dst):
+def route_to(ns: FakeNamespace, dst: IPAddr, local: bool | None = None) -> NextHop | None:
+    """Like :func:`lookup`, but local destinations resolve to the loopback link
+    (``local``: whether ``dst`` is local, when the caller knows already)."""
+    if is_local(ns, dst) if local is None else local:
         loopback = next((link for link in ns.links.values() if link.kind == "loopback"), None)
         if loopback is None:
             return None

@@ -23,6 +23,7 @@ from netsim.kernel.fake.dataplane.packets import (
     ICMP_ECHO_REQUEST,
     ICMP_TIME_EXCEEDED,
     embedded,
+    fget,
 )
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class ProbeSocket:
         """True if ``ip`` is the answer (recorded on the socket)."""
         l4 = ip.payload
         outcome: str | None = None
-        if ip.src == self.dst and ip.dst == self.src:
+        if fget(ip, "src") == self.dst and fget(ip, "dst") == self.src:
             outcome = self._direct(l4)
         if outcome is None:
             quoted = embedded(ip)
@@ -79,7 +80,7 @@ class ProbeSocket:
 
     def _direct(self, l4: Packet) -> str | None:
         if self.proto == "icmp":
-            if isinstance(l4, ICMP) and int(l4.type) == ICMP_ECHO_REPLY and int(l4.id) == self.sport:
+            if isinstance(l4, ICMP) and fget(l4, "type") == ICMP_ECHO_REPLY and fget(l4, "id") == self.sport:
                 return "echo-reply"
             if isinstance(l4, ICMPv6EchoReply) and int(l4.id) == self.sport:
                 return "echo-reply"
@@ -115,7 +116,7 @@ def local_input(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) -> No
         return
     l4 = ip.payload
     if isinstance(l4, ICMP):
-        if int(l4.type) == ICMP_ECHO_REQUEST:
+        if fget(l4, "type") == ICMP_ECHO_REQUEST:
             _echo_reply_v4(walk, ns, link, ip)
         else:
             walk.hop(ns, link, "deliver", "ICMP message consumed", ip)

@@ -22,7 +22,7 @@ from scapy.layers.l2 import ARP
 from scapy.packet import Packet
 
 from netsim.kernel.fake.dataplane import filters, nat, neighbour, routing, sockets
-from netsim.kernel.fake.dataplane.packets import embedded, icmp_error, is_multicast_mac, set_ttl, ttl_of
+from netsim.kernel.fake.dataplane.packets import embedded, fget, icmp_error, is_multicast_mac, set_ttl, ttl_of
 
 if TYPE_CHECKING:
     from netsim.kernel.fake.dataplane.walk import Walk
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 def frame_input(walk: Walk, link: FakeLink, frame: Packet) -> None:
     """``link`` (an L3 device: not a bridge port) hands ``frame`` to its stack."""
     ns = link.ns
-    dst = frame.dst
+    dst = fget(frame, "dst")
     if dst != link.mac and link.kind != "loopback" and not is_multicast_mac(dst):
         walk.hop(ns, link, "drop", f"frame for {dst}, not for {link.mac}", frame)
         return
@@ -53,8 +53,8 @@ def ip_input(walk: Walk, link: FakeLink, ip: Packet) -> None:
     walk.hop(ns, link, "rx", "", ip)
     if link.kind != "loopback":  # looped-back local traffic passed the output hook already
         nat.destination_hook(walk, ns, link, ip)
-    dst = ipaddress.ip_address(ip.dst)
-    if routing.is_local(ns, dst):
+    dst = walk.address(fget(ip, "dst"))
+    if walk.is_local(ns, dst):
         nat.source_hook(walk, ns, link, ip, new_flows=False)  # a reply's source is un-DNATed on input
         sockets.local_input(walk, ns, link, ip)
         return
@@ -93,10 +93,10 @@ def forward(walk: Walk, ns: FakeNamespace, in_link: FakeLink, ip: Packet, dst: i
 def local_output(walk: Walk, ns: FakeNamespace, ip: Packet) -> str | None:
     """Send a locally generated packet. Returns an outcome when the send fails
     at once ("net-unreachable": no route), else None."""
-    dst = ipaddress.ip_address(ip.dst)
+    dst = walk.address(fget(ip, "dst"))
     nat.destination_hook(walk, ns, None, ip)
-    new_dst = ipaddress.ip_address(ip.dst)
-    hop = routing.route_to(ns, new_dst)
+    new_dst = walk.address(fget(ip, "dst"))
+    hop = routing.route_to(ns, new_dst, walk.is_local(ns, new_dst))
     if hop is None:
         walk.hop(ns, None, "drop", f"no route to {new_dst} (ENETUNREACH)", ip)
         return "net-unreachable"
@@ -118,8 +118,8 @@ def send_error(walk: Walk, ns: FakeNamespace, kind: str, offender: Packet) -> No
     address this namespace would use to reach that source."""
     if embedded(offender) is not None:
         return  # never an error about an error
-    back = ipaddress.ip_address(offender.src)
-    hop = routing.route_to(ns, back)
+    back = walk.address(fget(offender, "src"))
+    hop = routing.route_to(ns, back, walk.is_local(ns, back))
     source = routing.source_for(ns, hop.link, back.version) if hop is not None else None
     if hop is None or source is None:
         walk.hop(ns, None, "drop", f"cannot send ICMP {kind} error back to {back}: no route", offender)

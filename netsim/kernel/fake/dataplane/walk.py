@@ -10,6 +10,7 @@ walk of one probe is a pure function of the world it reads and updates.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from netsim.kernel.base import TraceHop
 from netsim.kernel.fake.dataplane.packets import describe
 
 if TYPE_CHECKING:
-    from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeWorld
+    from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeWorld, IPAddr
 
 #: virtual time one hop takes (seconds): enough for rtt to read as a small value
 HOP_DELAY = 1e-6
@@ -57,6 +58,9 @@ class Walk:
     _children: dict[int, list[FakeLink]] | None = None
     #: what the sockets module needs to recognise the probe's answer
     socket: Any = None
+    #: parsed addresses and each namespace's local addresses, cached for the walk
+    _addresses: dict[str, IPAddr] = field(default_factory=dict)
+    _locals: dict[int, frozenset[IPAddr]] = field(default_factory=dict)
 
     # --- scheduling -------------------------------------------------------------
     def deliver(self, link: FakeLink, frame: Packet) -> None:
@@ -110,6 +114,22 @@ class Walk:
         summary = self.summary(pkt) if pkt is not None else ""
         self.trace.append(TraceHop(ns.name, link.name if link is not None else None, action, detail, summary))
 
+    # --- addresses (cached for the walk: the control plane does not run mid-walk) ---
+    def address(self, text: str) -> IPAddr:
+        found = self._addresses.get(text)
+        if found is None:
+            found = self._addresses[text] = ipaddress.ip_address(text)
+        return found
+
+    def is_local(self, ns: FakeNamespace, addr: IPAddr) -> bool:
+        """Linux's weak host model: any address of a link that is up, 127/8 on lo."""
+        local = self._locals.get(id(ns))
+        if local is None:
+            local = self._locals[id(ns)] = frozenset(
+                iface.ip for link in ns.links.values() if link.up for iface in link.addresses
+            )
+        return addr in local or (addr.version == 4 and addr.is_loopback and _loopback_up(ns))
+
     # --- topology helpers (cached for the walk) -------------------------------------
     def macvlans_of(self, parent: FakeLink) -> list[FakeLink]:
         """Macvlan links whose parent is ``parent``, in any namespace."""
@@ -121,3 +141,7 @@ class Walk:
                         children.setdefault(id(link.parent), []).append(link)
             self._children = children
         return self._children.get(id(parent), [])
+
+
+def _loopback_up(ns: FakeNamespace) -> bool:
+    return any(link.kind == "loopback" and link.up for link in ns.links.values())
