@@ -28,6 +28,9 @@ def pair(factory: Callable[[str], Kernel]) -> tuple[Kernel, str, str]:
         kernel.add_address(ns, "eth0", f"fd05::{last}/64")
         kernel.set_link_up(ns, "eth0")
         kernel.set_link_up(ns, "lo")
+    # Linux activates a link's queue only when its link watcher sees the carrier,
+    # up to a second later; until then every packet is dropped. Wait for that.
+    assert probe(kernel, client, "10.5.0.2", timeout=3.0).outcome == "echo-reply"
     return kernel, client, server
 
 

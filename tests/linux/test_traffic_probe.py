@@ -68,7 +68,15 @@ def topo(request: pytest.FixtureRequest) -> Iterator[Kernel]:
             kernel.add_listener(b, listener)
         # IPv6 neighbour discovery may miss its first solicitation right after
         # links come up; settle it here so tests see steady-state behaviour
-        for ns, dst in ((a, "fd01::1"), (b, "fd02::1"), (a, "fd02::2")):
+        # (and links pass packets only once Linux's link watcher saw their carrier)
+        for ns, dst in (
+            (a, "10.1.0.1"),
+            (b, "10.2.0.1"),
+            (c, "10.1.0.1"),
+            (a, "fd01::1"),
+            (b, "fd02::1"),
+            (a, "fd02::2"),
+        ):
             probe(kernel, ns, dst, timeout=3.0)
         yield kernel
     finally:
