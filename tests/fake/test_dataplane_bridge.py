@@ -37,7 +37,7 @@ def fake(netsim_kernel_factory: Callable[[str], Kernel]) -> Kernel:
 
 
 def test_same_bridge_reach_and_learning(fake: Kernel) -> None:
-    c1, c2 = bridged_host(fake)
+    c1, _ = bridged_host(fake)
     result = fake.probe(c1, "10.0.0.3")
     assert result.reachable and result.outcome == "echo-reply"
     assert result.reply is not None and result.reply.src == "10.0.0.3"
