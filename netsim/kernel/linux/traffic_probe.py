@@ -46,7 +46,8 @@ SEND_ERRNO_OUTCOMES = {
     errno.EPERM: "admin-prohibited",
 }
 RX_BUFFER = 1 << 20
-PAYLOAD_PREFIX = b"netsim-probe-"
+#: the same payload as the fake kernel's probes, so replies compare equal across kernels
+PROBE_PAYLOAD = b"netsim-probe"
 EPHEMERAL_PORTS = (32768, 60999)
 IPPROTO_BY_NAME = {"icmp": socket.IPPROTO_ICMP, "tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
 
@@ -110,18 +111,16 @@ def build_probe(
         sport += 1
     seq = rng.getrandbits(32)
     if proto == "icmp":
-        echo = (
-            ICMP(type=8, id=ident, seq=seq & 0xFFFF) if version == 4 else ICMPv6EchoRequest(id=ident, seq=seq & 0xFFFF)
-        )
-        # no payload: id and sequence identify the echo, and every scapy layer
-        # built here and decoded in the reply costs ~0.2 ms
+        if version == 4:
+            echo: Packet = ICMP(type=8, id=ident, seq=seq & 0xFFFF) / Raw(PROBE_PAYLOAD)
+        else:
+            echo = ICMPv6EchoRequest(id=ident, seq=seq & 0xFFFF, data=PROBE_PAYLOAD)
         return ip / echo, Expectation(proto, dst, ident=ident, seq=seq & 0xFFFF)
     assert port is not None
     if proto == "tcp":
         segment = TCP(sport=sport, dport=port, flags="S", seq=seq, window=64240)
         return ip / segment, Expectation(proto, dst, sport=sport, dport=port, seq=seq)
-    token = PAYLOAD_PREFIX + rng.getrandbits(32).to_bytes(4, "big")  # a listener echoes it back
-    return ip / UDP(sport=sport, dport=port) / Raw(token), Expectation(proto, dst, sport=sport, dport=port)
+    return ip / UDP(sport=sport, dport=port) / Raw(PROBE_PAYLOAD), Expectation(proto, dst, sport=sport, dport=port)
 
 
 class NamespaceProber:
