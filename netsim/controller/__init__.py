@@ -45,13 +45,13 @@ class Controller:
         try:
             self.registry = Registry()
             self.load_warnings = self.registry.load(
-                self._driver_config, experimental=self.config.experimental, entry_points=self.config.entry_points
+                self.driver_config, experimental=self.config.experimental, entry_points=self.config.entry_points
             )
         except BaseException:
             self._host_teardown.run()
             raise
 
-    def _driver_config(self, name: str) -> dict[str, Any]:
+    def driver_config(self, name: str) -> dict[str, Any]:
         """libnetwork's makeDriverConfig: what a driver's init function receives."""
         return {
             CONFIG_KERNEL: self.kernel,
