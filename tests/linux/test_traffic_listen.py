@@ -7,6 +7,8 @@ import socket
 from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from netsim.errors import KernelExistsError, KernelInvalidError, KernelNotFoundError, NotFoundError
 from netsim.kernel.base import Kernel, Listener
@@ -16,7 +18,7 @@ from netsim.probe import probe
 pytestmark = pytest.mark.linux
 
 
-def pair(factory: Callable[[str], Kernel]) -> tuple[Kernel, str, str]:
+def pair(factory: Callable[[str], Kernel], *, settle: bool = True) -> tuple[Kernel, str, str]:
     """Client ``c`` (10.5.0.1) and server ``s`` (10.5.0.2, fd05::2) on one veth."""
     kernel = factory("linux")
     client, server = kernel.ns("c"), kernel.ns("s")
@@ -30,7 +32,8 @@ def pair(factory: Callable[[str], Kernel]) -> tuple[Kernel, str, str]:
         kernel.set_link_up(ns, "lo")
     # Linux activates a link's queue only when its link watcher sees the carrier,
     # up to a second later; until then every packet is dropped. Wait for that.
-    assert probe(kernel, client, "10.5.0.2", timeout=3.0).outcome == "echo-reply"
+    if settle:
+        assert probe(kernel, client, "10.5.0.2", timeout=3.0).outcome == "echo-reply"
     return kernel, client, server
 
 
@@ -129,3 +132,47 @@ def test_delete_then_readd_rebinds(netsim_kernel_factory: Callable[[str], Kernel
         kernel.delete_listener(server, Listener("tcp", 443))
         assert probe(kernel, client, "10.5.0.2", "tcp", 443).outcome == "rst"
     assert kernel.listeners(server) == []
+
+
+LISTENER_POOL = [
+    Listener(proto, port, addr)
+    for proto in ("tcp", "udp")
+    for port in (53, 80)
+    for addr in ("0.0.0.0", "10.5.0.2", "::")
+]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from(LISTENER_POOL)), max_size=12))
+def test_listener_operations_match_a_model(
+    netsim_kernel_factory: Callable[[str], Kernel], ops: list[tuple[bool, Listener]]
+) -> None:
+    """Random add/delete sequences: the kernel's answer and state follow a plain set model
+    (Linux's rule: a port taken by 0.0.0.0 is taken for every IPv4 address, and the
+    other way round; "::" sockets are v6-only)."""
+    kernel, _, server = pair(netsim_kernel_factory, settle=False)
+    model: set[Listener] = set()
+
+    def conflicts(new: Listener) -> bool:
+        for held in model:
+            if (held.proto, held.port) != (new.proto, new.port) or (held.addr == "::") != (new.addr == "::"):
+                continue
+            if held.addr == new.addr or "0.0.0.0" in (held.addr, new.addr):
+                return True
+        return False
+
+    for add, listener in ops:
+        if add:
+            if conflicts(listener):
+                with pytest.raises(KernelExistsError):
+                    kernel.add_listener(server, listener)
+            else:
+                kernel.add_listener(server, listener)
+                model.add(listener)
+        elif listener in model:
+            kernel.delete_listener(server, listener)
+            model.discard(listener)
+        else:
+            with pytest.raises(KernelNotFoundError):
+                kernel.delete_listener(server, listener)
+        assert kernel.listeners(server) == sorted(model, key=lambda item: (item.proto, item.port, item.addr))
