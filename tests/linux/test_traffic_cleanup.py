@@ -19,6 +19,7 @@ import pytest
 
 from netsim.errors import NotFoundError
 from netsim.kernel.base import Kernel, Listener
+from netsim.kernel.linux.traffic import TrafficManager
 from netsim.kernel.linux.traffic_nssocket import namespace_inode
 from netsim.probe import probe
 
@@ -100,3 +101,20 @@ def test_recreated_namespace_gets_fresh_sockets(netsim_kernel_factory: Callable[
     kernel.set_link_up(a, "eth0")
     kernel.set_link_up(b, "eth1")
     assert probe(kernel, a, "10.8.0.2", "tcp", 80, timeout=3.0).outcome == "syn-ack"
+
+
+def test_manager_reports_what_it_still_holds(netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path) -> None:
+    kernel, a, b, capture = busy_pair(netsim_kernel_factory, tmp_path)
+    capture.close()
+    manager = TrafficManager(kernel)  # a second manager on the same namespaces
+    assert manager.open_namespaces() == []
+    manager.add_listener(a, Listener("udp", 9999))
+    assert manager.probe(b, "10.7.0.1", "udp", 9999).outcome == "udp-reply"
+    with manager.capture(a, ["eth0"], str(tmp_path / "m.pcap")):
+        assert manager.open_namespaces() == sorted([a, b])
+    manager.close_namespace(a)
+    assert manager.open_namespaces() == [b]
+    manager.close()
+    manager.close()  # idempotent
+    assert manager.open_namespaces() == []
+    assert kernel.listeners(a) == []  # the kernel's own manager never held that listener

@@ -38,6 +38,11 @@ class TrafficManager:
 
     Thread-safe: a lock guards the registries; probes in different
     namespaces run in parallel, probes in one namespace one at a time.
+
+    Cost: registries are dicts keyed by namespace (and listener), so adding,
+    deleting or finding a listener is O(1); ``listeners(ns)`` sorts, O(n log n).
+    A probe costs O(namespaces) set lookups (rate limits are lifted once per
+    namespace) plus one send and the wait for the answer.
     """
 
     def __init__(self, kernel: NamespaceOwner) -> None:
