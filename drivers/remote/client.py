@@ -25,7 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from netsim.errors import InvalidParameterError, PluginProtocolError, PluginUnavailableError
-from netsim.plugin.codec import ACCEPT, ACTIVATE, KIND_FIELD, Fields, reply_error
+from netsim.plugin.codec import ACCEPT, ACTIVATE, Fields
+from netsim.plugin.errors import KIND_FIELD, reply_error
 
 MIB = 1024 * 1024
 _READ_CHUNK = 64 * 1024

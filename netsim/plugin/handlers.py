@@ -25,12 +25,12 @@ from netsim.plugin.codec import (
     Fields,
     InterfaceValues,
     capability_to_json,
-    error_reply,
     ipam_capability_to_json,
     ipam_data_from_json,
     join_reply_to_json,
     parse_plain_ip,
 )
+from netsim.plugin.errors import error_reply
 
 LOG = logging.getLogger("netsim.plugin")
 

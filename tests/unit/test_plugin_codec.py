@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netsim.plugin.codec as codec
+import netsim.plugin.errors as plugin_errors
 from netsim.driverapi import CONNECTED, NEXTHOP, Capability, InterfaceInfo, JoinInfo
 from netsim.errors import (
     ConflictError,
@@ -172,10 +173,10 @@ def test_ipam_data_decoding_names_the_entry() -> None:
     ],
 )
 def test_error_reply_round_trip(exc: Exception, category: str, base: type[Exception]) -> None:
-    reply = codec.error_reply(exc)
+    reply = plugin_errors.error_reply(exc)
     assert reply["Err"] == str(exc)
-    assert reply.get(codec.KIND_FIELD, "") == category
-    rebuilt = codec.reply_error(reply["Err"], kind=category, plugin="p", call="C")
+    assert reply.get(plugin_errors.KIND_FIELD, "") == category
+    rebuilt = plugin_errors.reply_error(reply["Err"], kind=category, plugin="p", call="C")
     assert isinstance(rebuilt, PluginReplyError) and isinstance(rebuilt, base)
     assert str(rebuilt) == f"p/C: {exc}"
     if category:
