@@ -200,6 +200,15 @@ class MinimalDriver(MemoryDriver):
         raise NotImplementedByDriverError("no external connectivity")
 
 
+class SlowDriver(MemoryDriver):
+    """Leave takes ten seconds: a plugin to kill mid-call."""
+
+    def leave(self, nid: str, eid: str) -> None:
+        import time
+
+        time.sleep(10)
+
+
 class MemoryIpam(Ipam):
     """First-fit IPAM over small pools, strict about unknown ids."""
 

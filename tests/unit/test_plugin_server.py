@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from test_plugin_helpers import MemoryDriver, MemoryIpam, MinimalDriver, short_dir
 
-from drivers.remote import RemoteDriver
+from drivers.remote import ClientConfig, RemoteDriver
 from netsim.driverapi import Capability, InterfaceInfo, NetworkInfo
-from netsim.errors import ConflictError, InvalidParameterError
+from netsim.errors import ConflictError, InvalidParameterError, PluginUnavailableError
 from netsim.plugin import PluginServer
 from netsim.plugin.cli import build_served, load_target, serve_main
 from netsim.plugin.codec import ACCEPT
@@ -251,25 +251,38 @@ def test_serve_main_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert not os.path.exists("/tmp/nsp-unused.sock")
 
 
+def start_cli(path: Path, target: str, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "netsim.plugin", "serve", target, "--socket", str(path), *extra]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not path.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process
+
+
+def test_plugin_process_killed_mid_call(sock_dir: Path) -> None:
+    path = sock_dir / "slow.sock"
+    process = start_cli(path, "test_plugin_helpers:SlowDriver")
+    try:
+        remote = RemoteDriver.connect(f"unix://{path}", name="slow", config=ClientConfig(timeout=5))
+        killer = threading.Timer(0.3, process.kill)
+        killer.start()
+        start = time.monotonic()
+        with pytest.raises(PluginUnavailableError, match=r"slow/NetworkDriver\.Leave: connection lost"):
+            remote.leave("n", "e")
+        assert time.monotonic() - start < 3  # noticed when the socket closed, not at the timeout
+        killer.join()
+        remote.close()
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
+
+
 def test_serve_subprocess(sock_dir: Path) -> None:
     path = sock_dir / "cli.sock"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    command = [
-        sys.executable,
-        "-m",
-        "netsim.plugin",
-        "serve",
-        "test_plugin_helpers:MemoryDriver",
-        "--socket",
-        str(path),
-        "--scope",
-        "global",
-    ]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    process = start_cli(path, "test_plugin_helpers:MemoryDriver", "--scope", "global")
     try:
-        deadline = time.monotonic() + 20
-        while not path.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
         remote = RemoteDriver.connect(f"unix://{path}", name="cli")
         assert remote.capability == Capability("global", "global")
         remote.create_network("n", {}, NetworkInfo(), [], [])
