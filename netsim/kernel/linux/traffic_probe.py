@@ -204,13 +204,14 @@ class NamespaceProber:
                         break
                     except OSError:
                         continue
+                    received = time.perf_counter()  # before decoding: rtt is the wire's, not scapy's
                     if version == 4:
                         matched = match_v4(data, expect)
                     else:
                         matched = match_v6(wanted[sock], data, peer[0], source, expect)
                     if matched is not None:
                         outcome, reply = matched
-                        result.rtt = time.perf_counter() - started
+                        result.rtt = received - started
                         result.outcome = outcome
                         result.reply = reply
                         result.reachable = outcome in REACHABLE_OUTCOMES
