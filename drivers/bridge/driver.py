@@ -238,10 +238,12 @@ class BridgeDriver(Driver):
     def revoke_external_connectivity(self, nid: str, eid: str) -> None:
         with self._lock:
             _, endpoint = self._endpoint(nid, eid)
-            while endpoint.dnat_rules:
-                rule = endpoint.dnat_rules[-1]
-                self.kernel.delete_rule(self.host.namespace, rule)
-                endpoint.dnat_rules.pop()
+            ns = self.host.namespace
+            with rollback_on_error() as undo:
+                for rule in reversed(endpoint.dnat_rules):
+                    self.kernel.delete_rule(ns, rule)
+                    undo.push(f"restore {rule}", lambda rule=rule: self.kernel.add_rule(ns, rule))  # type: ignore[misc]
+            endpoint.dnat_rules.clear()
             self.ports.release_owner(eid)
 
     def type(self) -> str:

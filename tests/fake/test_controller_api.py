@@ -64,8 +64,16 @@ def test_lookups_views_and_inspect(ctrl: Controller) -> None:
     net = ctrl.create_network(
         "front",
         "bridge",
-        ipam=IpamConfig(pools=[PoolConfig(subnet="10.10.0.0/24", ip_range="10.10.0.128/25", gateway="10.10.0.1",
-                                          aux_addresses={"router": "10.10.0.5"})]),
+        ipam=IpamConfig(
+            pools=[
+                PoolConfig(
+                    subnet="10.10.0.0/24",
+                    ip_range="10.10.0.128/25",
+                    gateway="10.10.0.1",
+                    aux_addresses={"router": "10.10.0.5"},
+                )
+            ]
+        ),
         labels={"team": "web"},
     )
     assert len(net.id) == 64 and ctrl.network("front") == net == ctrl.network(net.id) == ctrl.network(net.id[:12])
@@ -80,10 +88,23 @@ def test_lookups_views_and_inspect(ctrl: Controller) -> None:
     assert ctrl.endpoint("front", "web") == ep and ctrl.sandbox("web") == sb and ctrl.sandboxes() == [sb]
     assert ctrl.kernel.link(sb.namespace, "eth0").mac == "02:00:00:00:00:aa"
     info = ctrl.inspect_network("front")
-    assert info["IPAM"]["Config"] == [{"Subnet": "10.10.0.0/24", "IPRange": "10.10.0.128/25", "Gateway": "10.10.0.1",
-                                       "AuxiliaryAddresses": {"router": "10.10.0.5"}}]
-    assert info["Containers"] == {sb.id: {"Name": "web", "EndpointID": ep.id, "MacAddress": "02:00:00:00:00:aa",
-                                          "IPv4Address": "10.10.0.130/24", "IPv6Address": ""}}
+    assert info["IPAM"]["Config"] == [
+        {
+            "Subnet": "10.10.0.0/24",
+            "IPRange": "10.10.0.128/25",
+            "Gateway": "10.10.0.1",
+            "AuxiliaryAddresses": {"router": "10.10.0.5"},
+        }
+    ]
+    assert info["Containers"] == {
+        sb.id: {
+            "Name": "web",
+            "EndpointID": ep.id,
+            "MacAddress": "02:00:00:00:00:aa",
+            "IPv4Address": "10.10.0.130/24",
+            "IPv6Address": "",
+        }
+    }
     assert {"Name", "Id", "Scope", "Driver", "EnableIPv6", "Internal", "Options", "Labels"} <= set(info)
     json.dumps(info)
     for bad in ("nope", net.id[:5]):
@@ -167,15 +188,30 @@ def test_bad_network_input(ctrl: Controller) -> None:
         (lambda: bridge(ctrl, "x", "10.10.0.0/16"), ConflictError, "overlaps"),
         (lambda: bridge(ctrl, "front", "10.12.0.0/24"), ConflictError, "front"),
         (lambda: bridge(ctrl, "bad name", "10.12.0.0/24"), InvalidParameterError, "name"),
-        (lambda: ctrl.create_network("x", ipam=IpamConfig(pools=[pool(subnet="10.13.0.0/24", gateway="10.14.0.1")])),
-         InvalidParameterError, "gateway"),
-        (lambda: ctrl.create_network("x", ipam=IpamConfig(pools=[pool(subnet="10.13.0.0/24", ip_range="10.1.0.0/25")])),
-         InvalidParameterError, "ip range"),
-        (lambda: ctrl.create_network("x", ipam=IpamConfig(pools=[pool(subnet="10.13.0.0/24"),
-                                                                   pool(subnet="10.13.0.0/25")])),
-         InvalidParameterError, "overlap"),
-        (lambda: ctrl.create_network("x", ipam=IpamConfig(pools_v6=[pool(subnet="fd00::/64")])),
-         InvalidParameterError, "ipv6"),
+        (
+            lambda: ctrl.create_network("x", ipam=IpamConfig(pools=[pool(subnet="10.13.0.0/24", gateway="10.14.0.1")])),
+            InvalidParameterError,
+            "gateway",
+        ),
+        (
+            lambda: ctrl.create_network(
+                "x", ipam=IpamConfig(pools=[pool(subnet="10.13.0.0/24", ip_range="10.1.0.0/25")])
+            ),
+            InvalidParameterError,
+            "ip range",
+        ),
+        (
+            lambda: ctrl.create_network(
+                "x", ipam=IpamConfig(pools=[pool(subnet="10.13.0.0/24"), pool(subnet="10.13.0.0/25")])
+            ),
+            InvalidParameterError,
+            "overlap",
+        ),
+        (
+            lambda: ctrl.create_network("x", ipam=IpamConfig(pools_v6=[pool(subnet="fd00::/64")])),
+            InvalidParameterError,
+            "ipv6",
+        ),
         (lambda: ctrl.create_network("x", options={"a": 1}), InvalidParameterError, "string"),  # type: ignore[dict-item]
         (lambda: ctrl.create_network("x", ipam=IpamConfig(driver="nosuchipam")), NotFoundError, "nosuchipam"),
     ]
@@ -211,8 +247,8 @@ def test_bad_endpoint_and_sandbox_input(ctrl: Controller) -> None:
 def test_ipam_exhaustion_is_no_space_and_leaks_nothing(ctrl: Controller) -> None:
     net = bridge(ctrl, "tiny", "10.77.0.0/30")  # .1 gateway, .2 the only endpoint address
     ctrl.create_endpoint(net, "one")
-    unchanged(ctrl, lambda: ctrl.create_endpoint(net, "two"), NoSpaceError, "")
-    unchanged(ctrl, lambda: ctrl.connect("c", "tiny"), NoSpaceError, "")
+    unchanged(ctrl, lambda: ctrl.create_endpoint(net, "two"), NoSpaceError, ".")
+    unchanged(ctrl, lambda: ctrl.connect("c", "tiny"), NoSpaceError, ".")
     assert ctrl.sandboxes() == []
 
 
