@@ -2,10 +2,12 @@
 
 Topology (built once per module, through the LinuxKernel contract)::
 
-    a (10.1.0.2, fd01::2) --veth-- r (10.1.0.1 | 10.2.0.1) --veth-- b (10.2.0.2, fd02::2)
-                                    ip_forward on; r drops 10.2.0.3 from "ra"
-    c (10.1.0.3): no default route
+    a (10.1.0.2, fd01::2) --veth--+
+                                  br1 of r (10.1.0.1, fd01::1)   r: ip_forward on, drops 10.2.0.3
+    c (10.1.0.3, no default) -----+
+                                  r "rb" (10.2.0.1, fd02::1) --veth-- b (10.2.0.2-.4, fd02::2)
 
+r and b route 10.9.9.0/24 to each other (a loop: TTL runs out).
 ``b`` listens on tcp/80 and udp/53 (and both on "::").
 """
 
@@ -59,6 +61,9 @@ def topo(request: pytest.FixtureRequest) -> Iterator[Kernel]:
         kernel.set_sysctl(r, "net.ipv4.ip_forward", "1")
         kernel.set_sysctl(r, "net.ipv6.conf.all.forwarding", "1")
         kernel.add_rule(r, Filter("drop", dst="10.2.0.3/32"))
+        # a routing loop for 10.9.9.0/24 between r and b: TTL runs out
+        kernel.set_sysctl(b, "net.ipv4.ip_forward", "1")
+        kernel.add_route(r, "10.9.9.0/24", via="10.2.0.2")
         for listener in (
             Listener("tcp", 80),
             Listener("udp", 53),
@@ -134,6 +139,13 @@ def test_transport_open_and_closed(
 def test_udp_reply_echoes_the_probe_payload(topo: Kernel) -> None:
     result = probe(topo, topo.ns("a"), "10.2.0.2", "udp", 53)
     assert bytes(result.reply["UDP"].payload) == b"netsim-probe"  # as on the fake kernel
+
+
+@pytest.mark.parametrize("proto", ["icmp", "udp"])
+def test_routing_loop_is_time_exceeded(topo: Kernel, proto: str) -> None:
+    result = probe(topo, topo.ns("a"), "10.9.9.1", proto, None if proto == "icmp" else 33434)
+    assert (result.outcome, result.reachable) == ("time-exceeded", False)
+    assert result.reply["ICMP"].type == 11
 
 
 def test_nft_filter_drop_times_out(topo: Kernel) -> None:
