@@ -13,6 +13,7 @@ import hashlib
 
 from netsim.errors import kernel_error
 from netsim.kernel.base import Kernel
+from netsim.kernel.fake.bridgeports import BridgePorts
 from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeWorld
 
 #: Linux drops a device's IPv6 state below this MTU (IPV6_MIN_MTU)
@@ -36,10 +37,16 @@ class FakeBase(Kernel):
     #: bridges whose MTU was set explicitly (Linux then stops following the ports)
     _mtu_pinned: set[FakeLink]
     _mac_salt: int
+    #: lower device -> the macvlans, vlans and vxlans stacked on it (any namespace)
+    _uppers: dict[FakeLink, list[FakeLink]]
+    #: bridge -> its ports
+    _ports: dict[FakeLink, BridgePorts]
 
     def _init_world(self) -> None:
         self.world = FakeWorld()
         self._mtu_pinned = set()
+        self._uppers = {}
+        self._ports = {}
         # MACs must differ between kernels built in one process (two simulated
         # hosts may be compared) yet be reproducible for one run id
         self._mac_salt = hashlib.sha256(self.run_id.encode()).digest()[0]
@@ -75,8 +82,8 @@ class FakeBase(Kernel):
 
     def _random_mac(self, ifindex: int) -> str:
         """Locally administered unicast (02:...), unique within the world."""
-        raw = [0x02, self._mac_salt, (ifindex >> 24) & 255, (ifindex >> 16) & 255, (ifindex >> 8) & 255, ifindex & 255]
-        return ":".join(f"{b:02x}" for b in raw)
+        digits = f"{ifindex & 0xFFFFFFFF:08x}"
+        return f"02:{self._mac_salt:02x}:{digits[0:2]}:{digits[2:4]}:{digits[4:6]}:{digits[6:8]}"
 
     @staticmethod
     def _check_free(ns: FakeNamespace, name: str) -> None:

@@ -72,7 +72,6 @@ class FakeKernel(LinksMixin, Layer3Mixin, TablesMixin):
                     doomed.append(victim)
         self._destroy(doomed)
         del self.world.namespaces[name]
-        self.world.explicit_macs = {k: v for k, v in self.world.explicit_macs.items() if k[0] != name}
 
     def namespaces(self) -> list[str]:
         return sorted(self.world.namespaces)

@@ -27,6 +27,8 @@ from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeRoute, IPIface
 IPV6_KERNEL_METRIC = 256
 LOOPBACK_V4 = ipaddress.IPv4Interface("127.0.0.1/8")
 LOOPBACK_V6 = ipaddress.IPv6Interface("::1/128")
+LINK_LOCAL_NET = ipaddress.IPv6Network("fe80::/64")
+LINK_LOCAL_BASE = int(LINK_LOCAL_NET.network_address)
 
 
 def ipv6_enabled(ns: FakeNamespace, link: FakeLink) -> bool:
@@ -34,10 +36,14 @@ def ipv6_enabled(ns: FakeNamespace, link: FakeLink) -> bool:
 
 
 def link_local(mac: str) -> ipaddress.IPv6Interface:
-    """The EUI-64 fe80:: address Linux derives from a MAC (addrgenmode eui64)."""
-    raw = bytes(int(part, 16) for part in mac.split(":"))
-    eui = bytes([raw[0] ^ 0x02, raw[1], raw[2], 0xFF, 0xFE, raw[3], raw[4], raw[5]])
-    return ipaddress.IPv6Interface((b"\xfe\x80" + b"\x00" * 6 + eui, 64))
+    """The EUI-64 fe80:: address Linux derives from a MAC (addrgenmode eui64).
+
+    >>> link_local("02:00:00:00:00:01")
+    IPv6Interface('fe80::ff:fe00:1/64')
+    """
+    raw = int(mac.replace(":", ""), 16) ^ (0x02 << 40)  # flip the universal/local bit
+    eui = ((raw >> 24) << 40) | (0xFFFE << 24) | (raw & 0xFFFFFF)
+    return ipaddress.IPv6Interface((LINK_LOCAL_BASE | eui, 64))
 
 
 def is_v4_secondary(link: FakeLink, addr: IPIface) -> bool:
@@ -51,22 +57,27 @@ def is_v4_secondary(link: FakeLink, addr: IPIface) -> bool:
 
 
 def connected_routes(link: FakeLink) -> list[FakeRoute]:
-    """The kernel routes an up link's addresses give (see module docstring)."""
+    """The kernel routes an up link's addresses give (see module docstring).
+
+    O(addresses^2) in the worst case, O(1) for the usual one or two addresses.
+    """
     found: list[FakeRoute] = []
-    seen: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
-    for addr in link.addresses:
+    addresses = link.addresses
+    for index, addr in enumerate(addresses):
         net = addr.network
-        if net in seen:
-            continue
         if addr.version == 4:
-            if link.kind == "loopback" or net.prefixlen == 32 or is_v4_secondary(link, addr):
+            if link.kind == "loopback" or net.prefixlen == 32:
                 continue
-            found.append(FakeRoute(net, link.name, None, 0, "link", "kernel"))
+            route = FakeRoute(net, link.name, None, 0, "link", "kernel")
         else:
-            if net.prefixlen == 128:
+            # fe80::/64 routes are left out (see netsim.kernel.fake.divergences): one
+            # per up link would make every route update O(links) in a host namespace
+            if net.prefixlen == 128 or int(net.network_address) == LINK_LOCAL_BASE:
                 continue
-            found.append(FakeRoute(net, link.name, None, IPV6_KERNEL_METRIC, "universe", "kernel"))
-        seen.add(net)
+            route = FakeRoute(net, link.name, None, IPV6_KERNEL_METRIC, "universe", "kernel")
+        # a secondary (or a second address in the same prefix) adds no route
+        if not any(other.network == net for other in addresses[:index] if other.version == addr.version):
+            found.append(route)
     return found
 
 

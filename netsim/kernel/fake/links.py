@@ -5,8 +5,8 @@ argument checks first (InvalidParameterError), then the namespace (ENOENT),
 then referenced links (ENODEV), then what the kernel itself refuses. Every
 check happens before the first mutation, so a refused call changes nothing.
 Costs: creating, renaming or changing one link is O(1) plus O(routes of its
-namespace) for route bookkeeping; deleting or moving scans the world once for
-dependants (macvlans, vlans, vxlans on top), O(links).
+namespace) for route bookkeeping; deleting costs O(what goes with it) through
+the kernel's lower->upper and bridge->ports indexes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from netsim.errors import InvalidParameterError, kernel_error
 from netsim.kernel.base import LinkInfo, LinkKind, MacvlanMode
 from netsim.kernel.fake import l3sync
+from netsim.kernel.fake.bridgeports import BridgePorts
 from netsim.kernel.fake.common import DEFAULT_MTU, ETH_MAX_MTU, IPV4_MIN_MTU, FakeBase
 from netsim.kernel.fake.state import FakeLink, FakeNamespace
 from netsim.naming import check_ifname
@@ -44,6 +45,10 @@ class LinksMixin(FakeBase):
         mac = fields.pop("mac", None) or self._random_mac(index)
         link = FakeLink(name=name, kind=kind, ifindex=index, mac=mac, ns=ns, **fields)
         ns.links[name] = link
+        if link.parent is not None:
+            self._uppers.setdefault(link.parent, []).append(link)
+        if kind == "bridge":
+            self._ports[link] = BridgePorts()
         l3sync.arrive_link(ns, link)
         return link
 
@@ -78,7 +83,7 @@ class LinksMixin(FakeBase):
             raise kernel_error(errno.EINVAL, f"loopback {parent!r} cannot carry a macvlan")
         if lower.master is not None:
             raise kernel_error(errno.EBUSY, f"{parent!r} is a bridge port and cannot carry a macvlan")
-        siblings = [link for link in self._all_links() if link.kind == "macvlan" and link.parent is lower]
+        siblings = [link for link in self._uppers.get(lower, []) if link.kind == "macvlan"]
         if siblings and (mode == "passthru" or any(s.attrs.get("mode") == "passthru" for s in siblings)):
             raise kernel_error(errno.EINVAL, f"a passthru macvlan must be alone on {parent!r}")
         self._new_link(space, name, "macvlan", parent=lower, mtu=lower.mtu, attrs={"mode": mode})
@@ -93,8 +98,8 @@ class LinksMixin(FakeBase):
             raise kernel_error(errno.ERANGE, f"VLAN id {vlan_id} out of range 0..4094")
         if lower.kind == "loopback":
             raise kernel_error(errno.EOPNOTSUPP, f"{parent!r} cannot carry VLANs")
-        for link in self._all_links():
-            if link.kind == "vlan" and link.parent is lower and link.attrs.get("vlan_id") == vlan_id:
+        for link in self._uppers.get(lower, []):
+            if link.kind == "vlan" and link.attrs.get("vlan_id") == vlan_id:
                 raise kernel_error(errno.EEXIST, f"VLAN {vlan_id} exists on {parent!r}")
         self._new_link(space, name, "vlan", parent=lower, mtu=lower.mtu, mac=lower.mac, attrs={"vlan_id": vlan_id})
 
@@ -148,32 +153,32 @@ class LinksMixin(FakeBase):
     # --- deletion ---------------------------------------------------------------
     def _doomed_with(self, first: FakeLink) -> list[FakeLink]:
         """``first`` plus what Linux deletes with it: veth peers, and upper
-        devices (macvlan, vlan, vxlan) whose lower device goes. O(links)."""
+        devices (macvlan, vlan, vxlan) whose lower device goes. O(result)."""
         doomed = [first]
-        seen = {id(first)}
-        everything = self._all_links()
+        seen = {first}
         i = 0
         while i < len(doomed):
             link = doomed[i]
             i += 1
             related = [link.peer] if link.peer is not None else []
-            related += [upper for upper in everything if upper.parent is link]
+            related += self._uppers.get(link, [])
             for other in related:
-                if id(other) not in seen:
-                    seen.add(id(other))
+                if other not in seen:
+                    seen.add(other)
                     doomed.append(other)
         return doomed
 
     def _destroy(self, doomed: list[FakeLink]) -> None:
-        gone = {id(link) for link in doomed}
+        gone = set(doomed)
         for link in doomed:
             space = link.ns
-            if link.master is not None and id(link.master) not in gone:
+            if link.master is not None and link.master not in gone:
                 self._release_port(link)
-            if link.kind == "bridge":
-                for port in [p for p in space.links.values() if p.master is link]:
-                    if id(port) not in gone:
-                        port.master = None
+            for port in self._ports.pop(link, BridgePorts()).members():
+                port.master = None
+            if link.parent is not None and link.parent not in gone:
+                self._uppers[link.parent].remove(link)
+            self._uppers.pop(link, None)
             l3sync.forget_link(space, link)
             self.world.explicit_macs.pop((space.name, link.name), None)
             self._mtu_pinned.discard(link)
@@ -218,10 +223,11 @@ class LinksMixin(FakeBase):
         l3sync.mtu_changed(link.ns, link, old)
         # macvlans and vlans never exceed their lower device's MTU
         if mtu < old:
-            for upper in self._all_links():
-                if upper.parent is link and upper.kind in ("macvlan", "vlan") and upper.mtu > mtu:
+            for upper in self._uppers.get(link, []):
+                if upper.kind in ("macvlan", "vlan") and upper.mtu > mtu:
                     self._apply_mtu(upper, mtu)
         if link.master is not None:
+            self._ports[link.master].mtu_changed(old, mtu)
             self._bridge_follow_ports(link.master)
 
     def set_mtu(self, ns: str, name: str, mtu: int) -> None:
@@ -238,28 +244,32 @@ class LinksMixin(FakeBase):
     def set_mac(self, ns: str, name: str, mac: str) -> None:
         normalized = parse_mac(mac)
         space, link = self._link(ns, name)
-        link.mac = normalized
+        old, link.mac = link.mac, normalized
         self.world.explicit_macs[(space.name, link.name)] = normalized
         if link.master is not None:
+            self._ports[link.master].mac_changed(old, normalized)
             self._bridge_follow_ports(link.master)
 
     # --- bridges ------------------------------------------------------------------
     def _bridge_follow_ports(self, bridge: FakeLink) -> None:
         """Linux keeps an unpinned bridge at its ports' smallest MTU, and a
         bridge without an explicit MAC at its ports' smallest MAC."""
-        ports = [p for p in bridge.ns.links.values() if p.master is bridge]
+        ports = self._ports[bridge]
         if bridge not in self._mtu_pinned:
-            self._apply_mtu(bridge, min((p.mtu for p in ports), default=DEFAULT_MTU))
-        if ports and (bridge.ns.name, bridge.name) not in self.world.explicit_macs:
-            bridge.mac = min(p.mac for p in ports)
+            self._apply_mtu(bridge, ports.min_mtu() or DEFAULT_MTU)
+        smallest = ports.min_mac()
+        if smallest is not None and (bridge.ns.name, bridge.name) not in self.world.explicit_macs:
+            bridge.mac = smallest
 
     def _release_port(self, port: FakeLink) -> None:
         bridge = port.master
         if bridge is None:
             return
         port.master = None
+        self._ports[bridge].remove(port)
         # a port leaving takes its static FDB entries with it
-        bridge.fdb = {key: entry for key, entry in bridge.fdb.items() if entry.port is not port}
+        if bridge.fdb:
+            bridge.fdb = {key: entry for key, entry in bridge.fdb.items() if entry.port is not port}
         self._bridge_follow_ports(bridge)
 
     def set_master(self, ns: str, name: str, master: str | None) -> None:
@@ -276,10 +286,11 @@ class LinksMixin(FakeBase):
             raise kernel_error(errno.EINVAL, f"cannot enslave {name!r} to {master!r}")
         if link.master is bridge:
             return
-        if any(upper.parent is link and upper.kind == "macvlan" for upper in self._all_links()):
+        if any(upper.kind == "macvlan" for upper in self._uppers.get(link, [])):
             raise kernel_error(errno.EBUSY, f"{name!r} carries macvlans and cannot be a bridge port")
         self._release_port(link)
         link.master = bridge
+        self._ports[bridge].add(link)
         self._bridge_follow_ports(bridge)
 
     # --- moves and renames ---------------------------------------------------------
@@ -300,8 +311,6 @@ class LinksMixin(FakeBase):
         # Linux closes the device, unlinks it from its bridge and forgets its
         # layer-3 state before it reappears, down and bare, in the new namespace
         self._release_port(link)
-        for port in [p for p in space.links.values() if p.master is link]:
-            self._release_port(port)
         l3sync.forget_link(space, link)
         del space.links[name]
         mac = self.world.explicit_macs.pop((space.name, name), None)
