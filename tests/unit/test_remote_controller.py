@@ -122,3 +122,34 @@ def test_failed_endpoint_leaves_nothing(ctrl: Any, kernel: Kernel, call: str, re
         assert {k: set(v[1]) for k, v in ctrl.registry.ipam("mem").driver.pools.items()} == used_before
         ctrl.delete_network(net)
         ctrl.registry.driver("flaky").driver.close()
+
+
+def test_plugins_configured_through_the_controller(kernel: Kernel) -> None:
+    """The registry loads ``drivers.remote:init`` / ``ipam.remote:init`` from
+    the entry points with ``driver_options["remote"]`` as their options."""
+    from test_plugin_helpers import MemoryDriver
+
+    with (
+        short_dir() as directory,
+        PluginServer(driver=MemoryDriver(), socket_path=directory / "memnet.sock") as net_server,
+        PluginServer(ipam=MemoryIpam(), socket_path=directory / "plugins.sock"),
+    ):
+        options = {"remote": {"plugins": [{"address": net_server.address}], "plugin_dirs": [str(directory)]}}
+        config = controller_api.ControllerConfig(host="h1", entry_points=True, driver_options=options)
+        controller = controller_api.Controller(kernel, config)
+        try:
+            assert isinstance(controller.registry.driver("memnet").driver, RemoteDriver)
+            remote_ipam = controller.registry.ipam("plugins").driver
+            assert remote_ipam.capabilities().requires_mac_address is True
+            pool = controller_api.PoolConfig(subnet="10.50.0.0/24")
+            net = controller.create_network(
+                "n", driver="memnet", ipam=controller_api.IpamConfig(driver="plugins", pools=[pool])
+            )
+            ep = controller.create_endpoint(net, "e")
+            assert str(ep.address).startswith("10.50.0.")
+            controller.delete_endpoint(ep)
+            controller.delete_network(net)
+        finally:
+            controller.close()
+            controller.registry.driver("memnet").driver.close()
+            remote_ipam.close()
