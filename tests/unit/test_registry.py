@@ -74,7 +74,7 @@ def test_builtins_cannot_be_overridden() -> None:
 def test_experimental_flag() -> None:
     registry = Registry()
     warnings = registry.load(make_config_for(), experimental=True, entry_points=False)
-    overlay = [b for b in BUILTIN_DRIVERS if b.name == "overlay"][0]
+    overlay = next(b for b in BUILTIN_DRIVERS if b.name == "overlay")
     assert overlay.experimental
     assert "overlay" in registry.drivers() or any("overlay" in w for w in warnings)
 
