@@ -27,7 +27,7 @@ def dut(target: DriverTarget, netsim_kernel_factory: Callable[[str], Kernel]) ->
     try:
         yield under_test
     finally:
-        under_test.ctrl.close()
+        under_test.close()
     left = kernel.snapshot()
     assert left == baseline, f"the kernel is not as it was before the check: {_diff(baseline, left)}"
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from netsim import netlabel
 from netsim.conformance.target import DriverTarget, load_python_target
 from netsim.controller import Controller, ControllerConfig, IpamConfig, PoolConfig
+from netsim.controller.views import Network
 from netsim.driverapi import Capability, Driver, IPAMData, NetworkInfo
 from netsim.kernel.base import Kernel
 
@@ -30,6 +33,7 @@ class DriverUnderTest:
     driver: Driver
     capability: Capability
     options: dict[str, str] = field(default_factory=dict)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
     _subnets: Iterator[int] = field(default_factory=lambda: itertools.count(0))
 
     @property
@@ -41,29 +45,22 @@ class DriverUnderTest:
         return f"10.77.{next(self._subnets)}.0/24"
 
     def ipam_data(self, subnet: str | None = None) -> list[IPAMData]:
-        import ipaddress
-
         net = ipaddress.ip_network(subnet or self.next_subnet())
         gateway = ipaddress.ip_interface(f"{next(net.hosts())}/{net.prefixlen}")
         return [IPAMData(address_space="LocalDefault", pool=net, gateway=gateway)]
 
+    def network_options(self) -> dict[str, Any]:
+        """Options shaped as the controller passes them to create_network."""
+        return {netlabel.GENERIC_DATA: dict(self.options), netlabel.ENABLE_IPV6: False, netlabel.INTERNAL: False}
+
     def create_network_direct(self, nid: str | None = None, subnet: str | None = None) -> tuple[str, list[IPAMData]]:
-        """Call the driver's create_network with options shaped as the controller does."""
+        """Call the driver's create_network directly, without the controller."""
         nid = nid or new_id()
         data = self.ipam_data(subnet)
         self.driver.create_network(nid, self.network_options(), NetworkInfo(), data, [])
         return nid, data
 
-    def network_options(self) -> dict[str, Any]:
-        from netsim import netlabel
-
-        return {
-            netlabel.GENERIC_DATA: dict(self.options),
-            netlabel.ENABLE_IPV6: False,
-            netlabel.INTERNAL: False,
-        }
-
-    def create_network(self, name: str, subnet: str | None = None, **kwargs: Any) -> Any:
+    def create_network(self, name: str, subnet: str | None = None, **kwargs: Any) -> Network:
         """Create a network through the controller (IPAM, allocate, create)."""
         return self.ctrl.create_network(
             name,
@@ -73,34 +70,41 @@ class DriverUnderTest:
             **kwargs,
         )
 
+    def close(self) -> None:
+        try:
+            self.ctrl.close()
+        finally:
+            for cleanup in reversed(self.cleanups):
+                cleanup()
+
 
 def build(target: DriverTarget, kernel: Kernel, host: str = "h1") -> DriverUnderTest:
     """A controller on ``kernel`` with the target driver registered."""
-    extra: dict[str, Any] = {}
-    name = target.spec
-    if target.kind == "python":
-        extra[target.spec] = load_python_target(target.spec)
-    elif target.kind == "remote":
-        from drivers.remote import RemoteDriver
-
-        name = "remote-under-test"
-        extra[name] = RemoteDriver.init_for(target.spec, name=name)
-    elif target.kind == "plugin":
-        from netsim.conformance.plugin_roundtrip import roundtrip_init
-
-        name = "plugin-" + target.spec.split(":", 1)[1]
-        extra[name] = roundtrip_init(target.spec.split(":", 1)[1], name)
-    ctrl = Controller(kernel, ControllerConfig(host=host, extra_drivers=extra))
+    ctrl = Controller(kernel, ControllerConfig(host=host))
+    cleanups: list[Callable[[], None]] = []
     try:
-        if target.kind == "python":
-            name = ctrl.registry.names_added_by(target.spec)[0]
-        driver = ctrl.registry.driver(name)
-        capability = ctrl.registry.capability(name)
+        name = target.spec
+        if target.kind != "name":
+            before = set(ctrl.registry.drivers())
+            if target.kind == "python":
+                init = load_python_target(target.spec)
+            elif target.kind == "remote":
+                from drivers.remote import RemoteDriver
+
+                init = RemoteDriver.init_for(target.spec, name="remote-under-test")
+            else:
+                from netsim.conformance.plugin_roundtrip import serve_builtin
+
+                builtin = target.spec.split(":", 1)[1]
+                init, stop = serve_builtin(builtin, ctrl.driver_config(builtin), f"plugin-{builtin}")
+                cleanups.append(stop)
+            ctrl.registry.add_driver(init, ctrl.driver_config(target.spec))
+            added = sorted(set(ctrl.registry.drivers()) - before)
+            name = added[0] if added else target.spec
+        entry = ctrl.registry.driver(name)
     except BaseException:
         ctrl.close()
+        for cleanup in cleanups:
+            cleanup()
         raise
-    return DriverUnderTest(target, kernel, ctrl, name, driver, capability, dict(target.options))
-
-
-def registered_options(options: Mapping[str, str]) -> dict[str, str]:
-    return dict(options)
+    return DriverUnderTest(target, kernel, ctrl, name, entry.driver, entry.capability, dict(target.options), cleanups)
