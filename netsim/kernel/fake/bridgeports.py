@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sortedcontainers import SortedList
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from netsim.kernel.fake.state import FakeLink
 

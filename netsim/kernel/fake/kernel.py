@@ -4,8 +4,8 @@ The control plane (this package) changes a :class:`FakeWorld` the way
 netlink and nftables calls change Linux; the dataplane
 (:mod:`netsim.kernel.fake.dataplane`) moves scapy packets through the same
 world. Errnos are Linux's; ``tests/linux/test_kernel_contract.py`` runs the
-same assertions on both kernels. Known divergences are listed in
-:mod:`netsim.kernel.divergences` when they exist.
+same assertions on both kernels. Accepted divergences, each with its
+reason, are listed in :mod:`netsim.kernel.fake.divergences`.
 
 >>> kernel = FakeKernel("doctest")
 >>> ns = kernel.ns("h1")
@@ -106,6 +106,12 @@ class FakeKernel(LinksMixin, Layer3Mixin, TablesMixin):
             if link is not None and link.mac == mac:
                 current[(ns, name)] = mac
         return current
+
+    def _check(self) -> None:
+        """Assert the world's invariants (see :mod:`netsim.kernel.fake.invariants`)."""
+        from netsim.kernel.fake.invariants import check_kernel
+
+        check_kernel(self)
 
     def close(self) -> None:
         """Delete every namespace (idempotent)."""
