@@ -1,0 +1,182 @@
+"""Each bridge setup step on its own, on both kernels: what it changes, and
+that its undo takes exactly that back."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
+from drivers.bridge.setup import (
+    SETUP_STEPS,
+    IsolationRules,
+    SetupContext,
+    setup_device,
+    setup_device_up,
+    setup_forwarding,
+    setup_icc,
+    setup_internal,
+    setup_ip,
+    setup_ipv6,
+    setup_isolation,
+    setup_masquerade,
+    setup_mtu,
+)
+from netsim import netlabel
+from netsim.controller.rollback import Undo
+from netsim.driverapi import IPAMData
+from netsim.errors import InvalidParameterError
+from netsim.kernel.base import Filter, Kernel, Masquerade
+
+NID = "ab" * 32
+BRIDGE = f"br-{NID[:12]}"
+
+
+@pytest.fixture
+def host_ns(kernel: Kernel) -> Iterator[str]:
+    ns = kernel.ns("h1")
+    kernel.add_namespace(ns)
+    try:
+        yield ns
+    finally:
+        kernel.delete_namespace(ns)
+
+
+def config(options: dict[str, str] | None = None, *, ipv6: bool = False, internal: bool = False) -> BridgeNetworkConfig:
+    v4 = [IPAMData("LocalDefault", ipaddress.ip_network("10.10.0.0/24"), ipaddress.ip_interface("10.10.0.1/24"))]
+    v6 = [IPAMData("LocalDefault", ipaddress.ip_network("fd00::/64"), ipaddress.ip_interface("fd00::1/64"))]
+    opts: dict[str, Any] = {
+        netlabel.GENERIC_DATA: options or {},
+        netlabel.ENABLE_IPV6: ipv6,
+        netlabel.INTERNAL: internal,
+    }
+    return parse_network_config(NID, opts, v4, v6 if ipv6 else [])
+
+
+def context(kernel: Kernel, ns: str, cfg: BridgeNetworkConfig, others: list[str] | None = None) -> SetupContext:
+    return SetupContext(kernel, ns, cfg, IsolationRules(), others or [], lambda: False)
+
+
+def run_and_undo(kernel: Kernel, ctx: SetupContext, steps: list[Callable[[SetupContext, Undo], None]]) -> Undo:
+    undo = Undo()
+    for step in steps:
+        step(ctx, undo)
+    return undo
+
+
+def test_setup_device_and_undo(kernel: Kernel, host_ns: str) -> None:
+    before = kernel.snapshot()
+    undo = run_and_undo(kernel, context(kernel, host_ns, config()), [setup_device])
+    assert kernel.link(host_ns, BRIDGE).kind == "bridge"
+    assert undo.run() == [] and kernel.snapshot() == before
+
+
+def test_setup_mtu(kernel: Kernel, host_ns: str) -> None:
+    ctx = context(kernel, host_ns, config({netlabel.DRIVER_MTU: "1400"}))
+    undo = run_and_undo(kernel, ctx, [setup_device, setup_mtu])
+    assert kernel.link(host_ns, BRIDGE).mtu == 1400
+    undo.run()
+
+
+def test_setup_ip_and_ipv6(kernel: Kernel, host_ns: str) -> None:
+    ctx = context(kernel, host_ns, config(ipv6=True))
+    undo = run_and_undo(kernel, ctx, [setup_device, setup_ip, setup_ipv6, setup_device_up])
+    addresses = kernel.addresses(host_ns)
+    assert (BRIDGE, "10.10.0.1/24") in addresses and (BRIDGE, "fd00::1/64") in addresses
+    assert kernel.link(host_ns, BRIDGE).up
+    undo.run()
+
+
+def test_setup_forwarding_restores_what_it_changed(kernel: Kernel, host_ns: str) -> None:
+    before = kernel.snapshot()
+    undo = run_and_undo(kernel, context(kernel, host_ns, config(ipv6=True)), [setup_forwarding])
+    assert kernel.get_sysctl(host_ns, "net.ipv4.ip_forward") == "1"
+    assert kernel.get_sysctl(host_ns, "net.ipv6.conf.all.forwarding") == "1"
+    undo.run()
+    assert kernel.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("step", "options", "internal", "expected"),
+    [
+        (
+            setup_icc,
+            {netlabel.BRIDGE_ENABLE_ICC: "false"},
+            False,
+            [Filter(action="drop", in_iface=BRIDGE, out_iface=BRIDGE, layer="bridge")],
+        ),
+        (setup_icc, {}, False, []),
+        (setup_masquerade, {}, False, [Masquerade(src="10.10.0.0/24", not_out_iface=BRIDGE)]),
+        (setup_masquerade, {netlabel.BRIDGE_ENABLE_IP_MASQUERADE: "false"}, False, []),
+        (setup_masquerade, {}, True, []),
+        (setup_internal, {}, True, [Filter(action="drop", in_iface=BRIDGE), Filter(action="drop", out_iface=BRIDGE)]),
+        (setup_internal, {}, False, []),
+    ],
+)
+def test_rule_steps(
+    kernel: Kernel, host_ns: str, step: Any, options: dict[str, str], internal: bool, expected: list[object]
+) -> None:
+    ctx = context(kernel, host_ns, config(options, internal=internal))
+    undo = run_and_undo(kernel, ctx, [setup_device, step])
+    assert kernel.rules(host_ns) == expected
+    undo.run()
+    assert kernel.rules(host_ns) == []
+
+
+def test_setup_isolation_both_directions(kernel: Kernel, host_ns: str) -> None:
+    kernel.add_bridge(host_ns, "br-other")
+    ctx = context(kernel, host_ns, config(), others=["br-other"])
+    undo = run_and_undo(kernel, ctx, [setup_device, setup_isolation])
+    assert kernel.rules(host_ns) == [
+        Filter(action="drop", in_iface=BRIDGE, out_iface="br-other"),
+        Filter(action="drop", in_iface="br-other", out_iface=BRIDGE),
+    ]
+    assert ctx.isolation.mentioning("br-other") == kernel.rules(host_ns)
+    undo.run()
+    assert kernel.rules(host_ns) == [] and ctx.isolation.rules == []
+
+
+def test_all_steps_then_undo_leave_nothing(kernel: Kernel, host_ns: str) -> None:
+    before = kernel.snapshot()
+    cfg = config({netlabel.BRIDGE_ENABLE_ICC: "false", netlabel.DRIVER_MTU: "1450"}, ipv6=True)
+    undo = run_and_undo(kernel, context(kernel, host_ns, cfg), list(SETUP_STEPS))
+    assert len(kernel.rules(host_ns)) == 2
+    assert undo.run() == []
+    assert kernel.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({netlabel.BRIDGE_ENABLE_ICC: "maybe"}, "enable_icc"),
+        ({netlabel.DRIVER_MTU: "-1"}, "mtu"),
+        ({netlabel.DRIVER_MTU: "70000"}, "mtu"),
+        ({netlabel.BRIDGE_NAME: "bad/name"}, "bridge.name"),
+    ],
+)
+def test_config_validation(options: dict[str, str], match: str) -> None:
+    with pytest.raises(InvalidParameterError, match=match):
+        config(options)
+
+
+def test_config_defaults() -> None:
+    cfg = config()
+    assert (cfg.bridge_name, cfg.enable_icc, cfg.enable_ip_masquerade, cfg.mtu, cfg.host_binding_ipv4) == (
+        BRIDGE,
+        True,
+        True,
+        None,
+        None,
+    )
+    assert config({netlabel.DRIVER_MTU: "0"}).mtu is None
+    with pytest.raises(InvalidParameterError, match="IPv4 pool"):
+        parse_network_config(NID, {}, [], [])
+    with pytest.raises(InvalidParameterError, match="IPv6"):
+        parse_network_config(NID, {netlabel.ENABLE_IPV6: True}, config_v4(), [])
+
+
+def config_v4() -> list[IPAMData]:
+    return [IPAMData("LocalDefault", ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_interface("10.0.0.1/24"))]
