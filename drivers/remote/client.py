@@ -13,9 +13,7 @@ request is known not to have been received.
 
 from __future__ import annotations
 
-import http.client
 import json
-import select
 import socket
 import threading
 import time
@@ -24,12 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from drivers.remote.wire import BodyTooLarge, Connection
 from netsim.errors import InvalidParameterError, PluginProtocolError, PluginUnavailableError
 from netsim.plugin.codec import ACCEPT, ACTIVATE, Fields
 from netsim.plugin.errors import KIND_FIELD, reply_error
 
 MIB = 1024 * 1024
-_READ_CHUNK = 64 * 1024
 # Keep this many idle connections per plugin; more are closed after use.
 _MAX_IDLE = 4
 
@@ -107,20 +105,6 @@ class PluginAddress:
         return f"unix://{self.path}" if self.scheme == "unix" else f"tcp://{self.host}:{self.port}"
 
 
-class _Connection:
-    """One kept-alive HTTP/1.1 connection to a plugin."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-
-    def closed_by_peer(self) -> bool:
-        """Readable while idle means the plugin closed it (or sent junk)."""
-        return bool(select.select([self.sock], [], [], 0)[0])
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 class _ConnectFailed(Exception):
     """Raised inside the client when no connection could be made (retryable)."""
 
@@ -141,7 +125,7 @@ class PluginClient:
         self.name = name
         self.address = address if isinstance(address, PluginAddress) else PluginAddress.parse(address)
         self.config = config or ClientConfig()
-        self._idle: list[_Connection] = []
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._host = "localhost" if self.address.scheme == "unix" else f"{self.address.host}:{self.address.port}"
 
@@ -197,11 +181,11 @@ class PluginClient:
         except (TypeError, ValueError) as exc:
             raise InvalidParameterError(f"{self.name}/{method}: arguments are not JSON-serializable: {exc}") from exc
 
-    def _connect(self, timeout: float) -> _Connection:
+    def _connect(self, timeout: float) -> Connection:
         if self.address.scheme == "tcp":
             sock = socket.create_connection((self.address.host, self.address.port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return _Connection(sock)
+            return Connection(sock)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
@@ -209,9 +193,9 @@ class PluginClient:
         except BaseException:
             sock.close()
             raise
-        return _Connection(sock)
+        return Connection(sock)
 
-    def _reuse_idle(self) -> _Connection | None:
+    def _reuse_idle(self) -> Connection | None:
         while True:
             with self._lock:
                 if not self._idle:
@@ -221,7 +205,7 @@ class PluginClient:
                 return conn
             conn.close()
 
-    def _checkout(self, method: str, deadline: float) -> _Connection:
+    def _checkout(self, method: str, deadline: float) -> Connection:
         reused = self._reuse_idle()
         if reused is not None:
             return reused
@@ -244,62 +228,31 @@ class PluginClient:
                 time.sleep(delay)
                 delay = min(delay * 2, self.config.max_backoff)
 
-    def _exchange(self, conn: _Connection, method: str, body: bytes, deadline: float) -> tuple[int, bytes]:
+    def _exchange(self, conn: Connection, method: str, body: bytes, deadline: float) -> tuple[int, bytes]:
         # headers and body in one write: the plugin wakes once per request
         head = (
             f"POST /{method} HTTP/1.1\r\nHost: {self._host}\r\nAccept: {ACCEPT}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         try:
-            self._arm(conn, deadline)
-            conn.sock.sendall(head.encode() + body)
-            response = http.client.HTTPResponse(conn.sock, method="POST")
-            try:
-                response.begin()
-                raw = self._read_body(conn, response, method, deadline)
-            finally:
-                response.close()  # closes its file object, not the socket
+            reply = conn.exchange(head.encode() + body, deadline, self.config.max_body)
+        except BodyTooLarge as exc:
+            raise PluginProtocolError(str(exc), plugin=self.name, call=method) from exc
         except TimeoutError as exc:
             raise PluginUnavailableError(
                 f"no reply within {self.config.timeout:g} s (timed out)", plugin=self.name, call=method
             ) from exc
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             raise PluginUnavailableError(
                 f"connection lost mid-call: {type(exc).__name__}: {exc}", plugin=self.name, call=method
             ) from exc
-        if response.will_close:
+        if reply.will_close:
             conn.close()
         else:
             self._checkin(conn)
-        return response.status, raw
+        return reply.status, reply.body
 
-    def _arm(self, conn: _Connection, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("deadline passed")
-        conn.sock.settimeout(remaining)
-
-    def _read_body(self, conn: _Connection, response: http.client.HTTPResponse, method: str, deadline: float) -> bytes:
-        limit = self.config.max_body
-        if response.length is not None and response.length > limit:
-            raise PluginProtocolError(
-                f"reply body of {response.length} bytes exceeds the {limit}-byte limit", plugin=self.name, call=method
-            )
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            self._arm(conn, deadline)
-            chunk = response.read(_READ_CHUNK)
-            if not chunk:
-                if response.length:  # read(amt) does not raise on a short body: the plugin died mid-reply
-                    raise http.client.IncompleteRead(b"".join(chunks), response.length)
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > limit:
-                raise PluginProtocolError(f"reply body exceeds the {limit}-byte limit", plugin=self.name, call=method)
-            chunks.append(chunk)
-
-    def _checkin(self, conn: _Connection) -> None:
+    def _checkin(self, conn: Connection) -> None:
         with self._lock:
             if len(self._idle) < _MAX_IDLE:
                 self._idle.append(conn)

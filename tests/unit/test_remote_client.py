@@ -108,7 +108,7 @@ def test_accept_header_and_bodies(sock_dir: Path) -> None:
 
 
 def test_stale_keepalive_connection_is_replaced(sock_dir: Path) -> None:
-    from drivers.remote.client import _Connection
+    from drivers.remote.wire import Connection as _Connection
 
     with serve(sock_dir, http_reply(200, {"ok": True})) as plugin:
         client = PluginClient("p", plugin.address, FAST)
@@ -172,7 +172,7 @@ def test_dies_mid_call(sock_dir: Path) -> None:
 def test_dies_mid_body(sock_dir: Path) -> None:
     with serve(sock_dir, ThenClose(http_reply(200, "x" * 100)[:-60])) as plugin:
         message = expect(PluginUnavailableError, plugin, "NetworkDriver.Join")
-    assert "connection lost" in message and "IncompleteRead" in message
+    assert "connection lost" in message and "after 40 of 100 body bytes" in message
 
 
 def test_garbage_instead_of_http(sock_dir: Path) -> None:
@@ -303,3 +303,50 @@ def test_activate_reply_must_list_strings(sock_dir: Path) -> None:
             client.activate()
         client.close()
     assert json.loads(plugin.requests[0].body or b"null") is None
+
+
+# -- HTTP framing as Go's net/http sends it -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (chunked_reply(200, [b'{"Options"', b': {"a": "b"}}']), {"Options": {"a": "b"}}),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\n{}\n\r\n0\r\nX-Trailer: 1\r\n\r\n",
+            {},
+        ),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" + http_reply(200, {"ok": 1}), {"ok": 1}),
+        (ThenClose(b"HTTP/1.0 200 OK\r\n\r\n" + b'{"ok": 2}'), {"ok": 2}),
+        (http_reply(200, {"ok": 3}, headers={"Connection": "close"}), {"ok": 3}),
+    ],
+    ids=["chunked", "chunk-extension-trailer", "100-continue", "http10-read-to-close", "connection-close"],
+)
+def test_reply_framings(sock_dir: Path, reply: bytes, expected: object) -> None:
+    with serve(sock_dir, reply) as plugin:
+        client = PluginClient("p", plugin.address, FAST)
+        assert client.call("NetworkDriver.AllocateNetwork", {}) == expected
+        kept = len(client._idle)
+        client.close()
+    closing = isinstance(reply, ThenClose) or b"Connection: close" in reply
+    assert kept == (0 if closing else 1)
+
+
+@pytest.mark.parametrize(
+    ("reply", "match"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "invalid Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "invalid Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "malformed reply header"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n", "more than 100 reply headers"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n", "longer than 65536"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "invalid chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX", "chunk not followed by CRLF"),
+        (b"HTTP/2 200\r\n\r\n", "not an HTTP reply"),
+    ],
+    ids=["cl-text", "cl-negative", "header", "many-headers", "long-line", "chunk-size", "chunk-crlf", "http2"],
+)
+def test_broken_framing(sock_dir: Path, reply: bytes, match: str) -> None:
+    with serve(sock_dir, ThenClose(reply)) as plugin:
+        message = expect(PluginUnavailableError, plugin)
+    assert match in message
