@@ -18,7 +18,9 @@ import ipaddress
 import os
 import select
 import socket
+import struct
 import threading
+from typing import Any
 
 from netsim.errors import kernel_error
 from netsim.kernel.base import Listener
@@ -28,6 +30,36 @@ from netsim.kernel.linux.traffic_nssocket import open_socket
 #: a daemon thread blocked only in select, so this is never reached in practice)
 STOP_JOIN_SECONDS = 2.0
 UDP_MAX_DATAGRAM = 65535
+IP_PKTINFO = 8  # linux/in.h; Python 3.11's socket module does not export it
+PKTINFO_SPACE = socket.CMSG_SPACE(40)  # room for in_pktinfo (12 bytes) or in6_pktinfo (20)
+
+
+def enable_pktinfo(sock: socket.socket) -> None:
+    """Ask for each datagram's destination address (IP_PKTINFO / IPV6_RECVPKTINFO)."""
+    if sock.family == socket.AF_INET:
+        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+
+
+def echo_from_destination(sock: socket.socket, data: bytes, ancillary: list[tuple[int, int, bytes]], peer: Any) -> None:
+    """Send ``data`` back to ``peer`` *from the address it was sent to*.
+
+    A wildcard-bound socket would otherwise answer from whatever source the
+    route back picks (the primary address), which the sender, having asked a
+    secondary address, does not recognize as the answer: well-behaved UDP
+    servers reply with the destination as source, and so does this one.
+    """
+    for level, kind, value in ancillary:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
+            # in_pktinfo: ifindex, spec_dst (the source to use), addr (header destination)
+            reply_info = struct.pack("@i4s4s", 0, value[8:12], bytes(4))
+            sock.sendmsg([data], [(socket.IPPROTO_IP, IP_PKTINFO, reply_info)], 0, peer)
+            return
+        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 20:
+            sock.sendmsg([data], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, value[:20])], 0, peer)
+            return
+    sock.sendto(data, peer)
 
 
 def listener_family(listener: Listener) -> int:
@@ -68,6 +100,8 @@ def bind_listener_socket(ns: str, listener: Listener) -> socket.socket:
         sock.bind((listener.addr, listener.port))
         if listener.proto == "tcp":
             sock.listen(128)
+        else:
+            enable_pktinfo(sock)
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
@@ -114,8 +148,8 @@ class RunningListener:
             # on its source port) makes the next recv fail, and an echo with no
             # route back fails its send: neither may stop the listener
             with contextlib.suppress(OSError):
-                data, peer = self._sock.recvfrom(UDP_MAX_DATAGRAM)
-                self._sock.sendto(data, peer)
+                data, ancillary, _, peer = self._sock.recvmsg(UDP_MAX_DATAGRAM, PKTINFO_SPACE)
+                echo_from_destination(self._sock, data, ancillary, peer)
 
     def stop(self) -> None:
         """Wake the thread, wait for it, close the socket. Idempotent."""

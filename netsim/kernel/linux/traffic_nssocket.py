@@ -37,6 +37,27 @@ def _libc_setns() -> Callable[[int, int], int]:
     return cast(Callable[[int, int], int], func)
 
 
+@functools.cache
+def _libc_connect() -> Callable[[int, bytes, int], int]:
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    func = libc.connect
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return cast(Callable[[int, bytes, int], int], func)
+
+
+def disconnect(sock: socket.socket) -> None:
+    """Dissolve a datagram socket's association (``connect`` to AF_UNSPEC).
+
+    This also forgets the source address the last ``connect`` chose, which a
+    re-``connect`` alone would keep; Python's ``connect`` cannot pass AF_UNSPEC.
+    """
+    unspec = bytes(16)  # struct sockaddr with sa_family AF_UNSPEC (0)
+    if _libc_connect()(sock.fileno(), unspec, len(unspec)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
 def _setns(fd: int) -> None:
     if _libc_setns()(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()

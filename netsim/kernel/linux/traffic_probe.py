@@ -35,7 +35,7 @@ from scapy.packet import Packet, Raw
 from netsim.errors import kernel_error
 from netsim.kernel.base import ProbeResult, Proto
 from netsim.kernel.linux.traffic_match import PROTO_NUMBERS, Expectation, match_v4, match_v6
-from netsim.kernel.linux.traffic_nssocket import open_socket
+from netsim.kernel.linux.traffic_nssocket import disconnect, open_socket
 
 REACHABLE_OUTCOMES = frozenset({"echo-reply", "syn-ack", "udp-reply"})
 #: errno of a failed route lookup or send → the outcome Linux's ping would report
@@ -142,6 +142,8 @@ class NamespaceProber:
 
     def _source_for(self, sockets: FamilySockets, dst: str, port: int | None) -> str:
         """The address the namespace's kernel would send from (raises OSError on no route)."""
+        # a re-connect keeps the source the first connect picked: dissolve first
+        disconnect(sockets.router)
         sockets.router.connect((dst, port or 9))
         return str(sockets.router.getsockname()[0])
 
