@@ -6,7 +6,7 @@ import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 
 from netsim.conformance.harness import DriverUnderTest, new_id
-from netsim.driverapi import InterfaceInfo
+from netsim.driverapi import InterfaceInfo, JoinInfo
 
 WORKERS = 8
 
@@ -34,17 +34,30 @@ def test_concurrent_endpoint_create_and_delete(dut: DriverUnderTest) -> None:
         dut.driver.delete_network(nid)
 
 
-def test_concurrent_connects_get_distinct_addresses(dut: DriverUnderTest) -> None:
-    net = dut.create_network("conf-conc")
-    names = [f"conf-c{i}" for i in range(WORKERS)]
-    for name in names:
-        dut.ctrl.create_sandbox(name)
+def test_concurrent_joins_on_different_endpoints(dut: DriverUnderTest) -> None:
+    """Join and leave many endpoints at once, each into its own sandbox."""
+    nid, data = dut.create_network_direct()
+    pool = data[0].pool
+    sandboxes = [dut.ctrl.create_sandbox(f"conf-j{i}") for i in range(WORKERS)]
+
+    def join_and_leave(index: int) -> str | None:
+        eid = new_id()
+        address = ipaddress.ip_interface(f"{pool[50 + index]}/{pool.prefixlen}")
+        dut.driver.create_endpoint(nid, eid, InterfaceInfo(address=address), {})
+        try:
+            jinfo = JoinInfo()
+            dut.driver.join(nid, eid, sandboxes[index].key, jinfo, {})
+            dut.driver.leave(nid, eid)
+            return jinfo.src_name
+        finally:
+            dut.driver.delete_endpoint(nid, eid)
+
     try:
         with ThreadPoolExecutor(WORKERS) as executor:
-            endpoints = list(executor.map(lambda n: dut.ctrl.connect(n, net.name), names))
-        addresses = [ep.address for ep in endpoints if ep.address is not None]
-        assert len(set(addresses)) == len(addresses), f"duplicate addresses handed out: {addresses}"
+            names = list(executor.map(join_and_leave, range(WORKERS)))
+        given = [n for n in names if n is not None]
+        assert len(set(given)) == len(given), f"two endpoints were given one interface: {names}"
     finally:
-        for name in names:
-            dut.ctrl.delete_sandbox(name)
-        dut.ctrl.delete_network(net.name)
+        for sandbox in sandboxes:
+            dut.ctrl.delete_sandbox(sandbox.container)
+        dut.driver.delete_network(nid)
