@@ -23,6 +23,7 @@ from netsim.errors import NetsimError, error_kind
 from netsim.kernel.base import Kernel, Listener, ProbeResult
 from netsim.scenario.model import OUTSIDE, Attachment, ContainerSpec, Expectation, NetworkSpec, Scenario, Step
 from netsim.scenario.results import ExpectationResult, ScenarioResult, snapshot_diff
+from netsim.scenario.source import source_address
 
 
 class Progress(Protocol):
@@ -59,10 +60,12 @@ def _default_controller(kernel: Kernel, host: str, index: int) -> Any:
     return Controller(kernel, ControllerConfig(host=host, host_index=index))
 
 
-def _default_probe(kernel: Kernel, ns: str, dst: str, proto: str, port: int | None, timeout: float) -> ProbeResult:
+def _default_probe(
+    kernel: Kernel, ns: str, dst: str, proto: str, port: int | None, timeout: float, src: str | None
+) -> ProbeResult:
     from netsim.probe import probe
 
-    result: ProbeResult = probe(kernel, ns, dst, proto, port, timeout)
+    result: ProbeResult = probe(kernel, ns, dst, proto, port, timeout, src)
     return result
 
 
@@ -72,7 +75,7 @@ class Backend:
 
     make_kernel: Callable[[str], Kernel] = _default_kernel
     make_controller: Callable[[Kernel, str, int], Any] = _default_controller
-    probe: Callable[[Kernel, str, str, str, int | None, float], ProbeResult] = _default_probe
+    probe: Callable[[Kernel, str, str, str, int | None, float, str | None], ProbeResult] = _default_probe
 
 
 def _ipam_config(net: NetworkSpec) -> Any:
@@ -169,14 +172,11 @@ class BuiltScenario:
         for att in spec.networks:
             self._attach(ctr, att)
         for lst in spec.listen:
-            listener = Listener(proto=lst.proto, port=lst.port, addr=self._any_addr(ctr))
-            self.kernel.add_listener(ctr.namespace, listener)
-            ctr.listeners.append(listener)
-
-    def _any_addr(self, ctr: _Container) -> str:
-        """Listen on "::" (dual-stack) when the container may get IPv6."""
-        nets = [self.scenario.network(a.network) for a in ctr.spec.networks]
-        return "::" if any(n.ipv6 for n in nets) else "0.0.0.0"
+            # one socket per family: on Linux netsim's "::" listeners are IPv6-only
+            for any_addr in ("0.0.0.0", "::"):
+                listener = Listener(proto=lst.proto, port=lst.port, addr=any_addr)
+                self.kernel.add_listener(ctr.namespace, listener)
+                ctr.listeners.append(listener)
 
     def _attach(self, ctr: _Container, att: Attachment) -> None:
         ctrl = self.controllers[ctr.spec.host]
@@ -272,12 +272,19 @@ class BuiltScenario:
             return result
         self._probes += 1
         try:
+            src = source_address(self.kernel, src_ns, dst)
             with self._capture(src_ns, exp):
-                answer = self.backend.probe(self.kernel, src_ns, dst, exp.proto, exp.port, self.timeout)
+                answer = self.backend.probe(self.kernel, src_ns, dst, exp.proto, exp.port, self.timeout, src)
+                retried = exp.reachable and not answer.reachable and answer.outcome == "timeout"
+                if retried:
+                    # Linux may drop the first packets on a link that just came up (its
+                    # queue is activated asynchronously): one more try, like ping -c 2.
+                    answer = self.backend.probe(self.kernel, src_ns, dst, exp.proto, exp.port, self.timeout, src)
         except NetsimError as exc:
             result.reachable, result.outcome = False, f"error: {error_kind(exc)}: {exc}"
             return result
-        result.reachable, result.outcome, result.trace = answer.reachable, answer.outcome, list(answer.trace)
+        result.reachable, result.trace = answer.reachable, list(answer.trace)
+        result.outcome = f"{answer.outcome} (2nd try)" if retried else answer.outcome
         return result
 
     def _capture(self, ns: str, exp: Expectation) -> contextlib.AbstractContextManager[None]:

@@ -67,6 +67,12 @@ class DoubleKernel:
     def links(self, ns: str) -> list[Any]:
         return []
 
+    def addresses(self, ns: str) -> list[tuple[str, str]]:
+        return []
+
+    def routes(self, ns: str) -> list[Any]:
+        return []
+
     def capture(self, ns: str, ifaces: list[str], path: str) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
@@ -148,7 +154,9 @@ def make_backend(
         kernels.append(DoubleKernel())
         return kernels[-1]
 
-    def probe(kernel: Any, ns: str, dst: str, proto: str, port: int | None, timeout: float) -> ProbeResult:
+    def probe(
+        kernel: Any, ns: str, dst: str, proto: str, port: int | None, timeout: float, src: str | None
+    ) -> ProbeResult:
         log.append(f"probe {ns.removeprefix(kernel.prefix)} {dst} {proto}/{port}")
         ok = (dst, proto, port) in open_dsts
         hop = TraceHop(ns, "eth0", "deliver" if ok else "drop", "" if ok else "no route")
@@ -202,6 +210,10 @@ def test_a_failed_expectation_fails_the_scenario() -> None:
     assert not result.passed
     assert [r.expectation.reachable for r in result.results if not r.passed] == [True] * 4
     assert result.results[0].trace[0].detail == "no route"
+    # a positive probe that timed out is tried once more; a negative one is not
+    assert result.results[0].outcome == "timeout (2nd try)"
+    assert result.results[2].outcome == "timeout" and result.results[2].passed
+    assert sum(line.startswith("probe app 10.1.0.10 tcp/80") for line in log) == 2
 
 
 @pytest.mark.usefixtures("stubbed_config")
@@ -255,5 +267,5 @@ def test_built_yields_a_live_world_and_tears_it_down() -> None:
         assert world.resolve(scenario.expect[0]) == ("netsim-test-app", "10.1.0.10")
         assert world.resolve(scenario.expect[3]) == ("netsim-test-out", "198.18.0.2")
         assert world.controllers["h1"].inspect_network("front") == {"Name": "front"}
-        assert "netsim-test-web" in kernels[0].listeners
+        assert [lst.addr for lst in kernels[0].listeners["netsim-test-web"]] == ["0.0.0.0", "::"]
     assert leaks == [] and kernels[0].closed and kernels[0].listeners["netsim-test-web"] == []
