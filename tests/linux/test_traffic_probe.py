@@ -214,3 +214,21 @@ def test_bad_probes_are_refused(topo: Kernel) -> None:
     with pytest.raises(KernelInvalidError):  # the kernel's own check, below netsim.probe
         topo.probe(topo.ns("a"), "not-an-ip")
     assert probe(topo, topo.ns("a"), "10.1.0.1").outcome == "echo-reply"
+
+
+def test_source_address_follows_each_destination(topo: Kernel) -> None:
+    r = topo.ns("r")
+    sources = [(dst, probe(topo, r, dst).reply["IP"].dst) for dst in ("10.2.0.2", "10.1.0.2", "127.0.0.1", "10.2.0.2")]
+    assert sources == [
+        ("10.2.0.2", "10.2.0.1"),
+        ("10.1.0.2", "10.1.0.1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("10.2.0.2", "10.2.0.1"),
+    ]
+
+
+@pytest.mark.parametrize(("role", "dst"), [("a", "10.2.0.4"), ("b", "10.2.0.4"), ("b", "127.0.0.1"), ("r", "10.2.0.4")])
+def test_udp_listener_answers_from_the_address_asked(topo: Kernel, role: str, dst: str) -> None:
+    result = probe(topo, topo.ns(role), dst, "udp", 53)
+    assert result.outcome == "udp-reply"
+    assert result.reply["IP"].src == dst
