@@ -3,7 +3,6 @@ connectivity (published ports), each step undone if a later one fails."""
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 from netsim import netlabel
@@ -50,21 +49,25 @@ def _check_mode(ctrl: Controller, sandbox: dict[str, Any], network: dict[str, An
         )
 
 
-def _save(ctrl: Controller, key: str, record: dict[str, Any], before: dict[str, Any], undo: Undo) -> None:
+def _save(ctrl: Controller, key: str, record: dict[str, Any], before: str, undo: Undo) -> None:
     ctrl.records.put(key, record)
-    undo.push(f"restore {key}", lambda: ctrl.records.put(key, before))
+    undo.push(f"restore {key}", lambda: ctrl.records.put_raw(key, before))
+
+
+def _load(ctrl: Controller, nid: str, eid: str, sid: str) -> tuple[dict[str, Any], str, dict[str, Any], str]:
+    endpoint, endpoint_raw = ctrl.records.load(endpoint_key(nid, eid), f"endpoint {eid[:12]!r}")
+    sandbox, sandbox_raw = ctrl.records.load(sandbox_key(sid), f"sandbox {sid[:12]!r}")
+    return endpoint, endpoint_raw, sandbox, sandbox_raw
 
 
 def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
-    endpoint = ctrl.records.endpoint(nid, eid)
-    sandbox = ctrl.records.sandbox(sid)
+    endpoint, endpoint_before, sandbox, sandbox_before = _load(ctrl, nid, eid, sid)
     network = ctrl.records.network(nid)
     if endpoint["sandbox"]:
         raise ConflictError(f"endpoint {endpoint['name']!r} is already joined to a sandbox")
     if any(joined_nid == nid for joined_nid, _ in sandbox["endpoints"]):
         raise ConflictError(f"container {sandbox['container']!r} is already connected to network {network['name']!r}")
     driver = ctrl.registry.driver(network["driver"]).driver
-    endpoint_before, sandbox_before = copy.deepcopy(endpoint), copy.deepcopy(sandbox)
     with rollback_on_error() as undo:
         _check_mode(ctrl, sandbox, network, undo)
         jinfo = JoinInfo()
@@ -89,18 +92,17 @@ def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
 
 
 def leave(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
-    endpoint = ctrl.records.endpoint(nid, eid)
-    sandbox = ctrl.records.sandbox(sid)
+    endpoint, endpoint_before, sandbox, sandbox_before = _load(ctrl, nid, eid, sid)
     if endpoint["sandbox"] != sid:
         raise ConflictError(f"endpoint {endpoint['name']!r} is not joined to container {sandbox['container']!r}")
     network = ctrl.records.network(nid)
     driver = ctrl.registry.driver(network["driver"]).driver
-    endpoint_before, sandbox_before = copy.deepcopy(endpoint), copy.deepcopy(sandbox)
+    ports = list(endpoint["ports"])
     with rollback_on_error() as undo:
         driver.revoke_external_connectivity(nid, eid)
         undo.push(
             "program external connectivity",
-            lambda: driver.program_external_connectivity(nid, eid, {netlabel.PORT_MAP: endpoint_before["ports"]}),
+            lambda: driver.program_external_connectivity(nid, eid, {netlabel.PORT_MAP: ports}),
         )
         sandbox["endpoints"] = [pair for pair in sandbox["endpoints"] if pair[1] != eid]
         # Move the default route first: it goes away with the interface otherwise.

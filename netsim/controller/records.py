@@ -10,6 +10,7 @@ sharing a store. Records are plain dicts (what JSON gives back).
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 from netsim.errors import ConflictError, NotFoundError
@@ -62,6 +63,17 @@ class Records:
             return get_json(self.store, key)
         except NotFoundError:
             raise NotFoundError(f"{what} not found") from None
+
+    def load(self, key: str, what: str) -> tuple[Record, str]:
+        """The record and its stored text (cheap to put back on rollback)."""
+        try:
+            raw = self.store.get(key).value
+        except NotFoundError:
+            raise NotFoundError(f"{what} not found") from None
+        return json.loads(raw), raw
+
+    def put_raw(self, key: str, raw: str) -> None:
+        self.store.put(key, raw)
 
     def put(self, key: str, record: Record) -> None:
         put_json(self.store, key, record)
