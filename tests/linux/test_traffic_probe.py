@@ -232,3 +232,14 @@ def test_udp_listener_answers_from_the_address_asked(topo: Kernel, role: str, ds
     result = probe(topo, topo.ns(role), dst, "udp", 53)
     assert result.outcome == "udp-reply"
     assert result.reply["IP"].src == dst
+
+
+def test_ipv6_link_local_destination_with_scope(topo: Kernel) -> None:
+    link_local = [
+        cidr.split("/")[0] for dev, cidr in topo.addresses(topo.ns("r")) if dev == "br1" and cidr.startswith("fe80")
+    ]
+    assert link_local, "the bridge has an IPv6 link-local address"
+    result = probe(topo, topo.ns("a"), f"{link_local[0]}%eth0", timeout=3.0)
+    assert result.outcome == "echo-reply"
+    assert result.reply["IPv6"].src == link_local[0]
+    assert result.reply["IPv6"].dst.startswith("fe80:")  # answered to a's own link-local address

@@ -162,5 +162,5 @@ def match_v6(proto: int, l4: bytes, src: str, local: str, expect: Expectation) -
     outcome = match_v6_outcome(proto, l4, src, expect)
     if outcome is None:
         return None
-    header = IPv6(src=src.split("%")[0], dst=local, nh=proto, plen=len(l4))
+    header = IPv6(src=src.split("%")[0], dst=local.split("%")[0], nh=proto, plen=len(l4))
     return outcome, IPv6(bytes(header) + l4)

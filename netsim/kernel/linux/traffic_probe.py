@@ -35,7 +35,7 @@ from scapy.packet import Packet, Raw
 from netsim.errors import kernel_error
 from netsim.kernel.base import ProbeResult, Proto
 from netsim.kernel.linux.traffic_match import PROTO_NUMBERS, Expectation, match_v4, match_v6
-from netsim.kernel.linux.traffic_nssocket import disconnect, open_socket
+from netsim.kernel.linux.traffic_nssocket import disconnect, inside_namespace, open_socket
 
 REACHABLE_OUTCOMES = frozenset({"echo-reply", "syn-ack", "udp-reply"})
 #: errno of a failed route lookup or send → the outcome Linux's ping would report
@@ -73,6 +73,9 @@ def open_family_sockets(ns: str, family: int) -> FamilySockets:
         opened.append(sender)
         router = open_socket(ns, family, socket.SOCK_DGRAM)
         opened.append(router)
+        if family == socket.AF_INET:  # a probe to a broadcast address is a question, not a mistake
+            for sock in (sender, router):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         receivers = {}
         for name, number in IPPROTO_BY_NAME.items():
             proto = socket.IPPROTO_ICMPV6 if (family == socket.AF_INET6 and name == "icmp") else number
@@ -102,8 +105,13 @@ def drain(sock: socket.socket) -> None:
 def build_probe(
     version: int, src: str, dst: str, proto: Proto, port: int | None, rng: random.Random
 ) -> tuple[Packet, Expectation]:
-    """The scapy packet to send and what its answer must look like."""
-    dst = str(ipaddress.ip_address(dst))
+    """The scapy packet to send and what its answer must look like.
+
+    An IPv6 scope (``fe80::1%eth0``) is for the socket address only; it is
+    not part of the packet, nor of the reply's source.
+    """
+    dst = str(ipaddress.ip_address(dst.split("%")[0]))
+    src = src.split("%")[0]
     ip: Packet = IP(src=src, dst=dst, id=rng.getrandbits(16)) if version == 4 else IPv6(src=src, dst=dst)
     ident = rng.getrandbits(16)
     sport = rng.randint(*EPHEMERAL_PORTS)
@@ -140,11 +148,25 @@ class NamespaceProber:
             self._families[family] = open_family_sockets(self.ns, family)
         return self._families[family]
 
+    def _socket_address(self, dst: str, port: int) -> tuple[str, int] | tuple[str, int, int, int]:
+        """``dst`` as a socket address; an IPv6 scope (``%eth0``) names an interface
+        of *this* namespace, so it is resolved here, not by Python in the root one."""
+        if "%" not in dst:
+            return (dst, port)
+        host, scope = dst.split("%", 1)
+        if scope.isdigit():
+            return (host, port, 0, int(scope))
+        try:
+            with inside_namespace(self.ns):
+                return (host, port, 0, socket.if_nametoindex(scope))
+        except OSError as exc:
+            raise kernel_error(errno.ENODEV, f"no interface {scope!r} in namespace {self.ns!r}") from exc
+
     def _source_for(self, sockets: FamilySockets, dst: str, port: int | None) -> str:
         """The address the namespace's kernel would send from (raises OSError on no route)."""
         # a re-connect keeps the source the first connect picked: dissolve first
         disconnect(sockets.router)
-        sockets.router.connect((dst, port or 9))
+        sockets.router.connect(self._socket_address(dst, port or 9))
         return str(sockets.router.getsockname()[0])
 
     def probe(
@@ -173,7 +195,7 @@ class NamespaceProber:
             wire = bytes(packet)
             started = time.perf_counter()
             try:
-                sockets.sender.sendto(wire, (dst, 0))
+                sockets.sender.sendto(wire, self._socket_address(dst, 0))
             except OSError as exc:
                 return self._send_failure(result, exc)
             return self._await_reply(result, wanted, expect, version, source, started, timeout)
