@@ -177,3 +177,14 @@ def test_plugin_serve_hands_over_its_arguments(
     monkeypatch.setattr("netsim.plugin.cli.serve_main", lambda argv: seen.append(argv) or 0)
     status, _, _ = run_cli(capsys, "plugin", "serve", "pkg.mod:Driver", "--socket", "/tmp/netsim-test.sock")
     assert status == 0 and seen == [["pkg.mod:Driver", "--socket", "/tmp/netsim-test.sock"]]
+
+
+def test_run_writes_one_pcap_per_probe(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, _ = run_cli(capsys, "run", "-q", QUICKSTART, "--pcap", str(tmp_path / "pcaps"))
+    assert status == 0
+    files = sorted(p.name for p in (tmp_path / "pcaps").iterdir())
+    assert len(files) == 5 and files[0] == "quickstart-001-outside-published_8080.pcap"
+    # a probe that got through left packets (more than the 24-byte pcap header);
+    # outside -> db has no route, so nothing ever crossed an interface
+    assert (tmp_path / "pcaps" / files[0]).stat().st_size > 24
+    assert (tmp_path / "pcaps" / "quickstart-004-outside-db.pcap").stat().st_size == 24

@@ -25,3 +25,25 @@ def test_scenario_passes(path: Path, kernel_kind: str, netsim_kernel_factory: Ca
     assert result.leaks == []
     assert len(result.results) == scenario.expectation_count()
     assert result.passed, "\n" + format_table([result])
+
+
+@pytest.mark.linux
+def test_cli_trace_on_the_real_kernel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    from netsim.cli import main
+    from netsim.pytest_plugin import session_run_prefix
+    from netsim.safety import namespaces_with_prefix
+
+    run_id = session_run_prefix(request.config) + "cli"
+    monkeypatch.setenv("NETSIM_RUN_ID", run_id)  # the CLI's kernel gets this session's prefix
+    quickstart = str(SCENARIOS[0].parent / "quickstart.yaml")
+    status = main(
+        ["trace", quickstart, "--from", "web", "--to", "db:5432/tcp", "--kernel", "linux", "--pcap", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "outcome: syn-ack (reachable)" in out
+    assert "no hop-by-hop trace" in out
+    assert len(list(tmp_path.glob("quickstart-*.pcap"))) == 1
+    assert namespaces_with_prefix(f"netsim-{run_id}-") == []
