@@ -13,7 +13,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
 from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6TimeExceeded, IPv6
 from scapy.packet import Raw
 
-from netsim.kernel.linux import traffic_match, traffic_probe
+from netsim.kernel.linux import traffic_match, traffic_nssocket, traffic_probe
 from netsim.kernel.linux.traffic_match import Expectation, match_v4, match_v4_outcome, match_v6, match_v6_outcome
 from netsim.kernel.linux.traffic_probe import build_probe
 
@@ -23,8 +23,10 @@ UDP_PROBE = Expectation("udp", THEM, sport=40001, dport=53)
 ECHO = Expectation("icmp", THEM, ident=77, seq=5)
 
 
-def test_doctests_of_the_matcher() -> None:
-    assert doctest.testmod(traffic_match).failed == 0
+@pytest.mark.parametrize("module", [traffic_match, traffic_nssocket], ids=lambda module: module.__name__)
+def test_doctests(module: object) -> None:
+    outcome = doctest.testmod(module)  # type: ignore[arg-type]
+    assert outcome.attempted > 0 and outcome.failed == 0
 
 
 @pytest.mark.parametrize(
