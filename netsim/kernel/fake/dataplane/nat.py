@@ -109,7 +109,7 @@ def source_hook(walk: Walk, ns: FakeNamespace, out_link: FakeLink, ip: Packet, *
         if not own:
             walk.hop(ns, out_link, "drop", f"masquerade: {out_link.name} has no IPv{version} address", ip)
             return False
-        new_src = (str(own[0]), src[1])
+        new_src = _unique_source(ns, proto, (str(own[0]), src[1]), dst)
         if fresh is None:
             fresh = ConntrackEntry(proto, src, dst, reply_src=dst, reply_dst=new_src)
             ns.conntrack.append(fresh)
@@ -120,6 +120,19 @@ def source_hook(walk: Walk, ns: FakeNamespace, out_link: FakeLink, ip: Packet, *
     if fresh is not None:
         walk.fresh.discard(id(fresh))
     return True
+
+
+def _unique_source(ns: FakeNamespace, proto: str, wanted: Endpoint, dst: Endpoint) -> Endpoint:
+    """Linux keeps translated tuples unique: when another flow already owns
+    ``wanted -> dst``, the next free port (or echo id) is taken instead."""
+    taken = {entry.reply_dst for entry in ns.conntrack if entry.proto == proto and entry.reply_src == dst}
+    address, port = wanted
+    low = 1024 if proto in ("tcp", "udp") and port >= 1024 else 1
+    for step in range(65536):
+        candidate = (address, low + (port - low + step) % (65536 - low))
+        if candidate not in taken:
+            return candidate
+    return wanted
 
 
 def _masquerade_matches(rule: Masquerade, src: str, out_link: FakeLink) -> bool:
@@ -184,7 +197,7 @@ def _quoted_key(quoted: Packet) -> tuple[str, Endpoint, Endpoint] | None:
         proto = "tcp" if name == "TCPerror" else "udp"
         return proto, (quoted.src, int(l4.sport)), (quoted.dst, int(l4.dport))
     if name in ("ICMPerror", "ICMPv6EchoRequest") and hasattr(l4, "id"):
-        return "icmp", (quoted.src, int(l4.id)), (quoted.dst, int(l4.id))
+        return "icmp", (quoted.src, int(l4.id)), (quoted.dst, 0)  # errors quote requests only
     return None
 
 
@@ -193,3 +206,5 @@ def _set_quoted(quoted: Packet, src: Endpoint, dst: Endpoint) -> None:
     l4 = quoted.payload
     if type(l4).__name__ in ("TCPerror", "UDPerror"):
         l4.sport, l4.dport = src[1], dst[1]
+    elif hasattr(l4, "id"):
+        l4.id = src[1]

@@ -56,7 +56,11 @@ ICMP4_ERRORS = {
 def fget(pkt: Packet, name: str) -> Any:
     """A field's stored value, without scapy's attribute machinery (~10x
     faster than ``pkt.name``). Only for fields whose stored form is the one
-    wanted: addresses (str), ports, TTL, ICMP type/code, MACs."""
+    wanted: addresses (str), ports, TTL, ICMP type/code, MACs.
+
+    >>> fget(IP(dst="10.0.0.1"), "dst"), fget(IP(), "ttl")
+    ('10.0.0.1', 64)
+    """
     fields = pkt.fields
     if name in fields:
         return fields[name]
@@ -67,7 +71,11 @@ def fget(pkt: Packet, name: str) -> Any:
 
 
 def is_multicast_mac(mac: str) -> bool:
-    """Broadcast and multicast MACs have the group bit set in the first octet."""
+    """Broadcast and multicast MACs have the group bit set in the first octet.
+
+    >>> is_multicast_mac(BROADCAST_MAC), is_multicast_mac("33:33:ff:00:00:01"), is_multicast_mac("02:00:00:00:00:01")
+    (True, True, False)
+    """
     return bool(int(mac[:2], 16) & 1)
 
 
@@ -121,31 +129,54 @@ def l4_of(ip: Packet) -> Packet:
     return ip.payload
 
 
+def _echo_side(l4: Packet) -> str | None:
+    """Where an echo's id sits in its flow tuple, as in Linux's conntrack:
+    the source side of a request, the destination side of a reply."""
+    if isinstance(l4, ICMP):
+        icmp_type = fget(l4, "type")
+        if icmp_type == ICMP_ECHO_REQUEST:
+            return "src"
+        return "dst" if icmp_type == ICMP_ECHO_REPLY else None
+    if isinstance(l4, ICMPv6EchoRequest):
+        return "src"
+    return "dst" if isinstance(l4, ICMPv6EchoReply) else None
+
+
 def flow_key(ip: Packet) -> tuple[str, tuple[str, int], tuple[str, int]] | None:
-    """``(proto, (src, sport), (dst, dport))``; ICMP echo uses its id as both ports."""
+    """``(proto, (src, sport), (dst, dport))``. An ICMP echo's id is its one
+    port: ``((src, id), (dst, 0))`` for a request, ``((src, 0), (dst, id))``
+    for the reply, so that NAT can remap ids like ports."""
     l4 = ip.payload
     src, dst = fget(ip, "src"), fget(ip, "dst")
     if isinstance(l4, TCP | UDP):
         proto = "tcp" if isinstance(l4, TCP) else "udp"
         return proto, (src, fget(l4, "sport")), (dst, fget(l4, "dport"))
-    if isinstance(l4, ICMP) and fget(l4, "type") in (ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY):
-        return "icmp", (src, fget(l4, "id")), (dst, fget(l4, "id"))
-    if isinstance(l4, ICMPv6EchoRequest | ICMPv6EchoReply):
-        return "icmp", (src, fget(l4, "id")), (dst, fget(l4, "id"))
-    return None
+    side = _echo_side(l4)
+    if side is None:
+        return None
+    echo_id = fget(l4, "id")
+    if side == "src":
+        return "icmp", (src, echo_id), (dst, 0)
+    return "icmp", (src, 0), (dst, echo_id)
 
 
 def rewrite(ip: Packet, *, src: tuple[str, int] | None = None, dst: tuple[str, int] | None = None) -> None:
-    """NAT rewrite of addresses and ports in place (checksums recomputed on build)."""
+    """NAT rewrite of addresses and ports (an echo's id) in place; checksums
+    are cleared so scapy recomputes them when the packet is built."""
     l4 = ip.payload
+    side = _echo_side(l4)
     if src is not None:
         ip.src = src[0]
         if isinstance(l4, TCP | UDP):
             l4.sport = src[1]
+        elif side == "src":
+            l4.id = src[1]
     if dst is not None:
         ip.dst = dst[0]
         if isinstance(l4, TCP | UDP):
             l4.dport = dst[1]
+        elif side == "dst":
+            l4.id = dst[1]
     if isinstance(ip, IP):
         ip.chksum = None
     if isinstance(l4, TCP | UDP | ICMP):
@@ -182,7 +213,13 @@ def icmp_error(kind: str, offender: Packet, src: str) -> Packet:
 
 def describe(pkt: Packet) -> str:
     """One line in scapy's summary style, from a few fields (scapy's own
-    ``summary()`` costs ~50 µs, more than a whole hop)."""
+    ``summary()`` costs ~50 µs, more than a whole hop).
+
+    >>> describe(stack(IP(src="10.0.0.1", dst="10.0.0.2"), ICMP(type=8)))
+    'IP 10.0.0.1 > 10.0.0.2 / ICMP echo-request code=0 ttl=64'
+    >>> describe(stack(IP(src="10.0.0.1", dst="10.0.0.2"), TCP(sport=1, dport=80, flags="S")))
+    'IP / TCP 10.0.0.1:1 > 10.0.0.2:80 S'
+    """
     layer: Any = pkt
     if isinstance(layer, Ether):
         layer = layer.payload

@@ -38,6 +38,19 @@ class Walk:
 
     Complexity: each delivery is O(1) to queue and pop; timers are a heap,
     O(log t). Trace summaries are cached per frame object until it changes.
+
+    >>> from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeWorld
+    >>> world = FakeWorld()
+    >>> ns = world.namespaces["n"] = FakeNamespace("n")
+    >>> lo = ns.links["lo"] = FakeLink("lo", "loopback", 1, "00:00:00:00:00:00", ns, up=True)
+    >>> walk = Walk(world)
+    >>> walk.deliver(lo, "first"); walk.deliver(lo, "second")
+    >>> walk.after(3.0, lambda: walk.deliver(lo, "late"))
+    >>> seen = []
+    >>> walk.run(lambda w, link, frame: seen.append((frame, w.clock)), deadline=10.0)
+    >>> [(frame, round(when, 6)) for frame, when in seen]
+    [('first', 1e-06), ('second', 1e-06), ('late', 3.000001)]
+    >>> walk._check()
     """
 
     world: FakeWorld
@@ -92,6 +105,15 @@ class Walk:
                 action()
             else:
                 return
+
+    def _check(self) -> None:
+        """Invariants: nothing queued in the past, FIFO times never decrease,
+        timers form a heap, the delivery budget holds."""
+        times = [when for when, _, _ in self.deliveries]
+        assert all(when >= self.clock for when in times), "a delivery is queued in the past"
+        assert times == sorted(times), "deliveries out of time order"
+        assert all(self.timers[(i - 1) // 2] <= self.timers[i] for i in range(1, len(self.timers)))
+        assert self.steps <= MAX_DELIVERIES + 1
 
     # --- trace ------------------------------------------------------------------
     def summary(self, pkt: Packet) -> str:
