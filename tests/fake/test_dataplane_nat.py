@@ -118,3 +118,17 @@ def test_local_output_dnat_from_the_host(fake: Kernel) -> None:
     result = fake.probe(host, "198.18.0.2", "tcp", 8080)
     assert result.outcome == "syn-ack"
     assert any("rerouted after DNAT" in hop.detail for hop in result.trace)
+
+
+def test_two_containers_masquerading_the_same_flow_get_distinct_tuples(fake: Kernel) -> None:
+    host, outside, c1, c2 = docker_host(fake)
+    fake.add_rule(host, Masquerade("10.0.0.0/24", not_out_iface="br0"))
+    fake.add_listener(outside, Listener("udp", 53))
+    for proto, port in (("icmp", None), ("udp", 53)):
+        first = fake.probe(c1, "198.18.0.1", proto, port)  # type: ignore[arg-type]
+        second = fake.probe(c2, "198.18.0.1", proto, port)  # type: ignore[arg-type]
+        assert first.reachable and second.reachable
+        assert first.reply.dst == "10.0.0.2" and second.reply.dst == "10.0.0.3"
+    table = fake.world.namespaces[host].conntrack  # type: ignore[attr-defined]
+    translated = [(entry.proto, entry.reply_dst) for entry in table]
+    assert len(translated) == len(set(translated)) == 4

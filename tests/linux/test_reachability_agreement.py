@@ -194,10 +194,11 @@ def masquerade_outside(draw: st.DrawFn) -> Builder:
     def build(kernel: Kernel) -> Plan:
         host, outside = docker_host(kernel)
         c1 = container(kernel, host, "c1", "br0", "veth1", "10.0.0.2/24", "10.0.0.1")
+        c2 = container(kernel, host, "c2", "br0", "veth2", "10.0.0.3/24", "10.0.0.1")
         if masquerade:
             kernel.add_rule(host, Masquerade("10.0.0.0/24", not_out_iface="br0"))
         listen(kernel, outside, outside_tcp, outside_udp)
-        return Plan([c1, outside], ["198.18.0.1", "198.18.0.2", "10.0.0.2"])
+        return Plan([c1, c2, outside], ["198.18.0.1", "198.18.0.2", "10.0.0.2"])
 
     return build
 
