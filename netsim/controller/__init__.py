@@ -204,8 +204,10 @@ class Controller:
             sid = self._sandbox_id(container)
             for joined_nid, eid in self.records.sandbox(sid)["endpoints"]:
                 if joined_nid == nid:
-                    _join.leave(self, nid, eid, sid)
-                    _endpoint.delete_endpoint(self, nid, eid)
+                    with rollback_on_error() as undo:
+                        _join.leave(self, nid, eid, sid)
+                        undo.push("rejoin", lambda eid=eid: _join.join(self, nid, eid, sid))  # type: ignore[misc]
+                        _endpoint.delete_endpoint(self, nid, eid)
                     return
             raise NotFoundError(f"container {container!r} is not connected to network {network!r}")
 

@@ -113,21 +113,26 @@ def create_endpoint(
 
 
 def delete_endpoint(ctrl: Controller, nid: str, eid: str) -> None:
+    """Addresses go back to IPAM first (re-requested if the driver then fails),
+    the driver call comes last, so a failure anywhere leaves the endpoint whole."""
     record = ctrl.records.endpoint(nid, eid)
     if record["sandbox"]:
         container = ctrl.records.sandbox(record["sandbox"])["container"]
         raise ConflictError(f"endpoint {record['name']!r} is still joined to container {container!r}: leave first")
     network = ctrl.records.network(nid)
-    ctrl.registry.driver(network["driver"]).driver.delete_endpoint(nid, eid)
-    problems = []
-    for address, pool_id in ((record["address"], record["pool_id"]), (record["address_ipv6"], record["pool_id6"])):
-        if address and pool_id:
-            try:
+    driver = ctrl.registry.driver(network["driver"]).driver
+    with rollback_on_error() as undo:
+        for address, pool_id in ((record["address"], record["pool_id"]), (record["address_ipv6"], record["pool_id6"])):
+            if address and pool_id:
                 ipam = ctrl.registry.ipam(network["ipam_driver"]).driver
-                ipam.release_address(pool_id, ipaddress.ip_interface(address).ip)
-            except Exception as exc:  # the endpoint is gone; report the leak instead of hiding it
-                problems.append(f"release {address}: {exc!r}")
+                ip = ipaddress.ip_interface(address).ip
+                ipam.release_address(pool_id, ip)
+                undo.push(
+                    f"re-request {address}",
+                    lambda ipam=ipam, pool_id=pool_id, ip=ip: ipam.request_address(
+                        pool_id, ip, network["ipam_options"]
+                    ),  # type: ignore[misc]
+                )
+        driver.delete_endpoint(nid, eid)
     ctrl.records.delete(endpoint_key(nid, eid))
     ctrl.records.release_name(endpoint_index(nid), record["name"])
-    if problems:
-        raise ConflictError(f"endpoint {record['name']!r} deleted, but IPAM release failed: {'; '.join(problems)}")

@@ -75,9 +75,10 @@ def plug_interface(
     name = free_iface_name(kernel, ns, jinfo.dst_prefix)
     kernel.move_link(host_ns, src, ns, name)
     undo.push(f"move {name} back", lambda: kernel.move_link(ns, name, host_ns, src))
-    mac = endpoint["mac"]
-    if mac and kernel.link(ns, name).mac.lower() != mac:
-        kernel.set_mac(ns, name, mac)
+    if endpoint["mac"]:
+        # Unconditional: reading the link back costs more than setting it (bridge and
+        # macvlan set this MAC already at create_endpoint, so it is a no-op for them).
+        kernel.set_mac(ns, name, endpoint["mac"])
     # Up before addressing, and addresses off before down on the way back:
     # Linux drops IPv6 addresses from a link that goes down.
     kernel.set_link_up(ns, name)

@@ -93,6 +93,13 @@ def test_endpoint_join_leave_every_step(rig: Rig) -> None:
     assert ep.sandbox is None
 
 
+def test_disconnect_every_step(rig: Rig) -> None:
+    front(rig)
+    rig.ctrl.connect("c", "front", ports=[PortBinding("tcp", 80, 8080)])
+    rig.every_step(lambda: rig.ctrl.disconnect("c", "front"))
+    assert rig.ctrl.sandbox("c").endpoints() == []
+
+
 def test_connect_second_network_every_step(rig: Rig) -> None:
     front(rig)
     rig.ctrl.create_network("back", "bridge", ipam=IpamConfig(pools=[PoolConfig(subnet="10.20.0.0/24")]))
