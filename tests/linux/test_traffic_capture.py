@@ -97,6 +97,15 @@ def test_bad_interfaces_are_refused_and_write_nothing(
     assert not path.exists()
 
 
+def test_unwritable_path_is_refused(netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path) -> None:
+    kernel, a, _ = lan(netsim_kernel_factory)
+    with pytest.raises(KernelNotFoundError), kernel.capture(a, ["eth0"], str(tmp_path / "no-such-dir" / "x.pcap")):
+        pytest.fail("the block must not run")
+    with kernel.capture(a, ["eth0"], str(tmp_path / "ok.pcap")):  # nothing was left half-open
+        probe(kernel, a, "10.6.0.2")
+    assert len(rdpcap(str(tmp_path / "ok.pcap"))) >= 2
+
+
 def test_unknown_namespace_is_not_found(netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path) -> None:
     kernel, _, _ = lan(netsim_kernel_factory)
     with pytest.raises(NotFoundError), kernel.capture(kernel.ns("ghost"), ["eth0"], str(tmp_path / "x.pcap")):

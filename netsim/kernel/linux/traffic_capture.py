@@ -1,6 +1,9 @@
 """pcap capture on the real kernel: AF_PACKET sockets opened inside the
 namespace, one per interface, read by a background thread into a pcap file
-(Ethernet link type) that tcpdump and Wireshark read.
+(Ethernet link type) that tcpdump and Wireshark read. Each frame carries the
+kernel's timestamp; with several interfaces, frames are written in batches
+per interface, so the file is ordered per interface, not globally (readers
+sort by timestamp).
 
 Frames reach a packet socket synchronously as they are sent or received, so
 whatever crossed an interface before :meth:`PacketCapture.stop` is already
@@ -63,6 +66,17 @@ def open_packet_socket(ns: str, iface: str) -> socket.socket:
     return sock
 
 
+def open_pcap(path: str) -> RawPcapWriter:
+    """A pcap writer with its header written (a capture of nothing is still a
+    valid, empty pcap); an unwritable path is a KernelError with its errno."""
+    try:
+        writer = RawPcapWriter(path, linktype=LINKTYPE_ETHERNET, snaplen=SNAPLEN, sync=False)
+    except OSError as exc:
+        raise kernel_error(exc.errno or errno.EINVAL, f"cannot write pcap {path!r}: {exc.strerror}") from exc
+    writer.write_header(None)
+    return writer
+
+
 class PacketCapture:
     """Frames crossing ``ifaces`` of ``ns`` written to ``path`` until ``stop``."""
 
@@ -76,8 +90,7 @@ class PacketCapture:
         try:
             for iface in dict.fromkeys(ifaces):
                 self._sockets.append(open_packet_socket(ns, iface))
-            self._writer = RawPcapWriter(path, linktype=LINKTYPE_ETHERNET, snaplen=SNAPLEN, sync=False)
-            self._writer.write_header(None)  # a capture of nothing is still a valid, empty pcap
+            self._writer = open_pcap(path)
         except BaseException:
             for sock in self._sockets:
                 sock.close()
