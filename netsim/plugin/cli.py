@@ -1,6 +1,10 @@
 """``netsim plugin serve MODULE:ATTR --socket PATH``: serve a driver as a
 Docker plugin until SIGINT/SIGTERM, then remove the socket.
 
+``netsim plugin serve --builtin bridge --kernel fake --socket PATH`` serves a
+built-in driver, on a host a controller builds on that kernel (for
+``linux``: namespaces with this run's prefix, removed on exit).
+
 ``ATTR`` may be a Driver or Ipam class (built with no arguments), an instance
 of one, or an init function ``init(registry, config)`` (called with
 ``--config`` JSON, default ``{}``), in which case everything it registers is
@@ -10,6 +14,7 @@ served (``--name`` picks one driver when it registers several).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import signal
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netsim.driverapi import Capability, Driver
-from netsim.errors import InvalidParameterError, NetsimError
+from netsim.errors import InvalidParameterError, NetsimError, NotFoundError
 from netsim.ipamapi import Ipam, IpamCapability
 from netsim.plugin.server import PluginServer
 
@@ -94,7 +99,9 @@ def build_served(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netsim plugin serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("target", help="MODULE:CLASS (a Driver or Ipam class), an instance, or MODULE:init")
+    parser.add_argument("target", nargs="?", help="MODULE:CLASS (a Driver or Ipam class), an instance, or MODULE:init")
+    parser.add_argument("--builtin", metavar="NAME", help="serve a built-in driver (or IPAM) instead of a target")
+    parser.add_argument("--kernel", choices=("fake", "linux"), default="fake", help="kernel of --builtin's host")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--socket", help="unix socket path to listen on")
     where.add_argument("--tcp", metavar="HOST:PORT", help="TCP address to listen on (loopback only advised)")
@@ -112,11 +119,32 @@ def serve_main(argv: list[str]) -> int:
         args = _parser().parse_args(args_list)
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return int(exc.code or 0)
+    with contextlib.ExitStack() as stack:
+        server = _start(args, stack)
+        if server is None:
+            return 1
+        done = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: done.set())
+        print(f"serving {', '.join(server.handlers.implements())} on {server.address}", file=sys.stderr, flush=True)
+        while not done.wait(0.5):
+            pass
+    return 0
+
+
+def _start(args: argparse.Namespace, stack: contextlib.ExitStack) -> PluginServer | None:
+    """Build what to serve and start serving it; None (after printing why) on failure."""
     try:
-        config = json.loads(args.config)
-        if not isinstance(config, dict):
-            raise InvalidParameterError("--config must be a JSON object")
-        driver, capability, ipam = build_served(load_target(args.target), name=args.name, config=config)
+        if (args.target is None) == (args.builtin is None):
+            raise InvalidParameterError("give either MODULE:CLASS or --builtin NAME")
+        if args.builtin:
+            driver, capability, ipam = serve_builtin(stack, args.builtin, args.kernel)
+        else:
+            config = json.loads(args.config)
+            if not isinstance(config, dict):
+                raise InvalidParameterError("--config must be a JSON object")
+            driver, capability, ipam = build_served(load_target(args.target), name=args.name, config=config)
         if args.scope:
             capability = Capability(args.scope, args.connectivity_scope or args.scope)
         tcp = None
@@ -127,18 +155,34 @@ def serve_main(argv: list[str]) -> int:
         server.start()
     except (NetsimError, ValueError) as exc:
         print(f"netsim plugin serve: {exc}", file=sys.stderr)
-        return 1
-    done = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: done.set())
-    print(f"serving {', '.join(server.handlers.implements())} on {server.address}", file=sys.stderr, flush=True)
+        stack.close()
+        return None
+    stack.callback(server.stop)
+    return server
+
+
+def serve_builtin(
+    stack: contextlib.ExitStack, name: str, kernel_kind: str
+) -> tuple[Driver | None, Capability | None, Ipam | None]:
+    """The built-in network or IPAM driver ``name`` of a controller on a
+    fresh ``kernel_kind`` kernel (its host namespaces are made now and
+    removed when ``stack`` closes)."""
+    from netsim.controller import Controller, ControllerConfig
+    from netsim.kernel import make_kernel
+
+    kernel = make_kernel(kernel_kind)
+    stack.callback(kernel.close)
+    controller = Controller(kernel, ControllerConfig(host="plugin", entry_points=False))
+    stack.callback(controller.close)
     try:
-        while not done.wait(0.5):
-            pass
-    finally:
-        server.stop()
-    return 0
+        entry = controller.registry.driver(name)
+        return entry.driver, entry.capability, None
+    except NotFoundError:
+        pass
+    try:
+        return None, None, controller.registry.ipam(name).driver
+    except NotFoundError:
+        raise NotFoundError(f"no built-in network or IPAM driver named {name!r}") from None
 
 
 def main() -> int:

@@ -251,9 +251,9 @@ def test_serve_main_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert not os.path.exists("/tmp/nsp-unused.sock")
 
 
-def start_cli(path: Path, target: str, *extra: str) -> subprocess.Popen[str]:
+def start_cli(path: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "netsim.plugin", "serve", target, "--socket", str(path), *extra]
+    command = [sys.executable, "-m", "netsim.plugin", "serve", *args, "--socket", str(path)]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
     while not path.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -293,3 +293,52 @@ def test_serve_subprocess(sock_dir: Path) -> None:
     assert process.returncode == 0, err
     assert "serving NetworkDriver on unix://" in err
     assert not path.exists()
+
+
+@pytest.mark.parametrize("kernel_kind", ["fake", pytest.param("linux", marks=pytest.mark.linux)])
+def test_serve_builtin_bridge(sock_dir: Path, kernel_kind: str) -> None:
+    """``--builtin bridge``: Docker's calls drive netsim's bridge driver on a
+    host the CLI builds (and removes on exit)."""
+    import ipaddress
+    import secrets
+
+    from netsim import netlabel
+    from netsim.driverapi import IPAMData, JoinInfo
+    from netsim.safety import namespaces_with_prefix
+
+    run_id = f"pl{secrets.token_hex(3)}"
+    nid, eid = secrets.token_hex(32), secrets.token_hex(32)
+    path = sock_dir / "bridge.sock"
+    os.environ["NETSIM_RUN_ID"] = run_id  # inherited by the CLI's process only
+    try:
+        process = start_cli(path, "--builtin", "bridge", "--kernel", kernel_kind)
+    finally:
+        del os.environ["NETSIM_RUN_ID"]
+    try:
+        remote = RemoteDriver.connect(f"unix://{path}", name="bridge-plugin", config=ClientConfig(timeout=10))
+        data = [IPAMData("LocalDefault", ipaddress.ip_network("10.60.0.0/24"), ipaddress.ip_interface("10.60.0.1/24"))]
+        options = {netlabel.GENERIC_DATA: {}, netlabel.ENABLE_IPV6: False, netlabel.INTERNAL: False}
+        remote.create_network(nid, options, NetworkInfo(), data, [])
+        ifinfo = InterfaceInfo(address=ipaddress.ip_interface("10.60.0.2/24"))
+        remote.create_endpoint(nid, eid, ifinfo, {})
+        assert ifinfo.mac_address is not None  # the bridge driver filled the MAC in
+        jinfo = JoinInfo()
+        remote.join(nid, eid, "/var/run/netns/x", jinfo, {})
+        assert jinfo.src_name and str(jinfo.gateway) == "10.60.0.1"
+        remote.leave(nid, eid)
+        remote.delete_endpoint(nid, eid)
+        remote.delete_network(nid)
+        remote.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert namespaces_with_prefix(f"netsim-{run_id}-") == []
+
+
+def test_serve_builtin_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert serve_main(["serve", "--builtin", "nope", "--socket", "/tmp/nsp-unused2.sock"]) == 1
+    assert "no built-in network or IPAM driver named 'nope'" in capsys.readouterr().err
+    assert serve_main(["serve", "x:Y", "--builtin", "bridge", "--socket", "/tmp/nsp-unused2.sock"]) == 1
+    assert "either MODULE:CLASS or --builtin" in capsys.readouterr().err
+    assert not os.path.exists("/tmp/nsp-unused2.sock")
