@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,34 +12,41 @@ from scapy.layers.inet import ICMP, IP, TCP
 from scapy.utils import rdpcap
 
 from netsim.errors import KernelInvalidError, KernelNotFoundError, NotFoundError
+from netsim.kernel import make_kernel
 from netsim.kernel.base import Kernel, Listener
 from netsim.probe import probe
+from netsim.pytest_plugin import session_run_prefix, skip_unless_linux
 
 pytestmark = pytest.mark.linux
 
 
-def lan(factory: Callable[[str], Kernel]) -> tuple[Kernel, str, str]:
-    """``a`` (10.6.0.1) and ``b`` (10.6.0.2) behind bridge ``br0`` of ``b``'s namespace."""
-    kernel = factory("linux")
-    a, b = kernel.ns("a"), kernel.ns("b")
-    kernel.add_namespace(a)
-    kernel.add_namespace(b)
-    kernel.add_veth(a, "eth0", "pa", b)
-    kernel.add_bridge(b, "br0")
-    kernel.set_master(b, "pa", "br0")
-    kernel.add_address(a, "eth0", "10.6.0.1/24")
-    kernel.add_address(b, "br0", "10.6.0.2/24")
-    for ns, dev in ((a, "eth0"), (b, "pa"), (b, "br0")):
-        kernel.set_link_up(ns, dev)
-    # a new bridge port forwards once the kernel's link watcher has seen its
-    # carrier, up to a second later: wait for that before measuring anything
-    assert probe(kernel, b, "10.6.0.1", timeout=3.0).outcome == "echo-reply"
-    return kernel, a, b
+@pytest.fixture(scope="module")
+def lan(request: pytest.FixtureRequest) -> Iterator[tuple[Kernel, str, str]]:
+    """``a`` (10.6.0.1) and ``b`` (10.6.0.2 on bridge ``br0``, port ``pa``; tcp/80 open)."""
+    skip_unless_linux()
+    kernel = make_kernel("linux", f"{session_run_prefix(request.config)}cap")
+    try:
+        a, b = kernel.ns("a"), kernel.ns("b")
+        kernel.add_namespace(a)
+        kernel.add_namespace(b)
+        kernel.add_veth(a, "eth0", "pa", b)
+        kernel.add_bridge(b, "br0")
+        kernel.set_master(b, "pa", "br0")
+        kernel.add_address(a, "eth0", "10.6.0.1/24")
+        kernel.add_address(b, "br0", "10.6.0.2/24")
+        for ns, dev in ((a, "eth0"), (a, "lo"), (b, "pa"), (b, "br0")):
+            kernel.set_link_up(ns, dev)
+        kernel.add_listener(b, Listener("tcp", 80))
+        # a new bridge port forwards once the kernel's link watcher has seen its
+        # carrier, up to a second later: wait for that before measuring anything
+        assert probe(kernel, b, "10.6.0.1", timeout=3.0).outcome == "echo-reply"
+        yield kernel, a, b
+    finally:
+        kernel.close()
 
 
-def test_capture_records_both_directions(netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path) -> None:
-    kernel, a, b = lan(netsim_kernel_factory)
-    kernel.add_listener(b, Listener("tcp", 80))
+def test_capture_records_both_directions(lan: tuple[Kernel, str, str], tmp_path: Path) -> None:
+    kernel, a, _ = lan
     path = tmp_path / "a.pcap"
     with kernel.capture(a, ["eth0"], str(path)):
         assert probe(kernel, a, "10.6.0.2").outcome == "echo-reply"
@@ -53,8 +60,8 @@ def test_capture_records_both_directions(netsim_kernel_factory: Callable[[str], 
     assert stamps == sorted(stamps)  # kernel timestamps, in the order frames crossed
 
 
-def test_capture_several_interfaces_of_a_bridge(netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path) -> None:
-    kernel, a, b = lan(netsim_kernel_factory)
+def test_capture_several_interfaces_of_a_bridge(lan: tuple[Kernel, str, str], tmp_path: Path) -> None:
+    kernel, a, b = lan
     path = tmp_path / "bridge.pcap"
     with kernel.capture(b, ["pa", "br0"], str(path)):
         probe(kernel, a, "10.6.0.2")
@@ -63,8 +70,8 @@ def test_capture_several_interfaces_of_a_bridge(netsim_kernel_factory: Callable[
 
 
 @pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump not installed")
-def test_tcpdump_reads_the_file(netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path) -> None:
-    kernel, a, _ = lan(netsim_kernel_factory)
+def test_tcpdump_reads_the_file(lan: tuple[Kernel, str, str], tmp_path: Path) -> None:
+    kernel, a, _ = lan
     path = tmp_path / "t.pcap"
     with kernel.capture(a, ["eth0"], str(path)):
         probe(kernel, a, "10.6.0.2")
@@ -74,9 +81,8 @@ def test_tcpdump_reads_the_file(netsim_kernel_factory: Callable[[str], Kernel], 
     assert "EN10MB" in out.stderr
 
 
-def test_empty_capture_is_a_valid_pcap(netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path) -> None:
-    kernel, a, _ = lan(netsim_kernel_factory)
-    kernel.set_link_up(a, "lo")
+def test_empty_capture_is_a_valid_pcap(lan: tuple[Kernel, str, str], tmp_path: Path) -> None:
+    kernel, a, _ = lan
     path = tmp_path / "empty.pcap"
     with kernel.capture(a, ["lo"], str(path)):
         pass
@@ -88,17 +94,17 @@ def test_empty_capture_is_a_valid_pcap(netsim_kernel_factory: Callable[[str], Ke
     [(["nope0"], KernelNotFoundError), ([], KernelInvalidError), (["eth0", "nope0"], KernelNotFoundError)],
 )
 def test_bad_interfaces_are_refused_and_write_nothing(
-    netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path, ifaces: list[str], error: type[Exception]
+    lan: tuple[Kernel, str, str], tmp_path: Path, ifaces: list[str], error: type[Exception]
 ) -> None:
-    kernel, a, _ = lan(netsim_kernel_factory)
+    kernel, a, _ = lan
     path = tmp_path / "bad.pcap"
     with pytest.raises(error), kernel.capture(a, ifaces, str(path)):
         pytest.fail("the block must not run")
     assert not path.exists()
 
 
-def test_unwritable_path_is_refused(netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path) -> None:
-    kernel, a, _ = lan(netsim_kernel_factory)
+def test_unwritable_path_is_refused(lan: tuple[Kernel, str, str], tmp_path: Path) -> None:
+    kernel, a, _ = lan
     with pytest.raises(KernelNotFoundError), kernel.capture(a, ["eth0"], str(tmp_path / "no-such-dir" / "x.pcap")):
         pytest.fail("the block must not run")
     with kernel.capture(a, ["eth0"], str(tmp_path / "ok.pcap")):  # nothing was left half-open
@@ -106,16 +112,14 @@ def test_unwritable_path_is_refused(netsim_kernel_factory: Callable[[str], Kerne
     assert len(rdpcap(str(tmp_path / "ok.pcap"))) >= 2
 
 
-def test_unknown_namespace_is_not_found(netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path) -> None:
-    kernel, _, _ = lan(netsim_kernel_factory)
+def test_unknown_namespace_is_not_found(lan: tuple[Kernel, str, str], tmp_path: Path) -> None:
+    kernel, _, _ = lan
     with pytest.raises(NotFoundError), kernel.capture(kernel.ns("ghost"), ["eth0"], str(tmp_path / "x.pcap")):
         pytest.fail("the block must not run")
 
 
-def test_capture_survives_an_exception_in_the_block(
-    netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path
-) -> None:
-    kernel, a, _ = lan(netsim_kernel_factory)
+def test_capture_survives_an_exception_in_the_block(lan: tuple[Kernel, str, str], tmp_path: Path) -> None:
+    kernel, a, _ = lan
     path = tmp_path / "raised.pcap"
     with pytest.raises(RuntimeError, match="inside"), kernel.capture(a, ["eth0"], str(path)):
         probe(kernel, a, "10.6.0.2")
