@@ -105,7 +105,7 @@ def cmd_trace(args: argparse.Namespace, backend: Backend | None = None) -> int:
     check_kernel(args.kernel)
     leaks: list[str] = []
     with built(scenario, args.kernel, backend=backend, timeout=args.timeout, pcap_dir=args.pcap, leaks=leaks) as world:
-        result = world.probe(exp, "trace")
+        result = world.probe(exp, "trace", retry=False)
         prefix = world.kernel.prefix
     where = f"{exp.target} ({result.dst or 'no address'})"
     print(f"trace {exp.source} -> {where} {exp.proto_port} on the {args.kernel} kernel")
@@ -120,10 +120,11 @@ def cmd_trace(args: argparse.Namespace, backend: Backend | None = None) -> int:
         print("(no hop-by-hop trace from this kernel: the probe's outcome is all it reports; use --pcap DIR)")
     verdict = "reachable" if result.reachable else "unreachable"
     print(f"outcome: {result.outcome} ({verdict})")
-    drops = [hop for hop in result.trace if hop.action == "drop"]
-    if drops:
-        hop = drops[-1]
-        print(f"dropped in {_short_ns(hop.namespace, prefix)} at {hop.iface or '-'}: {hop.detail or 'no reason given'}")
+    if not result.reachable:
+        # every drop on the way: the probe's own and those of the frames it caused (ARP floods...)
+        for hop in (h for h in result.trace if h.action == "drop"):
+            where = f"{_short_ns(hop.namespace, prefix)} at {hop.iface or '-'}"
+            print(f"dropped in {where}: {hop.detail or 'no reason given'}")
     for leak in leaks:
         print(f"leak: {leak}", file=sys.stderr)
     return 1 if leaks else 0

@@ -264,7 +264,10 @@ class BuiltScenario:
         names = {c.name: c.host for c in self.scenario.containers}
         return names.get(exp.target, self.scenario.hosts[0])
 
-    def probe(self, exp: Expectation, phase: str) -> ExpectationResult:
+    def probe(self, exp: Expectation, phase: str, *, retry: bool = True) -> ExpectationResult:
+        """Probe one expectation. With ``retry``, a positive expectation whose
+        probe timed out gets one more try (see below); ``netsim trace`` wants
+        the first packet's story and passes False."""
         src_ns, dst = self.resolve(exp)
         result = ExpectationResult(exp, phase, dst=dst)
         if not dst:
@@ -275,7 +278,7 @@ class BuiltScenario:
             src = source_address(self.kernel, src_ns, dst)
             with self._capture(src_ns, exp):
                 answer = self.backend.probe(self.kernel, src_ns, dst, exp.proto, exp.port, self.timeout, src)
-                retried = exp.reachable and not answer.reachable and answer.outcome == "timeout"
+                retried = retry and exp.reachable and not answer.reachable and answer.outcome == "timeout"
                 if retried:
                     # Linux may drop the first packets on a link that just came up (its
                     # queue is activated asynchronously): one more try, like ping -c 2.
