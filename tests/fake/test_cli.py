@@ -174,7 +174,12 @@ def test_plugin_serve_hands_over_its_arguments(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[list[str]] = []
-    monkeypatch.setattr("netsim.plugin.cli.serve_main", lambda argv: seen.append(argv) or 0)
+
+    def fake_serve(argv: list[str]) -> int:
+        seen.append(argv)
+        return 0
+
+    monkeypatch.setattr("netsim.plugin.cli.serve_main", fake_serve)
     status, _, _ = run_cli(capsys, "plugin", "serve", "pkg.mod:Driver", "--socket", "/tmp/netsim-test.sock")
     assert status == 0 and seen == [["pkg.mod:Driver", "--socket", "/tmp/netsim-test.sock"]]
 

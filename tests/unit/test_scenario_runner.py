@@ -162,9 +162,10 @@ def make_backend(
         hop = TraceHop(ns, "eth0", "deliver" if ok else "drop", "" if ok else "no route")
         return ProbeResult(ok, proto, ns, dst, port, outcome="syn-ack" if ok else "timeout", trace=[hop])  # type: ignore[arg-type]
 
-    return Backend(
-        make_kernel=make_kernel, make_controller=lambda k, h, i: DoubleController(k, h, log, leak), probe=probe
-    )
+    def make_controller(kernel: Any, host: str, index: int) -> DoubleController:
+        return DoubleController(kernel, host, log, leak)
+
+    return Backend(make_kernel=make_kernel, make_controller=make_controller, probe=probe)
 
 
 OPEN = {
@@ -230,7 +231,7 @@ def test_leaks_are_reported_and_the_kernel_still_closed() -> None:
 
 @pytest.mark.usefixtures("stubbed_config")
 def test_a_build_error_is_captured_and_teardown_runs() -> None:
-    data = {**SCENARIO, "networks": [*SCENARIO["networks"], {"name": "explode"}]}  # type: ignore[list-item]
+    data = {**SCENARIO, "networks": [*SCENARIO["networks"], {"name": "explode"}]}
     log: list[str] = []
     kernels: list[DoubleKernel] = []
     result = run_scenario(parse_scenario(data), "double", backend=make_backend(OPEN, log, kernels=kernels))
