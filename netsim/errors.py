@@ -65,6 +65,8 @@ class KernelError(NetsimError, OSError):
 
     kind = "kernel"
 
+    errno: int
+
     def __init__(self, err: int, message: str) -> None:
         NetsimError.__init__(self, message)
         self.errno = err
