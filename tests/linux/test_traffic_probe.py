@@ -243,3 +243,11 @@ def test_ipv6_link_local_destination_with_scope(topo: Kernel) -> None:
     assert result.outcome == "echo-reply"
     assert result.reply["IPv6"].src == link_local[0]
     assert result.reply["IPv6"].dst.startswith("fe80:")  # answered to a's own link-local address
+
+
+@pytest.mark.slow
+def test_neighbour_that_never_answers_is_host_unreachable(topo: Kernel) -> None:
+    # Linux gives up after 3 ARP solicitations, one a second, then reports to the sender
+    result = probe(topo, topo.ns("a"), "10.1.0.78", timeout=5.0)
+    assert (result.outcome, result.reachable) == ("host-unreachable", False)
+    assert result.rtt is not None and result.rtt > 2.0
