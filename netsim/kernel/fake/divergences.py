@@ -77,6 +77,12 @@ DIVERGENCES: tuple[Divergence, ...] = (
         "the contract exposes none of the omitted features",
     ),
     Divergence(
+        "deleted connected routes",
+        "come back at the link's next address change (connected routes are recomputed per link)",
+        "come back only when the link goes up again or their own address is re-added",
+        "recomputing keeps kernel routes exactly derived from addresses; deleting them by hand is rare",
+    ),
+    Divergence(
         "live rename",
         "allowed while up (FakeKernel.allows_live_rename = True; set False for EBUSY)",
         "allowed since Linux 6.2, EBUSY before",

@@ -71,7 +71,9 @@ def check_kernel(kernel: FakeKernel) -> None:
             assert has_v6 == (link.mtu >= IPV6_MIN_MTU), f"{where}: disable_ipv6 key vs MTU {link.mtu}"
             kernel_routes = [r for r in space.routes if r.proto == "kernel" and r.dev == link.name]
             expected = l3sync.connected_routes(link) if link.up else []
-            assert Counter(kernel_routes) == Counter(expected), f"{where}: connected routes {kernel_routes}"
+            # a subset: connected routes may have been deleted by hand, as on Linux
+            extra = Counter(kernel_routes) - Counter(expected)
+            assert not extra, f"{where}: connected routes without an address: {list(extra)}"
         for route in space.routes:
             assert route.dev is None or route.dev in space.links, f"{name}: route via missing {route.dev!r}"
         for key, neighbour in space.neighbours.items():
