@@ -19,13 +19,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from netsim.driverapi import CONFIG_HOST, CONFIG_KERNEL, Capability, Driver, DriverInit
+from netsim.driverapi import CONFIG_HOST, CONFIG_KERNEL, Capability, Driver, DriverCallback
 from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, NotFoundError
 from netsim.host import Host
-from netsim.ipamapi import Ipam, IpamCapability, IpamInit
+from netsim.ipamapi import Ipam, IpamCallback, IpamCapability
 from netsim.kernel.base import Kernel
 
 log = logging.getLogger(__name__)
+
+#: what an init function looks like (driverapi.DriverInit / ipamapi.IpamInit, by position)
+DriverInitFunction = Callable[[DriverCallback, Mapping[str, Any]], None]
+IpamInitFunction = Callable[[IpamCallback, Mapping[str, Any]], None]
 
 DRIVER_GROUP = "netsim.drivers"
 IPAM_GROUP = "netsim.ipam"
@@ -114,7 +118,7 @@ class Registry:
         raise ConflictError(f"{what} {name!r} is already registered")
 
     # --- adding drivers (libnetwork's AddDriver) ------------------------------------------
-    def add_driver(self, init: DriverInit, config: Mapping[str, Any], *, builtin: bool = False) -> None:
+    def add_driver(self, init: DriverInitFunction, config: Mapping[str, Any], *, builtin: bool = False) -> None:
         """Call ``init(self, config)``; the driver registers itself."""
         with self._lock:
             self._adding_builtin = builtin
@@ -123,7 +127,7 @@ class Registry:
             finally:
                 self._adding_builtin = False
 
-    def add_ipam_driver(self, init: IpamInit, config: Mapping[str, Any], *, builtin: bool = False) -> None:
+    def add_ipam_driver(self, init: IpamInitFunction, config: Mapping[str, Any], *, builtin: bool = False) -> None:
         with self._lock:
             self._adding_builtin = builtin
             try:

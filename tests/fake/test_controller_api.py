@@ -290,5 +290,5 @@ def test_close_removes_everything(kernel: Kernel) -> None:
 def test_controller_config_validation() -> None:
     for bad in ({"host": ""}, {"host": "a b"}, {"host_index": 256}, {"host_index": -1}):
         with pytest.raises(InvalidParameterError):
-            ControllerConfig(**bad)  # type: ignore[arg-type]
+            ControllerConfig(**bad)
     assert issubclass(NoSpaceError, NetsimError)

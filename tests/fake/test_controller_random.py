@@ -5,7 +5,7 @@ controller leaves no namespace, record or IPAM holding behind."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +15,6 @@ from netsim.controller import Controller, ControllerConfig, IpamConfig, PoolConf
 from netsim.controller.testing import FaultInjector, FaultyIpam, ensure_default_ipam, install_faults, store_dump
 from netsim.errors import NetsimError
 from netsim.kernel import make_kernel
-from netsim.kernel.base import Kernel
 
 SUBNETS = ["10.1.0.0/24", "10.2.0.0/24", "10.1.0.0/16", "10.3.0.0/30"]
 NETWORKS = ["n0", "n1", "n2"]
@@ -73,7 +72,7 @@ def check_consistent(ctrl: Controller) -> None:
 def test_random_operations_fake(ops: list[tuple[Any, ...]]) -> None:
     kernel = make_kernel("fake")
     injector = FaultInjector()  # never armed: only used to track IPAM holdings
-    ctrl = Controller(cast(Kernel, kernel), ControllerConfig(host="h1", entry_points=False))
+    ctrl = Controller(kernel, ControllerConfig(host="h1", entry_points=False))
     try:
         ensure_default_ipam(ctrl)
         ipams: dict[str, FaultyIpam] = install_faults(ctrl, injector)

@@ -4,11 +4,12 @@ what must get through and what must not."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from netsim import netlabel
-from netsim.controller import Controller, ControllerConfig, IpamConfig, PoolConfig, PortBinding
+from netsim.controller import Controller, ControllerConfig, Endpoint, IpamConfig, Network, PoolConfig, PortBinding
 from netsim.controller.testing import ensure_default_ipam
 from netsim.errors import ConflictError, InvalidParameterError
 from netsim.kernel.base import Dnat, Filter, Kernel, Listener, Masquerade
@@ -27,13 +28,17 @@ def ctrl(kernel: Kernel) -> Iterator[Controller]:
         controller.close()
 
 
-def bridge_net(ctrl: Controller, name: str, subnet: str, **kwargs: object) -> object:
-    return ctrl.create_network(name, "bridge", ipam=IpamConfig(pools=[PoolConfig(subnet=subnet)]), **kwargs)  # type: ignore[arg-type]
+def bridge_net(ctrl: Controller, name: str, subnet: str, **kwargs: Any) -> Network:
+    return ctrl.create_network(name, "bridge", ipam=IpamConfig(pools=[PoolConfig(subnet=subnet)]), **kwargs)
+
+
+def ip_of(ep: Endpoint) -> str:
+    assert ep.address is not None
+    return str(ep.address.ip)
 
 
 def reach(ctrl: Controller, src_ns: str, dst: str, proto: str = "icmp", port: int | None = None) -> bool:
-    timeout = 2.0 if True else MISS
-    return probe(ctrl.kernel, src_ns, dst, proto, port, timeout=timeout).reachable
+    return probe(ctrl.kernel, src_ns, dst, proto, port, timeout=2.0).reachable
 
 
 def miss(ctrl: Controller, src_ns: str, dst: str, proto: str = "icmp", port: int | None = None) -> bool:
@@ -53,12 +58,12 @@ def test_bridge_lifecycle_connectivity(ctrl: Controller) -> None:
     defaults = [r for r in ctrl.kernel.routes(ns_a) if r.dst == "default"]
     assert [(r.via, r.dev) for r in defaults] == [("10.10.0.1", "eth0")]
     # Same network: reachable; gateway reachable; the outside reachable through masquerade.
-    assert reach(ctrl, ns_a, str(b.address.ip))
+    assert reach(ctrl, ns_a, ip_of(b))
     assert reach(ctrl, ns_a, "10.10.0.1")
     assert reach(ctrl, ns_b, ctrl.host.outside_address)
     # The outside has no route back into the container subnet.
-    assert miss(ctrl, ctrl.host.outside_namespace, str(a.address.ip))
-    bridge = f"br-{net.id[:12]}"  # type: ignore[attr-defined]
+    assert miss(ctrl, ctrl.host.outside_namespace, ip_of(a))
+    bridge = f"br-{net.id[:12]}"
     assert Masquerade(src="10.10.0.0/24", not_out_iface=bridge) in ctrl.kernel.rules(ctrl.host.namespace)
     ctrl.disconnect("a", "front")
     ctrl.disconnect("b", "front")
@@ -74,7 +79,7 @@ def test_published_port_dnat_from_outside(ctrl: Controller) -> None:
     web = ctrl.connect("web", "front", ports=[PortBinding("tcp", 80, 8080)])
     ns_web = ctrl.sandbox("web").namespace
     ctrl.kernel.add_listener(ns_web, Listener("tcp", 80))
-    rule = Dnat(proto="tcp", dport=8080, to_addr=str(web.address.ip), to_port=80)  # type: ignore[union-attr]
+    rule = Dnat(proto="tcp", dport=8080, to_addr=ip_of(web), to_port=80)
     assert rule in ctrl.kernel.rules(ctrl.host.namespace)
     assert reach(ctrl, ctrl.host.outside_namespace, ctrl.host.host_ip, "tcp", 8080)
     # A second container may not publish the same host port.
@@ -99,11 +104,11 @@ def test_isolation_between_bridge_networks(ctrl: Controller) -> None:
     a = ctrl.connect("a", "front")
     b = ctrl.connect("b", "back")
     ns_a = ctrl.sandbox("a").namespace
-    br_front, br_back = f"br-{front.id[:12]}", f"br-{back.id[:12]}"  # type: ignore[attr-defined]
+    br_front, br_back = f"br-{front.id[:12]}", f"br-{back.id[:12]}"
     rules = ctrl.kernel.rules(ctrl.host.namespace)
     assert Filter(action="drop", in_iface=br_back, out_iface=br_front) in rules
     assert Filter(action="drop", in_iface=br_front, out_iface=br_back) in rules
-    assert miss(ctrl, ns_a, str(b.address.ip))  # type: ignore[union-attr]
+    assert miss(ctrl, ns_a, ip_of(b))
     assert reach(ctrl, ns_a, ctrl.host.outside_address)
     # Deleting the older network removes the pair's rules, both directions.
     ctrl.disconnect("a", "front")
@@ -117,11 +122,11 @@ def test_icc_off_blocks_containers_not_the_gateway(ctrl: Controller) -> None:
     ctrl.connect("a", "quiet")
     b = ctrl.connect("b", "quiet")
     ns_a = ctrl.sandbox("a").namespace
-    bridge = f"br-{net.id[:12]}"  # type: ignore[attr-defined]
+    bridge = f"br-{net.id[:12]}"
     assert Filter(action="drop", in_iface=bridge, out_iface=bridge, layer="bridge") in ctrl.kernel.rules(
         ctrl.host.namespace
     )
-    assert miss(ctrl, ns_a, str(b.address.ip))  # type: ignore[union-attr]
+    assert miss(ctrl, ns_a, ip_of(b))
     assert reach(ctrl, ns_a, "10.30.0.1")
     assert reach(ctrl, ns_a, ctrl.host.outside_address)
 
@@ -134,7 +139,7 @@ def test_internal_network_has_no_way_out(ctrl: Controller) -> None:
     assert not [r for r in ctrl.kernel.routes(ns_a) if r.dst == "default"]
     rules = ctrl.kernel.rules(ctrl.host.namespace)
     assert not [r for r in rules if isinstance(r, Masquerade | Dnat)]
-    assert reach(ctrl, ns_a, str(b.address.ip))  # type: ignore[union-attr]
+    assert reach(ctrl, ns_a, ip_of(b))
     assert miss(ctrl, ns_a, ctrl.host.outside_address)
     assert a.address is not None
 
@@ -143,7 +148,7 @@ def test_mtu_applied_to_bridge_and_veths(ctrl: Controller) -> None:
     net = bridge_net(ctrl, "small", "10.50.0.0/24", options={netlabel.DRIVER_MTU: "1400"})
     ep = ctrl.connect("a", "small")
     host_links = {link.name: link for link in ctrl.kernel.links(ctrl.host.namespace)}
-    assert host_links[f"br-{net.id[:12]}"].mtu == 1400  # type: ignore[attr-defined]
+    assert host_links[f"br-{net.id[:12]}"].mtu == 1400
     assert host_links[f"veth{ep.id[:7]}"].mtu == 1400
     assert ctrl.kernel.link(ctrl.sandbox("a").namespace, "eth0").mtu == 1400
 
@@ -157,7 +162,7 @@ def test_custom_bridge_name_and_host_binding(ctrl: Controller) -> None:
     )
     ep = ctrl.connect("a", "named", ports=[PortBinding("udp", 53, 5353)])
     assert "docker7" in [link.name for link in ctrl.kernel.links(ctrl.host.namespace)]
-    expected = Dnat(proto="udp", dport=5353, to_addr=str(ep.address.ip), to_port=53, dst=ctrl.host.host_ip)  # type: ignore[union-attr]
+    expected = Dnat(proto="udp", dport=5353, to_addr=ip_of(ep), to_port=53, dst=ctrl.host.host_ip)
     assert expected in ctrl.kernel.rules(ctrl.host.namespace)
     with pytest.raises(ConflictError, match="docker7"):
         bridge_net(ctrl, "again", "10.61.0.0/24", options={netlabel.BRIDGE_NAME: "docker7"})

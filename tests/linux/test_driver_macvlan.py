@@ -4,10 +4,9 @@ come and go with their networks; modes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import errno
 import ipaddress
+from collections.abc import Iterator
 
 import pytest
 
@@ -48,8 +47,9 @@ def test_macvlan_reaches_the_lan_but_not_the_host(ctrl: Controller) -> None:
     assert link.kind == "macvlan" and link.attrs.get("mode") == "bridge"
     assert [r.via for r in ctrl.kernel.routes(ns_a) if r.dst == "default"] == ["198.18.0.1"]
     assert probe(ctrl.kernel, ns_a, ctrl.host.outside_address, timeout=2).reachable
-    assert probe(ctrl.kernel, ctrl.host.outside_namespace, str(a.address.ip), timeout=2).reachable  # type: ignore[union-attr]
-    assert probe(ctrl.kernel, ns_a, str(b.address.ip), timeout=2).reachable  # type: ignore[union-attr]
+    assert probe(ctrl.kernel, ctrl.host.outside_namespace, str(a.address.ip), timeout=2).reachable
+    assert b.address is not None
+    assert probe(ctrl.kernel, ns_a, str(b.address.ip), timeout=2).reachable
     # macvlan: the parent's own address is not reachable from its children.
     assert not probe(ctrl.kernel, ns_a, ctrl.host.host_ip, timeout=MISS).reachable
     ctrl.disconnect("a", "lan")
@@ -65,7 +65,8 @@ def test_private_mode_separates_siblings(ctrl: Controller) -> None:
     ns_a = ctrl.sandbox("a").namespace
     assert ctrl.kernel.link(ns_a, "eth0").attrs.get("mode") == "private"
     assert probe(ctrl.kernel, ns_a, ctrl.host.outside_address, timeout=2).reachable
-    assert not probe(ctrl.kernel, ns_a, str(b.address.ip), timeout=MISS).reachable  # type: ignore[union-attr]
+    assert b.address is not None
+    assert not probe(ctrl.kernel, ns_a, str(b.address.ip), timeout=MISS).reachable
 
 
 @pytest.mark.parametrize("mode", ["vepa", "passthru"])

@@ -35,7 +35,7 @@ def test_null_sandbox_has_loopback_only(ctrl: Controller) -> None:
     assert not probe(ctrl.kernel, ns, ctrl.host.outside_address, timeout=0.3).reachable
     inspected = ctrl.inspect_network("none")
     assert inspected["Driver"] == "null" and inspected["IPAM"]["Config"] == []
-    assert list(inspected["Containers"].values())[0]["Name"] == "isolated"
+    assert next(iter(inspected["Containers"].values()))["Name"] == "isolated"
 
 
 def test_null_rules(ctrl: Controller) -> None:
