@@ -165,6 +165,47 @@ def two_bridges_routed(draw: st.DrawFn) -> Builder:
 
 
 @st.composite
+def routers(draw: st.DrawFn) -> Builder:
+    """left -- r1 -- r2 -- right over veth pairs: forwarding, missing routes and
+    a routing loop (TTL runs out) give time-exceeded and net-unreachable.
+
+    A router's "no route" answer comes from Linux's ip_error(), rate limited
+    by net.ipv4.route.error_cost/error_burst: a burst of 5 per peer, then one
+    per second, set for the whole machine and not per namespace (so netsim
+    cannot lift it). The fake models no limit; the plan keeps each router's
+    unreachables to one peer at 3, inside the burst."""
+    r1_forward, r2_forward = draw(st.booleans()), draw(st.booleans())
+    r2_knows_right, loop = draw(st.booleans()), draw(st.booleans())
+
+    def build(kernel: Kernel) -> Plan:
+        left, r1, r2, right = (kernel.ns(role) for role in ("left", "r1", "r2", "right"))
+        for ns in (left, r1, r2, right):
+            kernel.add_namespace(ns)
+        for a, a_dev, a_cidr, b, b_dev, b_cidr in (
+            (left, "eth0", "10.1.0.2/24", r1, "west", "10.1.0.1/24"),
+            (r1, "east", "10.2.0.1/24", r2, "west", "10.2.0.2/24"),
+            (r2, "east", "10.3.0.1/24", right, "eth0", "10.3.0.2/24"),
+        ):
+            kernel.add_veth(a, a_dev, b_dev, b)
+            up(kernel, a, a_dev, a_cidr)
+            up(kernel, b, b_dev, b_cidr)
+        kernel.add_route(left, "default", via="10.1.0.1")
+        kernel.add_route(right, "default", via="10.3.0.1")
+        kernel.add_route(r1, "default", via="10.2.0.2")
+        if r2_knows_right:
+            kernel.add_route(r2, "10.1.0.0/24", via="10.2.0.1")
+        if loop:
+            kernel.add_route(r2, "10.9.0.0/16", via="10.2.0.1")
+        for ns, forward in ((r1, r1_forward), (r2, r2_forward)):
+            if forward:
+                kernel.set_sysctl(ns, "net.ipv4.ip_forward", "1")
+        listen(kernel, right, True, False)
+        return Plan([left], ["10.3.0.2", "10.2.0.2", "10.9.0.1"])
+
+    return build
+
+
+@st.composite
 def isolated(draw: st.DrawFn) -> Builder:
     same_subnet, with_gateway = draw(st.booleans()), draw(st.booleans())
 
@@ -328,6 +369,12 @@ def test_dual_stack_bridge(request: pytest.FixtureRequest, builder: Builder) -> 
 @EXAMPLES
 @given(builder=two_bridges_routed())
 def test_two_bridges_routed_through_the_host(request: pytest.FixtureRequest, builder: Builder) -> None:
+    compare(request, builder)
+
+
+@settings(EXAMPLES, max_examples=5)
+@given(builder=routers())
+def test_routers_ttl_and_unreachables(request: pytest.FixtureRequest, builder: Builder) -> None:
     compare(request, builder)
 
 
