@@ -18,6 +18,7 @@ import contextlib
 import errno
 import os
 import struct
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -131,8 +132,36 @@ class LinuxKernel(LinuxNamespaces):
             with contextlib.suppress(Exception):
                 self.set_sysctl(name, key, "0")
 
+    def _dependents(self, name: str) -> list[tuple[NamespaceHandle, int]]:
+        """Links elsewhere tied to a link in ``name`` (veth peers, macvlans/vxlans on its
+        devices): Linux destroys them with the namespace."""
+        found = []
+        for other, handle in self._handles.items():
+            nsid = self._nsid(handle, name) if other != name else None
+            if nsid is not None:
+                found += [
+                    (handle, int(msg["index"]))
+                    for msg in self._link_messages(handle)
+                    if msg.get_attr("IFLA_LINK_NETNSID") == nsid
+                ]
+        return found
+
+    def _wait_destroyed(self, doomed: list[tuple[NamespaceHandle, int]], timeout: float = 5.0) -> None:
+        """Linux dismantles a namespace in a workqueue (cleanup_net), so its veth peers
+        elsewhere linger for some milliseconds; wait so that delete_namespace is
+        synchronous, as the contract (and the fake) has it."""
+        deadline = time.monotonic() + timeout
+        while doomed:
+            doomed = [(handle, index) for handle, index in doomed if handle.rtnl.has_index(index)]
+            if doomed and time.monotonic() > deadline:
+                names = sorted({handle.name for handle, _ in doomed})
+                raise kernel_error(errno.EBUSY, f"links tied to the deleted namespace linger in {names}")
+            if doomed:
+                time.sleep(0.002)
+
     def delete_namespace(self, name: str) -> None:
         handle = self._handle(name)
+        doomed = self._dependents(name)
         if self._traffic is not None:
             self._traffic.close_namespace(name)
         handle.close()
@@ -142,6 +171,7 @@ class LinuxKernel(LinuxNamespaces):
             other.nsids.pop(name, None)
         self._macs = {key: mac for key, mac in self._macs.items() if key[0] != name}
         remove_namespace(name)
+        self._wait_destroyed(doomed)
         self._all_links_changed()
 
     def namespaces(self) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 from netsim.kernel.base import FdbInfo, LinkInfo, NeighbourInfo, RouteInfo
 
 IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
 NUD_NOARP = 0x40
 NUD_PERMANENT = 0x80
 NTF_SELF = 0x02
@@ -41,7 +42,7 @@ def link_kind(msg: Any) -> str | None:
     info = msg.get_attr("IFLA_LINKINFO")
     kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
     if kind is None:
-        return "loopback" if attr(msg, "IFLA_IFNAME") == "lo" else None
+        return "loopback" if msg["flags"] & IFF_LOOPBACK else None
     return str(kind) if kind in KNOWN_KINDS else None
 
 

@@ -113,6 +113,8 @@ class RtnlChannel:
     # --- links ------------------------------------------------------------------
     def link_index(self, name: str) -> int | None:
         """The ifindex of ``name``, None when there is no such link."""
+        if len(name.encode()) > 15:
+            return None  # no link can have that name (the kernel would answer ERANGE to the attribute)
         try:
             reply = self.request(RTM_GETLINK, ifinfo() + nla_str(3, name) + nla_u32(29, 0), what=f"look up {name!r}")
         except KernelError as exc:
@@ -120,6 +122,16 @@ class RtnlChannel:
                 return None
             raise
         return int(_IFINFO.unpack_from(reply)[2])
+
+    def has_index(self, index: int) -> bool:
+        """Whether a link with this ifindex exists (yet, or still)."""
+        try:
+            self.request(RTM_GETLINK, ifinfo(index) + nla_u32(29, 0), what=f"look up ifindex {index}")
+        except KernelError as exc:
+            if exc.errno == errno.ENODEV:
+                return False
+            raise
+        return True
 
     def new_link(self, name: str, kind: str, *, link: int = 0, data: bytes = b"", extra: bytes = b"") -> None:
         """RTM_NEWLINK (create, exclusive): IFLA_IFNAME, IFLA_LINK, IFLA_LINKINFO{kind, data}."""
