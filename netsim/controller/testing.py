@@ -12,6 +12,7 @@ import errno
 import ipaddress
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netsim.driverapi import Driver
@@ -231,12 +232,24 @@ def every_step_fails(
     raise AssertionError(f"operation did not complete within {max_steps} steps")
 
 
+@dataclass
+class _SimplePool:
+    net: Any
+    #: allocatable integers, inclusive (the ip-range, minus reserved addresses)
+    first: int
+    last: int
+    used: set[int] = field(default_factory=set)
+    #: no free address below this one (first-fit without rescanning)
+    low_free: int = 0
+
+
 class SimpleIpam(Ipam):
     """A first-fit IPAM for tests, registered as "default" only when the real
-    ``ipam.default`` is not installed. O(n) per allocation: small pools only."""
+    ``ipam.default`` is not installed. Amortized O(1) per allocation in
+    ascending order; a release moves the first-fit cursor back."""
 
     def __init__(self) -> None:
-        self.pools: dict[str, tuple[Any, Any, set[Any]]] = {}
+        self.pools: dict[str, _SimplePool] = {}
         self._next_id = 0
         self._dynamic = ipaddress.ip_network("172.30.0.0/16").subnets(new_prefix=24)
 
@@ -246,16 +259,22 @@ class SimpleIpam(Ipam):
     def request_pool(self, address_space: str, pool: str, sub_pool: str, options: Any, v6: bool) -> Any:
         if not pool and v6:
             raise InvalidParameterError("SimpleIpam has no default IPv6 pool")
-        net = ipaddress.ip_network(pool) if pool else next(self._dynamic)
-        for other, _, _ in self.pools.values():
-            if other.overlaps(net):
-                raise ConflictError(f"pool {net} overlaps with {other}")
+        net: Any = ipaddress.ip_network(pool) if pool else next(self._dynamic)
+        for other in self.pools.values():
+            if other.net.overlaps(net):
+                raise ConflictError(f"pool {net} overlaps with {other.net}")
+        span = ipaddress.ip_network(sub_pool) if sub_pool else net
+        first, last = int(span.network_address), int(span.broadcast_address)
+        # The parent's network address (and IPv4 broadcast) are never handed out.
+        first = max(first, int(net.network_address) + 1)
+        if net.version == 4 and net.prefixlen < 31:
+            last = min(last, int(net.broadcast_address) - 1)
         self._next_id += 1
         pool_id = f"{address_space}/{net}/{self._next_id}"
-        self.pools[pool_id] = (net, ipaddress.ip_network(sub_pool) if sub_pool else net, set())
+        self.pools[pool_id] = _SimplePool(net, first, last, low_free=first)
         return pool_id, net, {}
 
-    def _pool(self, pool_id: str) -> tuple[Any, Any, set[Any]]:
+    def _pool(self, pool_id: str) -> _SimplePool:
         if pool_id not in self.pools:
             raise NotFoundError(f"pool {pool_id!r} not found")
         return self.pools[pool_id]
@@ -265,25 +284,29 @@ class SimpleIpam(Ipam):
         del self.pools[pool_id]
 
     def request_address(self, pool_id: str, preferred: Any, options: Any) -> Any:
-        net, span, used = self._pool(pool_id)
+        pool = self._pool(pool_id)
         if preferred is not None:
-            if preferred not in net:
-                raise InvalidParameterError(f"address {preferred} out of range of {net}")
-            if preferred in used:
+            if preferred not in pool.net:
+                raise InvalidParameterError(f"address {preferred} out of range of {pool.net}")
+            if int(preferred) in pool.used:
                 raise ConflictError(f"address {preferred} already allocated")
-            used.add(preferred)
-            return ipaddress.ip_interface(f"{preferred}/{net.prefixlen}"), {}
-        reserved = {net.network_address}
-        if net.version == 4 and net.prefixlen < 31:
-            reserved.add(net.broadcast_address)
-        for candidate in span:
-            if candidate not in used and candidate not in reserved:
-                used.add(candidate)
-                return ipaddress.ip_interface(f"{candidate}/{net.prefixlen}"), {}
-        raise NoSpaceError(f"no address left in {span}")
+            pool.used.add(int(preferred))
+            return ipaddress.ip_interface(f"{preferred}/{pool.net.prefixlen}"), {}
+        candidate = pool.low_free
+        while candidate <= pool.last and candidate in pool.used:
+            candidate += 1
+        pool.low_free = candidate
+        if candidate > pool.last:
+            raise NoSpaceError(f"no address left in pool {pool.net}")
+        pool.used.add(candidate)
+        address = ipaddress.ip_address(candidate)
+        return ipaddress.ip_interface(f"{address}/{pool.net.prefixlen}"), {}
 
     def release_address(self, pool_id: str, address: Any) -> None:
-        self._pool(pool_id)[2].discard(address)
+        pool = self._pool(pool_id)
+        pool.used.discard(int(address))
+        if pool.first <= int(address) < pool.low_free:
+            pool.low_free = int(address)
 
     def is_builtin(self) -> bool:
         return True
