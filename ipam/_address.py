@@ -1,0 +1,80 @@
+"""Address parsing and construction helpers shared by the IPAM drivers.
+
+Parsing turns every malformed input into InvalidParameterError. Construction
+of ``ip_interface`` objects takes a shortcut: ``IPv4Interface((int, len))``
+re-parses and builds a new network object (~3 µs, more than the whole
+allocation), while an address handed out from a pool always has exactly the
+pool's network, so the interface can share it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from netsim.driverapi import IPAddress, IPInterface, IPNetwork
+from netsim.errors import InvalidParameterError
+
+
+def parse_network(text: object, what: str, v6: bool | None = None) -> IPNetwork:
+    """Strict CIDR: prefix length required, host bits clear, family as ``v6`` says.
+
+    >>> parse_network("10.0.0.0/24", "pool")
+    IPv4Network('10.0.0.0/24')
+    """
+    if not isinstance(text, str) or "/" not in text:
+        raise InvalidParameterError(f"invalid {what} {text!r}: expected a CIDR such as 10.0.0.0/24")
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise InvalidParameterError(f"invalid {what} {text!r}: {exc}") from exc
+    if v6 is not None and (network.version == 6) != v6:
+        family = "IPv6" if v6 else "IPv4"
+        raise InvalidParameterError(f"invalid {what} {text!r}: not an {family} network")
+    return network
+
+
+def ordinal_of(network: IPNetwork, address: object) -> int:
+    """Offset of ``address`` inside ``network``; InvalidParameterError "out of range" otherwise.
+
+    >>> ordinal_of(ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_address("10.0.0.9"))
+    9
+    """
+    if not isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        raise InvalidParameterError(f"address {address!r} is not an IP address object")
+    if address.version != network.version:
+        raise InvalidParameterError(f"address {address} out of range: {network} is IPv{network.version}")
+    offset = int(address) - int(network.network_address)
+    if not 0 <= offset < network.num_addresses:
+        raise InvalidParameterError(f"address {address} out of range of pool {network}")
+    return offset
+
+
+def interface_in(network: IPNetwork, offset: int) -> IPInterface:
+    """The interface ``network[offset]/prefixlen``, sharing ``network``. O(1), ~0.3 µs.
+
+    >>> interface_in(ipaddress.ip_network("10.0.0.0/24"), 5)
+    IPv4Interface('10.0.0.5/24')
+    """
+    value = int(network.network_address) + offset
+    iface: IPInterface
+    if network.version == 4:
+        iface = ipaddress.IPv4Interface.__new__(ipaddress.IPv4Interface)
+    else:
+        iface = ipaddress.IPv6Interface.__new__(ipaddress.IPv6Interface)
+        iface._scope_id = None  # type: ignore[attr-defined]
+    # What IPv{4,6}Interface.__init__ assigns, minus re-parsing the network.
+    iface._ip = value  # type: ignore[union-attr]
+    iface.network = network
+    iface.netmask = network.netmask
+    iface._prefixlen = network.prefixlen  # type: ignore[union-attr]
+    return iface
+
+
+def as_address(value: object) -> IPAddress:
+    """An ip_address object from one or a string; InvalidParameterError otherwise."""
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return value
+    try:
+        return ipaddress.ip_address(value)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise InvalidParameterError(f"invalid address {value!r}: {exc}") from exc

@@ -1,0 +1,332 @@
+"""libnetwork's default IPAM driver: address spaces, pools, sub-pools, addresses.
+
+Each pool (a parent subnet) owns one ``Bitmap`` of its addresses. Sub-pools
+(ip-ranges) share the parent's bitmap and only narrow the range searched; a
+preferred address may lie anywhere in the parent. Pool IDs are libnetwork's
+strings: ``LocalDefault/10.0.0.0/24`` and ``LocalDefault/10.0.0.0/24/10.0.0.128/25``.
+
+Every public call takes one lock, so concurrent callers never share an
+address, and validates everything before touching state, so a failed call
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from ipam._address import interface_in, ordinal_of, parse_network
+from ipam.bitmap import Bitmap
+from ipam.pools import (
+    DOCKER_GLOBAL_POOLS,
+    DOCKER_LOCAL_POOLS,
+    NetworkIndex,
+    PredefinedPool,
+    docker_pools,
+    first_free_subnet,
+    parse_pools,
+)
+from netsim.driverapi import IPAddress, IPInterface, IPNetwork
+from netsim.errors import ConflictError, InvalidParameterError, NoSpaceError, NotFoundError
+from netsim.ipamapi import (
+    ALLOC_SERIAL,
+    DEFAULT_IPAM,
+    GATEWAY_TYPE,
+    GLOBAL_DEFAULT,
+    LOCAL_DEFAULT,
+    REQUEST_ADDRESS_TYPE,
+    Ipam,
+    IpamCallback,
+    IpamCapability,
+)
+
+_JSON_FORMAT = 1
+
+
+class _Pool:
+    """A parent subnet: its address bitmap and who holds it.
+
+    ``held`` is true while the pool was requested without a sub-pool and not
+    released; ``children`` are the sub-pools requested on it. The pool goes
+    away when neither remains.
+    """
+
+    __slots__ = ("bitmap", "children", "held", "network", "reserved")
+
+    def __init__(self, network: IPNetwork, bitmap: Bitmap | None = None) -> None:
+        self.network = network
+        self.held = False
+        self.children: set[IPNetwork] = set()
+        size = network.num_addresses
+        if network.version == 4:
+            # /31 and /32 have no network or broadcast address (RFC 3021).
+            self.reserved: tuple[int, ...] = (0, size - 1) if size > 2 else ()
+        else:
+            # IPv6 keeps only the subnet-router anycast address (the first).
+            self.reserved = (0,)
+        if bitmap is None:
+            bitmap = Bitmap(size)
+            for ordinal in self.reserved:
+                bitmap.set(ordinal)
+        self.bitmap = bitmap
+
+
+class _Handle:
+    """What a pool ID designates: a pool and the ordinal range it allocates from."""
+
+    __slots__ = ("end", "pool", "start", "sub_pool")
+
+    def __init__(self, pool: _Pool, sub_pool: IPNetwork | None) -> None:
+        self.pool = pool
+        self.sub_pool = sub_pool
+        if sub_pool is None:
+            self.start, self.end = 0, pool.network.num_addresses - 1
+        else:
+            self.start = int(sub_pool.network_address) - int(pool.network.network_address)
+            self.end = self.start + sub_pool.num_addresses - 1
+
+
+class _Space:
+    """One address space: its pools and, per family, an overlap index."""
+
+    __slots__ = ("indexes", "name", "pools", "predefined")
+
+    def __init__(self, name: str, predefined: tuple[PredefinedPool, ...]) -> None:
+        self.name = name
+        self.predefined = predefined
+        self.pools: dict[IPNetwork, _Pool] = {}
+        self.indexes = {4: NetworkIndex(), 6: NetworkIndex()}
+
+    def overlap(self, network: IPNetwork) -> bool:
+        first, last = int(network.network_address), int(network.broadcast_address)
+        return self.indexes[network.version].overlapping(first, last) is not None
+
+    def add(self, network: IPNetwork, pool: _Pool) -> None:
+        self.pools[network] = pool
+        self.indexes[network.version].add(network)
+
+    def remove(self, network: IPNetwork) -> None:
+        del self.pools[network]
+        self.indexes[network.version].remove(network)
+
+
+def _pool_id(space: str, network: IPNetwork, sub_pool: IPNetwork | None) -> str:
+    return f"{space}/{network}" if sub_pool is None else f"{space}/{network}/{sub_pool}"
+
+
+class DefaultIpam(Ipam):
+    """The built-in IPAM driver (libnetwork's ``ipams/defaultipam``).
+
+    Pool requests are O(log pools) (dynamic ones O(pools log pools) at worst);
+    address requests and releases are O(log64 pool size), whatever the
+    fragmentation.
+    """
+
+    def __init__(
+        self,
+        local_pools: tuple[PredefinedPool, ...] | None = None,
+        global_pools: tuple[PredefinedPool, ...] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        if local_pools is None:
+            local_pools = docker_pools(DOCKER_LOCAL_POOLS)
+        if global_pools is None:
+            global_pools = docker_pools(DOCKER_GLOBAL_POOLS)
+        self._spaces = {
+            LOCAL_DEFAULT: _Space(LOCAL_DEFAULT, local_pools),
+            GLOBAL_DEFAULT: _Space(GLOBAL_DEFAULT, global_pools),
+        }
+        self._handles: dict[str, _Handle] = {}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DefaultIpam:
+        """``local_pools`` / ``global_pools`` override Docker's predefined pools."""
+        if not isinstance(config, Mapping):
+            raise InvalidParameterError("default IPAM config must be a mapping")
+        local = parse_pools(config["local_pools"], "local_pools") if "local_pools" in config else None
+        global_ = parse_pools(config["global_pools"], "global_pools") if "global_pools" in config else None
+        return cls(local, global_)
+
+    # -- the Ipam contract ----------------------------------------------
+
+    def get_default_address_spaces(self) -> tuple[str, str]:
+        return LOCAL_DEFAULT, GLOBAL_DEFAULT
+
+    def is_builtin(self) -> bool:
+        return True
+
+    def capabilities(self) -> IpamCapability:
+        return IpamCapability(requires_mac_address=False, requires_request_replay=False)
+
+    def _space(self, address_space: object) -> _Space:
+        if not isinstance(address_space, str) or not address_space:
+            raise InvalidParameterError(f"invalid address space {address_space!r}")
+        space = self._spaces.get(address_space)
+        if space is None:
+            raise NotFoundError(f"unknown address space {address_space!r}")
+        return space
+
+    def request_pool(
+        self, address_space: str, pool: str, sub_pool: str, options: Mapping[str, str], v6: bool
+    ) -> tuple[str, IPNetwork, dict[str, str]]:
+        if not isinstance(pool, str) or not isinstance(sub_pool, str) or not isinstance(v6, bool):
+            raise InvalidParameterError("pool and sub-pool must be strings ('' for none) and v6 a bool")
+        with self._lock:
+            space = self._space(address_space)
+            if not pool:
+                if sub_pool:
+                    raise InvalidParameterError(f"sub-pool {sub_pool!r} requested without a pool")
+                network = first_free_subnet(space.predefined, 6 if v6 else 4, space.indexes[6 if v6 else 4])
+                if network is None:
+                    family = "IPv6" if v6 else "IPv4"
+                    raise NoSpaceError(f"no free {family} subnet left in the predefined pools of {space.name}")
+                return self._hold(space, network, None), network, {}
+            network = parse_network(pool, "pool", v6)
+            sub = parse_network(sub_pool, "sub-pool", v6) if sub_pool else None
+            if sub is not None and not sub.subnet_of(network):  # type: ignore[arg-type]
+                raise InvalidParameterError(f"sub-pool {sub} is not inside pool {network}")
+            existing = space.pools.get(network)
+            if existing is not None:
+                if sub is None or sub in existing.children:
+                    raise ConflictError(f"pool {_pool_id(space.name, network, sub)} overlaps an existing pool")
+            elif space.overlap(network):
+                raise ConflictError(f"pool {network} overlaps another pool in address space {space.name}")
+            return self._hold(space, network, sub), network, {}
+
+    def _hold(self, space: _Space, network: IPNetwork, sub: IPNetwork | None) -> str:
+        pool = space.pools.get(network)
+        if pool is None:
+            pool = _Pool(network)
+            space.add(network, pool)
+        if sub is None:
+            pool.held = True
+        else:
+            pool.children.add(sub)
+        pool_id = _pool_id(space.name, network, sub)
+        self._handles[pool_id] = _Handle(pool, sub)
+        return pool_id
+
+    def release_pool(self, pool_id: str) -> None:
+        with self._lock:
+            handle = self._handle(pool_id)
+            pool = handle.pool
+            if handle.sub_pool is None:
+                pool.held = False
+            else:
+                pool.children.discard(handle.sub_pool)
+            del self._handles[pool_id]
+            if not pool.held and not pool.children:
+                self._spaces[pool_id.split("/", 1)[0]].remove(pool.network)
+
+    def _handle(self, pool_id: object) -> _Handle:
+        handle = self._handles.get(pool_id) if isinstance(pool_id, str) else None
+        if handle is None:
+            raise NotFoundError(f"unknown pool id {pool_id!r}")
+        return handle
+
+    def request_address(
+        self, pool_id: str, preferred: IPAddress | None, options: Mapping[str, str]
+    ) -> tuple[IPInterface, dict[str, str]]:
+        with self._lock:
+            handle = self._handles.get(pool_id) if type(pool_id) is str else None
+            if handle is None:
+                handle = self._handle(pool_id)
+            pool = handle.pool
+            if preferred is not None:
+                ordinal = ordinal_of(pool.network, preferred)
+                try:
+                    pool.bitmap.set(ordinal)
+                except ConflictError as exc:
+                    raise ConflictError(f"address {preferred} already allocated in pool {pool_id}") from exc
+                return interface_in(pool.network, ordinal), {}
+            # A gateway takes the first free address of the range, as libnetwork's
+            # controller expects, whatever the serial option says.
+            serial = options.get(ALLOC_SERIAL) == "true" and options.get(REQUEST_ADDRESS_TYPE) != GATEWAY_TYPE
+            try:
+                ordinal = pool.bitmap.set_any_in_range(handle.start, handle.end, serial)
+            except NoSpaceError as exc:
+                raise NoSpaceError(f"no free address left in pool {pool_id}") from exc
+            return interface_in(pool.network, ordinal), {}
+
+    def release_address(self, pool_id: str, address: IPAddress) -> None:
+        with self._lock:
+            pool = self._handle(pool_id).pool
+            ordinal = ordinal_of(pool.network, address)
+            if ordinal in pool.reserved:
+                raise InvalidParameterError(f"address {address} is reserved in pool {pool.network}")
+            pool.bitmap.unset(ordinal)
+
+    # -- persistence ----------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything needed to rebuild this driver exactly, as JSON-able data."""
+        with self._lock:
+            spaces: dict[str, list[dict[str, Any]]] = {}
+            for name, space in self._spaces.items():
+                spaces[name] = [
+                    {
+                        "network": str(network),
+                        "held": pool.held,
+                        "children": sorted(str(child) for child in pool.children),
+                        "bitmap": base64.b64encode(pool.bitmap.to_bytes()).decode("ascii"),
+                    }
+                    for network, pool in space.pools.items()
+                ]
+            return {
+                "format": _JSON_FORMAT,
+                "local_pools": [pool.to_json() for pool in self._spaces[LOCAL_DEFAULT].predefined],
+                "global_pools": [pool.to_json() for pool in self._spaces[GLOBAL_DEFAULT].predefined],
+                "spaces": spaces,
+            }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DefaultIpam:
+        """Inverse of ``to_json``; InvalidParameterError naming the bad field."""
+        if not isinstance(data, Mapping) or data.get("format") != _JSON_FORMAT:
+            raise InvalidParameterError(f"default IPAM state: expected a mapping with format {_JSON_FORMAT}")
+        driver = cls.from_config({key: data[key] for key in ("local_pools", "global_pools") if key in data})
+        spaces = data.get("spaces")
+        if not isinstance(spaces, Mapping) or set(spaces) - set(driver._spaces):
+            raise InvalidParameterError("default IPAM state: 'spaces' must map known address spaces to pool lists")
+        for name, entries in spaces.items():
+            space = driver._spaces[name]
+            if not isinstance(entries, list):
+                raise InvalidParameterError(f"default IPAM state: spaces.{name} must be a list")
+            for position, entry in enumerate(entries):
+                driver._restore_pool(space, entry, f"spaces.{name}[{position}]")
+        return driver
+
+    def _restore_pool(self, space: _Space, entry: object, where: str) -> None:
+        if not isinstance(entry, Mapping) or set(entry) != {"network", "held", "children", "bitmap"}:
+            raise InvalidParameterError(f"default IPAM state: {where} must have network, held, children, bitmap")
+        network = parse_network(entry["network"], f"{where}.network")
+        if space.overlap(network):
+            raise InvalidParameterError(f"default IPAM state: {where} overlaps another pool")
+        try:
+            bitmap = Bitmap.from_bytes(base64.b64decode(entry["bitmap"], validate=True))
+        except (ValueError, TypeError) as exc:
+            raise InvalidParameterError(f"default IPAM state: {where}.bitmap: {exc}") from exc
+        if bitmap.bits != network.num_addresses:
+            raise InvalidParameterError(f"default IPAM state: {where}.bitmap size does not match the network")
+        held, children = entry["held"], entry["children"]
+        if not isinstance(held, bool) or not isinstance(children, list) or not (held or children):
+            raise InvalidParameterError(f"default IPAM state: {where} is neither held nor has sub-pools")
+        subs = [parse_network(child, f"{where}.children", network.version == 6) for child in children]
+        if any(not sub.subnet_of(network) for sub in subs):  # type: ignore[arg-type]
+            raise InvalidParameterError(f"default IPAM state: {where} has a sub-pool outside the pool")
+        pool = _Pool(network, bitmap)
+        if any(not bitmap.is_set(ordinal) for ordinal in pool.reserved):
+            raise InvalidParameterError(f"default IPAM state: {where} has a reserved address free")
+        space.add(network, pool)
+        if held:
+            self._hold(space, network, None)
+        for sub in subs:
+            self._hold(space, network, sub)
+
+
+def init(registry: IpamCallback, config: Mapping[str, Any]) -> None:
+    """Register the default IPAM driver, with the pools ``config`` overrides."""
+    driver = DefaultIpam.from_config(config)
+    registry.register_ipam_driver(DEFAULT_IPAM, driver, driver.capabilities())
