@@ -19,7 +19,7 @@ from netsim.controller import sandbox as _sandbox
 from netsim.controller.config import ControllerConfig, IpamConfig, PoolConfig
 from netsim.controller.hostsetup import build_host
 from netsim.controller.inspect import inspect_network
-from netsim.controller.records import Records
+from netsim.controller.records import Records, endpoint_key
 from netsim.controller.rollback import rollback_on_error
 from netsim.controller.views import Endpoint, Network, Sandbox
 from netsim.driverapi import CONFIG_HOST, CONFIG_KERNEL, CONFIG_OPTIONS, CONFIG_STORE
@@ -110,7 +110,8 @@ class Controller:
     def _endpoint_ids(self, ep: Endpoint) -> tuple[str, str]:
         if not isinstance(ep, Endpoint):
             raise InvalidParameterError(f"expected an Endpoint, got {ep!r}")
-        self.records.endpoint(ep.network_id, ep.id)
+        if not self.store.exists(endpoint_key(ep.network_id, ep.id)):
+            raise NotFoundError(f"endpoint {ep.name!r} not found")
         return ep.network_id, ep.id
 
     # --- networks ---------------------------------------------------------------------------

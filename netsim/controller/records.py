@@ -37,6 +37,7 @@ class Records:
 
     def __init__(self, store: KVStore) -> None:
         self.store = store
+        self._networks: dict[str, tuple[int, Record]] = {}
 
     # --- name indexes --------------------------------------------------------------------
     def claim_name(self, index: str, name: str, owner: str, what: str) -> None:
@@ -79,11 +80,23 @@ class Records:
         put_json(self.store, key, record)
 
     def delete(self, key: str) -> None:
+        self._networks.pop(key, None)
         with contextlib.suppress(NotFoundError):
             self.store.delete(key)
 
     def network(self, nid: str) -> Record:
-        return self.get(network_key(nid), f"network {nid[:12]!r}")
+        """Treat as read-only: decoded once per stored version and shared
+        (network records are read on every endpoint operation, written rarely)."""
+        key = network_key(nid)
+        try:
+            pair = self.store.get(key)
+        except NotFoundError:
+            raise NotFoundError(f"network {nid[:12]!r} not found") from None
+        cached = self._networks.get(key)
+        if cached is None or cached[0] != pair.version:
+            cached = (pair.version, json.loads(pair.value))
+            self._networks[key] = cached
+        return cached[1]
 
     def endpoint(self, nid: str, eid: str) -> Record:
         return self.get(endpoint_key(nid, eid), f"endpoint {eid[:12]!r}")
