@@ -25,9 +25,6 @@ from scapy.packet import Packet, Raw
 
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 ZERO_MAC = "00:00:00:00:00:00"
-ETH_IPV4 = 0x0800
-ETH_ARP = 0x0806
-ETH_IPV6 = 0x86DD
 ETH_VLAN = 0x8100
 
 #: ICMP (v4) types and codes Linux uses for the errors modelled here
@@ -123,10 +120,6 @@ def set_ttl(ip: Packet, value: int) -> None:
         ip.chksum = None
     else:
         ip.hlim = value
-
-
-def l4_of(ip: Packet) -> Packet:
-    return ip.payload
 
 
 def _echo_side(l4: Packet) -> str | None:
