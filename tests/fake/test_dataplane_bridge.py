@@ -118,3 +118,21 @@ def test_veth_pair_without_bridge(fake: Kernel) -> None:
     assert fake.probe(a, "192.168.5.2").outcome == "timeout"  # peer down: no carrier
     fake.set_link_up(b, "q")
     assert fake.probe(a, "192.168.5.2").outcome == "echo-reply"
+
+
+def test_bridge_loop_storm_is_cut_and_reported(fake: Kernel) -> None:
+    """Two bridges joined by two veth pairs and no STP: Linux would storm; the
+    walk stops at its delivery budget and says so, instead of hanging."""
+    (c1,) = bridged_host(fake, containers=1)
+    host = fake.ns("h")
+    fake.add_bridge(host, "br9")
+    fake.set_link_up(host, "br9")
+    for index in (1, 2):
+        fake.add_veth(host, f"la{index}", f"lb{index}")
+        fake.set_master(host, f"la{index}", "br0")
+        fake.set_master(host, f"lb{index}", "br9")
+        fake.set_link_up(host, f"la{index}")
+        fake.set_link_up(host, f"lb{index}")
+    result = fake.probe(c1, "10.0.0.77")
+    assert result.outcome == "timeout"
+    assert any("deliveries (loop?)" in hop.detail for hop in result.trace)
