@@ -8,6 +8,7 @@ completes or rolls back everything it did.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -50,6 +51,15 @@ class Controller:
         except BaseException:
             self._host_teardown.run()
             raise
+
+    def new_id(self) -> str:
+        """A new 64-hex object id (from ``config.id_factory`` when set)."""
+        if self.config.id_factory is None:
+            return secrets.token_hex(32)
+        made = self.config.id_factory()
+        if not isinstance(made, str) or len(made) != 64 or any(c not in "0123456789abcdef" for c in made):
+            raise InvalidParameterError(f"id_factory returned {made!r}: expected 64 lowercase hex digits")
+        return made
 
     def driver_config(self, name: str) -> dict[str, Any]:
         """libnetwork's makeDriverConfig: what a driver's init function receives."""

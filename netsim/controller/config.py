@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,9 @@ class ControllerConfig:
     store: KVStore | None = None
     #: also load third-party drivers from the netsim.drivers / netsim.ipam entry points
     entry_points: bool = True
+    #: makes network, endpoint and sandbox ids (64 hex); None: random. A deterministic
+    #: one makes runs reproducible (bridge and veth names derive from ids).
+    id_factory: Callable[[], str] | None = None
 
     def __post_init__(self) -> None:
         check_name(self.host, "host", max_len=32)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +75,7 @@ def create_endpoint(
         raise InvalidParameterError(f"endpoints of the {network['driver']} driver take no address or MAC")
     if preferred6 is not None and not network["ipv6"]:
         raise InvalidParameterError(f"network {network['name']!r} has no IPv6: cannot use {preferred6}")
-    eid = secrets.token_hex(32)
+    eid = ctrl.new_id()
     with rollback_on_error() as undo:
         ctrl.records.claim_name(endpoint_index(nid), name, eid, f"endpoint in network {network['name']!r} named")
         undo.push("release endpoint name", lambda: ctrl.records.release_name(endpoint_index(nid), name))

@@ -7,7 +7,6 @@ step (IPAM, driver, kernel, store) releases what was taken.
 from __future__ import annotations
 
 import ipaddress
-import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +124,7 @@ def create_network(
     if special and (pools_v4 or pools_v6):
         raise InvalidParameterError(f"the {driver} driver takes no IPAM configuration")
     _check_overlaps(ctrl, name, pools_v4 + pools_v6)
-    nid = secrets.token_hex(32)
+    nid = ctrl.new_id()
     with rollback_on_error() as undo:
         ctrl.records.claim_name(NETWORK_INDEX, name, nid, "network")
         undo.push("release network name", lambda: ctrl.records.release_name(NETWORK_INDEX, name))

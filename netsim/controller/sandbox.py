@@ -5,7 +5,6 @@ choice of the default gateway among the sandbox's endpoints.
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from netsim.controller.config import check_name
@@ -27,7 +26,7 @@ def sandbox_namespace_role(host: str, container: str) -> str:
 
 def create_sandbox(ctrl: Controller, container: str, host_namespace: bool) -> Sandbox:
     check_name(container, "container")
-    sid = secrets.token_hex(32)
+    sid = ctrl.new_id()
     kernel = ctrl.kernel
     with rollback_on_error() as undo:
         ctrl.records.claim_name(SANDBOX_INDEX, container, sid, "sandbox for container")
