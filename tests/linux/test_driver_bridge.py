@@ -164,6 +164,8 @@ def test_custom_bridge_name_and_host_binding(ctrl: Controller) -> None:
     assert "docker7" in [link.name for link in ctrl.kernel.links(ctrl.host.namespace)]
     expected = Dnat(proto="udp", dport=5353, to_addr=ip_of(ep), to_port=53, dst=ctrl.host.host_ip)
     assert expected in ctrl.kernel.rules(ctrl.host.namespace)
+    ctrl.kernel.add_listener(ctrl.sandbox("a").namespace, Listener("udp", 53))
+    assert reach(ctrl, ctrl.host.outside_namespace, ctrl.host.host_ip, "udp", 5353)
     with pytest.raises(ConflictError, match="docker7"):
         bridge_net(ctrl, "again", "10.61.0.0/24", options={netlabel.BRIDGE_NAME: "docker7"})
 
