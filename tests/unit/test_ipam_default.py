@@ -167,6 +167,16 @@ def test_serial_wraps_to_released_addresses() -> None:
     assert addresses(driver, pool_id, 1, SERIAL) == ["10.0.0.2/29"]
 
 
+def test_gateway_request_takes_first_free_even_when_serial() -> None:
+    driver = DefaultIpam()
+    pool_id, _, _ = driver.request_pool(LOCAL_DEFAULT, "10.0.0.0/29", "", {}, False)
+    addresses(driver, pool_id, 3, SERIAL)
+    driver.release_address(pool_id, ip("10.0.0.1"))
+    assert addresses(driver, pool_id, 1, {**SERIAL, **GATEWAY}) == ["10.0.0.1/29"]
+    driver.release_address(pool_id, ip("10.0.0.1"))
+    assert addresses(driver, pool_id, 1, SERIAL) == ["10.0.0.4/29"]
+
+
 def test_release_makes_the_address_first_fit_again() -> None:
     driver = DefaultIpam()
     pool_id, _, _ = driver.request_pool(GLOBAL_DEFAULT, "192.0.2.0/24", "", {}, False)
