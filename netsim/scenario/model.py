@@ -65,7 +65,11 @@ class ListenSpec:
 
 @dataclass(frozen=True)
 class PublishSpec:
-    """``[host_ip:]host_port:container_port[/proto]`` as in ``docker run -p``."""
+    """``[host_ip:]host_port:container_port[/proto]`` as in ``docker run -p``.
+
+    >>> str(PublishSpec(5353, 53, "udp", "127.0.0.1"))
+    '127.0.0.1:5353:53/udp'
+    """
 
     host_port: int
     container_port: int
@@ -89,7 +93,12 @@ class ContainerSpec:
 @dataclass(frozen=True)
 class Expectation:
     """``from`` is a container or ``outside``; ``to`` a container, an IP,
-    ``outside`` or ``published:PORT`` (then ``port`` is that host port)."""
+    ``outside`` or ``published:PORT`` (then ``port`` is that host port).
+
+    >>> exp = Expectation("outside", "published:8080", "tcp", 8080, reachable=False)
+    >>> exp.published_port, exp.describe()
+    (8080, 'outside -> published:8080 tcp/8080 unreachable')
+    """
 
     source: str
     target: str
@@ -143,6 +152,14 @@ class Step:
 
 @dataclass(frozen=True)
 class Scenario:
+    """A whole validated file. Lookups by name are O(n) scans: scenarios hold
+    a handful of networks and containers, and the tuples keep file order.
+
+    >>> s = Scenario("demo", containers=(ContainerSpec("web", networks=(Attachment("front"),)),))
+    >>> s.container("web").networks[0].network, s.expectation_count()
+    ('front', 0)
+    """
+
     name: str
     file: str = ""
     description: str = ""
