@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
 from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6TimeExceeded, IPv6
-from scapy.packet import Raw
+from scapy.packet import NoPayload, Packet, Raw
 
 from netsim.kernel.linux import traffic_match, traffic_nssocket, traffic_probe
 from netsim.kernel.linux.traffic_match import Expectation, match_v4, match_v4_outcome, match_v6, match_v6_outcome
@@ -166,6 +166,35 @@ def test_built_probes_carry_what_the_matcher_expects(proto: str, port: int, rng:
         layer = wire[TCP] if proto == "tcp" else wire[UDP]
         assert (layer.sport, layer.dport) == (expect.sport, port) and layer.sport != port
     assert match_v4_outcome(bytes(packet), expect) is None  # a probe never matches itself
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(["icmp", "tcp", "udp"]),
+    st.sampled_from([(4, "10.0.0.1", "10.0.1.2"), (6, "fd00::1", "fd00:1::2")]),
+    st.integers(0, 2**32 - 1),
+)
+def test_chained_probes_are_byte_identical_to_slash_built_ones(
+    proto: str, addresses: tuple[int, str, str], seed: int
+) -> None:
+    version, src, dst = addresses
+    port = None if proto == "icmp" else 8080
+    packet, _ = build_probe(version, src, dst, proto, port, random.Random(seed))  # type: ignore[arg-type]
+    layers = [layer.copy() for layer in _layers(packet)]
+    for layer in layers:
+        layer.remove_payload()
+    rebuilt = layers[0]
+    for layer in layers[1:]:
+        rebuilt = rebuilt / layer
+    assert bytes(packet) == bytes(rebuilt)
+
+
+def _layers(packet: Packet) -> list[Packet]:
+    found = []
+    while packet and not isinstance(packet, NoPayload):
+        found.append(packet)
+        packet = packet.payload
+    return found
 
 
 def test_probe_module_constants_agree_with_the_public_front() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import itertools
 import random
 import select
 import socket
@@ -102,6 +103,21 @@ def drain(sock: socket.socket) -> None:
             continue  # a queued socket error (ICMP) is consumed by the read; keep draining
 
 
+def chain(*layers: Packet) -> Packet:
+    """``layers[0] / layers[1] / ...`` without the cost of ``/``.
+
+    ``/`` copies both operands and building then clones every layer again to
+    resolve random fields; probes have none (every field is a plain value),
+    so layers are linked in place and marked ``explicit``: the bytes are the
+    same, built 5-6 times faster (~0.3 ms instead of ~1.5 ms for IP/ICMP/Raw).
+    """
+    for upper, lower in itertools.pairwise(layers):
+        upper.add_payload(lower)
+    for layer in layers:
+        layer.explicit = 1
+    return layers[0]
+
+
 def build_probe(
     version: int, src: str, dst: str, proto: Proto, port: int | None, rng: random.Random
 ) -> tuple[Packet, Expectation]:
@@ -119,16 +135,15 @@ def build_probe(
         sport += 1
     seq = rng.getrandbits(32)
     if proto == "icmp":
+        expect = Expectation(proto, dst, ident=ident, seq=seq & 0xFFFF)
         if version == 4:
-            echo: Packet = ICMP(type=8, id=ident, seq=seq & 0xFFFF) / Raw(PROBE_PAYLOAD)
-        else:
-            echo = ICMPv6EchoRequest(id=ident, seq=seq & 0xFFFF, data=PROBE_PAYLOAD)
-        return ip / echo, Expectation(proto, dst, ident=ident, seq=seq & 0xFFFF)
+            return chain(ip, ICMP(type=8, id=ident, seq=seq & 0xFFFF), Raw(PROBE_PAYLOAD)), expect
+        return chain(ip, ICMPv6EchoRequest(id=ident, seq=seq & 0xFFFF, data=PROBE_PAYLOAD)), expect
     assert port is not None
     if proto == "tcp":
         segment = TCP(sport=sport, dport=port, flags="S", seq=seq, window=64240)
-        return ip / segment, Expectation(proto, dst, sport=sport, dport=port, seq=seq)
-    return ip / UDP(sport=sport, dport=port) / Raw(PROBE_PAYLOAD), Expectation(proto, dst, sport=sport, dport=port)
+        return chain(ip, segment), Expectation(proto, dst, sport=sport, dport=port, seq=seq)
+    return chain(ip, UDP(sport=sport, dport=port), Raw(PROBE_PAYLOAD)), Expectation(proto, dst, sport=sport, dport=port)
 
 
 class NamespaceProber:
