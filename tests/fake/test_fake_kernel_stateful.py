@@ -145,8 +145,8 @@ class FakeKernelMachine(RuleBasedStateMachine):
     # --- layer 3 and tables ----------------------------------------------------------
     @rule(role=ROLES, dev=NAMES, cidr=CIDRS, add=st.booleans())
     def address(self, role: str, dev: str, cidr: str, add: bool) -> None:
-        call = self.kernel.add_address if add else self.kernel.delete_address
-        self.attempt(lambda: call(self.ns(role), dev, cidr))
+        # looked up at call time: a subclass may swap self.kernel between calls
+        self.attempt(lambda: (self.kernel.add_address if add else self.kernel.delete_address)(self.ns(role), dev, cidr))
 
     @rule(role=ROLES, dev=NAMES, cidr=CIDRS)
     def configure(self, role: str, dev: str, cidr: str) -> None:
@@ -177,8 +177,8 @@ class FakeKernelMachine(RuleBasedStateMachine):
 
     @rule(role=ROLES, dev=NAMES, mac=MACS, dst=st.none() | st.just("10.0.0.7"), add=st.booleans())
     def fdb(self, role: str, dev: str, mac: str, dst: str | None, add: bool) -> None:
-        call = self.kernel.add_fdb if add else self.kernel.delete_fdb
-        self.attempt(lambda: call(self.ns(role), dev, mac, dst))
+        # looked up at call time: a subclass may swap self.kernel between calls
+        self.attempt(lambda: (self.kernel.add_fdb if add else self.kernel.delete_fdb)(self.ns(role), dev, mac, dst))
 
     @rule(role=ROLES, key=SYSCTLS, value=st.sampled_from(["0", "1", "x"]))
     def sysctl(self, role: str, key: str, value: str) -> None:
@@ -186,13 +186,13 @@ class FakeKernelMachine(RuleBasedStateMachine):
 
     @rule(role=ROLES, item=RULES, add=st.booleans())
     def nat_rule(self, role: str, item: Any, add: bool) -> None:
-        call = self.kernel.add_rule if add else self.kernel.delete_rule
-        self.attempt(lambda: call(self.ns(role), item))
+        # looked up at call time: a subclass may swap self.kernel between calls
+        self.attempt(lambda: (self.kernel.add_rule if add else self.kernel.delete_rule)(self.ns(role), item))
 
     @rule(role=ROLES, item=LISTENERS, add=st.booleans())
     def listener(self, role: str, item: Listener, add: bool) -> None:
-        call = self.kernel.add_listener if add else self.kernel.delete_listener
-        self.attempt(lambda: call(self.ns(role), item))
+        # looked up at call time: a subclass may swap self.kernel between calls
+        self.attempt(lambda: (self.kernel.add_listener if add else self.kernel.delete_listener)(self.ns(role), item))
 
 
 FakeKernelMachine.TestCase.settings = settings(

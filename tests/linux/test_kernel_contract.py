@@ -679,3 +679,13 @@ def test_same_namespace_move_and_duplicate_names(kernel: Kernel) -> None:
     kernel.move_link(h, "v0", h, "v9")  # ... except the rename
     assert [link.name for link in kernel.links(h)] == ["lo", "v9"]
     assert kernel.link(c, "v1").peer == (h, "v9")
+
+
+def test_ipv4_listener_binds_anything_before_the_first_ipv4_address(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_listener(ns, Listener("udp", 53, "10.9.9.9"))  # no local table yet: Linux lets it bind
+    refused(kernel, lambda: kernel.add_listener(ns, Listener("udp", 54, "fd00::9")), "kernel-not-found:EADDRNOTAVAIL")
+    kernel.set_link_up(ns, "lo")  # 127.0.0.1/8 creates the local table
+    refused(kernel, lambda: kernel.add_listener(ns, Listener("udp", 55, "10.9.9.9")), "kernel-not-found:EADDRNOTAVAIL")
+    kernel.add_listener(ns, Listener("tcp", 56, "127.0.0.53"))  # all of lo's prefix is local
+    assert [lst.port for lst in kernel.listeners(ns)] == [56, 53]

@@ -41,12 +41,16 @@ class FakeBase(Kernel):
     _uppers: dict[FakeLink, list[FakeLink]]
     #: bridge -> its ports
     _ports: dict[FakeLink, BridgePorts]
+    #: namespaces whose IPv4 local table exists: Linux creates it with the first
+    #: IPv4 address and keeps it; until then a socket may bind any IPv4 address
+    _local_tables: set[str]
 
     def _init_world(self) -> None:
         self.world = FakeWorld()
         self._mtu_pinned = set()
         self._uppers = {}
         self._ports = {}
+        self._local_tables = set()
         # MACs must differ between kernels built in one process (two simulated
         # hosts may be compared) yet be reproducible for one run id
         self._mac_salt = hashlib.sha256(self.run_id.encode()).digest()[0]

@@ -72,6 +72,7 @@ class FakeKernel(LinksMixin, Layer3Mixin, TablesMixin):
                     doomed.append(victim)
         self._destroy(doomed)
         del self.world.namespaces[name]
+        self._local_tables.discard(name)
 
     def namespaces(self) -> list[str]:
         return sorted(self.world.namespaces)

@@ -88,6 +88,8 @@ class Layer3Mixin(FakeBase):
         if taken:
             raise kernel_error(errno.EEXIST, f"{cidr} exists on {dev!r}")
         link.addresses.append(addr)
+        if addr.version == 4:
+            self._local_tables.add(space.name)
         l3sync.sync_connected(space, link)
 
     def delete_address(self, ns: str, dev: str, cidr: str) -> None:

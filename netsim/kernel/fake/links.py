@@ -200,6 +200,8 @@ class LinksMixin(FakeBase):
         link.up = bool(up)
         if link.up:
             l3sync.link_up(space, link)
+            if any(a.version == 4 for a in link.addresses):
+                self._local_tables.add(space.name)  # lo's 127.0.0.1/8
         else:
             l3sync.link_down(space, link)
 

@@ -238,13 +238,21 @@ class TablesMixin(FakeBase):
             other = ipaddress.ip_address(held.addr)
             if other.version == addr.version and (other == addr or other.is_unspecified or addr.is_unspecified):
                 raise kernel_error(errno.EADDRINUSE, f"{listener.proto} {listener.addr}:{listener.port} is taken")
-        if not addr.is_unspecified and not self._is_local(space, addr):
+        if not addr.is_unspecified and not self._bindable(space, addr):
             raise kernel_error(errno.EADDRNOTAVAIL, f"{listener.addr} is not an address of namespace {ns!r}")
         space.listeners.append(listener)
 
-    @staticmethod
-    def _is_local(space: FakeNamespace, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        return any(a.ip == addr for link in space.links.values() for a in link.addresses)
+    def _bindable(self, space: FakeNamespace, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        """Linux lets a socket bind a local address, any address of a prefix on
+        ``lo`` (local routes cover it), and, for IPv4 in a namespace that never
+        had an IPv4 address, anything at all (no local table to say no)."""
+        if addr.version == 4 and space.name not in self._local_tables:
+            return True
+        for link in space.links.values():
+            for own in link.addresses:
+                if own.ip == addr or (link.kind == "loopback" and addr in own.network):
+                    return True
+        return False
 
     def delete_listener(self, ns: str, listener: Listener) -> None:
         space = self._ns(ns)
