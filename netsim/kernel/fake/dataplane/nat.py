@@ -105,7 +105,11 @@ def source_hook(walk: Walk, ns: FakeNamespace, out_link: FakeLink, ip: Packet, *
         if not isinstance(rule, Masquerade) or not _masquerade_matches(rule, src[0], out_link):
             continue
         version = ipaddress.ip_address(src[0]).version
-        own = [iface.ip for iface in out_link.addresses if iface.version == version]
+        # the egress link's first address; for IPv6 a global one before link-local
+        own = sorted(
+            (iface.ip for iface in out_link.addresses if iface.version == version),
+            key=lambda address: address.is_link_local,
+        )
         if not own:
             walk.hop(ns, out_link, "drop", f"masquerade: {out_link.name} has no IPv{version} address", ip)
             return False
