@@ -113,6 +113,7 @@ class BridgeDriver(Driver):
                 others_need_ipv6=lambda: any(
                     n.config.enable_ipv6 for n in self.networks.values() if n.config.nid != nid
                 ),
+                others_exist=lambda: any(n.config.nid != nid for n in self.networks.values()),
             )
             with rollback_on_error() as undo:
                 for step in SETUP_STEPS:

@@ -44,6 +44,8 @@ class SetupContext:
     other_bridges: list[str]
     #: True while another network of the driver still needs IPv6 forwarding
     others_need_ipv6: Callable[[], bool]
+    #: True while the driver has another network (IPv4 forwarding stays on for it)
+    others_exist: Callable[[], bool] = lambda: False
 
 
 def _add_rule(ctx: SetupContext, undo: Undo, rule: Rule) -> None:
@@ -92,7 +94,7 @@ def _set_forwarding(ctx: SetupContext, undo: Undo, key: str, still_needed: Calla
 
 def setup_forwarding(ctx: SetupContext, undo: Undo) -> None:
     """Routing between bridge and uplink; restored only when no network needs it."""
-    _set_forwarding(ctx, undo, IPV4_FORWARD, lambda: bool(ctx.other_bridges))
+    _set_forwarding(ctx, undo, IPV4_FORWARD, ctx.others_exist)
     if ctx.config.enable_ipv6:
         _set_forwarding(ctx, undo, IPV6_FORWARD, ctx.others_need_ipv6)
 
