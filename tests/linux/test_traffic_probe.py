@@ -16,12 +16,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from netsim.errors import InvalidParameterError, KernelInvalidError, NotFoundError
 from netsim.kernel import make_kernel
 from netsim.kernel.base import Filter, Kernel, Listener
+from netsim.kernel.linux.traffic_nssocket import ICMP_UNLIMITED, inside_namespace, relax_icmp_rate_limits
 from netsim.probe import probe, reachability_matrix
 from netsim.pytest_plugin import session_run_prefix, skip_unless_linux
 
@@ -251,3 +253,20 @@ def test_neighbour_that_never_answers_is_host_unreachable(topo: Kernel) -> None:
     result = probe(topo, topo.ns("a"), "10.1.0.78", timeout=5.0)
     assert (result.outcome, result.reachable) == ("host-unreachable", False)
     assert result.rtt is not None and result.rtt > 2.0
+
+
+def read_icmp_limits() -> dict[str, str]:
+    """The calling thread's namespace's values of the keys the traffic manager relaxes."""
+    return {
+        key: Path("/proc/sys", key).read_text().strip() for key, _ in ICMP_UNLIMITED if Path("/proc/sys", key).exists()
+    }
+
+
+def test_icmp_rate_limit_relief_stays_inside_netsim_namespaces(topo: Kernel) -> None:
+    root_before = read_icmp_limits()
+    relax_icmp_rate_limits(topo.ns("r"))
+    with inside_namespace(topo.ns("r")):
+        inside = read_icmp_limits()
+    assert inside == {key: value for key, value in ICMP_UNLIMITED if key in inside}
+    assert "net/ipv4/icmp_ratemask" in inside
+    assert read_icmp_limits() == root_before  # the root namespace is untouched
