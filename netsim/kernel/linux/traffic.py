@@ -9,6 +9,23 @@ socket and thread held there must be closed first.
 Nothing here is sent from, or opened in, the root namespace: every socket is
 created by :func:`~netsim.kernel.linux.traffic_nssocket.open_socket` inside a
 namespace the kernel reports as its own.
+
+Linux behaviours a probe meets, which the fake kernel may not model:
+
+* ICMP errors are rate-limited per peer and per namespace. Those limits are
+  per-namespace sysctls, lifted here in every namespace of the kernel before
+  probing, so repeated probes get every port unreachable they provoke.
+* A *router's* answer to a packet it cannot route (net or host unreachable
+  from ``ip_error``) has its own limit, 5 in a burst then 1 a second per
+  source address, shared with ICMP redirects; its sysctls
+  (``net.ipv4.route.error_cost``/``error_burst``) are global to the host and
+  are never touched: past that burst such a probe times out.
+* A link passes packets only once the kernel's link watcher has seen its
+  carrier, up to a second after it went up: a probe right after building a
+  topology can time out.
+* A packet arriving with one of the namespace's own addresses as source is
+  dropped (martian), so a routing loop through the sender ends silently
+  instead of in ``time-exceeded``.
 """
 
 from __future__ import annotations
