@@ -49,6 +49,10 @@ def transmit(walk: Walk, link: FakeLink, frame: Packet) -> None:
 
 def receive(walk: Walk, link: FakeLink, frame: Packet) -> None:
     """``frame`` arrives on ``link`` (the event loop calls this)."""
+    if link.ns.links.get(link.name) is not link or walk.world.namespaces.get(link.ns.name) is not link.ns:
+        # a learned FDB or neighbour entry may still point at a deleted link
+        walk.hop(link.ns, link, "drop", "rx: link no longer exists", frame)
+        return
     if not link.oper_up:
         walk.hop(link.ns, link, "drop", "rx: link is down", frame)
         return
