@@ -166,3 +166,24 @@ def test_vlan_subinterfaces_keep_vlans_apart(fake: Kernel) -> None:
     other = fake.probe(a, "10.50.0.2")  # a asks on vlan 30, b only has vlan 20
     assert other.outcome == "timeout"
     assert any("no vlan 30" in hop.detail for hop in other.trace)
+
+
+def test_macvlan_on_a_vlan_parent(fake: Kernel) -> None:
+    host, lan, c1 = fake.ns("h"), fake.ns("lan"), fake.ns("c1")
+    for ns in (host, lan, c1):
+        fake.add_namespace(ns)
+    fake.add_veth(host, "eth0", "eth0", lan)
+    fake.set_link_up(host, "eth0")
+    fake.set_link_up(lan, "eth0")
+    fake.add_vlan(host, "eth0.10", "eth0", 10)
+    fake.add_vlan(lan, "eth0.10", "eth0", 10)
+    fake.set_link_up(host, "eth0.10")
+    fake.set_link_up(lan, "eth0.10")
+    fake.add_address(lan, "eth0.10", "10.60.0.1/24")
+    fake.add_macvlan(host, "mv0", "eth0.10", "bridge")
+    fake.move_link(host, "mv0", c1, "eth0")
+    fake.set_link_up(c1, "eth0")
+    fake.add_address(c1, "eth0", "10.60.0.11/24")
+    result = fake.probe(c1, "10.60.0.1")
+    assert result.outcome == "echo-reply"
+    assert any("802.1q tag 10" in hop.detail for hop in result.trace)
