@@ -50,24 +50,37 @@ def ordinal_of(network: IPNetwork, address: object) -> int:
 
 
 def interface_in(network: IPNetwork, offset: int) -> IPInterface:
-    """The interface ``network[offset]/prefixlen``, sharing ``network``. O(1), ~0.3 µs.
+    """The interface ``network[offset]/prefixlen``, sharing ``network``. O(1).
 
     >>> interface_in(ipaddress.ip_network("10.0.0.0/24"), 5)
     IPv4Interface('10.0.0.5/24')
     """
-    value = int(network.network_address) + offset
-    iface: IPInterface
-    if network.version == 4:
-        iface = ipaddress.IPv4Interface.__new__(ipaddress.IPv4Interface)
-    else:
-        iface = ipaddress.IPv6Interface.__new__(ipaddress.IPv6Interface)
-        iface._scope_id = None  # type: ignore[attr-defined]
-    # What IPv{4,6}Interface.__init__ assigns, minus re-parsing the network.
-    iface._ip = value  # type: ignore[union-attr]
-    iface.network = network
-    iface.netmask = network.netmask
-    iface._prefixlen = network.prefixlen  # type: ignore[union-attr]
-    return iface
+    return InterfaceMaker(network).make(int(network.network_address) + offset)
+
+
+class InterfaceMaker:
+    """Builds interfaces of one network from integer addresses, O(1) and ~4x
+    faster than ``ip_interface``: it assigns what ``IPv{4,6}Interface.__init__``
+    would, sharing the network object instead of parsing a new one.
+
+    >>> InterfaceMaker(ipaddress.ip_network("2001:db8::/64")).make(2**127)
+    IPv6Interface('8000::/64')
+    """
+
+    __slots__ = ("_attributes", "_cls", "_v6")
+
+    def __init__(self, network: IPNetwork) -> None:
+        self._v6 = network.version == 6
+        self._cls: type[IPInterface] = ipaddress.IPv6Interface if self._v6 else ipaddress.IPv4Interface
+        self._attributes = {"network": network, "netmask": network.netmask, "_prefixlen": network.prefixlen}
+
+    def make(self, value: int) -> IPInterface:
+        iface = self._cls.__new__(self._cls)
+        iface._ip = value  # type: ignore[union-attr]
+        if self._v6:
+            iface._scope_id = None  # type: ignore[union-attr]
+        iface.__dict__.update(self._attributes)
+        return iface
 
 
 def as_address(value: object) -> IPAddress:

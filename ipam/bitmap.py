@@ -371,27 +371,36 @@ class Bitmap:
         if type(start) is not int or type(end) is not int or not 0 <= start <= end < bits:
             raise InvalidParameterError(f"range [{start!r}, {end!r}] is not within [0, {bits})")
         low = self._low
+        resume = serial and self._cursor > start
+        origin = max(self._cursor if resume else start, low)
         found = -1
-        cursor = self._cursor
-        if serial and cursor > start:
-            origin = max(cursor, low)
+        if origin <= end:
+            # Inline first step of _find_free: usually the answer is in this word.
+            index = origin >> _SHIFT
+            word = self._levels[0][index] | ((1 << (origin & _LOW_BITS)) - 1)
+            found = index << _SHIFT | (word ^ word + 1).bit_length() - 1 if word != _FULL else self._find_free(origin)
+            if found > end:
+                found = -1
+        if found < 0 and resume:
+            # Serial search found nothing up to ``end``: wrap around to ``start``.
+            origin = max(start, low)
             if origin <= end:
                 found = self._find_free(origin)
                 if found > end:
                     found = -1
         if found < 0:
-            origin = max(start, low)
-            if origin <= end:
-                found = self._find_free(origin)
-            if found < 0 or found > end:
-                raise NoSpaceError(f"no free ordinal in [{start}, {end}]")
+            raise NoSpaceError(f"no free ordinal in [{start}, {end}]")
         if origin == low:
             # The search began at the lowest possible free ordinal, so nothing
             # below ``found`` is free any more.
             self._low = found + 1
+        leaf = self._levels[0]
         index = found >> _SHIFT
-        word = self._levels[0][index]
-        self._store_set(index, word | (1 << (found & _LOW_BITS)), word)
+        old = leaf[index]
+        word = old | (1 << (found & _LOW_BITS))
+        leaf[index] = word
+        if word == _FULL or (not old and type(leaf) is _SparseWords):
+            self._grew(index, word)
         self._count += 1
         self._cursor = found + 1
         return found

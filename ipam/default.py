@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ipam._address import interface_in, ordinal_of, parse_network
+from ipam._address import InterfaceMaker, ordinal_of, parse_network
 from ipam.bitmap import Bitmap
 from ipam.pools import (
     DOCKER_GLOBAL_POOLS,
@@ -53,13 +53,17 @@ class _Pool:
     away when neither remains.
     """
 
-    __slots__ = ("bitmap", "children", "held", "network", "reserved")
+    __slots__ = ("address_type", "base", "bitmap", "children", "held", "interfaces", "network", "reserved", "size")
 
     def __init__(self, network: IPNetwork, bitmap: Bitmap | None = None) -> None:
         self.network = network
         self.held = False
         self.children: set[IPNetwork] = set()
-        size = network.num_addresses
+        # Cached: ipaddress recomputes these on every access.
+        self.base = int(network.network_address)
+        self.size = size = network.num_addresses
+        self.address_type = type(network.network_address)
+        self.interfaces = InterfaceMaker(network)
         if network.version == 4:
             # /31 and /32 have no network or broadcast address (RFC 3021).
             self.reserved: tuple[int, ...] = (0, size - 1) if size > 2 else ()
@@ -240,20 +244,27 @@ class DefaultIpam(Ipam):
                     pool.bitmap.set(ordinal)
                 except ConflictError as exc:
                     raise ConflictError(f"address {preferred} already allocated in pool {pool_id}") from exc
-                return interface_in(pool.network, ordinal), {}
+                return pool.interfaces.make(pool.base + ordinal), {}
             # A gateway takes the first free address of the range, as libnetwork's
             # controller expects, whatever the serial option says.
-            serial = options.get(ALLOC_SERIAL) == "true" and options.get(REQUEST_ADDRESS_TYPE) != GATEWAY_TYPE
+            serial = bool(options) and options.get(ALLOC_SERIAL) == "true"
+            if serial and options.get(REQUEST_ADDRESS_TYPE) == GATEWAY_TYPE:
+                serial = False
             try:
                 ordinal = pool.bitmap.set_any_in_range(handle.start, handle.end, serial)
             except NoSpaceError as exc:
                 raise NoSpaceError(f"no free address left in pool {pool_id}") from exc
-            return interface_in(pool.network, ordinal), {}
+            return pool.interfaces.make(pool.base + ordinal), {}
 
     def release_address(self, pool_id: str, address: IPAddress) -> None:
         with self._lock:
-            pool = self._handle(pool_id).pool
-            ordinal = ordinal_of(pool.network, address)
+            handle = self._handles.get(pool_id) if type(pool_id) is str else None
+            if handle is None:
+                handle = self._handle(pool_id)
+            pool = handle.pool
+            ordinal = int(address) - pool.base if type(address) is pool.address_type else -1
+            if not 0 <= ordinal < pool.size:
+                ordinal = ordinal_of(pool.network, address)  # raises, naming the problem
             if ordinal in pool.reserved:
                 raise InvalidParameterError(f"address {address} is reserved in pool {pool.network}")
             pool.bitmap.unset(ordinal)
