@@ -28,75 +28,25 @@ The structure is not thread-safe; callers (the IPAM driver) hold a lock.
 
 from __future__ import annotations
 
-import sys
-from array import array
 from collections.abc import Iterator
-from typing import TypeAlias
 
+from ipam._bitmap_codec import decode, encode
+from ipam._words import (
+    FULL,
+    LOW_BITS,
+    SHIFT,
+    Level,
+    SparseWords,
+    check_levels,
+    dense_copy,
+    level_sizes,
+    new_level,
+    nonzero_items,
+    padding_masks,
+)
 from netsim.errors import ConflictError, InvalidParameterError, NoSpaceError
 
-_SHIFT = 6
-_LOW_BITS = 63
-_FULL = (1 << 64) - 1
 MAX_BITS = 1 << 128
-# A level with at most this many words is an array from the start (8 KiB).
-_ALWAYS_DENSE_WORDS = 1024
-# A level larger than this (32 MiB as an array) stays a dict forever.
-_MAX_DENSE_WORDS = 1 << 22
-# A dict word costs ~100 bytes against 8 in an array: convert past 1/12 full.
-_DICT_TO_ARRAY_RATIO = 12
-_FORMAT_VERSION = 1
-
-
-class _SparseWords(dict[int, int]):
-    """Non-zero words of a large level; a missing word reads as 0."""
-
-    __slots__ = ("promote_at",)
-
-    def __init__(self, promote_at: int) -> None:
-        super().__init__()
-        self.promote_at = promote_at
-
-    def __missing__(self, key: int) -> int:
-        return 0
-
-
-_Level: TypeAlias = "array[int] | _SparseWords"
-
-
-def _new_level(words: int) -> _Level:
-    if words <= _ALWAYS_DENSE_WORDS:
-        return array("Q", bytes(8 * words))
-    promote_at = words // _DICT_TO_ARRAY_RATIO if words <= _MAX_DENSE_WORDS else words + 1
-    return _SparseWords(promote_at)
-
-
-def _level_sizes(bits: int) -> list[int]:
-    sizes = [(bits + _LOW_BITS) >> _SHIFT]
-    while sizes[-1] > 1:
-        sizes.append((sizes[-1] + _LOW_BITS) >> _SHIFT)
-    return sizes
-
-
-def _padding(bits: int, sizes: list[int]) -> list[dict[int, int]]:
-    """Per level, the always-set bits past the end: {word index: mask}."""
-    result = []
-    below = bits
-    for words in sizes:
-        used = below & _LOW_BITS
-        result.append({words - 1: _FULL & ~((1 << used) - 1)} if used else {})
-        below = words
-    return result
-
-
-def _nonzero_items(level: _Level) -> Iterator[tuple[int, int]]:
-    if isinstance(level, _SparseWords):
-        for index in sorted(level):
-            yield index, level[index]
-    else:
-        for index, word in enumerate(level):
-            if word:
-                yield index, word
 
 
 class Bitmap:
@@ -124,16 +74,16 @@ class Bitmap:
         if type(bits) is not int or not 1 <= bits <= MAX_BITS:
             raise InvalidParameterError(f"bitmap size must be an integer in [1, 2**128], got {bits!r}")
         self._bits = bits
-        self._sizes = _level_sizes(bits)
-        self._levels: list[_Level] = [_new_level(words) for words in self._sizes]
+        self._sizes = level_sizes(bits)
+        self._levels: list[Level] = [new_level(words) for words in self._sizes]
         self._count = 0
         self._cursor = 0
         self._low = 0
         self._set_padding()
 
     def _set_padding(self) -> None:
-        for level, padding in zip(self._levels, _padding(self._bits, self._sizes), strict=True):
-            for index, mask in padding.items():
+        for level, masks in zip(self._levels, padding_masks(self._bits, self._sizes), strict=True):
+            for index, mask in masks.items():
                 level[index] = mask
 
     # -- queries ---------------------------------------------------------
@@ -171,7 +121,7 @@ class Bitmap:
         """
         if type(ordinal) is not int or not 0 <= ordinal < self._bits:
             self._check_ordinal(ordinal)
-        return bool(self._levels[0][ordinal >> _SHIFT] >> (ordinal & _LOW_BITS) & 1)
+        return bool(self._levels[0][ordinal >> SHIFT] >> (ordinal & LOW_BITS) & 1)
 
     __contains__ = is_set
 
@@ -183,8 +133,8 @@ class Bitmap:
         [3, 199]
         """
         bits = self._bits
-        for index, word in _nonzero_items(self._levels[0]):
-            base = index << _SHIFT
+        for index, word in nonzero_items(self._levels[0]):
+            base = index << SHIFT
             while word:
                 low = word & -word
                 ordinal = base + low.bit_length() - 1
@@ -215,15 +165,15 @@ class Bitmap:
         if type(ordinal) is not int or not 0 <= ordinal < self._bits:
             self._check_ordinal(ordinal)
         leaf = self._levels[0]
-        index = ordinal >> _SHIFT
+        index = ordinal >> SHIFT
         word = leaf[index]
-        bit = 1 << (ordinal & _LOW_BITS)
+        bit = 1 << (ordinal & LOW_BITS)
         if word & bit:
             raise ConflictError(f"ordinal {ordinal} is already set")
         old = word
         word |= bit
         leaf[index] = word
-        if word == _FULL or (not old and type(leaf) is _SparseWords):
+        if word == FULL or (not old and type(leaf) is SparseWords):
             self._grew(index, word)
         self._count += 1
         if ordinal == self._low:
@@ -233,7 +183,7 @@ class Bitmap:
         """Write a leaf word that gained bits (``old`` is what it held). The caller keeps the count."""
         leaf = self._levels[0]
         leaf[index] = word
-        if word == _FULL or (not old and type(leaf) is _SparseWords):
+        if word == FULL or (not old and type(leaf) is SparseWords):
             self._grew(index, word)
 
     def _grew(self, index: int, word: int) -> None:
@@ -241,28 +191,25 @@ class Bitmap:
         dense enough, and mark the word full in the summaries if it filled."""
         levels = self._levels
         leaf = levels[0]
-        if type(leaf) is _SparseWords and len(leaf) > leaf.promote_at:
+        if type(leaf) is SparseWords and len(leaf) > leaf.promote_at:
             self._promote(0)
-        if word != _FULL:
+        if word != FULL:
             return
         for k in range(1, len(levels)):
             level = levels[k]
-            parent = index >> _SHIFT
+            parent = index >> SHIFT
             old = level[parent]
-            word = old | (1 << (index & _LOW_BITS))
+            word = old | (1 << (index & LOW_BITS))
             level[parent] = word
-            if not old and type(level) is _SparseWords and len(level) > level.promote_at:
+            if not old and type(level) is SparseWords and len(level) > level.promote_at:
                 self._promote(k)
-            if word != _FULL:
+            if word != FULL:
                 break
             index = parent
 
     def _promote(self, k: int) -> None:
         """Turn dict level ``k`` into an array once the array is the smaller."""
-        dense = array("Q", bytes(8 * self._sizes[k]))
-        for index, word in _nonzero_items(self._levels[k]):
-            dense[index] = word
-        self._levels[k] = dense
+        self._levels[k] = dense_copy(self._levels[k], self._sizes[k])
 
     def unset(self, ordinal: int) -> None:
         """Clear ``ordinal``; clearing a clear ordinal is a no-op. O(1), O(levels) when a full word opens.
@@ -274,27 +221,27 @@ class Bitmap:
             self._check_ordinal(ordinal)
         levels = self._levels
         leaf = levels[0]
-        index = ordinal >> _SHIFT
+        index = ordinal >> SHIFT
         word = leaf[index]
-        bit = 1 << (ordinal & _LOW_BITS)
+        bit = 1 << (ordinal & LOW_BITS)
         if not word & bit:
             return
-        if word == _FULL:
+        if word == FULL:
             child = index
             for k in range(1, len(levels)):
                 level = levels[k]
-                parent = child >> _SHIFT
+                parent = child >> SHIFT
                 old = level[parent]
-                new = old & ~(1 << (child & _LOW_BITS))
-                if new or type(level) is not _SparseWords:
+                new = old & ~(1 << (child & LOW_BITS))
+                if new or type(level) is not SparseWords:
                     level[parent] = new
                 else:
                     del level[parent]
-                if old != _FULL:
+                if old != FULL:
                     break
                 child = parent
         word ^= bit
-        if word or type(leaf) is not _SparseWords:
+        if word or type(leaf) is not SparseWords:
             leaf[index] = word
         else:
             del leaf[index]
@@ -305,10 +252,10 @@ class Bitmap:
     def _find_free(self, start: int) -> int:
         """Lowest clear ordinal >= ``start`` (< bits), or -1. O(levels)."""
         levels = self._levels
-        index = start >> _SHIFT
-        word = levels[0][index] | ((1 << (start & _LOW_BITS)) - 1)
-        if word != _FULL:
-            return (index << _SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
+        index = start >> SHIFT
+        word = levels[0][index] | ((1 << (start & LOW_BITS)) - 1)
+        if word != FULL:
+            return (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
         sizes = self._sizes
         top = len(levels)
         k = 1
@@ -316,18 +263,18 @@ class Bitmap:
             if k == top:
                 return -1
             position = index + 1
-            index = position >> _SHIFT
+            index = position >> SHIFT
             if index >= sizes[k]:
                 return -1
-            word = levels[k][index] | ((1 << (position & _LOW_BITS)) - 1)
-            if word != _FULL:
+            word = levels[k][index] | ((1 << (position & LOW_BITS)) - 1)
+            if word != FULL:
                 break
             k += 1
-        index = (index << _SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
+        index = (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
         while k:
             k -= 1
             word = levels[k][index]
-            index = (index << _SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
+            index = (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
         return index
 
     def set_any(self, serial: bool = False) -> int:
@@ -344,15 +291,15 @@ class Bitmap:
         origin = max(self._cursor, low) if serial else low
         if origin < self._bits:
             leaf = self._levels[0]
-            index = origin >> _SHIFT
+            index = origin >> SHIFT
             old = leaf[index]
-            word = old | ((1 << (origin & _LOW_BITS)) - 1)
-            if word != _FULL:
+            word = old | ((1 << (origin & LOW_BITS)) - 1)
+            if word != FULL:
                 bit = (word + 1) & ~word
-                found = (index << _SHIFT) | (bit.bit_length() - 1)
+                found = (index << SHIFT) | (bit.bit_length() - 1)
                 word = old | bit
                 leaf[index] = word
-                if word == _FULL or (not old and type(leaf) is _SparseWords):
+                if word == FULL or (not old and type(leaf) is SparseWords):
                     self._grew(index, word)
                 self._count += 1
                 self._cursor = found + 1
@@ -376,9 +323,11 @@ class Bitmap:
         found = -1
         if origin <= end:
             # Inline first step of _find_free: usually the answer is in this word.
-            index = origin >> _SHIFT
-            word = self._levels[0][index] | ((1 << (origin & _LOW_BITS)) - 1)
-            found = index << _SHIFT | (word ^ word + 1).bit_length() - 1 if word != _FULL else self._find_free(origin)
+            index = origin >> SHIFT
+            word = self._levels[0][index] | ((1 << (origin & LOW_BITS)) - 1)
+            found = (
+                self._find_free(origin) if word == FULL else (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
+            )
             if found > end:
                 found = -1
         if found < 0 and resume:
@@ -395,11 +344,11 @@ class Bitmap:
             # below ``found`` is free any more.
             self._low = found + 1
         leaf = self._levels[0]
-        index = found >> _SHIFT
+        index = found >> SHIFT
         old = leaf[index]
-        word = old | (1 << (found & _LOW_BITS))
+        word = old | (1 << (found & LOW_BITS))
         leaf[index] = word
-        if word == _FULL or (not old and type(leaf) is _SparseWords):
+        if word == FULL or (not old and type(leaf) is SparseWords):
             self._grew(index, word)
         self._count += 1
         self._cursor = found + 1
@@ -414,24 +363,7 @@ class Bitmap:
         >>> b = Bitmap(2**64); b.set(2**64 - 1); len(b.to_bytes()) < 64
         True
         """
-        out = bytearray([_FORMAT_VERSION])
-        for value in (self._bits, self._cursor, self._low):
-            _put_varint(out, value)
-        runs: list[tuple[int, list[int]]] = []
-        for index, word in _nonzero_items(self._levels[0]):
-            if runs and runs[-1][0] + len(runs[-1][1]) == index:
-                runs[-1][1].append(word)
-            else:
-                runs.append((index, [word]))
-        _put_varint(out, len(runs))
-        for first, words in runs:
-            _put_varint(out, first)
-            _put_varint(out, len(words))
-            packed = array("Q", words)
-            if sys.byteorder == "big":
-                packed.byteswap()
-            out += packed.tobytes()
-        return bytes(out)
+        return encode(self._bits, self._cursor, self._low, nonzero_items(self._levels[0]))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Bitmap:
@@ -441,31 +373,20 @@ class Bitmap:
         >>> b = Bitmap(300); b.set(7); Bitmap.from_bytes(b.to_bytes()).is_set(7)
         True
         """
-        reader = _Reader(bytes(data))
-        if reader.byte() != _FORMAT_VERSION:
-            raise InvalidParameterError("bitmap encoding: unknown format version")
-        bits, cursor, low = reader.varint(), reader.varint(), reader.varint()
-        bitmap = cls(bits)
-        if cursor > bits or low > bits:
+        decoded = decode(data)
+        bitmap = cls(decoded.bits)
+        if decoded.cursor > decoded.bits or decoded.low > decoded.bits:
             raise InvalidParameterError("bitmap encoding: cursor out of range")
         leaf_words = bitmap._sizes[0]
-        previous_end = -1
-        for _ in range(reader.varint()):
-            first, count = reader.varint(), reader.varint()
-            if first <= previous_end or count == 0 or first + count > leaf_words:
-                raise InvalidParameterError("bitmap encoding: malformed word run")
-            previous_end = first + count
-            words = array("Q")
-            words.frombytes(reader.take(8 * count))
-            if sys.byteorder == "big":
-                words.byteswap()
+        for first, words in decoded.runs:
+            if first + len(words) > leaf_words:
+                raise InvalidParameterError("bitmap encoding: word run past the end")
             for offset, word in enumerate(words):
                 bitmap._load_word(first + offset, word)
-        reader.finish()
-        bitmap._cursor = cursor
-        if bitmap._find_free_from_zero_or_end() < low:
+        bitmap._cursor = decoded.cursor
+        if bitmap._find_free_from_zero_or_end() < decoded.low:
             raise InvalidParameterError("bitmap encoding: first-fit hint skips a free ordinal")
-        bitmap._low = low
+        bitmap._low = decoded.low
         return bitmap
 
     def _load_word(self, index: int, word: int) -> None:
@@ -489,85 +410,12 @@ class Bitmap:
         def fail(message: str) -> None:
             raise AssertionError(f"Bitmap invariant: {message}")
 
-        if self._sizes != _level_sizes(self._bits) or len(self._levels) != len(self._sizes):
+        if self._sizes != level_sizes(self._bits) or len(self._levels) != len(self._sizes):
             fail("level sizes")
-        paddings = _padding(self._bits, self._sizes)
-        child_full: dict[int, int] = {}
-        popcount = 0
-        for k, (level, words) in enumerate(zip(self._levels, self._sizes, strict=True)):
-            if isinstance(level, array):
-                if level.typecode != "Q" or len(level) != words:
-                    fail(f"level {k} array shape")
-            elif any(not word for word in level.values()) or any(not 0 <= i < words for i in level):
-                fail(f"level {k} dict holds a zero word or an index out of range")
-            padding = paddings[k]
-            actual = dict(_nonzero_items(level))
-            for index, pad in padding.items():
-                if actual.get(index, 0) & pad != pad:
-                    fail(f"level {k} word {index} padding bits clear")
-            if k == 0:
-                popcount = sum(word.bit_count() for word in actual.values())
-                popcount -= sum(pad.bit_count() for pad in padding.values())
-            else:
-                expected = dict(child_full)
-                for index, pad in padding.items():
-                    expected[index] = expected.get(index, 0) | pad
-                if actual != expected:
-                    fail(f"level {k} summary disagrees with level {k - 1}")
-            child_full = {}
-            for index, word in actual.items():
-                if word == _FULL:
-                    child_full[index >> _SHIFT] = child_full.get(index >> _SHIFT, 0) | (1 << (index & _LOW_BITS))
+        popcount = check_levels(self._levels, self._sizes, self._bits)
         if popcount != self._count:
             fail(f"count {self._count} but {popcount} bits set")
         if not 0 <= self._cursor <= self._bits or not 0 <= self._low <= self._bits:
             fail("cursor or first-fit hint out of range")
         if self._find_free_from_zero_or_end() < self._low:
             fail("a free ordinal lies below the first-fit hint")
-
-
-def _put_varint(out: bytearray, value: int) -> None:
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return
-
-
-class _Reader:
-    """Cursor over an encoded bitmap; every short read is InvalidParameterError."""
-
-    __slots__ = ("_data", "_offset")
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._offset = 0
-
-    def take(self, size: int) -> bytes:
-        end = self._offset + size
-        if end > len(self._data):
-            raise InvalidParameterError("bitmap encoding: truncated")
-        chunk = self._data[self._offset : end]
-        self._offset = end
-        return chunk
-
-    def byte(self) -> int:
-        return self.take(1)[0]
-
-    def varint(self) -> int:
-        value = shift = 0
-        while True:
-            byte = self.byte()
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return value
-            if shift > 140:
-                raise InvalidParameterError("bitmap encoding: integer too long")
-
-    def finish(self) -> None:
-        if self._offset != len(self._data):
-            raise InvalidParameterError("bitmap encoding: trailing bytes")

@@ -6,12 +6,15 @@ import doctest
 import random
 import tracemalloc
 from array import array
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+import ipam._bitmap_codec
+import ipam._words
 import ipam.bitmap
 from ipam.bitmap import MAX_BITS, Bitmap
 from netsim.errors import ConflictError, InvalidParameterError, NoSpaceError
@@ -19,9 +22,10 @@ from netsim.errors import ConflictError, InvalidParameterError, NoSpaceError
 SIZES = [1, 2, 63, 64, 65, 130, 4096, 4097, 64**3 + 5, 2**64, 2**128]
 
 
-def test_doctests() -> None:
-    failures, tried = doctest.testmod(ipam.bitmap)
-    assert tried > 10
+@pytest.mark.parametrize("module", [ipam.bitmap, ipam._words, ipam._bitmap_codec])
+def test_doctests(module: ModuleType) -> None:
+    failures, tried = doctest.testmod(module)
+    assert tried > 0
     assert failures == 0
 
 
