@@ -270,3 +270,12 @@ def test_icmp_rate_limit_relief_stays_inside_netsim_namespaces(topo: Kernel) -> 
     assert inside == {key: value for key, value in ICMP_UNLIMITED if key in inside}
     assert "net/ipv4/icmp_ratemask" in inside
     assert read_icmp_limits() == root_before  # the root namespace is untouched
+
+
+def test_parallel_matrix_equals_the_sequential_one(topo: Kernel) -> None:
+    sources = [topo.ns(role) for role in "arbc"]
+    args = (sources, ["10.1.0.1", "10.2.0.2", "10.2.0.3", "fd02::2"], ["icmp", "tcp/80", "udp/53"])
+    sequential = reachability_matrix(topo, *args, timeout=0.3)
+    assert reachability_matrix(topo, *args, timeout=0.3, workers=4) == sequential
+    assert sequential[(topo.ns("a"), "10.2.0.3", "tcp/80")] == "timeout"  # the filtered address
+    assert sequential[(topo.ns("b"), "10.2.0.3", "tcp/80")] == "syn-ack"  # local delivery is not forwarded

@@ -17,9 +17,10 @@ NS = "netsim-unit-a"
 
 
 class RecordingKernel:
-    """Stands in for a kernel: knows one namespace and records probes."""
+    """Stands in for a kernel: knows two namespaces and records probes."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "fake") -> None:
+        self.kind = kind
         self.calls: list[tuple[Any, ...]] = []
 
     def namespaces(self) -> list[str]:
@@ -32,8 +33,8 @@ class RecordingKernel:
         return ProbeResult(outcome == "echo-reply", proto, ns, dst, port, outcome=outcome)
 
 
-def kernel() -> tuple[RecordingKernel, Kernel]:
-    recorder = RecordingKernel()
+def kernel(kind: str = "fake") -> tuple[RecordingKernel, Kernel]:
+    recorder = RecordingKernel(kind)
     return recorder, cast(Kernel, recorder)
 
 
@@ -154,4 +155,22 @@ def test_matrix_checks_everything_before_the_first_probe(
     recorder, k = kernel()
     with pytest.raises(error):
         reachability_matrix(k, [NS, *sources], targets, protos)
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize("kind", ["fake", "linux"])
+def test_matrix_with_workers_gives_the_same_cells(kind: str) -> None:
+    recorder, k = kernel(kind)
+    args = ([NS, "netsim-unit-b"], ["10.0.0.2", "10.0.0.3"], ["icmp", "udp/53"])
+    sequential = reachability_matrix(k, *args)
+    parallel = reachability_matrix(k, *args, workers=4)
+    assert parallel == sequential and list(parallel) == list(sequential)  # same cells, same order
+    assert len(recorder.calls) == 16
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_matrix_refuses_bad_worker_counts(workers: Any) -> None:
+    recorder, k = kernel("linux")
+    with pytest.raises(InvalidParameterError, match="workers"):
+        reachability_matrix(k, [NS], ["10.0.0.2"], workers=workers)
     assert recorder.calls == []
