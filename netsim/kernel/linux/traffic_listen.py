@@ -51,14 +51,18 @@ def echo_from_destination(sock: socket.socket, data: bytes, ancillary: list[tupl
     servers reply with the destination as source, and so does this one.
     """
     for level, kind, value in ancillary:
+        reply_info: tuple[int, int, bytes] | None = None
         if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
             # in_pktinfo: ifindex, spec_dst (the source to use), addr (header destination)
-            reply_info = struct.pack("@i4s4s", 0, value[8:12], bytes(4))
-            sock.sendmsg([data], [(socket.IPPROTO_IP, IP_PKTINFO, reply_info)], 0, peer)
-            return
-        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 20:
-            sock.sendmsg([data], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, value[:20])], 0, peer)
-            return
+            reply_info = (level, kind, struct.pack("@i4s4s", 0, value[8:12], bytes(4)))
+        elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 20:
+            reply_info = (level, kind, value[:20])
+        if reply_info is not None:
+            try:
+                sock.sendmsg([data], [reply_info], 0, peer)
+                return
+            except OSError:  # asked at a broadcast or multicast address: not a valid source
+                break
     sock.sendto(data, peer)
 
 
