@@ -35,6 +35,10 @@ MACVLAN_PARENT = "parent"
 MACVLAN_MODE = "macvlan_mode"
 
 
+_PROTO_NUMBERS = {"tcp": 6, "udp": 17}
+_PROTO_NAMES = {number: name for name, number in _PROTO_NUMBERS.items()}
+
+
 @dataclass(frozen=True)
 class PortBinding:
     """A published port: ``host_ip:host_port`` on the host → ``container_port`` in the container.
@@ -69,9 +73,24 @@ class PortBinding:
             "HostIP": self.host_ip,
         }
 
+    def to_docker_json(self) -> dict[str, Any]:
+        """Docker's types.PortBinding as plugins receive it (Proto is the IP protocol number)."""
+        return {
+            "Proto": _PROTO_NUMBERS[self.proto],
+            "IP": "",
+            "Port": self.container_port,
+            "HostIP": self.host_ip,
+            "HostPort": self.host_port,
+            "HostPortEnd": self.host_port,
+        }
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PortBinding:
+        """From :meth:`to_json` or from Docker's shape (:meth:`to_docker_json`)."""
         try:
+            if "Port" in data and "ContainerPort" not in data:
+                proto = _PROTO_NAMES[int(data["Proto"])] if not isinstance(data["Proto"], str) else data["Proto"]
+                return cls(proto, int(data["Port"]), int(data["HostPort"]), str(data.get("HostIP", "")))
             return cls(data["Proto"], int(data["ContainerPort"]), int(data["HostPort"]), str(data.get("HostIP", "")))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidParameterError(f"malformed port binding {dict(data)!r}: {exc}") from exc

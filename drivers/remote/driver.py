@@ -242,6 +242,9 @@ def _network_args(
 
 
 def _plain(value: object) -> object:
+    to_docker_json = getattr(value, "to_docker_json", None)
+    if callable(to_docker_json):
+        return to_docker_json()
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -93,14 +93,16 @@ def test_leave_then_join_again(dut: DriverUnderTest) -> None:
 
 
 def test_disconnect_undoes_connect(dut: DriverUnderTest) -> None:
-    """Through the controller: connect then disconnect leaves the kernel as it was."""
+    """Through the controller: connect, disconnect and sandbox removal leave the
+    kernel as it was before the container existed."""
     net = dut.create_network("conf-leave")
-    sandbox = dut.ctrl.create_sandbox("conf-leave-c")
     try:
         before = dut.kernel.snapshot()
         dut.ctrl.connect("conf-leave-c", net.name)
         dut.ctrl.disconnect("conf-leave-c", net.name)
+        dut.ctrl.delete_sandbox("conf-leave-c")
         assert dut.kernel.snapshot() == before, "leave + delete endpoint did not undo join + create endpoint"
     finally:
-        dut.ctrl.delete_sandbox(sandbox.container)
+        if any(sb.container == "conf-leave-c" for sb in dut.ctrl.sandboxes()):
+            dut.ctrl.delete_sandbox("conf-leave-c")
         dut.ctrl.delete_network(net.name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from netsim.conformance.harness import DriverUnderTest
+from netsim.errors import ForbiddenError
 from netsim.probe import probe
 
 
@@ -35,7 +36,11 @@ def test_endpoints_of_one_network_reach_each_other(dut: DriverUnderTest) -> None
 def test_separate_networks_do_not_reach_each_other(dut: DriverUnderTest) -> None:
     """Only for drivers whose endpoints get their own interface and address."""
     left = dut.create_network("conf-left")
-    right = dut.create_network("conf-right")
+    try:
+        right = dut.create_network("conf-right")
+    except ForbiddenError:
+        dut.ctrl.delete_network(left.name)
+        pytest.skip(f"{dut.name} allows one network per host")
     for name in ("conf-l", "conf-r"):
         dut.ctrl.create_sandbox(name)
     try:
