@@ -288,7 +288,8 @@ class Bitmap:
         # Fast path: the free ordinal is in the leaf word where the search
         # starts (the usual case: hints point at the next free ordinal).
         low = self._low
-        origin = max(self._cursor, low) if serial else low
+        cursor = self._cursor
+        origin = cursor if serial and cursor > low else low
         if origin < self._bits:
             leaf = self._levels[0]
             index = origin >> SHIFT
@@ -318,8 +319,11 @@ class Bitmap:
         if type(start) is not int or type(end) is not int or not 0 <= start <= end < bits:
             raise InvalidParameterError(f"range [{start!r}, {end!r}] is not within [0, {bits})")
         low = self._low
-        resume = serial and self._cursor > start
-        origin = max(self._cursor if resume else start, low)
+        cursor = self._cursor
+        resume = serial and cursor > start
+        origin = cursor if resume else start
+        if origin < low:
+            origin = low
         found = -1
         if origin <= end:
             # Inline first step of _find_free: usually the answer is in this word.

@@ -80,7 +80,7 @@ class _Pool:
 class _Handle:
     """What a pool ID designates: a pool and the ordinal range it allocates from."""
 
-    __slots__ = ("end", "pool", "start", "sub_pool")
+    __slots__ = ("end", "pool", "start", "sub_pool", "whole")
 
     def __init__(self, pool: _Pool, sub_pool: IPNetwork | None) -> None:
         self.pool = pool
@@ -90,6 +90,7 @@ class _Handle:
         else:
             self.start = int(sub_pool.network_address) - int(pool.network.network_address)
             self.end = self.start + sub_pool.num_addresses - 1
+        self.whole = self.start == 0 and self.end == pool.size - 1
 
 
 class _Space:
@@ -251,7 +252,10 @@ class DefaultIpam(Ipam):
             if serial and options.get(REQUEST_ADDRESS_TYPE) == GATEWAY_TYPE:
                 serial = False
             try:
-                ordinal = pool.bitmap.set_any_in_range(handle.start, handle.end, serial)
+                if handle.whole:
+                    ordinal = pool.bitmap.set_any(serial)
+                else:
+                    ordinal = pool.bitmap.set_any_in_range(handle.start, handle.end, serial)
             except NoSpaceError as exc:
                 raise NoSpaceError(f"no free address left in pool {pool_id}") from exc
             return pool.interfaces.make(pool.base + ordinal), {}
@@ -262,7 +266,9 @@ class DefaultIpam(Ipam):
             if handle is None:
                 handle = self._handle(pool_id)
             pool = handle.pool
-            ordinal = int(address) - pool.base if type(address) is pool.address_type else -1
+            # ``_ip`` is the integer inside an exact IPv4Address/IPv6Address (checked
+            # first); int() would add a Python-level call to the hot path.
+            ordinal = address._ip - pool.base if type(address) is pool.address_type else -1  # type: ignore[union-attr]
             if not 0 <= ordinal < pool.size:
                 ordinal = ordinal_of(pool.network, address)  # raises, naming the problem
             if ordinal in pool.reserved:
