@@ -140,7 +140,6 @@ class BuiltScenario:
         self.pcap_dir = pcap_dir
         self.controllers: dict[str, Any] = {}
         self.containers: dict[str, _Container] = {}
-        self.removed_networks: set[str] = set()
         #: removed containers' last addresses, so a later "to: name" probes where they were
         self.gone: dict[str, str] = {}
         self._probes = 0
@@ -229,7 +228,6 @@ class BuiltScenario:
             net = self.scenario.network(step.network)
             owner = self.controllers[net.host]
             owner.delete_network(owner.network(step.network))
-            self.removed_networks.add(step.network)
 
     # --- probes ---------------------------------------------------------------
     def resolve(self, exp: Expectation) -> tuple[str, str]:
@@ -294,7 +292,8 @@ class BuiltScenario:
         if not self.pcap_dir:
             return contextlib.nullcontext()
         Path(self.pcap_dir).mkdir(parents=True, exist_ok=True)
-        ifaces = [link.name for link in self.kernel.links(ns) if link.kind != "loopback"]
+        # a loopback-only namespace (null driver) still has traffic to show: on lo
+        ifaces = [link.name for link in self.kernel.links(ns) if link.kind != "loopback"] or ["lo"]
         name = f"{self.scenario.name}-{self._probes:03d}-{exp.source}-{exp.target.replace(':', '_')}.pcap"
         return self.kernel.capture(ns, ifaces, str(Path(self.pcap_dir) / name))
 

@@ -193,3 +193,10 @@ def test_run_writes_one_pcap_per_probe(capsys: pytest.CaptureFixture[str], tmp_p
     # outside -> db has no route, so nothing ever crossed an interface
     assert (tmp_path / "pcaps" / files[0]).stat().st_size > 24
     assert (tmp_path / "pcaps" / "quickstart-004-outside-db.pcap").stat().st_size == 24
+
+
+def test_pcap_of_a_loopback_only_container(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, _ = run_cli(capsys, "run", "-q", str(SCENARIOS / "null-driver.yaml"), "--pcap", str(tmp_path))
+    assert status == 0
+    sealed = tmp_path / "null-driver-001-sealed-127.0.0.1.pcap"
+    assert sealed.stat().st_size > 24  # the probe to 127.0.0.1 crossed lo
