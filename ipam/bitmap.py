@@ -173,7 +173,7 @@ class Bitmap:
         old = word
         word |= bit
         leaf[index] = word
-        if word == FULL or (not old and type(leaf) is SparseWords):
+        if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
             self._grew(index, word)
         self._count += 1
         if ordinal == self._low:
@@ -183,7 +183,7 @@ class Bitmap:
         """Write a leaf word that gained bits (``old`` is what it held). The caller keeps the count."""
         leaf = self._levels[0]
         leaf[index] = word
-        if word == FULL or (not old and type(leaf) is SparseWords):
+        if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
             self._grew(index, word)
 
     def _grew(self, index: int, word: int) -> None:
@@ -300,7 +300,7 @@ class Bitmap:
                 found = (index << SHIFT) | (bit.bit_length() - 1)
                 word = old | bit
                 leaf[index] = word
-                if word == FULL or (not old and type(leaf) is SparseWords):
+                if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
                     self._grew(index, word)
                 self._count += 1
                 self._cursor = found + 1
@@ -352,7 +352,7 @@ class Bitmap:
         old = leaf[index]
         word = old | (1 << (found & LOW_BITS))
         leaf[index] = word
-        if word == FULL or (not old and type(leaf) is SparseWords):
+        if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
             self._grew(index, word)
         self._count += 1
         self._cursor = found + 1
