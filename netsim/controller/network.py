@@ -120,9 +120,9 @@ def create_network(
     pools_v6 = [parse_pool(p, 6) for p in ipam.pools_v6]
     if pools_v6 and not ipv6:
         raise InvalidParameterError(f"network {name!r} has IPv6 pools but ipv6 is not enabled")
+    # As libnetwork (hasSpecialDriver): host and null networks skip IPAM; a pool
+    # configuration given for them is validated above but otherwise ignored.
     special = entry.driver.type() in SPECIAL_DRIVERS
-    if special and (pools_v4 or pools_v6):
-        raise InvalidParameterError(f"the {driver} driver takes no IPAM configuration")
     _check_overlaps(ctrl, name, pools_v4 + pools_v6)
     nid = ctrl.new_id()
     with rollback_on_error() as undo:

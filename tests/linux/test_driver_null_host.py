@@ -42,8 +42,8 @@ def test_null_rules(ctrl: Controller) -> None:
     ctrl.create_network("none", "null")
     with pytest.raises(ForbiddenError, match="only one instance"):
         ctrl.create_network("none2", "null")
-    with pytest.raises(InvalidParameterError):
-        ctrl.create_network("none3", "null", ipam=IpamConfig(pools=[PoolConfig(subnet="10.0.0.0/24")]))
+    with pytest.raises(InvalidParameterError, match="subnet"):
+        ctrl.create_network("none3", "null", ipam=IpamConfig(pools=[PoolConfig(subnet="10.0.0.1/24")]))
     ctrl.create_network("front", "bridge", ipam=IpamConfig(pools=[PoolConfig(subnet="10.10.0.0/24")]))
     ctrl.connect("isolated", "none")
     before = ctrl.kernel.snapshot()
@@ -51,6 +51,16 @@ def test_null_rules(ctrl: Controller) -> None:
         ctrl.connect("isolated", "front")
     assert ctrl.kernel.snapshot() == before
     assert [e.name for e in ctrl.network("front").endpoints()] == []
+
+
+def test_special_drivers_ignore_ipam_config(ctrl: Controller) -> None:
+    """libnetwork skips IPAM for host and null networks, whatever was asked."""
+    net = ctrl.create_network("none", "null", ipam=IpamConfig(pools=[PoolConfig(subnet="10.0.0.0/24")]))
+    assert net.ipv4_data == [] and ctrl.inspect_network("none")["IPAM"]["Config"] == []
+    ep = ctrl.connect("c", "none")
+    assert ep.address is None
+    with pytest.raises(InvalidParameterError, match="no address"):
+        ctrl.create_endpoint("none", "d", ipv4="10.0.0.5")
 
 
 def test_host_network_shares_the_host_namespace(ctrl: Controller) -> None:
