@@ -81,6 +81,19 @@ def test_doctests(module: object) -> None:
             TCP_PROBE,
             None,
         ),
+        (  # a hairpin's answer that bypassed the NAT quotes the translated flow: not ours
+            IP(src="10.0.0.2", dst=ME)
+            / ICMP(type=3, code=3)
+            / IPerror(src=ME, dst="10.0.0.2")
+            / UDPerror(sport=40001, dport=53),
+            UDP_PROBE,
+            None,
+        ),
+        (
+            IP(src=THEM, dst=ME) / ICMP(type=3, code=3) / IPerror(src=ME, dst=THEM) / UDPerror(sport=40001, dport=5353),
+            UDP_PROBE,
+            None,
+        ),
     ],
 )
 def test_v4_outcomes(packet: IP, expect: Expectation, outcome: str | None) -> None:

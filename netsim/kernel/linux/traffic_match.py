@@ -4,7 +4,7 @@ socket receives. Pure functions over bytes, so they are tested without root.
 A match needs something only this probe can have caused: the echo id and
 sequence; the TCP/UDP ports, one of them a random source port, plus for TCP
 the acknowledgement of the random SYN sequence; for an ICMP error, the same
-values in the quoted original header. Parsing is done with ``struct`` on the
+flow (destination included) in the quoted original header. Parsing is done with ``struct`` on the
 raw bytes (cheap enough to run on every copy); scapy decodes only the match.
 """
 
@@ -60,20 +60,26 @@ class Expectation:
     dport: int = 0
 
 
-def _quoted_matches(quoted_proto: int, quoted_l4: bytes, expect: Expectation, version: int) -> bool:
+def _quoted_matches(quoted_proto: int, quoted_dst: bytes, quoted_l4: bytes, expect: Expectation, version: int) -> bool:
     """Does the header quoted in an ICMP error belong to our probe?
 
-    The quoted destination and port are not compared: NAT may have rewritten
-    them, while our random source port, echo id and sequence survive it.
+    The whole flow is compared, as the kernel does before it hands an error to
+    a connected socket: destination, destination port and our random source
+    port (or echo id and sequence). An error that crossed a NAT on its way
+    back quotes the original header (conntrack translates it back); one that
+    bypassed the NAT (a hairpin answered over the bridge) quotes the
+    translated destination, and no real client would take it as its answer.
     """
     if quoted_proto != PROTO_NUMBERS[expect.proto][0 if version == 4 else 1] or len(quoted_l4) < 8:
+        return False
+    if str(ipaddress.ip_address(quoted_dst)) != expect.dst:
         return False
     if expect.proto == "icmp":
         request_type = 8 if version == 4 else 128
         quoted: tuple[int, int, int, int, int] = struct.unpack("!BBHHH", quoted_l4[:8])
         return quoted[0] == request_type and quoted[3:] == (expect.ident, expect.seq)
-    sport: int = struct.unpack("!H", quoted_l4[:2])[0]
-    return sport == expect.sport
+    ports: tuple[int, int] = struct.unpack("!HH", quoted_l4[:4])
+    return ports == (expect.sport, expect.dport)
 
 
 def _transport_outcome(proto: int, l4: bytes, src: str, expect: Expectation) -> str | None:
@@ -125,7 +131,7 @@ def match_v4_outcome(data: bytes, expect: Expectation) -> str | None:
         return None
     quoted = l4[8:]
     quoted_ihl = (quoted[0] & 0x0F) * 4
-    if not _quoted_matches(quoted[9], quoted[quoted_ihl:], expect, 4):
+    if not _quoted_matches(quoted[9], quoted[16:20], quoted[quoted_ihl:], expect, 4):
         return None
     return "time-exceeded" if kind == 11 else ICMP4_UNREACH.get(code, "unreachable")
 
@@ -152,7 +158,7 @@ def match_v6_outcome(proto: int, l4: bytes, src: str, expect: Expectation) -> st
         return None
     quoted = l4[8:]
     # extension headers in the quoted packet are not followed: probes send none
-    if not _quoted_matches(quoted[6], quoted[40:], expect, 6):
+    if not _quoted_matches(quoted[6], quoted[24:40], quoted[40:], expect, 6):
         return None
     return "time-exceeded" if kind == 3 else ICMP6_UNREACH.get(code, "unreachable")
 
