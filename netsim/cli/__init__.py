@@ -37,7 +37,11 @@ def _timeout_option(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="netsim", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = _Parser(
+        prog="netsim",
+        description="Container networks in libnetwork's model, on a fake or the real Linux kernel.",
+        epilog="exit status: 0 every expectation holds, 1 one failed (or state leaked), 2 invalid input",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="build scenarios, check their expectations, tear down, check for leaks")
