@@ -152,15 +152,16 @@ def render_svg(scenario: Scenario) -> str:
     def line(x1: int, y1: int, x2: int, y2: int, label: str, dashed: bool) -> None:
         dash = ' stroke-dasharray="6 4"' if dashed else ""
         out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#555"{dash}/>')
-        mid_x, mid_y = (x1 + x2) // 2, (y1 + y2) // 2 - 4
-        out.append(f'<text x="{mid_x}" y="{mid_y}" font-size="10" text-anchor="middle">{escape(label)}</text>')
+        # label near the container end: that stretch crosses no box, so the text stays visible
+        at_x, at_y = x2 - 6, y1 + (y2 - y1) * 9 // 10 - 4
+        out.append(f'<text x="{at_x}" y="{at_y}" font-size="10" text-anchor="end">{escape(label)}</text>')
 
     for ctr in ctrs:
         cy = ctr_y[ctr.name] + box_h // 2
         for att in ctr.networks:
             line(col_x[1] + box_w, net_y[att.network] + box_h // 2, col_x[2], cy, _addresses(att), False)
         for pub in ctr.publish:
-            line(col_x[0] + 120, 60 + box_h // 2, col_x[2], cy, str(pub), True)
+            line(col_x[0] + box_w, 60 + box_h // 2, col_x[2], cy, str(pub), True)
     box(col_x[0], 60, "outside", "the world beyond the host", "#eeeeee", 22)
     for net in nets:
         box(col_x[1], net_y[net.name], f"{net.name} [{net.host}]", _net_label(net), "#dde8ff", 22)
