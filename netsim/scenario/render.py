@@ -149,12 +149,15 @@ def render_svg(scenario: Scenario) -> str:
         out.append(f'<text x="{x + 8}" y="{y + 18}" font-weight="bold">{escape(text)}</text>')
         out.append(f'<text x="{x + 8}" y="{y + 35}" font-size="10">{escape(sub[:44])}</text>')
 
+    labels: list[str] = []
+
     def line(x1: int, y1: int, x2: int, y2: int, label: str, dashed: bool) -> None:
         dash = ' stroke-dasharray="6 4"' if dashed else ""
         out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#555"{dash}/>')
-        # label near the container end: that stretch crosses no box, so the text stays visible
+        # near the container end, drawn after the boxes with a white halo so nothing hides it
         at_x, at_y = x2 - 6, y1 + (y2 - y1) * 9 // 10 - 4
-        out.append(f'<text x="{at_x}" y="{at_y}" font-size="10" text-anchor="end">{escape(label)}</text>')
+        halo = 'stroke="white" stroke-width="3" paint-order="stroke"'
+        labels.append(f'<text x="{at_x}" y="{at_y}" font-size="10" text-anchor="end" {halo}>{escape(label)}</text>')
 
     for ctr in ctrs:
         cy = ctr_y[ctr.name] + box_h // 2
@@ -167,6 +170,7 @@ def render_svg(scenario: Scenario) -> str:
         box(col_x[1], net_y[net.name], f"{net.name} [{net.host}]", _net_label(net), "#dde8ff", 22)
     for ctr in ctrs:
         box(col_x[2], ctr_y[ctr.name], f"{ctr.name} [{ctr.host}]", _ctr_extras(ctr).strip(" ()"), "#fff4d6", 4)
+    out += labels
     out.append("</svg>")
     return "\n".join(out)
 
