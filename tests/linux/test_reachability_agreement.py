@@ -6,7 +6,10 @@ Families (issue 5): one bridge (ICC on/off); two bridges routed through the
 host (forwarding on/off, a forward filter); isolated namespaces; masquerade
 to an outside namespace; a DNAT-published port reached from outside and by
 hairpin; VXLAN between two hosts over an underlay bridge; macvlan siblings
-(bridge, private, vepa); IPv6 on one bridge. Hypothesis draws each family's parameters; example
+(bridge, private, vepa); IPv6 on one bridge; routers with TTL loops and
+missing routes. A real-kernel cell that timed out where the fake got an
+answer is probed once more with a 2 s timeout before it counts as a
+difference (a loaded CI machine can miss a 0.3 s window). Hypothesis draws each family's parameters; example
 counts are small because every unreachable cell costs the probe timeout on
 the real kernel.
 """
@@ -23,12 +26,13 @@ from hypothesis import strategies as st
 
 from netsim.kernel import make_kernel
 from netsim.kernel.base import Dnat, Filter, Kernel, Listener, Masquerade
-from netsim.probe import reachability_matrix
+from netsim.probe import probe, reachability_matrix
 from netsim.pytest_plugin import session_run_prefix
 
 pytestmark = pytest.mark.linux
 
 TIMEOUT = 0.3
+RETRY_TIMEOUT = 2.0
 EXAMPLES = settings(
     max_examples=3,
     deadline=None,
@@ -332,6 +336,16 @@ def matrix_of(kernel: Kernel, builder: Builder) -> dict[tuple[str, str, str], st
     return {(ns.removeprefix(kernel.prefix), dst, proto): outcome for (ns, dst, proto), outcome in found.items()}
 
 
+def recheck_timeouts(kernel: Kernel, found: dict[tuple[str, str, str], str], cells: list[tuple[str, str, str]]) -> None:
+    """Probe again, with a generous timeout, the real-kernel cells that timed
+    out where the fake got an answer: on a loaded machine a 0.3 s wait can
+    miss an answer that is on its way. Only such cells are retried."""
+    for role, dst, label in cells:
+        proto, _, port = label.partition("/")
+        outcome = probe(kernel, kernel.ns(role), dst, proto, int(port) if port else None, timeout=RETRY_TIMEOUT)
+        found[(role, dst, label)] = outcome.outcome
+
+
 def compare(request: pytest.FixtureRequest, builder: Builder) -> None:
     counter = request.config.stash.setdefault(_COUNTER, count(1))
     run = f"{session_run_prefix(request.config)}r{next(counter):x}"
@@ -339,6 +353,8 @@ def compare(request: pytest.FixtureRequest, builder: Builder) -> None:
     try:
         expected = matrix_of(linux, builder)
         got = matrix_of(fake, builder)
+        missed = [key for key, outcome in expected.items() if outcome == "timeout" and got.get(key) != "timeout"]
+        recheck_timeouts(linux, expected, missed)
     finally:
         try:
             linux.close()
@@ -354,55 +370,21 @@ def compare(request: pytest.FixtureRequest, builder: Builder) -> None:
 _COUNTER = pytest.StashKey[count]()  # type: ignore[type-arg]
 
 
+FAMILIES: dict[str, Callable[[], st.SearchStrategy[Builder]]] = {
+    "one-bridge": one_bridge,
+    "dual-stack-bridge": dual_stack_bridge,
+    "two-bridges-routed": two_bridges_routed,
+    "routers": routers,
+    "isolated": isolated,
+    "masquerade": masquerade_outside,
+    "dnat-published": dnat_published,
+    "vxlan": vxlan_hosts,
+    "macvlan": macvlan_siblings,
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
 @EXAMPLES
-@given(builder=one_bridge())
-def test_one_bridge(request: pytest.FixtureRequest, builder: Builder) -> None:
-    compare(request, builder)
-
-
-@EXAMPLES
-@given(builder=dual_stack_bridge())
-def test_dual_stack_bridge(request: pytest.FixtureRequest, builder: Builder) -> None:
-    compare(request, builder)
-
-
-@EXAMPLES
-@given(builder=two_bridges_routed())
-def test_two_bridges_routed_through_the_host(request: pytest.FixtureRequest, builder: Builder) -> None:
-    compare(request, builder)
-
-
-@settings(EXAMPLES, max_examples=5)
-@given(builder=routers())
-def test_routers_ttl_and_unreachables(request: pytest.FixtureRequest, builder: Builder) -> None:
-    compare(request, builder)
-
-
-@EXAMPLES
-@given(builder=isolated())
-def test_isolated_namespaces(request: pytest.FixtureRequest, builder: Builder) -> None:
-    compare(request, builder)
-
-
-@EXAMPLES
-@given(builder=masquerade_outside())
-def test_masquerade_to_the_outside(request: pytest.FixtureRequest, builder: Builder) -> None:
-    compare(request, builder)
-
-
-@EXAMPLES
-@given(builder=dnat_published())
-def test_published_port_from_outside_and_hairpin(request: pytest.FixtureRequest, builder: Builder) -> None:
-    compare(request, builder)
-
-
-@EXAMPLES
-@given(builder=vxlan_hosts())
-def test_vxlan_between_two_hosts(request: pytest.FixtureRequest, builder: Builder) -> None:
-    compare(request, builder)
-
-
-@EXAMPLES
-@given(builder=macvlan_siblings())
-def test_macvlan_siblings(request: pytest.FixtureRequest, builder: Builder) -> None:
-    compare(request, builder)
+@given(data=st.data())
+def test_reachability_agrees(request: pytest.FixtureRequest, family: str, data: st.DataObject) -> None:
+    compare(request, data.draw(FAMILIES[family](), label=family))
