@@ -89,7 +89,8 @@ class PortBinding:
         """From :meth:`to_json` or from Docker's shape (:meth:`to_docker_json`)."""
         try:
             if "Port" in data and "ContainerPort" not in data:
-                proto = _PROTO_NAMES[int(data["Proto"])] if not isinstance(data["Proto"], str) else data["Proto"]
+                raw = data["Proto"]
+                proto: Any = raw if isinstance(raw, str) else _PROTO_NAMES[int(raw)]
                 return cls(proto, int(data["Port"]), int(data["HostPort"]), str(data.get("HostIP", "")))
             return cls(data["Proto"], int(data["ContainerPort"]), int(data["HostPort"]), str(data.get("HostIP", "")))
         except (KeyError, TypeError, ValueError) as exc:
