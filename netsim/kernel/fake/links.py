@@ -20,7 +20,7 @@ from netsim.kernel.base import LinkInfo, LinkKind, MacvlanMode
 from netsim.kernel.fake import l3sync
 from netsim.kernel.fake.bridgeports import BridgePorts
 from netsim.kernel.fake.common import DEFAULT_MTU, ETH_MAX_MTU, IPV4_MIN_MTU, FakeBase
-from netsim.kernel.fake.state import FakeLink, FakeNamespace
+from netsim.kernel.fake.state import FakeLink, FakeNamespace, FdbEntry
 from netsim.naming import check_ifname
 from netsim.validate import parse_ip, parse_mac
 
@@ -28,7 +28,8 @@ MACVLAN_MODES = ("private", "vepa", "bridge", "passthru")
 VLAN_ID_LIMIT = 4095  # ids 0..4094; Linux answers ERANGE from 4095 on
 VNI_LIMIT = 1 << 24
 VXLAN_HEADROOM = {4: 50, 6: 70}
-LINUX_VXLAN_PORT = 8472  # what Linux uses when asked for port 0
+LINUX_VXLAN_PORT = 8472
+ZERO_MAC = "00:00:00:00:00:00"  # what Linux uses when asked for port 0
 #: links Linux will not move between namespaces (NETIF_F_NETNS_LOCAL)
 NETNS_LOCAL: tuple[LinkKind, ...] = ("loopback", "bridge")
 
@@ -93,9 +94,10 @@ class LinksMixin(FakeBase):
         if not isinstance(vlan_id, int) or isinstance(vlan_id, bool):
             raise InvalidParameterError(f"invalid VLAN id {vlan_id!r}: expected an integer")
         space, lower = self._link(ns, parent)
-        self._check_free(space, name)
+        # attribute validation comes before the name check in rtnl_newlink
         if not 0 <= vlan_id < VLAN_ID_LIMIT:
             raise kernel_error(errno.ERANGE, f"VLAN id {vlan_id} out of range 0..4094")
+        self._check_free(space, name)
         if lower.kind == "loopback":
             raise kernel_error(errno.EOPNOTSUPP, f"{parent!r} cannot carry VLANs")
         for link in self._uppers.get(lower, []):
@@ -124,11 +126,12 @@ class LinksMixin(FakeBase):
         peer_ip = parse_ip(peer_text, what="vxlan group") if peer_text is not None else None
         space = self._ns(ns)
         lower = self._link_in(space, dev) if dev is not None else None
-        self._check_free(space, name)
+        # attribute validation comes before the name check in rtnl_newlink
         if not isinstance(vni, int) or not 0 <= vni < VNI_LIMIT:
             raise kernel_error(errno.ERANGE, f"VNI {vni!r} out of range 0..2^24-1")
         if not isinstance(dstport, int) or not 0 <= dstport <= 65535:
             raise kernel_error(errno.EINVAL, f"invalid vxlan port {dstport!r}")
+        self._check_free(space, name)
         dstport = dstport or LINUX_VXLAN_PORT
         if local_ip is not None and peer_ip is not None and local_ip.version != peer_ip.version:
             raise kernel_error(errno.EINVAL, "vxlan local and remote must be of one address family")
@@ -148,7 +151,10 @@ class LinksMixin(FakeBase):
             "learning": bool(learning),
         }
         mtu = lower.mtu - VXLAN_HEADROOM[family] if lower is not None else DEFAULT_MTU
-        self._new_link(space, name, "vxlan", parent=lower, mtu=mtu, attrs=attrs)
+        link = self._new_link(space, name, "vxlan", parent=lower, mtu=mtu, attrs=attrs)
+        if peer_ip is not None:
+            # Linux seeds the flood list with the configured remote or group
+            link.fdb[(ZERO_MAC, peer_ip)] = FdbEntry(ZERO_MAC, dst=peer_ip, permanent=True)
 
     # --- deletion ---------------------------------------------------------------
     def _doomed_with(self, first: FakeLink) -> list[FakeLink]:

@@ -14,7 +14,7 @@ from netsim.errors import InvalidParameterError, kernel_error
 from netsim.kernel.base import Dnat, FdbInfo, Filter, Listener, Masquerade, NeighbourInfo, Rule
 from netsim.kernel.fake import l3sync
 from netsim.kernel.fake.common import FakeBase, disable_ipv6_key
-from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeNeighbour, FdbEntry
+from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeNeighbour, FdbEntry, IPAddr
 from netsim.naming import check_ifname
 from netsim.validate import parse_ip, parse_network, parse_port
 
@@ -95,6 +95,7 @@ class TablesMixin(FakeBase):
         address = parse_ip(ip, what="neighbour address")
         lladdr = parse_fdb_mac(mac)
         space, link = self._link(ns, dev)
+        address = self._neighbour_key(link, address)
         if (link.name, address) in space.neighbours:
             raise kernel_error(errno.EEXIST, f"neighbour {ip} on {dev!r} exists")
         space.neighbours[(link.name, address)] = FakeNeighbour(link.name, address, lladdr, permanent=True)
@@ -102,8 +103,16 @@ class TablesMixin(FakeBase):
     def delete_neighbour(self, ns: str, dev: str, ip: str) -> None:
         address = parse_ip(ip, what="neighbour address")
         space, link = self._link(ns, dev)
+        address = self._neighbour_key(link, address)
         if space.neighbours.pop((link.name, address), None) is None:
             raise kernel_error(errno.ENOENT, f"no neighbour {ip} on {dev!r}")
+
+    @staticmethod
+    def _neighbour_key(link: FakeLink, address: IPAddr) -> IPAddr:
+        """Linux keys every IPv4 neighbour of a loopback device as 0.0.0.0."""
+        if link.kind == "loopback" and address.version == 4:
+            return ipaddress.IPv4Address(0)
+        return address
 
     def neighbours(self, ns: str) -> list[NeighbourInfo]:
         space = self._ns(ns)
@@ -221,6 +230,7 @@ class TablesMixin(FakeBase):
 
     def delete_rule(self, ns: str, rule: Rule) -> None:
         space = self._ns(ns)
+        validate_rule(rule)
         if rule not in space.rules:
             raise kernel_error(errno.ENOENT, f"no rule {rule!r} in namespace {ns!r}")
         space.rules.remove(rule)
