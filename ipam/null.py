@@ -1,8 +1,8 @@
 """libnetwork's null IPAM driver: one catch-all IPv4 pool and no addresses.
 
 Networks whose addressing is managed elsewhere use it. Every pool request
-gets ``null/0.0.0.0/0``; address requests hand out the unspecified address
-``0.0.0.0/0``, which stands for libnetwork's "no address" (nil).
+gets ``null/0.0.0.0/0``; address requests hand out no address: ``None``, as
+libnetwork's nil (the controller then assigns nothing).
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ class NullIpam(Ipam):
 
     def request_address(
         self, pool_id: str, preferred: IPAddress | None, options: Mapping[str, str]
-    ) -> tuple[IPInterface, dict[str, str]]:
+    ) -> tuple[IPInterface | None, dict[str, str]]:
         self._check_pool(pool_id)
-        return ipaddress.IPv4Interface(NULL_POOL), {}
+        return None, {}
 
     def release_address(self, pool_id: str, address: IPAddress) -> None:
         self._check_pool(pool_id)

@@ -50,8 +50,9 @@ class Ipam(abc.ABC):
     @abc.abstractmethod
     def request_address(
         self, pool_id: str, preferred: IPAddress | None, options: Mapping[str, str]
-    ) -> tuple[IPInterface, dict[str, str]]:
-        """An address of the pool with the pool's mask."""
+    ) -> tuple[IPInterface | None, dict[str, str]]:
+        """An address of the pool with the pool's mask; ``None`` when the driver
+        hands out no address at all (the null IPAM, libnetwork's nil)."""
 
     @abc.abstractmethod
     def release_address(self, pool_id: str, address: IPAddress) -> None: ...

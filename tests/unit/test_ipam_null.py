@@ -17,9 +17,9 @@ def test_pool_and_address() -> None:
     assert driver.is_builtin()
     pool_id, pool, data = driver.request_pool("null", "", "", {}, False)
     assert (pool_id, str(pool), data) == (NULL_POOL_ID, "0.0.0.0/0", {})
-    address, data = driver.request_address(pool_id, None, {})
-    assert (str(address), data) == ("0.0.0.0/0", {})
-    driver.release_address(pool_id, address.ip)
+    assert driver.request_address(pool_id, None, {}) == (None, {})
+    assert driver.request_address(pool_id, ipaddress.ip_address("10.0.0.1"), {}) == (None, {})
+    driver.release_address(pool_id, ipaddress.ip_address("10.0.0.1"))
     driver.release_pool(pool_id)
 
 
