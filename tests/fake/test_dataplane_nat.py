@@ -132,3 +132,25 @@ def test_two_containers_masquerading_the_same_flow_get_distinct_tuples(fake: Ker
     table = fake.world.namespaces[host].conntrack  # type: ignore[attr-defined]
     translated = [(entry.proto, entry.reply_dst) for entry in table]
     assert len(translated) == len(set(translated)) == 4
+
+
+def test_ipv6_masquerade_and_published_port(fake: Kernel) -> None:
+    host, outside, c1, _ = docker_host(fake)
+    for ns, dev, cidr in (
+        (host, "eth0", "2001:db8::2/64"),
+        (outside, "eth0", "2001:db8::1/64"),
+        (host, "br0", "fd00::1/64"),
+        (c1, "eth0", "fd00::2/64"),
+    ):
+        fake.add_address(ns, dev, cidr)
+    fake.add_route(c1, "default6", via="fd00::1")
+    fake.set_sysctl(host, "net.ipv6.conf.all.forwarding", "1")
+    assert fake.probe(c1, "2001:db8::1").outcome == "timeout"  # the outside has no route to fd00::/64
+    fake.add_rule(host, Masquerade("fd00::/64", not_out_iface="br0"))
+    result = fake.probe(c1, "2001:db8::1")
+    assert result.outcome == "echo-reply"
+    assert any(hop.namespace == outside and "2001:db8::2 >" in hop.summary for hop in result.trace)
+    assert fake.probe(c1, "2001:db8::1", "udp", 53).outcome == "port-unreachable"  # error un-NATed
+    fake.add_listener(c1, Listener("tcp", 80, "::"))
+    fake.add_rule(host, Dnat("tcp", 8080, "fd00::2", 80, not_in_iface="br0"))
+    assert fake.probe(outside, "2001:db8::2", "tcp", 8080).outcome == "syn-ack"

@@ -130,9 +130,10 @@ def _echo_side(l4: Packet) -> str | None:
         if icmp_type == ICMP_ECHO_REQUEST:
             return "src"
         return "dst" if icmp_type == ICMP_ECHO_REPLY else None
-    if isinstance(l4, ICMPv6EchoRequest):
-        return "src"
-    return "dst" if isinstance(l4, ICMPv6EchoReply) else None
+    # scapy's ICMPv6EchoReply subclasses ICMPv6EchoRequest: test the reply first
+    if isinstance(l4, ICMPv6EchoReply):
+        return "dst"
+    return "src" if isinstance(l4, ICMPv6EchoRequest) else None
 
 
 def flow_key(ip: Packet) -> tuple[str, tuple[str, int], tuple[str, int]] | None:

@@ -120,7 +120,7 @@ def local_input(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) -> No
             _echo_reply_v4(walk, ns, link, ip)
         else:
             walk.hop(ns, link, "deliver", "ICMP message consumed", ip)
-    elif isinstance(l4, ICMPv6EchoRequest):
+    elif type(l4) is ICMPv6EchoRequest:  # not isinstance: scapy's echo reply subclasses it
         answer = IPv6(src=ip.dst, dst=ip.src, hlim=64)
         answer.add_payload(ICMPv6EchoReply(id=l4.id, seq=l4.seq, data=l4.data))
         walk.hop(ns, link, "deliver", "ICMPv6 echo request answered", ip)
