@@ -79,12 +79,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     areas: dict[str, dict[str, int]] = {}
     for outcome in ("passed", "failed", "skipped", "error"):
         for report in terminalreporter.stats.get(outcome, []):
-            nodeid = getattr(report, "nodeid", "")
-            area = _conformance_area(nodeid)
+            area = dict(getattr(report, "user_properties", ())).get("netsim_area")
             if area is None or (outcome == "passed" and getattr(report, "when", "call") != "call"):
                 continue
-            areas.setdefault(area, {}).setdefault(outcome, 0)
-            areas[area][outcome] += 1
+            areas.setdefault(str(area), {}).setdefault(outcome, 0)
+            areas[str(area)][outcome] += 1
     if not areas:
         return
     target = config.getoption("--netsim-driver")
@@ -94,13 +93,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         verdict = "FAIL" if counts.get("failed") or counts.get("error") else "ok"
         detail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
         terminalreporter.write_line(f"  {area:<14} {verdict:<5} {detail}")
-
-
-def _conformance_area(nodeid: str) -> str | None:
-    marker = "conformance/test_"
-    if marker not in nodeid:
-        return None
-    return nodeid.split(marker, 1)[1].split(".py", 1)[0]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,6 +12,14 @@ from netsim.kernel.base import Kernel
 from netsim.pytest_plugin import conformance_target
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tag each check with its contract area (its module) for the summary and JUnit."""
+    for item in items:
+        module = getattr(getattr(item, "module", None), "__name__", "")
+        if module.startswith("netsim.conformance.test_"):
+            item.user_properties.append(("netsim_area", module.rsplit(".test_", 1)[1]))
+
+
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest) -> DriverTarget:
     return conformance_target(request.config)
