@@ -73,6 +73,21 @@ CASES: dict[str, tuple[str, str, bool, list[Step]]] = {
             (None, {}, NoSpaceError),
         ],
     ),
+    "v6 ::/0 is 2^128 addresses, top included": (
+        "::/0",
+        "",
+        True,
+        [
+            (None, {}, "::1/0"),
+            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", {}, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/0"),
+        ],
+    ),
+    "v4 0.0.0.0/0 reserves 0.0.0.0 and 255.255.255.255": (
+        "0.0.0.0/0",
+        "",
+        False,
+        [(None, {}, "0.0.0.1/0"), ("255.255.255.255", {}, ConflictError), ("255.255.255.254", {}, "255.255.255.254/0")],
+    ),
     "sub-pool returns the parent's mask": (
         "10.0.0.0/24",
         "10.0.0.128/25",
