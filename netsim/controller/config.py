@@ -6,9 +6,9 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from netsim.driverapi import IPAddress, IPNetwork
+from netsim.driverapi import EventType, IPAddress, IPNetwork
 from netsim.errors import InvalidParameterError
 from netsim.netlabel import PortBinding
 from netsim.store import KVStore
@@ -76,6 +76,13 @@ class IpamConfig:
     options: Mapping[str, str] = field(default_factory=dict)
 
 
+class TableEventSink(Protocol):
+    """Where a controller publishes the table entries its drivers add at join
+    (libnetwork's networkdb); :class:`netsim.cluster.TableEventBus` is one."""
+
+    def publish(self, origin: str, event: EventType, nid: str, table: str, key: str, value: bytes) -> None: ...
+
+
 @dataclass(frozen=True)
 class ControllerConfig:
     """``host`` names the simulated host; ``host_index`` n gives it 198.18.n.2 on its uplink.
@@ -94,6 +101,9 @@ class ControllerConfig:
     #: makes network, endpoint and sandbox ids (64 hex); None: random. A deterministic
     #: one makes runs reproducible (bridge and veth names derive from ids).
     id_factory: Callable[[], str] | None = None
+    #: multi-host: join publishes the driver's table entries here (CREATE), leave
+    #: withdraws them (DELETE); None on a single host, where nobody listens.
+    table_events: TableEventSink | None = None
 
     def __post_init__(self) -> None:
         check_name(self.host, "host", max_len=32)

@@ -9,7 +9,7 @@ from netsim import netlabel
 from netsim.controller.records import endpoint_key, sandbox_key
 from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.controller.sandbox import make_namespace, plug_interface, unplug_interface, update_default_routes
-from netsim.driverapi import JoinInfo
+from netsim.driverapi import EventType, JoinInfo
 from netsim.errors import ConflictError, ForbiddenError
 
 if TYPE_CHECKING:
@@ -60,6 +60,15 @@ def _load(ctrl: Controller, nid: str, eid: str, sid: str) -> tuple[dict[str, Any
     return endpoint, endpoint_raw, sandbox, sandbox_raw
 
 
+def _publish(ctrl: Controller, event: EventType, nid: str, entries: list[list[str]]) -> None:
+    """Multi-host only: hand the endpoint's table entries to the cluster's bus."""
+    sink = ctrl.config.table_events
+    if sink is None:
+        return
+    for table, key, value_hex in entries:
+        sink.publish(ctrl.config.host, event, nid, table, key, bytes.fromhex(value_hex))
+
+
 def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
     endpoint, endpoint_before, sandbox, sandbox_before = _load(ctrl, nid, eid, sid)
     network = ctrl.records.network(nid)
@@ -83,12 +92,15 @@ def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
             {"dst": str(r.destination), "via": str(r.next_hop) if r.next_hop else None} for r in jinfo.static_routes
         ]
         endpoint["sandbox"] = sid
+        if ctrl.config.table_events is not None:
+            endpoint["table_entries"] = [[t, k, v.hex()] for t, k, v in jinfo.table_entries]
         sandbox["endpoints"].append([nid, eid])
         _save(ctrl, endpoint_key(nid, eid), endpoint, endpoint_before, undo)
         update_default_routes(ctrl, sandbox, undo)
         _save(ctrl, sandbox_key(sid), sandbox, sandbox_before, undo)
         driver.program_external_connectivity(nid, eid, {netlabel.PORT_MAP: endpoint["ports"]})
         undo.push("revoke external connectivity", lambda: driver.revoke_external_connectivity(nid, eid))
+    _publish(ctrl, EventType.CREATE, nid, endpoint.get("table_entries", []))
 
 
 def leave(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
@@ -98,6 +110,7 @@ def leave(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
     network = ctrl.records.network(nid)
     driver = ctrl.registry.driver(network["driver"]).driver
     ports = list(endpoint["ports"])
+    published = list(endpoint.get("table_entries", []))
     with rollback_on_error() as undo:
         driver.revoke_external_connectivity(nid, eid)
         undo.push(
@@ -111,5 +124,7 @@ def leave(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
             unplug_interface(ctrl, sandbox, endpoint, undo)
         driver.leave(nid, eid)
         endpoint.update(sandbox=None, iface=None, src_name=None, gateway=None, gateway6=None, static_routes=[])
+        endpoint.pop("table_entries", None)
         _save(ctrl, endpoint_key(nid, eid), endpoint, endpoint_before, undo)
         _save(ctrl, sandbox_key(sid), sandbox, sandbox_before, undo)
+    _publish(ctrl, EventType.DELETE, nid, published)

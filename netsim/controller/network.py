@@ -159,6 +159,10 @@ def create_network(
         }
         entry.driver.create_network(nid, driver_opts, ninfo, ipam_data_of(ipv4_entries), ipam_data_of(ipv6_entries))
         undo.push("driver delete_network", lambda: entry.driver.delete_network(nid))
+        if ninfo.tables:
+            # Which table events this network's driver wants (multi-host delivery reads it).
+            record["tables"] = {table: int(kind) for table, kind in ninfo.tables.items()}
+            ctrl.records.put(network_key(nid), record)
         if ninfo.ipam_updates:
             for pool_entry, data in zip(ipv4_entries, ninfo.ipam_updates, strict=False):
                 pool_entry["data"] = data.to_json()

@@ -1,0 +1,41 @@
+"""libnetwork's overlay driver (global scope, VXLAN between hosts): see
+:mod:`drivers.overlay.driver`.
+
+Driver options (``ControllerConfig.driver_options["overlay"]``), all optional:
+``underlay_dev`` / ``underlay_address`` (the VTEP; default: the host's uplink
+and its address) and ``global_store`` (a KVStore shared by every host for VNI
+allocation; default: the controller's store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drivers.overlay.driver import NETWORK_TYPE, OverlayDriver, Underlay, _is_ipv4
+from drivers.overlay.vni import VniAllocator
+from netsim.driverapi import CONFIG_OPTIONS, CONFIG_STORE, Capability, DriverCallback
+from netsim.errors import InvalidParameterError
+from netsim.registry import kernel_and_host
+from netsim.store import MemoryStore
+
+UNDERLAY_DEV = "underlay_dev"
+UNDERLAY_ADDRESS = "underlay_address"
+GLOBAL_STORE = "global_store"
+
+
+def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:
+    kernel, host = kernel_and_host(config, NETWORK_TYPE)
+    options = config.get(CONFIG_OPTIONS) or {}
+    dev = options.get(UNDERLAY_DEV, host.uplink)
+    address = options.get(UNDERLAY_ADDRESS, host.host_ip)
+    if not isinstance(dev, str) or not dev or not isinstance(address, str) or not _is_ipv4(address):
+        raise InvalidParameterError(f"overlay: invalid underlay {dev!r} / {address!r}: expected a link and an IPv4")
+    store = options.get(GLOBAL_STORE) or config.get(CONFIG_STORE) or MemoryStore()
+    if not all(hasattr(store, method) for method in ("get", "put", "delete", "list", "exists")):
+        raise InvalidParameterError(f"overlay: {GLOBAL_STORE} must be a KVStore, got {type(store).__name__}")
+    driver = OverlayDriver(kernel, host, Underlay(dev, address), VniAllocator(store))
+    registry.register_driver(NETWORK_TYPE, driver, Capability(data_scope="global", connectivity_scope="global"))
+
+
+__all__ = ["OverlayDriver", "init"]
