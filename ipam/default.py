@@ -127,6 +127,11 @@ class DefaultIpam(Ipam):
     Pool requests are O(log pools) (dynamic ones O(pools log pools) at worst);
     address requests and releases are O(log64 pool size), whatever the
     fragmentation.
+
+    >>> ipam = DefaultIpam()
+    >>> pool_id, pool, _ = ipam.request_pool("LocalDefault", "10.0.0.0/24", "10.0.0.128/25", {}, False)
+    >>> pool_id, str(ipam.request_address(pool_id, None, {})[0])
+    ('LocalDefault/10.0.0.0/24/10.0.0.128/25', '10.0.0.128/24')
     """
 
     def __init__(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import ipam._address
+import ipam.default
 import ipam.pools
 from ipam.default import DefaultIpam, init
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NoSpaceError, NotFoundError
@@ -27,7 +28,7 @@ def addresses(driver: Ipam, pool_id: str, count: int, options: dict[str, str] | 
 
 
 def test_doctests() -> None:
-    for module in (ipam.pools, ipam._address):
+    for module in (ipam.pools, ipam._address, ipam.default):
         failures, tried = doctest.testmod(module)
         assert tried > 0
         assert failures == 0
