@@ -689,3 +689,61 @@ def test_ipv4_listener_binds_anything_before_the_first_ipv4_address(kernel: Kern
     refused(kernel, lambda: kernel.add_listener(ns, Listener("udp", 55, "10.9.9.9")), "kernel-not-found:EADDRNOTAVAIL")
     kernel.add_listener(ns, Listener("tcp", 56, "127.0.0.53"))  # all of lo's prefix is local
     assert [lst.port for lst in kernel.listeners(ns)] == [56, 53]
+
+
+def test_check_order_of_linux(kernel: Kernel) -> None:
+    """Which error wins when several apply, as Linux orders its checks."""
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.add_bridge(ns, "br0")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "fd00::1/64")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    # validate() before the name check
+    refused(kernel, lambda: kernel.add_vxlan(ns, "v0", 1 << 24), "kernel-invalid:ERANGE")
+    # the gateway before the device state
+    refused(
+        kernel, lambda: kernel.add_route(ns, "10.5.0.0/16", via="10.0.0.9", dev="v1"), "kernel-unreachable:ENETUNREACH"
+    )
+    refused(
+        kernel, lambda: kernel.add_route(ns, "fd05::/64", via="fd00::fe", dev="v1"), "kernel-unreachable:EHOSTUNREACH"
+    )
+    refused(kernel, lambda: kernel.add_route(ns, "fd05::/64", dev="v1"), "kernel:ENETDOWN")
+    # the master before the port
+    refused(kernel, lambda: kernel.set_master(ns, "br0", "v0"), "kernel-invalid:ENOTSUP")
+    refused(kernel, lambda: kernel.set_master(ns, "lo", "br0"), "kernel-invalid:EINVAL")
+    # FDB entries need an Ethernet device
+    refused(kernel, lambda: kernel.add_fdb(ns, "lo", "02:00:00:00:00:01"), "kernel-invalid:EINVAL")
+    # rules are validated before they are looked up
+    refused(kernel, lambda: kernel.delete_rule(ns, Masquerade(src="nonsense")), "invalid-parameter")
+
+
+def test_missing_ipv6_default_is_enoent(kernel: Kernel) -> None:
+    ns = host(kernel)
+    refused(kernel, lambda: kernel.delete_route(ns, "default6"), "kernel-not-found:ENOENT")
+    refused(kernel, lambda: kernel.delete_route(ns, "default"), "kernel-not-found:ESRCH")
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "fd00::1/64")
+    kernel.add_route(ns, "default6", via="fd00::fe")
+    refused(kernel, lambda: kernel.delete_route(ns, "default6", via="fd00::fd"), "kernel-not-found:ESRCH")
+
+
+def test_vxlan_remote_seeds_the_flood_list(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_vxlan(ns, "vx0", 7, remote="10.0.0.9")
+    assert [(f.dev, f.mac, f.dst) for f in kernel.fdb(ns)] == [("vx0", "00:00:00:00:00:00", "10.0.0.9")]
+    kernel.delete_fdb(ns, "vx0", "00:00:00:00:00:00", dst="10.0.0.9")
+    assert kernel.fdb(ns) == []
+
+
+def test_ipv4_neighbours_on_lo_are_keyed_zero(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_neighbour(ns, "lo", "10.0.0.5", "02:00:00:00:00:05")
+    assert [(n.dev, n.ip) for n in kernel.neighbours(ns)] == [("lo", "0.0.0.0")]
+    kernel.add_neighbour(ns, "lo", "10.0.0.6", "02:00:00:00:00:06")  # updates the one entry
+    assert [(n.ip, n.mac) for n in kernel.neighbours(ns)] == [("0.0.0.0", "02:00:00:00:00:06")]
+    refused(kernel, lambda: kernel.add_neighbour(ns, "lo", "0.0.0.0", "02:00:00:00:00:07"), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.delete_neighbour(ns, "lo", "10.0.0.6"), "kernel-not-found:ENOENT")
+    kernel.delete_neighbour(ns, "lo", "0.0.0.0")
+    assert kernel.neighbours(ns) == []

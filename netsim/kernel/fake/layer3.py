@@ -155,9 +155,10 @@ class Layer3Mixin(FakeBase):
             raise InvalidParameterError(f"invalid route scope {scope!r}: expected universe or link")
         if gw is None and link is None:
             raise InvalidParameterError(f"route to {dst!r} needs a gateway or a device")
+        # like fib_check_nh: the gateway is looked up before the device's state
+        out = self._gateway_dev(space, gw, link) if gw is not None else link.name if link is not None else None
         if link is not None and not link.up:
             raise kernel_error(errno.ENETDOWN, f"{link.name!r} is down")
-        out = self._gateway_dev(space, gw, link) if gw is not None else link.name if link is not None else None
         effective = _effective_metric(net, metric)
         for route in space.routes:
             if route.dst == net and route.metric == effective:
@@ -198,6 +199,9 @@ class Layer3Mixin(FakeBase):
             key=lambda r: r.metric,
         )
         if not candidates:
+            if net == DEFAULT_V6 and not any(r.dst == net for r in space.routes):
+                # observed: an IPv6 default with no default at all is ENOENT, any other miss ESRCH
+                raise kernel_error(errno.ENOENT, f"no IPv6 default route in namespace {ns!r}")
             raise kernel_error(errno.ESRCH, f"no route to {dst} matches")
         space.routes.remove(candidates[0])
 

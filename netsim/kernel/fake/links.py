@@ -286,10 +286,11 @@ class LinksMixin(FakeBase):
         if bridge is None:
             self._release_port(link)
             return
-        if link.kind == "bridge":
-            raise kernel_error(errno.ELOOP, f"bridge {name!r} cannot be a bridge port")
+        # do_set_master asks the master first: only a bridge has ndo_add_slave
         if bridge.kind != "bridge":
             raise kernel_error(errno.EOPNOTSUPP, f"{master!r} is a {bridge.kind}, not a bridge")
+        if link.kind == "bridge":
+            raise kernel_error(errno.ELOOP, f"bridge {name!r} cannot be a bridge port")
         if link.kind == "loopback":
             raise kernel_error(errno.EINVAL, f"cannot enslave {name!r} to {master!r}")
         if link.master is bridge:

@@ -95,16 +95,18 @@ class TablesMixin(FakeBase):
         address = parse_ip(ip, what="neighbour address")
         lladdr = parse_fdb_mac(mac)
         space, link = self._link(ns, dev)
-        address = self._neighbour_key(link, address)
-        if (link.name, address) in space.neighbours:
+        key = self._neighbour_key(link, address)
+        # Linux looks the entry up by the address given, but a loopback device
+        # stores its one IPv4 entry as 0.0.0.0: other addresses miss the lookup
+        # and then update that entry instead of conflicting with it
+        if key == address and (link.name, key) in space.neighbours:
             raise kernel_error(errno.EEXIST, f"neighbour {ip} on {dev!r} exists")
-        space.neighbours[(link.name, address)] = FakeNeighbour(link.name, address, lladdr, permanent=True)
+        space.neighbours[(link.name, key)] = FakeNeighbour(link.name, key, lladdr, permanent=True)
 
     def delete_neighbour(self, ns: str, dev: str, ip: str) -> None:
         address = parse_ip(ip, what="neighbour address")
         space, link = self._link(ns, dev)
-        address = self._neighbour_key(link, address)
-        if space.neighbours.pop((link.name, address), None) is None:
+        if self._neighbour_key(link, address) != address or space.neighbours.pop((link.name, address), None) is None:
             raise kernel_error(errno.ENOENT, f"no neighbour {ip} on {dev!r}")
 
     @staticmethod
@@ -132,6 +134,8 @@ class TablesMixin(FakeBase):
             return link, link, (lladdr, remote)
         if dst is not None:
             raise InvalidParameterError(f"an FDB entry on {dev!r} (not a vxlan) takes no remote VTEP")
+        if link.kind == "loopback":
+            raise kernel_error(errno.EINVAL, f"{dev!r} is not an Ethernet device")
         if link.master is None:
             raise kernel_error(errno.EOPNOTSUPP, f"{dev!r} is neither a bridge port nor a vxlan")
         return link.master, link, (lladdr, None)
