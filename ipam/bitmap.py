@@ -307,7 +307,30 @@ class Bitmap:
                 if origin == low:
                     self._low = found + 1
                 return found
-        return self.set_any_in_range(0, self._bits - 1, serial)
+        found = self._find_free(origin) if origin < self._bits else -1
+        if found < 0 and origin != low:
+            # Serial search found nothing after the cursor: wrap around.
+            origin = low
+            found = self._find_free(low) if low < self._bits else -1
+        if found < 0:
+            raise NoSpaceError(f"no free ordinal in [0, {self._bits})")
+        return self._take(found, origin == low)
+
+    def _take(self, found: int, lowest: bool) -> int:
+        """Set free ordinal ``found`` as handed out by a search; ``lowest``: the
+        search began at the first-fit hint, so nothing below ``found`` is free."""
+        if lowest:
+            self._low = found + 1
+        leaf = self._levels[0]
+        index = found >> SHIFT
+        old = leaf[index]
+        word = old | (1 << (found & LOW_BITS))
+        leaf[index] = word
+        if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
+            self._grew(index, word)
+        self._count += 1
+        self._cursor = found + 1
+        return found
 
     def set_any_in_range(self, start: int, end: int, serial: bool = False) -> int:
         """As ``set_any`` within ``[start, end]`` (end inclusive, as libnetwork). O(levels).
@@ -343,20 +366,7 @@ class Bitmap:
                     found = -1
         if found < 0:
             raise NoSpaceError(f"no free ordinal in [{start}, {end}]")
-        if origin == low:
-            # The search began at the lowest possible free ordinal, so nothing
-            # below ``found`` is free any more.
-            self._low = found + 1
-        leaf = self._levels[0]
-        index = found >> SHIFT
-        old = leaf[index]
-        word = old | (1 << (found & LOW_BITS))
-        leaf[index] = word
-        if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
-            self._grew(index, word)
-        self._count += 1
-        self._cursor = found + 1
-        return found
+        return self._take(found, origin == low)
 
     # -- serialization ---------------------------------------------------
 
