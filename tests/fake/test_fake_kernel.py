@@ -7,9 +7,9 @@ import pytest
 
 from netsim.errors import InvalidParameterError, NetsimError, error_kind
 from netsim.kernel.fake import FakeKernel
-from netsim.kernel.fake.divergences import DIVERGENCES
 from netsim.kernel.fake.invariants import dump_world
 from netsim.kernel.fake.l3sync import link_local
+from netsim.kernel.fake.modelling import NOTES
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def test_probe_needs_a_namespace(fake: FakeKernel) -> None:
     refused_unchanged(fake, lambda: fake.probe(fake.ns("missing"), "10.0.0.1"), "kernel-not-found:ENOENT")
 
 
-def test_every_divergence_has_a_reason() -> None:
-    assert DIVERGENCES
-    assert all(d.area and d.fake and d.linux and len(d.reason) > 20 for d in DIVERGENCES)
-    assert len({d.area for d in DIVERGENCES}) == len(DIVERGENCES)
+def test_every_modelling_note_has_a_reason() -> None:
+    assert NOTES
+    assert all(note.area and note.fake and note.linux and len(note.reason) > 20 for note in NOTES)
+    assert len({note.area for note in NOTES}) == len(NOTES)

@@ -4,8 +4,9 @@ The control plane (this package) changes a :class:`FakeWorld` the way
 netlink and nftables calls change Linux; the dataplane
 (:mod:`netsim.kernel.fake.dataplane`) moves scapy packets through the same
 world. Errnos are Linux's; ``tests/linux/test_kernel_contract.py`` runs the
-same assertions on both kernels. Accepted divergences, each with its
-reason, are listed in :mod:`netsim.kernel.fake.divergences`.
+same assertions on both kernels. Accepted divergences are listed in
+:mod:`netsim.kernel.divergences`; the model's simplifications, each with its
+reason, in :mod:`netsim.kernel.fake.modelling`.
 
 >>> kernel = FakeKernel("doctest")
 >>> ns = kernel.ns("h1")

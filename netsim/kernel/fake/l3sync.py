@@ -70,7 +70,7 @@ def connected_routes(link: FakeLink) -> list[FakeRoute]:
                 continue
             route = FakeRoute(net, link.name, None, 0, "link", "kernel")
         else:
-            # fe80::/64 routes are left out (see netsim.kernel.fake.divergences): one
+            # fe80::/64 routes are left out (see netsim.kernel.fake.modelling): one
             # per up link would make every route update O(links) in a host namespace
             if net.prefixlen == 128 or int(net.network_address) == LINK_LOCAL_BASE:
                 continue
