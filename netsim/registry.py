@@ -48,7 +48,7 @@ BUILTIN_DRIVERS: tuple[BuiltinDriver, ...] = (
     BuiltinDriver("host", "drivers.host:init"),
     BuiltinDriver("bridge", "drivers.bridge:init"),
     BuiltinDriver("macvlan", "drivers.macvlan:init"),
-    BuiltinDriver("overlay", "drivers.overlay:init", experimental=True),
+    BuiltinDriver("overlay", "drivers.overlay:init"),
 )
 BUILTIN_IPAM_DRIVERS: tuple[BuiltinDriver, ...] = (
     BuiltinDriver("default", "ipam.default:init"),

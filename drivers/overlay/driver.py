@@ -24,7 +24,7 @@ import errno
 import ipaddress
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,17 @@ VXLAN_PORT = 4789
 #: 1500 minus the 50 bytes of outer Ethernet, IP, UDP and VXLAN headers
 OVERLAY_MTU = 1450
 ZERO_MAC = "00:00:00:00:00:00"
+
+
+def bridge_mac(vtep: str, vni: int) -> str:
+    """A fixed, locally administered MAC for a network's bridge on one host.
+
+    Linux gives a bridge the lowest MAC of its ports and flushes every
+    neighbour on it, permanent ones included, when that MAC changes: without
+    a set MAC, the peers programmed before a local container arrived vanish.
+    """
+    raw = b"\x06" + ipaddress.ip_address(vtep).packed[-2:] + vni.to_bytes(3, "big")
+    return ":".join(f"{b:02x}" for b in raw)
 
 
 def mac_from_ipv4(address: IPInterface) -> str:
@@ -148,6 +159,7 @@ class OverlayDriver(Driver):
         kernel, ns = self.kernel, self.host.namespace
         kernel.add_bridge(ns, network.bridge)
         undo.push(f"delete {network.bridge}", lambda: kernel.delete_link(ns, network.bridge))
+        kernel.set_mac(ns, network.bridge, bridge_mac(self.underlay.address, network.vni))
         kernel.add_vxlan(
             ns,
             network.vxlan,
@@ -281,12 +293,17 @@ class OverlayDriver(Driver):
         network.peers[key] = record
 
     def _peer_delete(self, network: OverlayNetwork, key: str) -> None:
+        """Remove what _peer_add programmed; an entry already gone (the kernel
+        dropped it) is not an error, the bookkeeping must still move on."""
         kernel, ns = self.kernel, self.host.namespace
         record = network.peers.pop(key)
+        steps: list[Callable[[], None]] = [lambda: kernel.delete_fdb(ns, network.vxlan, record.mac, dst=record.vtep)]
+        steps.append(lambda: kernel.delete_neighbour(ns, network.bridge, str(record.address.ip)))
         if network.flood.remove(record.vtep):
-            kernel.delete_fdb(ns, network.vxlan, ZERO_MAC, dst=record.vtep)
-        kernel.delete_fdb(ns, network.vxlan, record.mac, dst=record.vtep)
-        kernel.delete_neighbour(ns, network.bridge, str(record.address.ip))
+            steps.append(lambda: kernel.delete_fdb(ns, network.vxlan, ZERO_MAC, dst=record.vtep))
+        for step in steps:
+            with contextlib.suppress(NotFoundError):
+                step()
 
     def peers(self, nid: str) -> dict[str, PeerRecord]:
         """The remote endpoints programmed for ``nid`` (a copy)."""

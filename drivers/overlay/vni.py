@@ -36,8 +36,8 @@ class VniAllocator:
     >>> vnis = VniAllocator(MemoryStore())
     >>> vnis.allocate("a" * 64), vnis.allocate("b" * 64)
     (4096, 4097)
-    >>> vnis.free("a" * 64); vnis.allocate("c" * 64)
-    4096
+    >>> vnis.free("a" * 64), vnis.allocate("c" * 64)
+    (4096, 4096)
     """
 
     def __init__(self, store: KVStore) -> None:

@@ -1,0 +1,280 @@
+"""Several simulated hosts on one kernel, sharing global state: libnetwork's
+multi-host model (swarm-scope networks, networkdb) in one process.
+
+Each host is a :class:`Controller` (host index 0, 1, ...). They share a
+global store (VNIs and other global-scope records), a :class:`TableEventBus`
+(networkdb's gossip, synchronous) and, per IPAM driver, one
+:class:`SharedIpam`. An *underlay* namespace holds a bridge; every host has a
+second uplink ``eth1`` on it with 198.19.0.(n+2)/24 (benchmarking range), the
+address its VXLAN tunnels start from.
+
+>>> from netsim.kernel.fake import FakeKernel
+>>> with Cluster(FakeKernel(), ["h1", "h2"]) as cluster:
+...     _ = cluster.create_network("ov")
+...     a = cluster.connect("h1", "a", "ov"); b = cluster.connect("h2", "b", "ov")
+...     sorted(e.origin for e in cluster.bus.entries(cluster.network_id("ov")))
+['h1', 'h2']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from netsim.cluster.bus import TableEntry, TableEventBus
+from netsim.cluster.ipam import SharedIpam
+from netsim.controller import Controller, ControllerConfig, Endpoint, IpamConfig
+from netsim.controller.records import network_key
+from netsim.controller.rollback import Undo, rollback_on_error
+from netsim.driverapi import EventType
+from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError
+from netsim.kernel.base import Kernel
+from netsim.store import MemoryStore
+
+UNDERLAY_ROLE = "underlay"
+UNDERLAY_BRIDGE = "br0"
+UNDERLAY_DEV = "eth1"
+UNDERLAY_PREFIX = "198.19.0"
+MAX_CLUSTER_HOSTS = 253  # .2 to .254 of the underlay /24
+SHARED_IPAM_PREFIX = "cluster-"
+
+
+def underlay_address(index: int) -> str:
+    """Host ``index``'s VTEP address (no prefix length)."""
+    return f"{UNDERLAY_PREFIX}.{index + 2}"
+
+
+class Cluster:
+    def __init__(self, kernel: Kernel, hosts: Sequence[str] = ("h1", "h2"), *, experimental: bool = False) -> None:
+        names = list(hosts)
+        if not names or len(names) > MAX_CLUSTER_HOSTS or len(set(names)) != len(names):
+            raise InvalidParameterError(f"a cluster needs 1-{MAX_CLUSTER_HOSTS} distinct host names, got {names!r}")
+        self.kernel = kernel
+        self.experimental = experimental
+        self.global_store = MemoryStore()
+        self.bus = TableEventBus()
+        self.controllers: dict[str, Controller] = {}
+        self._shared_ipams: dict[str, SharedIpam] = {}
+        self._networks: dict[str, tuple[str, str]] = {}  # name -> (network id, driver)
+        self._forced_id: str | None = None
+        self._closed = False
+        self.underlay_namespace = kernel.ns(UNDERLAY_ROLE)
+        self._teardown = Undo()
+        with rollback_on_error() as undo:
+            self._build_underlay(undo)
+            for index, name in enumerate(names):
+                self._add_host(name, index, undo)
+            self._teardown.extend(undo)
+
+    # --- construction --------------------------------------------------------------------------
+    def _build_underlay(self, undo: Undo) -> None:
+        kernel, ns = self.kernel, self.underlay_namespace
+        kernel.add_namespace(ns)
+        undo.push(f"delete namespace {ns}", lambda: kernel.delete_namespace(ns))
+        kernel.set_link_up(ns, "lo")
+        kernel.add_bridge(ns, UNDERLAY_BRIDGE)
+        kernel.set_link_up(ns, UNDERLAY_BRIDGE)
+
+    def _add_host(self, name: str, index: int, undo: Undo) -> None:
+        overlay_options = {
+            "underlay_dev": UNDERLAY_DEV,
+            "underlay_address": underlay_address(index),
+            "global_store": self.global_store,
+        }
+        config = ControllerConfig(
+            host=name,
+            host_index=index,
+            experimental=self.experimental,
+            driver_options={"overlay": overlay_options},
+            id_factory=self._new_id,
+            table_events=self.bus,
+        )
+        ctrl = Controller(self.kernel, config)
+        undo.push(f"close host {name}", ctrl.close)
+        self.controllers[name] = ctrl
+        kernel, port = self.kernel, f"ul{index}"
+        kernel.add_veth(ctrl.host.namespace, UNDERLAY_DEV, port, peer_ns=self.underlay_namespace)
+        kernel.add_address(ctrl.host.namespace, UNDERLAY_DEV, f"{underlay_address(index)}/24")
+        kernel.set_master(self.underlay_namespace, port, UNDERLAY_BRIDGE)
+        kernel.set_link_up(self.underlay_namespace, port)
+        kernel.set_link_up(ctrl.host.namespace, UNDERLAY_DEV)
+        self.bus.subscribe(name, lambda *event: self._deliver(ctrl, *event))
+        undo.push(f"unsubscribe {name}", lambda: self.bus.unsubscribe(name))
+
+    def _new_id(self) -> str:
+        """Controllers' id factory: the cluster-wide network id while a network
+        is being created on every host, a random id otherwise."""
+        return self._forced_id if self._forced_id is not None else secrets.token_hex(32)
+
+    @staticmethod
+    def _deliver(ctrl: Controller, event: EventType, nid: str, table: str, key: str, value: bytes) -> None:
+        """networkdb → driver: only to a host that has the network and whose
+        driver registered the table for it."""
+        if not ctrl.store.exists(network_key(nid)):
+            return
+        record = ctrl.records.network(nid)
+        if table not in record.get("tables", {}):
+            return
+        ctrl.registry.driver(record["driver"]).driver.event_notify(event, nid, table, key, value)
+
+    # --- lookups ------------------------------------------------------------------------------------
+    @property
+    def hosts(self) -> list[str]:
+        return list(self.controllers)
+
+    def controller(self, host: str) -> Controller:
+        ctrl = self.controllers.get(host)
+        if ctrl is None:
+            raise NotFoundError(f"host {host!r} is not in the cluster (hosts: {', '.join(self.controllers)})")
+        return ctrl
+
+    def network_id(self, name: str) -> str:
+        found = self._networks.get(name)
+        if found is None:
+            raise NotFoundError(f"cluster network {name!r} not found")
+        return found[0]
+
+    def _primary(self) -> Controller:
+        return next(iter(self.controllers.values()))
+
+    def _shared_ipam(self, name: str) -> str:
+        """Register (once) a :class:`SharedIpam` around IPAM driver ``name`` on every host."""
+        shared_name = SHARED_IPAM_PREFIX + name
+        if name not in self._shared_ipams:
+            shared = SharedIpam(self._primary().registry.ipam(name).driver)
+            for ctrl in self.controllers.values():
+                ctrl.registry.register_ipam_driver(shared_name, shared)
+            self._shared_ipams[name] = shared
+        return shared_name
+
+    # --- networks -----------------------------------------------------------------------------------
+    def create_network(
+        self,
+        name: str,
+        driver: str = "overlay",
+        options: Mapping[str, str] | None = None,
+        ipam: IpamConfig | None = None,
+        internal: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """Create ``name`` on every host with one id, one VNI and one IPAM
+        allocation; returns the network id. All or nothing."""
+        if name in self._networks:
+            raise ConflictError(f"cluster network {name!r} exists already")
+        ipam = ipam or IpamConfig()
+        if not isinstance(ipam, IpamConfig):
+            raise InvalidParameterError("ipam must be an IpamConfig")
+        entry = self._primary().registry.driver(driver)
+        if entry.capability.data_scope not in ("global", "swarm"):
+            raise InvalidParameterError(
+                f"driver {driver!r} has {entry.capability.data_scope} scope: only global-scope networks span hosts"
+            )
+        shared_name = self._shared_ipam(ipam.driver)
+        shared = self._shared_ipams[ipam.driver]
+        nid = secrets.token_hex(32)
+        with rollback_on_error() as undo:
+            allocated = entry.driver.network_allocate(nid, dict(options or {}), [], [])
+            undo.push("network_free", lambda: entry.driver.network_free(nid))
+            host_options = {**dict(options or {}), **allocated}
+            host_ipam = dataclasses.replace(ipam, driver=shared_name)
+            recorded: list[Any] = []
+            for index, ctrl in enumerate(self.controllers.values()):
+                if index == 0:
+                    shared.start_recording()
+                else:
+                    shared.start_replay(recorded)
+                self._forced_id = nid
+                try:
+                    ctrl.create_network(name, driver, host_options, host_ipam, False, internal, labels)
+                finally:
+                    self._forced_id = None
+                    if index == 0:
+                        recorded = shared.stop_recording()
+                    else:
+                        with contextlib.suppress(ConflictError):
+                            shared.stop_replay()
+                undo.push(f"delete on {ctrl.config.host}", lambda ctrl=ctrl: ctrl.delete_network(nid))  # type: ignore[misc]
+            self._networks[name] = (nid, driver)
+        return nid
+
+    def delete_network(self, name: str) -> None:
+        """Delete on every host (refused while any host has endpoints on it), then free the VNI."""
+        nid = self.network_id(name)
+        for host, ctrl in self.controllers.items():
+            count = len(ctrl.records.endpoints(nid))
+            if count:
+                raise ConflictError(f"cluster network {name!r} has {count} endpoint(s) on host {host!r}")
+        errors: list[NetsimError] = []
+        driver = self._primary().registry.driver(self._networks[name][1]).driver
+        for ctrl in self.controllers.values():
+            try:
+                ctrl.delete_network(nid)
+            except NetsimError as exc:
+                errors.append(exc)
+        del self._networks[name]
+        try:
+            driver.network_free(nid)
+        except NetsimError as exc:
+            errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def networks(self) -> dict[str, str]:
+        """Network name → id."""
+        return {name: nid for name, (nid, _) in self._networks.items()}
+
+    def peer_entries(self, name: str) -> list[tuple[TableEntry, str, dict[str, str]]]:
+        """The network's live table entries, each decoded by the driver
+        (``network inspect --verbose``): ``(entry, object id, fields)``."""
+        nid = self.network_id(name)
+        ctrl = self._primary()
+        driver = ctrl.registry.driver(ctrl.records.network(nid)["driver"]).driver
+        return [(e, *driver.decode_table_entry(e.table, e.key, e.value)) for e in self.bus.entries(nid)]
+
+    # --- containers: delegated to the host's controller ------------------------------------------------
+    def connect(self, host: str, container: str, network: str, **kwargs: Any) -> Endpoint:
+        return self.controller(host).connect(container, self.network_id(network), **kwargs)
+
+    def disconnect(self, host: str, container: str, network: str) -> None:
+        self.controller(host).disconnect(container, self.network_id(network))
+
+    def sandbox_namespace(self, host: str, container: str) -> str:
+        return self.controller(host).sandbox(container).namespace
+
+    # --- teardown ---------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close every controller (their containers leave, peers are withdrawn),
+        free the networks' VNIs, then remove the underlay. Idempotent; raises
+        the first failure after trying everything."""
+        if self._closed:
+            return
+        self._closed = True
+        errors: list[BaseException] = []
+        for ctrl in reversed(list(self.controllers.values())):
+            try:
+                ctrl.close()
+            except NetsimError as exc:
+                errors.append(exc)
+        for nid, driver in self._networks.values():
+            try:
+                self._primary().registry.driver(driver).driver.network_free(nid)
+            except NetsimError as exc:
+                errors.append(exc)
+        self._networks.clear()
+        problems = self._teardown.run()
+        if problems:
+            errors.append(NetsimError(f"cluster teardown incomplete: {'; '.join(problems)}"))
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["Cluster", "SharedIpam", "TableEntry", "TableEventBus", "underlay_address"]
