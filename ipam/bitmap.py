@@ -90,7 +90,11 @@ class Bitmap:
 
     @property
     def bits(self) -> int:
-        """Number of ordinals. O(1)."""
+        """Number of ordinals. O(1).
+
+        >>> Bitmap(2**64).bits == 2**64
+        True
+        """
         return self._bits
 
     def count_set(self) -> int:

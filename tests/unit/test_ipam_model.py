@@ -57,8 +57,7 @@ class IpamMachine(RuleBasedStateMachine):
         sub = ipaddress.ip_network(sub_text) if sub_text else None
         existing = self.pools.get(network)
         overlaps = any(
-            other.version == network.version and other != network and other.overlaps(network)
-            for other in self.pools
+            other.version == network.version and other != network and other.overlaps(network) for other in self.pools
         )
         refused = overlaps or (existing is not None and (sub is None or sub in existing.children))
         if refused:
