@@ -461,3 +461,22 @@ def test_init_registers_default_driver_with_config() -> None:
     assert driver.get_default_address_spaces() == (LOCAL_DEFAULT, GLOBAL_DEFAULT)
     assert not capability.requires_mac_address
     assert str(driver.request_pool(LOCAL_DEFAULT, "", "", {}, False)[1]) == "10.77.0.0/24"
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/24", "0.0.0.0/0", "10.0.0.7/32", "2001:db8::/64", "::/0"])
+def test_fast_interfaces_equal_ipaddress_ones(cidr: str) -> None:
+    network = ipaddress.ip_network(cidr)
+    maker = ipam._address.InterfaceMaker(network)
+    for offset in (0, network.num_addresses - 1):
+        value = int(network.network_address) + offset
+        fast = maker.make(value)
+        slow = ipaddress.ip_interface((value, network.prefixlen))
+        assert (fast, hash(fast), str(fast), repr(fast)) == (slow, hash(slow), str(slow), repr(slow))
+        assert (fast.ip, fast.network, fast.netmask, fast.hostmask) == (
+            slow.ip,
+            slow.network,
+            slow.netmask,
+            slow.hostmask,
+        )
+        assert fast.with_prefixlen == slow.with_prefixlen
+        assert {fast} == {slow}
