@@ -470,7 +470,8 @@ def test_fast_interfaces_equal_ipaddress_ones(cidr: str) -> None:
     for offset in (0, network.num_addresses - 1):
         value = int(network.network_address) + offset
         fast = maker.make(value)
-        slow = ipaddress.ip_interface((value, network.prefixlen))
+        family = ipaddress.IPv4Interface if network.version == 4 else ipaddress.IPv6Interface
+        slow = family((value, network.prefixlen))
         assert (fast, hash(fast), str(fast), repr(fast)) == (slow, hash(slow), str(slow), repr(slow))
         assert (fast.ip, fast.network, fast.netmask, fast.hostmask) == (
             slow.ip,
