@@ -126,7 +126,7 @@ class RemoteIpam(Ipam):
 
     def request_address(
         self, pool_id: str, preferred: IPAddress | None, options: Mapping[str, str]
-    ) -> tuple[IPInterface, dict[str, str]]:
+    ) -> tuple[IPInterface | None, dict[str, str]]:
         args = {"PoolID": pool_id, "Address": str(preferred) if preferred else "", "Options": dict(options)}
         try:
             reply = self._call("RequestAddress", args)
@@ -135,9 +135,11 @@ class RemoteIpam(Ipam):
                 self._undo(failure, "ReleaseAddress", {"PoolID": pool_id, "Address": str(preferred)})
             raise
 
-        def decode(data: Any) -> tuple[IPInterface, dict[str, str]]:
+        def decode(data: Any) -> tuple[IPInterface | None, dict[str, str]]:
             fields = Fields(data, "RequestAddress reply")
-            address = parse_cidr(fields.text("Address", required=True), "RequestAddress reply.Address")
+            text = fields.text("Address", required=True)
+            # Like Docker's remote IPAM: an empty address is the null IPAM's "no address".
+            address = parse_cidr(text, "RequestAddress reply.Address") if text else None
             return address, fields.string_map("Data")
 
         try:

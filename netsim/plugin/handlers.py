@@ -234,7 +234,7 @@ class PluginHandlers:
             )
             preferred = _decode(lambda: parse_plain_ip(text, f"{f.what}.Address")) if text else None
             address, data = ipam.request_address(pool_id, preferred, options)
-            return {"Address": str(address), "Data": data}
+            return {"Address": "" if address is None else str(address), "Data": data}
 
         def release_address(f: Fields) -> Reply:
             pool_id, text = _decode(lambda: (f.text("PoolID", required=True), f.text("Address", required=True)))
