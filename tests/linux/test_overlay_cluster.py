@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from drivers.overlay import OverlayDriver
+from drivers.overlay.driver import VXLANID_LIST
 from netsim.cluster import Cluster, underlay_address
 from netsim.controller import Endpoint
 from netsim.kernel.base import Kernel, Listener
