@@ -55,9 +55,7 @@ def test_containers_on_different_hosts_reach_each_other(kernel: Kernel, cluster:
 
 def test_the_tunnel_is_vxlan_from_each_hosts_underlay_address(kernel: Kernel, cluster: Cluster) -> None:
     nid = cluster.create_network("ov")
-    vni = int(
-        cluster.controller("h1").records.network(nid)["options"]["com.docker.network.driver.overlay.vxlanid_list"]
-    )
+    vni = int(cluster.controller("h1").records.network(nid)["options"][VXLANID_LIST])
     for index, host in enumerate(cluster.hosts):
         vxlan = kernel.link(cluster.controller(host).host.namespace, f"vx-{vni}")
         assert vxlan.kind == "vxlan" and vxlan.master == f"ov-{vni}"
