@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.bridge.config import parse_mtu
-from drivers.bridge.driver import mac_from_ipv4
+from drivers.bridge.config import mac_from_ipv4, parse_mtu
 from netsim import netlabel
 from netsim.controller.rollback import rollback_on_error
 from netsim.driverapi import Capability, Driver, DriverCallback, InterfaceInfo, IPAMData, JoinInfo, NetworkInfo

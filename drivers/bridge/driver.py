@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
+from drivers.bridge.config import BridgeNetworkConfig, mac_from_ipv4, parse_network_config
 from drivers.bridge.ports import PortTable
 from drivers.bridge.setup import SETUP_STEPS, IsolationRules, SetupContext
 from netsim import netlabel
@@ -30,12 +30,6 @@ from netsim.kernel.base import Dnat, Kernel
 NETWORK_TYPE = "bridge"
 CONTAINER_IFACE_PREFIX = "eth"
 VETH_PREFIX = "veth"
-
-
-def mac_from_ipv4(address: IPInterface) -> str:
-    """Docker's generated MAC: 02:42 followed by the IPv4 address bytes."""
-    raw = b"\x02\x42" + address.ip.packed[-4:]
-    return ":".join(f"{b:02x}" for b in raw)
 
 
 @dataclass

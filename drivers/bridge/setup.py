@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from drivers.bridge.config import BridgeNetworkConfig
+from drivers.bridge.config import BridgeNetworkConfig, mac_from_ipv4
 from netsim.controller.rollback import Undo
 from netsim.kernel.base import Filter, Kernel, Masquerade, Rule
 
@@ -58,6 +58,10 @@ def setup_device(ctx: SetupContext, undo: Undo) -> None:
     name = ctx.config.bridge_name
     ctx.kernel.add_bridge(ctx.ns, name)
     undo.push(f"delete bridge {name}", lambda: ctx.kernel.delete_link(ctx.ns, name))
+    # A fixed MAC (as libnetwork sets one): Linux would otherwise give the bridge its
+    # lowest port's MAC and change the gateway's MAC under the containers' ARP caches
+    # whenever that port goes. Derived from the gateway, so it is reproducible.
+    ctx.kernel.set_mac(ctx.ns, name, mac_from_ipv4(ctx.config.gateway))
 
 
 def setup_mtu(ctx: SetupContext, undo: Undo) -> None:

@@ -71,6 +71,8 @@ def test_setup_device_and_undo(kernel: Kernel, host_ns: str) -> None:
     before = kernel.snapshot()
     undo = run_and_undo(kernel, context(kernel, host_ns, config()), [setup_device])
     assert kernel.link(host_ns, BRIDGE).kind == "bridge"
+    # A fixed MAC from the gateway address, not the lowest port's (which Linux would pick).
+    assert kernel.explicit_macs()[(host_ns, BRIDGE)] == "02:42:0a:0a:00:01"
     assert undo.run() == [] and kernel.snapshot() == before
 
 
