@@ -11,9 +11,11 @@ Observed on Linux 6.x (see tests/linux/test_kernel_contract.py):
   (not for /32, not for secondaries, not on ``lo`` whose routes go to the
   local table). Admin down flushes every route through the link but keeps
   the addresses; deleting the link's last IPv4 address flushes its routes.
-* IPv6: addresses (link-local and global) are removed when the link goes
-  down (``keep_addr_on_down=0``); an up link has ``fe80::/64`` and a route
-  per prefix (metric 256). A link below MTU 1280 has no IPv6 at all.
+* IPv6: addresses are removed when the link goes down
+  (``keep_addr_on_down=0``); an up link has a route per prefix (metric 256).
+  A link below MTU 1280 has no IPv6 at all. Link-local addresses are not
+  stored: :func:`link_local_view` derives them for the ``addresses`` view
+  (see netsim.kernel.fake.modelling).
 * ``lo`` gains 127.0.0.1/8 and ::1/128 when it goes up; ::1 leaves on down.
 """
 
@@ -46,6 +48,16 @@ def link_local(mac: str) -> ipaddress.IPv6Interface:
     return ipaddress.IPv6Interface((LINK_LOCAL_BASE | eui, 64))
 
 
+def link_local_view(ns: FakeNamespace, link: FakeLink) -> ipaddress.IPv6Interface | None:
+    """The fe80:: address Linux would show on ``link``: once it has carrier,
+    IPv6 enabled, and no link-local address of its own."""
+    if link.kind == "loopback" or not link.oper_up or not ipv6_enabled(ns, link):
+        return None
+    if any(a.version == 6 and a.ip.is_link_local for a in link.addresses):
+        return None
+    return link_local(link.mac)
+
+
 def is_v4_secondary(link: FakeLink, addr: IPIface) -> bool:
     """True when an earlier IPv4 address of the link has the same subnet."""
     for other in link.addresses:
@@ -76,21 +88,31 @@ def connected_routes(link: FakeLink) -> list[FakeRoute]:
                 continue
             route = FakeRoute(net, link.name, None, IPV6_KERNEL_METRIC, "universe", "kernel")
         # a secondary (or a second address in the same prefix) adds no route
-        if not any(other.network == net for other in addresses[:index] if other.version == addr.version):
+        if index == 0 or not any(o.network == net for o in addresses[:index] if o.version == addr.version):
             found.append(route)
     return found
 
 
 def sync_connected(ns: FakeNamespace, link: FakeLink) -> None:
     """Recompute ``link``'s kernel routes: O(routes of ns)."""
-    kept = [r for r in ns.routes if not (r.proto == "kernel" and r.dev == link.name)]
-    if link.up:
-        kept.extend(connected_routes(link))
+    name = link.name
+    current = [r for r in ns.routes if r.dev == name and r.proto == "kernel"]
+    wanted = connected_routes(link) if link.up and link.addresses else []
+    if current == wanted:
+        return  # the common case (a link without addresses going up) rebuilds nothing
+    kept = [r for r in ns.routes if not (r.dev == name and r.proto == "kernel")]
+    kept.extend(wanted)
     ns.routes = kept
 
 
 def flush_routes(ns: FakeNamespace, dev: str, version: int | None = None) -> None:
-    ns.routes = [r for r in ns.routes if not (r.dev == dev and (version is None or r.dst.version == version))]
+    if any(r.dev == dev for r in ns.routes):
+        ns.routes = [r for r in ns.routes if not (r.dev == dev and (version is None or r.dst.version == version))]
+
+
+def flush_neighbours(ns: FakeNamespace, dev: str) -> None:
+    if ns.neighbours and any(n.dev == dev for n in ns.neighbours.values()):
+        ns.neighbours = {key: n for key, n in ns.neighbours.items() if n.dev != dev}
 
 
 def drop_ipv6(ns: FakeNamespace, link: FakeLink) -> None:
@@ -101,7 +123,7 @@ def drop_ipv6(ns: FakeNamespace, link: FakeLink) -> None:
 def link_down(ns: FakeNamespace, link: FakeLink) -> None:
     drop_ipv6(ns, link)
     flush_routes(ns, link.name)
-    ns.neighbours = {key: n for key, n in ns.neighbours.items() if n.dev != link.name}
+    flush_neighbours(ns, link.name)
 
 
 def link_up(ns: FakeNamespace, link: FakeLink) -> None:
@@ -110,17 +132,13 @@ def link_up(ns: FakeNamespace, link: FakeLink) -> None:
             link.addresses.insert(0, LOOPBACK_V4)
         if ipv6_enabled(ns, link) and LOOPBACK_V6 not in link.addresses:
             link.addresses.append(LOOPBACK_V6)
-    elif ipv6_enabled(ns, link):
-        local = link_local(link.mac)
-        if local not in link.addresses:
-            link.addresses.append(local)
     sync_connected(ns, link)
 
 
 def forget_link(ns: FakeNamespace, link: FakeLink) -> None:
     """What a namespace drops when a link leaves it (deleted or moved away)."""
     flush_routes(ns, link.name)
-    ns.neighbours = {key: n for key, n in ns.neighbours.items() if n.dev != link.name}
+    flush_neighbours(ns, link.name)
     ns.sysctls.pop(disable_ipv6_key(link.name), None)
 
 

@@ -108,7 +108,12 @@ class Layer3Mixin(FakeBase):
 
     def addresses(self, ns: str) -> list[tuple[str, str]]:
         space = self._ns(ns)
-        return sorted((link.name, a.with_prefixlen) for link in space.links.values() for a in link.addresses)
+        found = [(link.name, a.with_prefixlen) for link in space.links.values() for a in link.addresses]
+        for link in space.links.values():
+            local = l3sync.link_local_view(space, link)
+            if local is not None:
+                found.append((link.name, local.with_prefixlen))
+        return sorted(found)
 
     # --- routes -------------------------------------------------------------------
     def _gateway_dev(self, space: FakeNamespace, gw: IPAddr, dev: FakeLink | None) -> str:

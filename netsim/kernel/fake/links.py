@@ -180,7 +180,8 @@ class LinksMixin(FakeBase):
             space = link.ns
             if link.master is not None and link.master not in gone:
                 self._release_port(link)
-            for port in self._ports.pop(link, BridgePorts()).members():
+            ports = self._ports.pop(link, None)
+            for port in ports.members() if ports is not None else ():
                 port.master = None
             if link.parent is not None and link.parent not in gone:
                 self._uppers[link.parent].remove(link)
