@@ -141,14 +141,16 @@ class Registry:
         *,
         experimental: bool = False,
         entry_points: bool = True,
+        builtin_drivers: tuple[BuiltinDriver, ...] = BUILTIN_DRIVERS,
+        builtin_ipam_drivers: tuple[BuiltinDriver, ...] = BUILTIN_IPAM_DRIVERS,
     ) -> list[str]:
         """Add the built-in drivers (experimental ones only when asked), then the
         entry points. Returns warnings for entry points that could not be loaded
         (they are skipped: one broken plugin must not stop the controller)."""
         warnings: list[str] = []
         for group, builtins, add in (
-            (IPAM_GROUP, BUILTIN_IPAM_DRIVERS, self.add_ipam_driver),
-            (DRIVER_GROUP, BUILTIN_DRIVERS, self.add_driver),
+            (IPAM_GROUP, builtin_ipam_drivers, self.add_ipam_driver),
+            (DRIVER_GROUP, builtin_drivers, self.add_driver),
         ):
             builtin_targets = {b.name: b.target for b in builtins}
             for item in builtins:

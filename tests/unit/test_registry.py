@@ -16,7 +16,7 @@ from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, 
 from netsim.host import Host
 from netsim.ipamapi import IpamCallback
 from netsim.kernel import make_kernel
-from netsim.registry import BUILTIN_DRIVERS, DRIVER_GROUP, IPAM_GROUP, Registry, kernel_and_host
+from netsim.registry import BUILTIN_DRIVERS, DRIVER_GROUP, IPAM_GROUP, BuiltinDriver, Registry, kernel_and_host
 
 
 def make_config_for(seen: list[str] | None = None) -> Any:
@@ -71,12 +71,16 @@ def test_builtins_cannot_be_overridden() -> None:
     assert all("overlay" not in w for w in warnings)  # experimental: not even tried
 
 
-def test_experimental_flag() -> None:
-    registry = Registry()
-    warnings = registry.load(make_config_for(), experimental=True, entry_points=False)
-    overlay = next(b for b in BUILTIN_DRIVERS if b.name == "overlay")
-    assert overlay.experimental
-    assert "overlay" in registry.drivers() or any("overlay" in w for w in warnings)
+def test_experimental_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    plugin = types.ModuleType("netsim_test_experimental")
+    plugin.init = named_null("shiny")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "netsim_test_experimental", plugin)
+    builtins = (*BUILTIN_DRIVERS, BuiltinDriver("shiny", "netsim_test_experimental:init", experimental=True))
+    plain, trying = Registry(), Registry()
+    plain.load(make_config_for(), entry_points=False, builtin_drivers=builtins)
+    trying.load(make_config_for(), experimental=True, entry_points=False, builtin_drivers=builtins)
+    assert "shiny" not in plain.drivers()
+    assert "shiny" in trying.drivers() and trying.driver("shiny").builtin
 
 
 def test_each_driver_gets_its_own_config() -> None:
