@@ -31,7 +31,12 @@ def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:
     address = options.get(UNDERLAY_ADDRESS, host.host_ip)
     if not isinstance(dev, str) or not dev or not isinstance(address, str) or not _is_ipv4(address):
         raise InvalidParameterError(f"overlay: invalid underlay {dev!r} / {address!r}: expected a link and an IPv4")
-    store = options.get(GLOBAL_STORE) or config.get(CONFIG_STORE) or MemoryStore()
+    # Explicit None checks: an empty store is falsy (it has a length).
+    store = options.get(GLOBAL_STORE)
+    if store is None:
+        store = config.get(CONFIG_STORE)
+    if store is None:
+        store = MemoryStore()
     if not all(hasattr(store, method) for method in ("get", "put", "delete", "list", "exists")):
         raise InvalidParameterError(f"overlay: {GLOBAL_STORE} must be a KVStore, got {type(store).__name__}")
     driver = OverlayDriver(kernel, host, Underlay(dev, address), VniAllocator(store))
