@@ -31,6 +31,7 @@ from netsim.controller.records import network_key
 from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.driverapi import EventType
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError
+from netsim.ipamapi import DEFAULT_IPAM
 from netsim.kernel.base import Kernel
 from netsim.store import MemoryStore
 
@@ -67,6 +68,7 @@ class Cluster:
             self._build_underlay(undo)
             for index, name in enumerate(names):
                 self._add_host(name, index, undo)
+            self._shared_ipam(DEFAULT_IPAM)
             self._teardown.extend(undo)
 
     # --- construction --------------------------------------------------------------------------
