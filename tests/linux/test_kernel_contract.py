@@ -747,3 +747,19 @@ def test_ipv4_neighbours_on_lo_are_keyed_zero(kernel: Kernel) -> None:
     refused(kernel, lambda: kernel.delete_neighbour(ns, "lo", "10.0.0.6"), "kernel-not-found:ENOENT")
     kernel.delete_neighbour(ns, "lo", "0.0.0.0")
     assert kernel.neighbours(ns) == []
+
+
+def test_bridge_fdb_has_one_entry_per_mac(kernel: Kernel) -> None:
+    ns = host(kernel)
+    kernel.add_bridge(ns, "br0")
+    kernel.add_veth(ns, "p0", "p1")
+    kernel.add_veth(ns, "q0", "q1")
+    kernel.set_master(ns, "p0", "br0")
+    kernel.set_master(ns, "q0", "br0")
+    mac = "02:00:00:00:00:aa"
+    kernel.add_fdb(ns, "p0", mac)
+    refused(kernel, lambda: kernel.add_fdb(ns, "q0", mac), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.delete_fdb(ns, "q0", mac), "kernel-not-found:ENOENT")
+    own = kernel.link(ns, "q0").mac
+    refused(kernel, lambda: kernel.add_fdb(ns, "q0", own), "kernel-exists:EEXIST")  # its "local" entry
+    assert [(f.dev, f.mac, f.master) for f in kernel.fdb(ns)] == [("p0", mac, "br0")]

@@ -86,6 +86,13 @@ NOTES: tuple[ModellingNote, ...] = (
         "recomputing keeps kernel routes exactly derived from addresses; deleting them by hand is rare",
     ),
     ModellingNote(
+        "bridge local FDB entries",
+        "not stored: adding a port's or the bridge's own MAC is EEXIST, deleting a port's own MAC succeeds "
+        "and changes nothing",
+        "a permanent 'local' entry per port MAC and for the bridge; deleting one really removes it",
+        "they follow every MAC change and enslavement; fdb() leaves them out on both kernels",
+    ),
+    ModellingNote(
         "live rename",
         "allowed while up (FakeKernel.allows_live_rename = True; set False for EBUSY)",
         "allowed since Linux 6.2, EBUSY before",

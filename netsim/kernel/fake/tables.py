@@ -145,12 +145,18 @@ class TablesMixin(FakeBase):
         if owner is link and key[1] is None:
             raise kernel_error(errno.EINVAL, f"a vxlan FDB entry on {dev!r} needs a remote VTEP")
         existing = owner.fdb.get(key)
-        if existing is not None and existing.permanent and (existing.port is link or owner is link):
-            if owner is link:
+        if owner is link:
+            if existing is not None and existing.permanent:
                 return  # vxlan entries are appended: Linux accepts a repeat silently
-            raise kernel_error(errno.EEXIST, f"FDB entry {mac} on {dev!r} exists")
+        elif existing is not None or self._is_local_fdb(owner, key[0]):
+            # one entry per MAC and bridge, learned or static, on whichever port
+            raise kernel_error(errno.EEXIST, f"FDB entry {mac} exists on bridge {owner.name!r}")
         port = None if owner is link else link
         owner.fdb[key] = FdbEntry(key[0], port=port, dst=key[1], permanent=True)
+
+    def _is_local_fdb(self, bridge: FakeLink, mac: str) -> bool:
+        """The MACs of a bridge and its ports: Linux keeps "local" entries for them."""
+        return mac == bridge.mac or any(port.mac == mac for port in self._ports[bridge].members())
 
     def delete_fdb(self, ns: str, dev: str, mac: str, dst: str | None = None) -> None:
         owner, link, key = self._fdb_table(ns, dev, mac, dst)
@@ -165,7 +171,13 @@ class TablesMixin(FakeBase):
         existing = owner.fdb.get(key)
         if owner is link and existing is None and any(e.permanent and e.mac == key[0] for e in owner.fdb.values()):
             return  # Linux: a vxlan MAC that is present but lacks this remote deletes nothing, quietly
-        if existing is None or not existing.permanent or (owner is not link and existing.port is not link):
+        if owner is not link and existing is None and link.mac == key[0]:
+            return  # the port's own "local" entry: Linux deletes it; the fake does not model it
+        if (
+            existing is None
+            or (owner is link and not existing.permanent)
+            or (owner is not link and existing.port is not link)
+        ):
             raise kernel_error(errno.ENOENT, f"no FDB entry {mac} on {dev!r}")
         del owner.fdb[key]
 
