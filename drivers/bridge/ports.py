@@ -53,6 +53,15 @@ class PortTable:
             else:
                 del self.by_port[key]
 
+    def _check(self) -> None:
+        """Invariant: no empty slot; each mapping filed under its own (proto, port); no two overlap."""
+        for (proto, port), mappings in self.by_port.items():
+            assert mappings, (proto, port)
+            for i, mapping in enumerate(mappings):
+                assert (mapping.proto, mapping.host_port) == (proto, port), mapping
+                for other in mappings[i + 1 :]:
+                    assert None not in (mapping.host_ip, other.host_ip) and mapping.host_ip != other.host_ip
+
     def check_all(self, bindings: list[PortBinding], host_ip_default: str | None) -> None:
         """Refuse duplicates inside ``bindings`` too, before anything is reserved."""
         scratch = PortTable({k: list(v) for k, v in self.by_port.items()})
