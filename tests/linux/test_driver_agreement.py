@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from netsim import netlabel
 from netsim.controller import Controller, ControllerConfig, IpamConfig, PoolConfig, PortBinding
@@ -113,3 +115,54 @@ def test_same_errors_on_both_kernels(netsim_kernel_factory: Callable[[str], Kern
             ctrl.close()
     assert kinds[0] == kinds[1] and len(kinds[0]) == 3
     assert kinds[0][2] == InvalidParameterError.kind
+
+
+random_operation = st.one_of(
+    st.tuples(
+        st.just("network"),
+        st.sampled_from(["n0", "n1"]),
+        st.sampled_from(["10.1.0.0/24", "10.2.0.0/24", "10.1.0.0/16"]),
+        st.sampled_from(["bridge", "macvlan", "null"]),
+        st.sampled_from([{}, {netlabel.BRIDGE_ENABLE_ICC: "false"}, {netlabel.DRIVER_MTU: "1400"}]),
+    ),
+    st.tuples(st.just("delete_network"), st.sampled_from(["n0", "n1"])),
+    st.tuples(
+        st.just("connect"), st.sampled_from(["c0", "c1"]), st.sampled_from(["n0", "n1"]), st.sampled_from([None, 8080])
+    ),
+    st.tuples(st.just("disconnect"), st.sampled_from(["c0", "c1"]), st.sampled_from(["n0", "n1"])),
+)
+
+
+def run_random(ctrl: Controller, op: tuple[Any, ...]) -> str:
+    try:
+        if op[0] == "network":
+            _, name, subnet, driver, options = op
+            ctrl.create_network(name, driver, options=options, ipam=IpamConfig(pools=[PoolConfig(subnet=subnet)]))
+        elif op[0] == "delete_network":
+            ctrl.delete_network(op[1])
+        elif op[0] == "connect":
+            ctrl.connect(op[1], op[2], ports=[PortBinding("tcp", 80, op[3])] if op[3] else None)
+        else:
+            ctrl.disconnect(op[1], op[2])
+    except Exception as exc:
+        return error_kind(exc)
+    return "ok"
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(random_operation, min_size=3, max_size=10))
+def test_random_sequences_agree(netsim_kernel_factory: Callable[[str], Kernel], ops: list[tuple[Any, ...]]) -> None:
+    outcomes = []
+    for kind in ("fake", "linux"):
+        kernel = netsim_kernel_factory(kind)
+        ctrl = Controller(kernel, ControllerConfig(host="h1", id_factory=id_factory()))
+        try:
+            ensure_default_ipam(ctrl)
+            kinds = [run_random(ctrl, op) for op in ops]
+            outcomes.append((kinds, normalized(kernel, kernel.snapshot())))
+        finally:
+            ctrl.close()
+            kernel.close()
+    (fake_kinds, fake_snap), (linux_kinds, linux_snap) = outcomes
+    assert fake_kinds == linux_kinds
+    assert fake_snap == linux_snap
