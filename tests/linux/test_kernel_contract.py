@@ -721,6 +721,8 @@ def test_check_order_of_linux(kernel: Kernel) -> None:
 def test_missing_ipv6_default_is_enoent(kernel: Kernel) -> None:
     ns = host(kernel)
     refused(kernel, lambda: kernel.delete_route(ns, "default6"), "kernel-not-found:ENOENT")
+    refused(kernel, lambda: kernel.delete_route(ns, "default6", dev="lo"), "kernel-not-found:ENOENT")
+    refused(kernel, lambda: kernel.delete_route(ns, "default6", via="fe80::1"), "kernel-not-found:ESRCH")
     refused(kernel, lambda: kernel.delete_route(ns, "default"), "kernel-not-found:ESRCH")
     kernel.add_veth(ns, "v0", "v1")
     kernel.set_link_up(ns, "v0")

@@ -204,8 +204,10 @@ class Layer3Mixin(FakeBase):
             key=lambda r: r.metric,
         )
         if not candidates:
-            if net == DEFAULT_V6 and not any(r.dst == net for r in space.routes):
-                # observed: an IPv6 default with no default at all is ENOENT, any other miss ESRCH
+            # without an IPv6 default, the table root holds Linux's null entry (dev lo): a
+            # delete that matches it fails in fib6_del with ENOENT, any other miss is ESRCH
+            null_entry_matches = gw is None and not metric and (link is None or link.kind == "loopback")
+            if net == DEFAULT_V6 and null_entry_matches and not any(r.dst == net for r in space.routes):
                 raise kernel_error(errno.ENOENT, f"no IPv6 default route in namespace {ns!r}")
             raise kernel_error(errno.ESRCH, f"no route to {dst} matches")
         space.routes.remove(candidates[0])
