@@ -15,24 +15,9 @@ from netsim.scenario.schema import load_scenario
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 
-#: (scenario, kernel) pairs known to fail, with why. Not strict: the failure depends on random
-#: veth MACs (about one run in two), so a pass proves nothing either way.
-KNOWN_FAILURES = {
-    ("user-bridge", "linux"): (
-        "drivers/bridge leaves the bridge's MAC to Linux, which takes the lowest port MAC: when db's port "
-        "had it, removing db changes the gateway's MAC under web's ARP cache (libnetwork sets a bridge "
-        "MAC; the fake kernel keeps bridge MACs fixed)"
-    ),
-}
-
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
-def test_scenario_passes(
-    path: Path, kernel_kind: str, netsim_kernel_factory: Callable[[str], Kernel], request: pytest.FixtureRequest
-) -> None:
-    known = KNOWN_FAILURES.get((path.stem, kernel_kind))
-    if known:
-        request.applymarker(pytest.mark.xfail(reason=known, strict=False))
+def test_scenario_passes(path: Path, kernel_kind: str, netsim_kernel_factory: Callable[[str], Kernel]) -> None:
     scenario = load_scenario(path)
     # kernels come from the fixture: session-scoped names, closed and checked after the test
     result = run_scenario(scenario, kernel_kind, backend=Backend(make_kernel=netsim_kernel_factory), timeout=0.5)
