@@ -18,7 +18,13 @@ BASELINE = Path("benchmarks/baseline")
 def tests(session: nox.Session) -> None:
     """Any user; as root the real-kernel tests run too (unit, fake, linux)."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "pytest", *session.posargs, env={"NETSIM_REQUIRE_LINUX": os.environ.get("NETSIM_REQUIRE_LINUX", "")})
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        *session.posargs,
+        env={"NETSIM_REQUIRE_LINUX": os.environ.get("NETSIM_REQUIRE_LINUX", "")},
+    )
 
 
 @nox.session
@@ -40,7 +46,15 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Any user (real-kernel benchmarks need root): run benchmarks/, save JSON, compare with the baseline."""
     session.install("-e", ".[test]")
-    args = ["python", "-m", "pytest", "benchmarks", "--benchmark-only", "--benchmark-autosave", "--benchmark-storage=benchmarks/.results"]
+    args = [
+        "python",
+        "-m",
+        "pytest",
+        "benchmarks",
+        "--benchmark-only",
+        "--benchmark-autosave",
+        "--benchmark-storage=benchmarks/.results",
+    ]
     baseline = sorted(BASELINE.glob("*.json"))
     if baseline:
         args += [f"--benchmark-compare={baseline[-1].resolve()}", "--benchmark-compare-fail=median:50%"]
