@@ -3,6 +3,8 @@ indexes, deterministic MACs, scale, and options that model other kernels."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from netsim.errors import InvalidParameterError, NetsimError, error_kind
@@ -13,7 +15,7 @@ from netsim.kernel.fake.modelling import NOTES
 
 
 @pytest.fixture
-def fake() -> FakeKernel:
+def fake() -> Iterator[FakeKernel]:
     kernel = FakeKernel("fakeunit")
     yield kernel
     kernel.close()

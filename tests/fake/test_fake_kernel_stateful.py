@@ -111,8 +111,8 @@ class FakeKernelMachine(RuleBasedStateMachine):
 
     @rule(role=ROLES, name=NAMES, vni=st.sampled_from([1, 2, 1 << 24]), dev=st.none() | NAMES, group=st.booleans())
     def add_vxlan(self, role: str, name: str, vni: int, dev: str | None, group: bool) -> None:
-        peer = {"group": "239.1.1.1"} if group else {"remote": "10.0.0.9"}
-        self.attempt(lambda: self.kernel.add_vxlan(self.ns(role), name, vni, dev=dev, **peer))
+        remote, multicast = (None, "239.1.1.1") if group else ("10.0.0.9", None)
+        self.attempt(lambda: self.kernel.add_vxlan(self.ns(role), name, vni, dev=dev, remote=remote, group=multicast))
 
     @rule(role=ROLES, name=NAMES)
     def delete_link(self, role: str, name: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from netsim.errors import InvalidParameterError, NetsimError, error_kind
-from netsim.kernel.base import Dnat, Filter, Kernel, Listener, Masquerade
+from netsim.kernel.base import Dnat, Filter, Kernel, Listener, Masquerade, Rule
 
 
 def refused(kernel: Kernel, call: Callable[[], Any], kind: str) -> None:
@@ -461,7 +461,7 @@ def test_vxlan_fdb_flood_list(kernel: Kernel) -> None:
 # --- rules and listeners --------------------------------------------------------------------
 def test_rules_are_kept_in_order(kernel: Kernel) -> None:
     ns = host(kernel)
-    rules = [
+    rules: list[Rule] = [
         Masquerade(src="172.17.0.0/16", not_out_iface="docker0"),
         Dnat(proto="tcp", dport=8080, to_addr="172.17.0.2", to_port=80, not_in_iface="docker0"),
         Filter(action="drop", in_iface="docker0", out_iface="docker0", layer="bridge"),

@@ -28,8 +28,8 @@ MACVLAN_MODES = ("private", "vepa", "bridge", "passthru")
 VLAN_ID_LIMIT = 4095  # ids 0..4094; Linux answers ERANGE from 4095 on
 VNI_LIMIT = 1 << 24
 VXLAN_HEADROOM = {4: 50, 6: 70}
-LINUX_VXLAN_PORT = 8472
-ZERO_MAC = "00:00:00:00:00:00"  # what Linux uses when asked for port 0
+LINUX_VXLAN_PORT = 8472  # what Linux uses when asked for port 0
+ZERO_MAC = "00:00:00:00:00:00"  # a vxlan's flood-list entries carry the all-zero MAC
 #: links Linux will not move between namespaces (NETIF_F_NETNS_LOCAL)
 NETNS_LOCAL: tuple[LinkKind, ...] = ("loopback", "bridge")
 
