@@ -130,3 +130,17 @@ def test_teardown_leaves_the_kernel_as_it_was(kernel: Kernel) -> None:
     assert kernel.snapshot() == before
     assert kernel.namespaces() == []
     cluster.close()  # idempotent
+
+
+def test_reconnecting_restores_the_path(kernel: Kernel, cluster: Cluster) -> None:
+    cluster.create_network("ov")
+    cluster.connect("h1", "a", "ov")
+    b = cluster.connect("h2", "b", "ov")
+    b_ip = _ip(cluster, "h2", b)
+    a_ns = cluster.sandbox_namespace("h1", "a")
+    cluster.disconnect("h2", "b", "ov")
+    assert not probe(kernel, a_ns, b_ip, timeout=MISS).reachable
+    again = cluster.connect("h2", "b", "ov", ipv4=b_ip)
+    assert _ip(cluster, "h2", again) == b_ip
+    assert probe(kernel, a_ns, b_ip).reachable
+    assert cluster.bus.failures == []
