@@ -6,6 +6,11 @@ a JSON record under a libnetwork-shaped key (``network/<id>``,
 today; a persistent (sqlite) or distributed (etcd) one implements the same
 :class:`KVStore` protocol, with a per-key version for compare-and-set so that
 several controllers can share a global-scope store later.
+
+:class:`MemoryStore` also takes records as dicts (:meth:`MemoryStore.put_record`)
+and renders their JSON text only when someone reads ``KVPair.value``: the
+controller's hot paths then never encode or decode JSON, while every reader of
+the plain :class:`KVStore` interface still sees the same canonical text.
 """
 
 from __future__ import annotations
@@ -33,6 +38,50 @@ class KVPair:
     version: int
 
 
+def canonical_json(record: dict[str, Any]) -> str:
+    """Canonical JSON text (sorted keys, no spaces), so equal records are equal text."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+class RecordPair(KVPair):
+    """A :class:`KVPair` holding a record dict; ``value`` (its canonical JSON)
+    is rendered on first read and kept. The record is owned by the store: treat
+    it as read-only. O(size of record) on first ``value``, O(1) after.
+
+    >>> pair = RecordPair("network/a", {"name": "front", "id": "a"}, 3)
+    >>> pair.value
+    '{"id":"a","name":"front"}'
+    >>> pair == KVPair("network/a", '{"id":"a","name":"front"}', 3)
+    True
+    """
+
+    record: dict[str, Any]
+
+    def __init__(self, key: str, record: dict[str, Any], version: int) -> None:
+        # Frozen dataclass: set fields the way its own __init__ does.
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "record", record)
+        object.__setattr__(self, "version", version)
+
+    @property
+    def value(self) -> str:
+        text: str | None = self.__dict__.get("_text")
+        if text is None:
+            text = canonical_json(self.record)
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to any KVPair with the same key, text and version (dataclass
+        # equality alone would demand the exact same class).
+        if not isinstance(other, KVPair):
+            return NotImplemented
+        return (self.key, self.version, self.value) == (other.key, other.version, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.value, self.version))
+
+
 class KVStore(Protocol):
     """What the controller needs from a store.
 
@@ -54,6 +103,8 @@ class KVStore(Protocol):
 
 
 def _check_key(key: str) -> None:
+    if key.__class__ is str and key and key[0] != "/" and "//" not in key:
+        return  # the common case in one cheap test (this runs on every store call)
     if not isinstance(key, str) or not key or key.startswith("/") or "//" in key:
         raise InvalidParameterError(
             f"invalid store key {key!r}: expected a non-empty relative path like 'network/<id>'"
@@ -119,6 +170,43 @@ class MemoryStore:
             self._data[key] = KVPair(key, value, self._revision)
             return self._revision
 
+    def put_record(self, key: str, record: dict[str, Any], previous_version: int | None = None) -> int:
+        """Like :meth:`put` with ``canonical_json(record)``, without encoding now.
+
+        The store takes ``record`` over: the caller must not change it (or
+        anything inside it) afterwards. Values must be JSON-native (str, int,
+        float, bool, None, lists, dicts with str keys): they are encoded when
+        read. O(log n).
+        """
+        _check_key(key)
+        if not isinstance(record, dict):
+            raise InvalidParameterError(f"store record for {key!r} must be a dict, got {type(record).__name__}")
+        with self._lock:
+            self._check_version(key, previous_version)
+            self._revision += 1
+            self._data[key] = RecordPair(key, record, self._revision)
+            return self._revision
+
+    def get_record(self, key: str) -> dict[str, Any]:
+        """The record stored under ``key``, decoded (shared, read-only: do not
+        change it). O(1) for records put with :meth:`put_record`, else a JSON decode."""
+        pair = self.get(key)
+        if isinstance(pair, RecordPair):
+            return pair.record
+        return _decode_object(key, pair.value)
+
+    def list_records(self, prefix: str) -> list[dict[str, Any]]:
+        """The JSON-object records under ``prefix`` in key order (shared, read-only)."""
+        out = []
+        for pair in self.list(prefix):
+            if isinstance(pair, RecordPair):
+                out.append(pair.record)
+            else:
+                value = json.loads(pair.value)
+                if isinstance(value, dict):
+                    out.append(value)
+        return out
+
     def delete(self, key: str, previous_version: int | None = None) -> None:
         _check_key(key)
         with self._lock:
@@ -147,16 +235,20 @@ class MemoryStore:
             assert 1 <= pair.version <= self._revision, (pair, self._revision)
 
 
-def put_json(store: KVStore, key: str, record: dict[str, Any], previous_version: int | None = None) -> int:
-    """Store ``record`` as canonical JSON (sorted keys, so equal records are equal text)."""
-    return store.put(key, json.dumps(record, sort_keys=True, separators=(",", ":")), previous_version)
-
-
-def get_json(store: KVStore, key: str) -> dict[str, Any]:
-    value = json.loads(store.get(key).value)
+def _decode_object(key: str, text: str) -> dict[str, Any]:
+    value = json.loads(text)
     if not isinstance(value, dict):
         raise InvalidParameterError(f"store key {key!r} does not hold a JSON object")
     return value
+
+
+def put_json(store: KVStore, key: str, record: dict[str, Any], previous_version: int | None = None) -> int:
+    """Store ``record`` as canonical JSON (sorted keys, so equal records are equal text)."""
+    return store.put(key, canonical_json(record), previous_version)
+
+
+def get_json(store: KVStore, key: str) -> dict[str, Any]:
+    return _decode_object(key, store.get(key).value)
 
 
 def list_json(store: KVStore, prefix: str) -> list[dict[str, Any]]:

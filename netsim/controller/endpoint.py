@@ -114,9 +114,9 @@ def create_endpoint(
 def delete_endpoint(ctrl: Controller, nid: str, eid: str) -> None:
     """Addresses go back to IPAM first (re-requested if the driver then fails),
     the driver call comes last, so a failure anywhere leaves the endpoint whole."""
-    record = ctrl.records.endpoint(nid, eid)
+    record = ctrl.records.endpoint_view(nid, eid)
     if record["sandbox"]:
-        container = ctrl.records.sandbox(record["sandbox"])["container"]
+        container = ctrl.records.sandbox_view(record["sandbox"])["container"]
         raise ConflictError(f"endpoint {record['name']!r} is still joined to container {container!r}: leave first")
     network = ctrl.records.network(nid)
     driver = ctrl.registry.driver(network["driver"]).driver

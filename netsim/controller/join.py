@@ -49,12 +49,17 @@ def _check_mode(ctrl: Controller, sandbox: dict[str, Any], network: dict[str, An
         )
 
 
-def _save(ctrl: Controller, key: str, record: dict[str, Any], before: str, undo: Undo) -> None:
+def _save(ctrl: Controller, key: str, record: dict[str, Any], before: dict[str, Any], undo: Undo) -> None:
     ctrl.records.put(key, record)
-    undo.push(f"restore {key}", lambda: ctrl.records.put_raw(key, before))
+    undo.push(f"restore {key}", lambda: ctrl.records.put(key, before))
 
 
-def _load(ctrl: Controller, nid: str, eid: str, sid: str) -> tuple[dict[str, Any], str, dict[str, Any], str]:
+def _load(
+    ctrl: Controller, nid: str, eid: str, sid: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Shallow copies of the endpoint and sandbox records to update (replace
+    their top-level values, never change nested ones in place) and the stored
+    records to restore on rollback."""
     endpoint, endpoint_raw = ctrl.records.load(endpoint_key(nid, eid), f"endpoint {eid[:12]!r}")
     sandbox, sandbox_raw = ctrl.records.load(sandbox_key(sid), f"sandbox {sid[:12]!r}")
     return endpoint, endpoint_raw, sandbox, sandbox_raw
@@ -94,7 +99,7 @@ def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
         endpoint["sandbox"] = sid
         if ctrl.config.table_events is not None:
             endpoint["table_entries"] = [[t, k, v.hex()] for t, k, v in jinfo.table_entries]
-        sandbox["endpoints"].append([nid, eid])
+        sandbox["endpoints"] = [*sandbox["endpoints"], [nid, eid]]
         _save(ctrl, endpoint_key(nid, eid), endpoint, endpoint_before, undo)
         update_default_routes(ctrl, sandbox, undo)
         _save(ctrl, sandbox_key(sid), sandbox, sandbox_before, undo)

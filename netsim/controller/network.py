@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from netsim import netlabel
 from netsim.controller.config import IpamConfig, ParsedPool, check_name, parse_pool
-from netsim.controller.records import network_key
+from netsim.controller.records import network_key, normalized
 from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.controller.views import Network, ipam_data_of
 from netsim.driverapi import IPAMData, IPInterface, NetworkInfo
@@ -149,7 +149,7 @@ def create_network(
             "ipv4": ipv4_entries,
             "ipv6_pools": ipv6_entries,
         }
-        ctrl.records.put(network_key(nid), record)
+        ctrl.records.put(network_key(nid), normalized(record))
         undo.push("delete network record", lambda: ctrl.records.delete(network_key(nid)))
         ninfo = NetworkInfo()
         driver_opts = {
@@ -162,11 +162,11 @@ def create_network(
         if ninfo.tables:
             # Which table events this network's driver wants (multi-host delivery reads it).
             record["tables"] = {table: int(kind) for table, kind in ninfo.tables.items()}
-            ctrl.records.put(network_key(nid), record)
+            ctrl.records.put(network_key(nid), normalized(record))
         if ninfo.ipam_updates:
             for pool_entry, data in zip(ipv4_entries, ninfo.ipam_updates, strict=False):
                 pool_entry["data"] = data.to_json()
-            ctrl.records.put(network_key(nid), record)
+            ctrl.records.put(network_key(nid), normalized(record))
     return Network(ctrl, nid, name)
 
 

@@ -4,7 +4,7 @@ Keys follow libnetwork: ``network/<nid>``, ``endpoint/<nid>/<eid>``,
 ``sandbox/<sid>``; plus name indexes (``name/network/<name>``,
 ``name/endpoint/<nid>/<name>``, ``name/sandbox/<container>``) written with
 compare-and-set, so a duplicate name loses cleanly even between controllers
-sharing a store. Records are plain dicts (what JSON gives back).
+sharing a store. Records are plain dicts of JSON-native values.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from netsim.errors import ConflictError, NotFoundError
-from netsim.store import MUST_NOT_EXIST, KVStore, get_json, list_json, put_json
+from netsim.store import MUST_NOT_EXIST, KVStore, MemoryStore, canonical_json, get_json, list_json, put_json
 
 Record = dict[str, Any]
 
@@ -31,12 +31,47 @@ def sandbox_key(sid: str) -> str:
     return f"sandbox/{sid}"
 
 
+def copy_record(value: Any) -> Any:
+    """A deep copy of a JSON-native value (dicts and lists rebuilt, leaves shared:
+    they are immutable). O(size); cheaper than ``copy.deepcopy`` or a JSON round trip.
+
+    >>> record = {"ports": [{"port": 80}], "name": "web"}
+    >>> twin = copy_record(record)
+    >>> twin["ports"][0]["port"] = 81
+    >>> record["ports"][0]["port"]
+    80
+    """
+    if isinstance(value, dict):
+        return {key: copy_record(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_record(item) for item in value]
+    return value
+
+
+def normalized(record: Record) -> Record:
+    """``record`` as the store would give it back through JSON (tuples become
+    lists, non-str keys become str): for records built from user input."""
+    loaded: Record = json.loads(canonical_json(record))
+    return loaded
+
+
 class Records:
     """Typed access to the controller's records. Each call is O(1) store work
-    except the listings, O(k) in what they return."""
+    except the listings, O(k) in what they return.
+
+    With a :class:`MemoryStore` (the default), records are kept as dicts and
+    JSON is rendered only if someone reads the store's text. The price is a
+    rule for this package: a dict handed to :meth:`put` belongs to the store
+    (never change it afterwards), and what :meth:`view`, :meth:`network` and
+    :meth:`load` return is shared (read-only; :meth:`load` gives a shallow
+    copy whose top-level keys may be replaced, never its nested values
+    changed). :meth:`get`, :meth:`endpoint` and :meth:`sandbox` return
+    private deep copies, safe to hand to users.
+    """
 
     def __init__(self, store: KVStore) -> None:
         self.store = store
+        self._records: MemoryStore | None = store if isinstance(store, MemoryStore) else None
         self._networks: dict[str, tuple[int, Record]] = {}
 
     # --- name indexes --------------------------------------------------------------------
@@ -59,25 +94,31 @@ class Records:
         return self.store.get(key).value
 
     # --- records -------------------------------------------------------------------------
-    def get(self, key: str, what: str) -> Record:
+    def view(self, key: str, what: str) -> Record:
+        """The record under ``key``, shared and read-only (O(1) with a MemoryStore)."""
         try:
+            if self._records is not None:
+                return self._records.get_record(key)
             return get_json(self.store, key)
         except NotFoundError:
             raise NotFoundError(f"{what} not found") from None
 
-    def load(self, key: str, what: str) -> tuple[Record, str]:
-        """The record and its stored text (cheap to put back on rollback)."""
-        try:
-            raw = self.store.get(key).value
-        except NotFoundError:
-            raise NotFoundError(f"{what} not found") from None
-        return json.loads(raw), raw
+    def get(self, key: str, what: str) -> Record:
+        """A private copy of the record under ``key``."""
+        record = self.view(key, what)
+        return copy_record(record) if self._records is not None else record
 
-    def put_raw(self, key: str, raw: str) -> None:
-        self.store.put(key, raw)
+    def load(self, key: str, what: str) -> tuple[Record, Record]:
+        """A shallow copy to update and the stored record (to put back on rollback)."""
+        before = self.view(key, what)
+        return dict(before), before
 
     def put(self, key: str, record: Record) -> None:
-        put_json(self.store, key, record)
+        """Store ``record``; it belongs to the store from now on (see the class doc)."""
+        if self._records is not None:
+            self._records.put_record(key, record)
+        else:
+            put_json(self.store, key, record)
 
     def delete(self, key: str) -> None:
         self._networks.pop(key, None)
@@ -88,6 +129,8 @@ class Records:
         """Treat as read-only: decoded once per stored version and shared
         (network records are read on every endpoint operation, written rarely)."""
         key = network_key(nid)
+        if self._records is not None:
+            return self.view(key, f"network {nid[:12]!r}")
         try:
             pair = self.store.get(key)
         except NotFoundError:
@@ -101,17 +144,30 @@ class Records:
     def endpoint(self, nid: str, eid: str) -> Record:
         return self.get(endpoint_key(nid, eid), f"endpoint {eid[:12]!r}")
 
+    def endpoint_view(self, nid: str, eid: str) -> Record:
+        """Read-only :meth:`endpoint` without the copy, for the controller's own reads."""
+        return self.view(endpoint_key(nid, eid), f"endpoint {eid[:12]!r}")
+
     def sandbox(self, sid: str) -> Record:
         return self.get(sandbox_key(sid), f"sandbox {sid[:12]!r}")
 
+    def sandbox_view(self, sid: str) -> Record:
+        """Read-only :meth:`sandbox` without the copy, for the controller's own reads."""
+        return self.view(sandbox_key(sid), f"sandbox {sid[:12]!r}")
+
+    def _list(self, prefix: str) -> list[Record]:
+        if self._records is not None:
+            return [copy_record(record) for record in self._records.list_records(prefix)]
+        return list_json(self.store, prefix)
+
     def networks(self) -> list[Record]:
-        return list_json(self.store, "network/")
+        return self._list("network/")
 
     def endpoints(self, nid: str) -> list[Record]:
-        return list_json(self.store, f"endpoint/{nid}/")
+        return self._list(f"endpoint/{nid}/")
 
     def sandboxes(self) -> list[Record]:
-        return list_json(self.store, "sandbox/")
+        return self._list("sandbox/")
 
     def has_endpoints(self, nid: str) -> bool:
         return bool(self.store.list(f"endpoint/{nid}/"))

@@ -124,7 +124,7 @@ def _gateway_choice(ctrl: Controller, sandbox: dict[str, Any], key: str) -> dict
     """libnetwork's choice: the first endpoint joined, in join order, that has a
     gateway (drivers give none for internal networks)."""
     for nid, eid in sandbox["endpoints"]:
-        endpoint = ctrl.records.endpoint(nid, eid)
+        endpoint = ctrl.records.endpoint_view(nid, eid)
         if endpoint[key] and endpoint["iface"]:
             return {"endpoint": eid, "via": endpoint[key], "dev": endpoint["iface"]}
     return None
@@ -155,7 +155,7 @@ def delete_sandbox(ctrl: Controller, sid: str) -> None:
     from netsim.controller.endpoint import delete_endpoint
     from netsim.controller.join import leave
 
-    record = ctrl.records.sandbox(sid)
+    record = ctrl.records.sandbox_view(sid)
     for nid, eid in reversed(record["endpoints"]):
         leave(ctrl, nid, eid, sid)
         delete_endpoint(ctrl, nid, eid)
