@@ -65,7 +65,7 @@ def bench(session: nox.Session) -> None:
 def conformance(session: nox.Session) -> None:
     """Any user on the fake kernel; root for --netsim-kernel=linux. Runs the suite on every built-in driver."""
     session.install("-e", ".[test]")
-    drivers = session.posargs or ["null", "host", "bridge", "macvlan"]
+    drivers = session.posargs or ["null", "host", "bridge", "macvlan", "overlay"]
     for name in drivers:
         session.run("python", "-m", "pytest", "--pyargs", "netsim.conformance", f"--netsim-driver={name}", "-q")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-BUILTINS = ["null", "host", "bridge", "macvlan"]
+BUILTINS = ["null", "host", "bridge", "macvlan", "overlay"]
 KERNELS = [pytest.param("fake", id="fake"), pytest.param("linux", id="linux", marks=pytest.mark.linux)]
 
 
