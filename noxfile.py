@@ -66,8 +66,20 @@ def conformance(session: nox.Session) -> None:
     """Any user on the fake kernel; root for --netsim-kernel=linux. Runs the suite on every built-in driver."""
     session.install("-e", ".[test]")
     drivers = session.posargs or ["null", "host", "bridge", "macvlan", "overlay"]
-    for name in drivers:
-        session.run("python", "-m", "pytest", "--pyargs", "netsim.conformance", f"--netsim-driver={name}", "-q")
+    kernels = ["fake", "linux"] if os.geteuid() == 0 else ["fake"]
+    for kernel in kernels:
+        for name in drivers:
+            session.run(
+                "python",
+                "-m",
+                "pytest",
+                "--pyargs",
+                "netsim.conformance",
+                f"--netsim-driver={name}",
+                f"--netsim-kernel={kernel}",
+                "-q",
+                f"--junitxml=conformance-{name}-{kernel}.xml",
+            )
 
 
 @nox.session
