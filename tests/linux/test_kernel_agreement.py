@@ -108,7 +108,7 @@ class KernelAgreement(RuleBasedStateMachine):
     @initialize()
     def two_namespaces(self) -> None:
         for role in ("h1", "c1"):
-            self.apply("add_namespace", lambda k, r=role: k.add_namespace(k.ns(r)))
+            self.add_namespace(role)
 
     @rule(role=roles)
     def add_namespace(self, role: str) -> None:
@@ -247,5 +247,4 @@ KernelAgreement.TestCase.settings = settings(
 )
 
 
-class TestKernelAgreement(KernelAgreement.TestCase):  # type: ignore[name-defined,misc]
-    pass
+TestKernelAgreement = KernelAgreement.TestCase
