@@ -8,14 +8,16 @@ import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyroute2 import netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from netsim.errors import InvalidParameterError, KernelError, error_kind
-from netsim.kernel.base import Dnat, Filter, Kernel, Masquerade
+from netsim.kernel.base import Dnat, Filter, Kernel, Masquerade, Rule
 from netsim.kernel.linux import LinuxKernel
 from netsim.kernel.linux.clean import clean, is_netsim_namespace, leftovers
 from netsim.kernel.linux.layer3 import sysctl_path
@@ -237,3 +239,50 @@ def test_clean_removes_only_netsim_leftovers(linux: LinuxKernel) -> None:
                 netns.remove(name)
     with pytest.raises(InvalidParameterError):
         clean("docker-")
+
+
+IFACES = st.none() | st.sampled_from(("eth0", "br0", "veth.1"))
+V4_NETS = st.sampled_from(("10.0.0.0/24", "172.18.0.0/16", "198.18.0.2/32"))
+V6_NETS = st.sampled_from(("fd00::/64", "fd00::2/128"))
+V4_ADDRS = st.sampled_from(("10.0.0.2", "198.18.0.2"))
+PORTS = st.integers(1, 65535)
+
+
+@st.composite
+def nat_and_filter_rules(draw: st.DrawFn) -> Rule:
+    kind = draw(st.sampled_from(("masquerade", "dnat", "filter")))
+    v6 = draw(st.booleans())
+    nets = V6_NETS if v6 else V4_NETS
+    if kind == "masquerade":
+        return Masquerade(draw(nets), out_iface=draw(IFACES), not_out_iface=draw(IFACES))
+    if kind == "dnat":
+        to_addr = "fd00::2" if v6 else draw(V4_ADDRS)
+        dst = draw(st.none() | st.just("fd00::1" if v6 else "198.18.0.2"))
+        proto: Literal["tcp", "udp"] = draw(st.sampled_from(("tcp", "udp")))
+        return Dnat(proto, draw(PORTS), to_addr, draw(PORTS), dst=dst, not_in_iface=draw(IFACES))
+    return Filter(
+        draw(st.sampled_from(("drop", "accept"))),
+        in_iface=draw(IFACES),
+        out_iface=draw(IFACES),
+        src=draw(st.none() | nets),
+        dst=draw(st.none() | nets),
+        layer=draw(st.sampled_from(("ip", "bridge"))),
+    )
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rules=st.lists(nat_and_filter_rules(), min_size=1, max_size=4, unique=True))
+def test_any_valid_rule_installs_and_deletes_cleanly(linux: LinuxKernel, rules: list[Rule]) -> None:
+    """Every rule of the model becomes nft rules nft accepts; deleting them leaves the chains empty."""
+    h1 = linux.ns("h1")
+    if h1 not in linux.namespaces():
+        linux.add_namespace(h1)
+    for rule in rules:
+        linux.add_rule(h1, rule)
+    assert linux.rules(h1) == rules
+    assert len(nft_rules(h1)) == sum(2 if isinstance(rule, Dnat) else 1 for rule in rules)
+    for rule in reversed(rules):
+        linux.delete_rule(h1, rule)
+    assert linux.rules(h1) == []
+    assert nft_rules(h1) == []
+    assert [item for item in nft_ruleset(h1) if "set" in item] == []
