@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from netsim.errors import InvalidParameterError, ScenarioError
-from netsim.scenario.model import OUTSIDE, Expectation, Scenario
+from netsim.scenario.model import Expectation, Scenario, outside_host
 from netsim.scenario.progress import ProgressPrinter
 from netsim.scenario.render import render
 from netsim.scenario.report import format_table, write_json, write_junit
@@ -87,9 +87,13 @@ def parse_trace_target(text: str) -> dict[str, Any]:
 def trace_expectation(scenario: Scenario, source: str, target: str) -> Expectation:
     exp = parse_expectation({"from": source, **parse_trace_target(target)}, file=scenario.file, path="--to")
     names = {c.name for c in scenario.containers}
-    if exp.source != OUTSIDE and exp.source not in names:
+    for flag, end in (("--from", exp.source), ("--to", exp.target)):
+        pinned = outside_host(end)
+        if pinned and pinned not in scenario.hosts:
+            raise ScenarioError(f"unknown host {pinned!r} in {end!r}", file=scenario.file, path=flag)
+    if outside_host(exp.source) is None and exp.source not in names:
         raise ScenarioError(f"unknown container {exp.source!r}", file=scenario.file, path="--from")
-    plain_name = exp.target != OUTSIDE and exp.published_port is None and ":" not in exp.target
+    plain_name = outside_host(exp.target) is None and exp.published_port is None and ":" not in exp.target
     if plain_name and not exp.target.replace(".", "").isdigit() and exp.target not in names:
         raise ScenarioError(f"unknown container {exp.target!r}", file=scenario.file, path="--to")
     return exp

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from netsim.scenario.model import OUTSIDE, Attachment, Expectation, NetworkSpec, Scenario
+from netsim.scenario.model import OUTSIDE, Attachment, Expectation, NetworkSpec, Scenario, outside_host
 
 Fail = Callable[[str, str], NoReturn]
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -103,6 +103,8 @@ def _subnet(text: str | None) -> IPNet | None:
 def _check_network(scenario: Scenario, net: NetworkSpec, path: str, fail: Fail) -> None:
     if net.host not in scenario.hosts:
         fail(f"{path}.host", f"unknown host {net.host!r}")
+    if net.is_global and net.ipv6:
+        fail(f"{path}.ipv6", f"IPv6 on a global-scope ({net.driver}) network is not supported by the cluster yet")
     ipam = net.ipam
     subnet, subnet_v6 = _subnet(ipam.subnet), _subnet(ipam.subnet_v6)
     if net.driver in _EXCLUSIVE_DRIVERS:
@@ -146,16 +148,18 @@ def _check_overlaps(scenario: Scenario, fail: Fail) -> None:
             if subnet is None:
                 continue
             for host, other, name in placed:
-                if host == net.host and subnet.version == other.version and subnet.overlaps(other):
+                same_host = host in (net.host, "*") or net.is_global
+                if same_host and subnet.version == other.version and subnet.overlaps(other):
                     fail(f"networks[{i}].ipam.{key}", f"subnet {subnet} overlaps {other} of network {name!r}")
-            placed.append((net.host, subnet, net.name))
+            # a global network is on every host: it must not overlap any host's local networks
+            placed.append(("*" if net.is_global else net.host, subnet, net.name))
 
 
 def _attach(state: _State, container: str, host: str, att: Attachment, path: str, fail: Fail) -> None:
     net = state.networks.get(att.network)
     if net is None:
         fail(path, f"unknown network {att.network!r}")
-    if net.host != host:
+    if not net.on_host(host):
         fail(path, f"network {net.name!r} is on host {net.host!r}, container {container!r} on {host!r}")
     current = state.attached[container]
     if att.network in current:
@@ -220,12 +224,16 @@ def _check_expectations(
     names = {c.name for c in scenario.containers}
     for i, exp in enumerate(expectations):
         where = f"{path}[{i}]"
-        if exp.source != OUTSIDE:
+        for key, end in (("from", exp.source), ("to", exp.target)):
+            pinned = outside_host(end)
+            if pinned and pinned not in scenario.hosts:
+                fail(f"{where}.{key}", f"unknown host {pinned!r} in {end!r}")
+        if outside_host(exp.source) is None:
             if exp.source not in names:
                 fail(f"{where}.from", f"unknown container {exp.source!r}")
             if exp.source not in state.containers:
                 fail(f"{where}.from", f"container {exp.source!r} was removed in an earlier step")
-        if exp.source == OUTSIDE and exp.target == OUTSIDE:
+        if outside_host(exp.source) is not None and outside_host(exp.target) is not None:
             fail(f"{where}.to", "from outside to outside is not a container network question")
         published = exp.published_port
         if published is not None:
@@ -234,7 +242,7 @@ def _check_expectations(
             ]
             if exp.reachable and not publishers:
                 fail(f"{where}.to", f"impossible: no container publishes {published}/{exp.proto}")
-        elif exp.target not in (OUTSIDE,) and ":" not in exp.target and not exp.target.replace(".", "").isdigit():
+        elif outside_host(exp.target) is None and ":" not in exp.target and not exp.target.replace(".", "").isdigit():
             if exp.target not in names:
                 fail(f"{where}.to", f"unknown container {exp.target!r}")
             if exp.target not in state.addressable:

@@ -16,6 +16,24 @@ ListenProto = Literal["tcp", "udp"]
 OUTSIDE = "outside"
 #: ``to: "published:8080"`` probes the host's address on that host port
 PUBLISHED_PREFIX = "published:"
+#: ``outside@h2``: the world beyond host h2 (plain ``outside`` is host-relative)
+OUTSIDE_AT = OUTSIDE + "@"
+#: drivers whose networks have global scope: created once, through the cluster, on every host
+GLOBAL_SCOPE_DRIVERS = ("overlay",)
+
+
+def outside_host(name: str) -> str | None:
+    """``None`` if ``name`` is not the outside world; else the host it is
+    pinned to ("" when plain ``outside``: the host the other end is on).
+
+    >>> outside_host("outside"), outside_host("outside@h2"), outside_host("web")
+    ('', 'h2', None)
+    """
+    if name == OUTSIDE:
+        return ""
+    if name.startswith(OUTSIDE_AT):
+        return name[len(OUTSIDE_AT) :]
+    return None
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,14 @@ class NetworkSpec:
     internal: bool = False
     ipv6: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_global(self) -> bool:
+        """Global scope: the network exists on every host (``host`` does not apply)."""
+        return self.driver in GLOBAL_SCOPE_DRIVERS
+
+    def on_host(self, host: str) -> bool:
+        return self.is_global or self.host == host
 
 
 @dataclass(frozen=True)
@@ -181,6 +207,11 @@ class Scenario:
             if ctr.name == name:
                 return ctr
         raise KeyError(name)
+
+    @property
+    def multi_host(self) -> bool:
+        """Several hosts or a global-scope network: built on a :class:`netsim.cluster.Cluster`."""
+        return len(self.hosts) > 1 or any(net.is_global for net in self.networks)
 
     def expectation_count(self) -> int:
         return len(self.expect) + sum(len(step.expect) for step in self.steps)

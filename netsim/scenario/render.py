@@ -12,6 +12,18 @@ from html import escape
 from netsim.scenario.model import Attachment, ContainerSpec, NetworkSpec, Scenario
 
 FORMATS = ("text", "dot", "svg", "mermaid")
+#: what a multi-host scenario's hosts share (see netsim.cluster): a bridge in its own namespace
+UNDERLAY_LABEL = "underlay br0 198.19.0.0/24"
+
+
+def _vtep(scenario: Scenario, host: str) -> str:
+    """``eth1 198.19.0.2``: the host's underlay address, as the cluster assigns it
+    (host n gets .n+2; kept in step with netsim.cluster.underlay_address by a test)."""
+    return f"eth1 198.19.0.{scenario.hosts.index(host) + 2}"
+
+
+def _host_title(scenario: Scenario, host: str) -> str:
+    return f"host {host} (underlay {_vtep(scenario, host)})" if scenario.multi_host else f"host {host}"
 
 
 def _net_label(net: NetworkSpec) -> str:
@@ -27,7 +39,8 @@ def _net_label(net: NetworkSpec) -> str:
         parts.append(ipam.subnet_v6)
     if ipam.gateway_v6:
         parts.append(f"gw {ipam.gateway_v6}")
-    parts += ["internal"] * net.internal + (["ipv6"] if net.ipv6 and not ipam.subnet_v6 else [])
+    parts += ["global"] * net.is_global + ["internal"] * net.internal
+    parts += ["ipv6"] if net.ipv6 and not ipam.subnet_v6 else []
     parts += [f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(net.options.items())]
     return ", ".join(parts)
 
@@ -53,9 +66,10 @@ def render_text(scenario: Scenario) -> str:
     ]
     for h_index, host in enumerate(scenario.hosts):
         last_host = h_index == len(scenario.hosts) - 1
-        lines.append(("└── " if last_host else "├── ") + f"host {host}")
+        last_host = last_host and not scenario.multi_host
+        lines.append(("└── " if last_host else "├── ") + _host_title(scenario, host))
         pad = "    " if last_host else "│   "
-        nets = [n for n in scenario.networks if n.host == host]
+        nets = [n for n in scenario.networks if n.on_host(host)]
         loose = [c for c in scenario.containers if c.host == host and not c.networks]
         branches: list[tuple[str, list[str]]] = []
         for net in nets:
@@ -63,7 +77,7 @@ def render_text(scenario: Scenario) -> str:
                 f"{c.name} {_addresses(a)}{_ctr_extras(c)}"
                 for c in scenario.containers
                 for a in c.networks
-                if a.network == net.name
+                if a.network == net.name and c.host == host
             ]
             branches.append((f"network {net.name} ({_net_label(net)})", members))
         if loose:
@@ -73,6 +87,10 @@ def render_text(scenario: Scenario) -> str:
             lines.append(pad + ("└── " if last else "├── ") + title)
             inner = pad + ("    " if last else "│   ")
             lines += [inner + ("└── " if m == len(members) - 1 else "├── ") + text for m, text in enumerate(members)]
+    if scenario.multi_host:
+        overlays = [n.name for n in scenario.networks if n.is_global]
+        carried = f"; VXLAN udp/4789 carries {', '.join(overlays)}" if overlays else ""
+        lines.append(f"└── {UNDERLAY_LABEL}: " + ", ".join(scenario.hosts) + carried)
     return "\n".join(lines)
 
 
@@ -87,15 +105,27 @@ def render_dot(scenario: Scenario) -> str:
         "  rankdir=LR;",
         '  outside [shape=doublecircle, label="outside"];',
     ]
+    if scenario.multi_host:
+        lines.append(f"  underlay [shape=box, style=bold, label={_dot_quote(UNDERLAY_LABEL)}];")
+    for net in (n for n in scenario.networks if n.is_global):
+        label = f"{net.name}\n{_net_label(net)}"
+        lines.append(f"  {_dot_quote('net:' + net.name)} [shape=ellipse, style=dashed, label={_dot_quote(label)}];")
     for host in scenario.hosts:
         lines.append(f"  subgraph {_dot_quote('cluster_' + host)} {{")
-        lines.append(f"    label={_dot_quote('host ' + host)};")
-        for net in (n for n in scenario.networks if n.host == host):
+        lines.append(f"    label={_dot_quote(_host_title(scenario, host))};")
+        if scenario.multi_host:
+            vtep = _dot_quote("vtep:" + host)
+            lines.append(f"    {vtep} [shape=point, xlabel={_dot_quote(_vtep(scenario, host))}];")
+        for net in (n for n in scenario.networks if n.host == host and not n.is_global):
             label = f"{net.name}\n{_net_label(net)}"
             lines.append(f"    {_dot_quote('net:' + net.name)} [shape=ellipse, label={_dot_quote(label)}];")
         for ctr in (c for c in scenario.containers if c.host == host):
             lines.append(f"    {_dot_quote('ctr:' + ctr.name)} [shape=box, label={_dot_quote(ctr.name)}];")
         lines.append("  }")
+    for host in scenario.hosts if scenario.multi_host else ():
+        lines.append(f"  {_dot_quote('vtep:' + host)} -- underlay;")
+        for net in (n for n in scenario.networks if n.is_global):
+            lines.append(f"  {_dot_quote('net:' + net.name)} -- {_dot_quote('vtep:' + host)} [style=dotted];")
     for ctr in scenario.containers:
         for att in ctr.networks:
             ends = f"{_dot_quote('ctr:' + ctr.name)} -- {_dot_quote('net:' + att.network)}"
@@ -112,13 +142,23 @@ def _mermaid_id(kind: str, name: str) -> str:
 
 def render_mermaid(scenario: Scenario) -> str:
     lines = ["graph LR", "  outside((outside))"]
+    if scenario.multi_host:
+        lines.append(f'  underlay[["{UNDERLAY_LABEL}"]]')
+    for net in (n for n in scenario.networks if n.is_global):
+        lines.append(f'  {_mermaid_id("net", net.name)}(["{net.name}: {_net_label(net)}"])')
     for host in scenario.hosts:
-        lines.append(f'  subgraph {_mermaid_id("host", host)}["host {host}"]')
-        for net in (n for n in scenario.networks if n.host == host):
+        lines.append(f'  subgraph {_mermaid_id("host", host)}["{_host_title(scenario, host)}"]')
+        if scenario.multi_host:
+            lines.append(f'    {_mermaid_id("vtep", host)}(("{_vtep(scenario, host)}"))')
+        for net in (n for n in scenario.networks if n.host == host and not n.is_global):
             lines.append(f'    {_mermaid_id("net", net.name)}(["{net.name}: {_net_label(net)}"])')
         for ctr in (c for c in scenario.containers if c.host == host):
             lines.append(f'    {_mermaid_id("ctr", ctr.name)}["{ctr.name}"]')
         lines.append("  end")
+    for host in scenario.hosts if scenario.multi_host else ():
+        lines.append(f"  {_mermaid_id('vtep', host)} --- underlay")
+        for net in (n for n in scenario.networks if n.is_global):
+            lines.append(f"  {_mermaid_id('net', net.name)} -.- {_mermaid_id('vtep', host)}")
     for ctr in scenario.containers:
         for att in ctr.networks:
             lines.append(f'  {_mermaid_id("ctr", ctr.name)} ---|"{_addresses(att)}"| {_mermaid_id("net", att.network)}')
@@ -132,7 +172,7 @@ def render_svg(scenario: Scenario) -> str:
     row, col_x, box_w, box_h = 70, (20, 300, 640), 240, 44
     nets = list(scenario.networks)
     ctrs = list(scenario.containers)
-    height = max(len(nets), len(ctrs), 1) * row + 80
+    height = max(len(nets), len(ctrs), 2 if scenario.multi_host else 1) * row + 80
     net_y = {n.name: 60 + i * row for i, n in enumerate(nets)}
     ctr_y = {c.name: 60 + i * row for i, c in enumerate(ctrs)}
     out = [
@@ -165,9 +205,16 @@ def render_svg(scenario: Scenario) -> str:
             line(col_x[1] + box_w, net_y[att.network] + box_h // 2, col_x[2], cy, _addresses(att), False)
         for pub in ctr.publish:
             line(col_x[0] + box_w, 60 + box_h // 2, col_x[2], cy, str(pub), True)
+    if scenario.multi_host:  # the underlay under "outside"; overlays ride on it
+        under_y = 60 + row
+        for net in (n for n in nets if n.is_global):
+            line(col_x[0] + box_w, under_y + box_h // 2, col_x[1], net_y[net.name] + box_h // 2, "vxlan", True)
+        hosts = ", ".join(f"{h} .{i + 2}" for i, h in enumerate(scenario.hosts))
+        box(col_x[0], under_y, "underlay (br0 198.19.0.0/24)", hosts, "#e6f2e6", 4)
     box(col_x[0], 60, "outside", "the world beyond the host", "#eeeeee", 22)
     for net in nets:
-        box(col_x[1], net_y[net.name], f"{net.name} [{net.host}]", _net_label(net), "#dde8ff", 22)
+        where = "all hosts" if net.is_global else net.host
+        box(col_x[1], net_y[net.name], f"{net.name} [{where}]", _net_label(net), "#dde8ff", 22)
     for ctr in ctrs:
         box(col_x[2], ctr_y[ctr.name], f"{ctr.name} [{ctr.host}]", _ctr_extras(ctr).strip(" ()"), "#fff4d6", 4)
     out += labels

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from netsim.errors import NetsimError, error_kind
 from netsim.kernel.base import Kernel, Listener, ProbeResult
-from netsim.scenario.model import OUTSIDE, Attachment, ContainerSpec, Expectation, NetworkSpec, Scenario, Step
+from netsim.scenario.model import Attachment, ContainerSpec, Expectation, NetworkSpec, Scenario, Step, outside_host
 from netsim.scenario.results import ExpectationResult, ScenarioResult, snapshot_diff
 from netsim.scenario.source import source_address
 
@@ -60,6 +60,12 @@ def _default_controller(kernel: Kernel, host: str, index: int) -> Any:
     return Controller(kernel, ControllerConfig(host=host, host_index=index))
 
 
+def _default_cluster(kernel: Kernel, hosts: list[str]) -> Any:
+    from netsim.cluster import Cluster
+
+    return Cluster(kernel, hosts)
+
+
 def _default_probe(
     kernel: Kernel, ns: str, dst: str, proto: str, port: int | None, timeout: float, src: str | None
 ) -> ProbeResult:
@@ -76,6 +82,8 @@ class Backend:
     make_kernel: Callable[[str], Kernel] = _default_kernel
     make_controller: Callable[[Kernel, str, int], Any] = _default_controller
     probe: Callable[[Kernel, str, str, str, int | None, float, str | None], ProbeResult] = _default_probe
+    #: several hosts or a global network: one Cluster (its controllers share a store and table events)
+    make_cluster: Callable[[Kernel, list[str]], Any] = _default_cluster
 
 
 def _ipam_config(net: NetworkSpec) -> Any:
@@ -139,6 +147,8 @@ class BuiltScenario:
         self.timeout = timeout
         self.pcap_dir = pcap_dir
         self.controllers: dict[str, Any] = {}
+        #: the Cluster when the scenario is multi-host (see Scenario.multi_host), else None
+        self.cluster: Any = None
         self.containers: dict[str, _Container] = {}
         #: removed containers' last addresses, so a later "to: name" probes where they were
         self.gone: dict[str, str] = {}
@@ -146,9 +156,23 @@ class BuiltScenario:
 
     # --- build ----------------------------------------------------------------
     def build(self) -> None:
-        for index, host in enumerate(self.scenario.hosts):
-            self.controllers[host] = self.backend.make_controller(self.kernel, host, index)
+        if self.scenario.multi_host:
+            self.cluster = self.backend.make_cluster(self.kernel, list(self.scenario.hosts))
+            self.controllers = dict(self.cluster.controllers)
+        else:  # one host, no global network: a plain controller, as before clusters existed
+            for index, host in enumerate(self.scenario.hosts):
+                self.controllers[host] = self.backend.make_controller(self.kernel, host, index)
         for net in self.scenario.networks:
+            if net.is_global:
+                self.cluster.create_network(
+                    net.name,
+                    driver=net.driver,
+                    options=dict(net.options),
+                    ipam=_ipam_config(net),
+                    internal=net.internal,
+                    labels=dict(net.labels),
+                )
+                continue
             self.controllers[net.host].create_network(
                 net.name,
                 driver=net.driver,
@@ -226,6 +250,9 @@ class BuiltScenario:
             del self.containers[step.container]
         elif step.action == "remove_network":
             net = self.scenario.network(step.network)
+            if net.is_global:
+                self.cluster.delete_network(net.name)
+                return
             owner = self.controllers[net.host]
             owner.delete_network(owner.network(step.network))
 
@@ -233,11 +260,11 @@ class BuiltScenario:
     def resolve(self, exp: Expectation) -> tuple[str, str]:
         """``(source namespace, destination IP)``; dst is "" when the target has no address."""
         source = self.containers.get(exp.source)
-        host = source.spec.host if source else self._target_host(exp)
+        host = source.spec.host if source else outside_host(exp.source) or self._target_host(exp)
         src_ns = source.namespace if source else self.controllers[host].host.outside_namespace
-        ctrl = self.controllers[host]
-        if exp.target == OUTSIDE:
-            return src_ns, ctrl.host.outside_address
+        target_outside = outside_host(exp.target)
+        if target_outside is not None:
+            return src_ns, self.controllers[target_outside or host].host.outside_address
         if exp.published_port is not None:
             return src_ns, self.controllers[self._target_host(exp)].host.host_ip
         if exp.target not in {c.name for c in self.scenario.containers}:
@@ -306,6 +333,12 @@ class BuiltScenario:
                 self._remove_listeners(ctr)
             except NetsimError as exc:
                 problems.append(f"listener of {ctr.spec.name}: {exc}")
+        if self.cluster is not None:
+            try:  # closes every host's controller, frees the VNIs, removes the underlay
+                self.cluster.close()
+            except NetsimError as exc:
+                problems.append(f"closing the cluster: {error_kind(exc)}: {exc}")
+            return problems
         for host, ctrl in reversed(list(self.controllers.items())):
             try:
                 ctrl.close()

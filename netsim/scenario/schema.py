@@ -21,6 +21,7 @@ from netsim.errors import InvalidParameterError, ScenarioError
 from netsim.scenario.checks import check_semantics
 from netsim.scenario.model import (
     OUTSIDE,
+    OUTSIDE_AT,
     PUBLISHED_PREFIX,
     Attachment,
     ContainerSpec,
@@ -315,14 +316,19 @@ def _expectation(rd: _Reader, value: object, path: str) -> Expectation:
             rd.fail(_join(path, "proto"), "a published port is probed with tcp or udp, not icmp")
     elif ":" in target or target.replace(".", "").isdigit():
         target = rd.ip(target, _join(path, "to"))
+    elif target.startswith(OUTSIDE_AT):
+        target = OUTSIDE_AT + rd.name(target[len(OUTSIDE_AT) :], _join(path, "to"))
     elif target != OUTSIDE:
         target = rd.name(target, _join(path, "to"))
     if proto == "icmp" and port is not None:
         rd.fail(_join(path, "port"), "icmp has no port")
     if proto != "icmp" and port is None:
         rd.fail(_join(path, "port"), f"{proto} needs a port")
+    source = rd.text(raw["from"], _join(path, "from"))
+    if source.startswith(OUTSIDE_AT):
+        source = OUTSIDE_AT + rd.name(source[len(OUTSIDE_AT) :], _join(path, "from"))
     return Expectation(
-        source=rd.name(raw["from"], _join(path, "from")),
+        source=rd.name(source, _join(path, "from")) if not source.startswith(OUTSIDE_AT) else source,
         target=target,
         proto=proto,
         port=port,

@@ -134,6 +134,9 @@ def test_every_scenario_renders_in_every_format(path: Path, fmt: str) -> None:
         assert text.startswith("graph ") and text.endswith("}") and text.count("{") == text.count("}")
     elif fmt == "mermaid":
         assert text.startswith("graph LR")
+    elif scenario.multi_host:
+        assert text.splitlines()[1].startswith("├── host h1 (underlay eth1 198.19.0.2)")
+        assert text.splitlines()[-1].startswith("└── underlay br0")
     else:
         assert text.splitlines()[1] == "└── host h1"
 
