@@ -11,12 +11,13 @@ marked experimental); third-party ones from the ``netsim.drivers`` and
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from netsim.driverapi import CONFIG_HOST, CONFIG_KERNEL, Capability, Driver, DriverCallback
@@ -54,6 +55,47 @@ BUILTIN_IPAM_DRIVERS: tuple[BuiltinDriver, ...] = (
     BuiltinDriver("default", "ipam.default:init"),
     BuiltinDriver("null", "ipam.null:init"),
 )
+
+
+@dataclass(frozen=True)
+class EntryPointScan:
+    """The ``netsim.drivers`` / ``netsim.ipam`` entry points found at one moment,
+    sorted by name: an immutable snapshot, so one scan can serve any number of
+    registries. Scanning reads every installed distribution's metadata (tens of
+    milliseconds); lookups afterwards are O(1).
+
+    >>> scan = EntryPointScan({DRIVER_GROUP: (importlib.metadata.EntryPoint("x", "pkg:init", DRIVER_GROUP),)})
+    >>> [ep.name for ep in scan.group(DRIVER_GROUP)], scan.group(IPAM_GROUP)
+    (['x'], ())
+    """
+
+    groups: Mapping[str, tuple[importlib.metadata.EntryPoint, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def scan(cls) -> EntryPointScan:
+        """Read the installed distributions now (sees plugins installed since any earlier scan)."""
+        return cls(
+            {
+                group: tuple(sorted(importlib.metadata.entry_points(group=group), key=lambda e: e.name))
+                for group in (DRIVER_GROUP, IPAM_GROUP)
+            }
+        )
+
+    def group(self, group: str) -> tuple[importlib.metadata.EntryPoint, ...]:
+        return tuple(self.groups.get(group, ()))
+
+
+@functools.cache
+def process_entry_points() -> EntryPointScan:
+    """One :meth:`EntryPointScan.scan` per process, shared by every controller.
+
+    Safe to share: the scan is an immutable snapshot and holds no driver state
+    (each registry still calls every init function with its own config), and
+    the installed distributions only change if packages are installed while
+    the process runs. Whoever does that passes a fresh ``EntryPointScan.scan()``
+    (``ControllerConfig.discovery``) or calls ``process_entry_points.cache_clear()``.
+    """
+    return EntryPointScan.scan()
 
 
 @dataclass(frozen=True)
@@ -143,11 +185,15 @@ class Registry:
         entry_points: bool = True,
         builtin_drivers: tuple[BuiltinDriver, ...] = BUILTIN_DRIVERS,
         builtin_ipam_drivers: tuple[BuiltinDriver, ...] = BUILTIN_IPAM_DRIVERS,
+        discovered: EntryPointScan | None = None,
     ) -> list[str]:
         """Add the built-in drivers (experimental ones only when asked), then the
-        entry points. Returns warnings for entry points that could not be loaded
-        (they are skipped: one broken plugin must not stop the controller)."""
+        entry points (from ``discovered``, else from a scan made now). Returns
+        warnings for entry points that could not be loaded (they are skipped:
+        one broken plugin must not stop the controller)."""
         warnings: list[str] = []
+        if entry_points and discovered is None:
+            discovered = EntryPointScan.scan()
         for group, builtins, add in (
             (IPAM_GROUP, builtin_ipam_drivers, self.add_ipam_driver),
             (DRIVER_GROUP, builtin_drivers, self.add_driver),
@@ -163,21 +209,22 @@ class Registry:
                     warnings.append(f"built-in {group} {item.name!r} not loaded: {exc}")
                     continue
                 add(init, config_for(item.name), builtin=True)
-            if entry_points:
-                warnings += self._load_entry_points(group, builtin_targets, add, config_for)
+            if discovered is not None and entry_points:
+                warnings += self._load_entry_points(discovered.group(group), group, builtin_targets, add, config_for)
         for warning in warnings:
             log.warning("%s", warning)
         return warnings
 
     def _load_entry_points(
         self,
+        found: tuple[importlib.metadata.EntryPoint, ...],
         group: str,
         builtin_targets: Mapping[str, str],
         add: Callable[..., None],
         config_for: Callable[[str], Mapping[str, Any]],
     ) -> list[str]:
         warnings = []
-        for ep in sorted(importlib.metadata.entry_points(group=group), key=lambda e: e.name):
+        for ep in found:
             if builtin_targets.get(ep.name) == ep.value:
                 continue  # the built-in list already covered it (or skipped it as experimental)
             if ep.name in builtin_targets:

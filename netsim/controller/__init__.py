@@ -27,7 +27,7 @@ from netsim.driverapi import CONFIG_HOST, CONFIG_KERNEL, CONFIG_OPTIONS, CONFIG_
 from netsim.errors import InvalidParameterError, NetsimError, NotFoundError
 from netsim.kernel.base import Kernel
 from netsim.netlabel import PortBinding
-from netsim.registry import Registry
+from netsim.registry import EntryPointScan, Registry, process_entry_points
 from netsim.store import MemoryStore
 
 NetworkRef = Network | str
@@ -46,11 +46,17 @@ class Controller:
         try:
             self.registry = Registry()
             self.load_warnings = self.registry.load(
-                self.driver_config, experimental=self.config.experimental, entry_points=self.config.entry_points
+                self.driver_config,
+                experimental=self.config.experimental,
+                entry_points=self.config.entry_points,
+                discovered=self._discovery() if self.config.entry_points else None,
             )
         except BaseException:
             self._host_teardown.run()
             raise
+
+    def _discovery(self) -> EntryPointScan:
+        return self.config.discovery if self.config.discovery is not None else process_entry_points()
 
     def new_id(self) -> str:
         """A new 64-hex object id (from ``config.id_factory`` when set)."""

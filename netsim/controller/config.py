@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from netsim.driverapi import EventType, IPAddress, IPNetwork
 from netsim.errors import InvalidParameterError
 from netsim.netlabel import PortBinding
+from netsim.registry import EntryPointScan
 from netsim.store import KVStore
 from netsim.validate import parse_ip, parse_network
 
@@ -104,11 +105,19 @@ class ControllerConfig:
     #: multi-host: join publishes the driver's table entries here (CREATE), leave
     #: withdraws them (DELETE); None on a single host, where nobody listens.
     table_events: TableEventSink | None = None
+    #: where third-party drivers are found: None shares one scan of the installed
+    #: entry points per process (netsim.registry.process_entry_points); pass
+    #: ``EntryPointScan.scan()`` to see plugins installed since that scan.
+    discovery: EntryPointScan | None = None
 
     def __post_init__(self) -> None:
         check_name(self.host, "host", max_len=32)
         if not isinstance(self.host_index, int) or not 0 <= self.host_index < MAX_HOSTS:
             raise InvalidParameterError(f"invalid host index {self.host_index!r}: expected 0-{MAX_HOSTS - 1}")
+        if self.discovery is not None and not isinstance(self.discovery, EntryPointScan):
+            raise InvalidParameterError(
+                f"invalid discovery {self.discovery!r}: expected a netsim.registry.EntryPointScan or None"
+            )
 
 
 def parse_address(text: str | None, version: int, what: str) -> IPAddress | None:
