@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from netsim.errors import InvalidParameterError, ScenarioError
+from netsim.scenario.inspect import inspect_networks
 from netsim.scenario.model import Expectation, Scenario, outside_host
 from netsim.scenario.progress import ProgressPrinter
 from netsim.scenario.render import render
@@ -139,7 +140,7 @@ def cmd_inspect(args: argparse.Namespace, backend: Backend | None = None) -> int
     check_kernel(args.kernel)
     leaks: list[str] = []
     with built(scenario, args.kernel, backend=backend, leaks=leaks) as world:
-        data = [world.controllers[net.host].inspect_network(net.name) for net in scenario.networks]
+        data = inspect_networks(world)
     print(json.dumps(data, indent=2, default=str))
     for leak in leaks:
         print(f"leak: {leak}", file=sys.stderr)
