@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import json
+import socket
+import struct
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -286,3 +288,56 @@ def test_any_valid_rule_installs_and_deletes_cleanly(linux: LinuxKernel, rules: 
     assert linux.rules(h1) == []
     assert nft_rules(h1) == []
     assert [item for item in nft_ruleset(h1) if "set" in item] == []
+
+
+def root_link_events(sock: socket.socket) -> list[int]:
+    """RTM_NEWLINK/RTM_DELLINK message types the root-namespace monitor socket received."""
+    events: list[int] = []
+    while True:
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return events
+        offset = 0
+        while offset + 16 <= len(data):
+            length, kind = struct.unpack_from("=IH", data, offset)
+            events.append(kind)
+            offset += (length + 3) & ~3
+
+
+def test_nothing_appears_in_the_root_namespace_even_transiently(linux: LinuxKernel) -> None:
+    """A link-event monitor in the root namespace (read-only) sees no link come or go
+    while veths are made across namespaces, moved, renamed and deleted."""
+    monitor = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    try:
+        monitor.bind((0, 1))  # RTMGRP_LINK
+        monitor.setblocking(False)
+        h1, c1 = linux.ns("h1"), linux.ns("c1")
+        linux.add_namespace(h1)
+        linux.add_namespace(c1)
+        linux.add_veth(h1, "veth0", "tmp0", c1)
+        linux.rename_link(c1, "tmp0", "eth0")
+        linux.add_veth(h1, "up0", "up1")
+        linux.add_macvlan(h1, "mv0", "up0")
+        linux.move_link(h1, "mv0", c1, "eth1")
+        linux.set_link_up(c1, "eth0")
+        linux.delete_link(h1, "veth0")
+        linux.delete_namespace(c1)
+        assert linux.links(h1)[0].name == "lo"
+        assert root_link_events(monitor) == []
+    finally:
+        monitor.close()
+
+
+def test_close_reports_a_namespace_it_could_not_account_for(netsim_kernel_factory: Factory) -> None:
+    """close() verifies by prefix: a namespace with this run's prefix that survives is an error."""
+    kernel = netsim_kernel_factory("linux")
+    stray = kernel.ns("stray")
+    netns.create(stray)  # made behind the kernel's back, so close() does not remove it
+    try:
+        with pytest.raises(KernelError, match="left behind"):
+            kernel.close()
+    finally:
+        netns.remove(stray)
+    assert namespaces_with_prefix(kernel.prefix) == []
+    kernel.close()  # already closed: nothing to do, nothing raised
