@@ -18,7 +18,7 @@ from netsim.scenario.runner import BuiltScenario
 
 
 def inspect_networks(world: BuiltScenario) -> list[dict[str, Any]]:
-    """One inspect document per network of the scenario, in file order. O(networks × endpoints)."""
+    """One inspect document per network of the scenario, in file order. O(networks * endpoints)."""
     return [_inspect(world, net) for net in world.scenario.networks]
 
 

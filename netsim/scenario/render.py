@@ -209,7 +209,7 @@ def render_svg(scenario: Scenario) -> str:
         under_y = 60 + row
         for net in (n for n in nets if n.is_global):
             line(col_x[0] + box_w, under_y + box_h // 2, col_x[1], net_y[net.name] + box_h // 2, "vxlan", True)
-        hosts = ", ".join(f"{h} .{i + 2}" for i, h in enumerate(scenario.hosts))
+        hosts = ", ".join(f"{h} {_vtep(scenario, h).split()[1]}" for h in scenario.hosts)
         box(col_x[0], under_y, "underlay (br0 198.19.0.0/24)", hosts, "#e6f2e6", 4)
     box(col_x[0], 60, "outside", "the world beyond the host", "#eeeeee", 22)
     for net in nets:
