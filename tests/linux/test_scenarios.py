@@ -47,3 +47,49 @@ def test_cli_trace_on_the_real_kernel(
     assert "no hop-by-hop trace" in out
     assert len(list(tmp_path.glob("quickstart-*.pcap"))) == 1
     assert namespaces_with_prefix(f"netsim-{run_id}-") == []
+
+
+ONE_HOST_OVERLAY = {
+    "name": "one-host-overlay",
+    "networks": [{"name": "ov", "driver": "overlay", "ipam": {"subnet": "10.90.0.0/24"}}, {"name": "br"}],
+    "containers": [
+        {"name": "a", "networks": ["ov"], "listen": ["tcp/80"]},
+        {"name": "b", "networks": ["ov"]},
+        {"name": "c", "networks": ["br"]},
+    ],
+    "expect": [
+        {"from": "b", "to": "a", "proto": "tcp", "port": 80},
+        {"from": "a", "to": "b"},
+        {"from": "c", "to": "a", "reachable": False},
+    ],
+    "steps": [{"remove_container": "a", "expect": [{"from": "b", "to": "a", "reachable": False}]}],
+}
+
+
+def test_an_overlay_on_a_single_host_runs_on_a_one_host_cluster(
+    kernel_kind: str, netsim_kernel_factory: Callable[[str], Kernel]
+) -> None:
+    from netsim.scenario.schema import parse_scenario
+
+    scenario = parse_scenario(ONE_HOST_OVERLAY)
+    assert scenario.multi_host and scenario.hosts == ("h1",)
+    result = run_scenario(scenario, kernel_kind, backend=Backend(make_kernel=netsim_kernel_factory), timeout=0.5)
+    assert result.error is None and result.leaks == []
+    assert result.passed, "\n" + format_table([result])
+
+
+def test_inspect_of_an_overlay_is_the_same_on_both_kernels(
+    kernel_kind: str, netsim_kernel_factory: Callable[[str], Kernel]
+) -> None:
+    from netsim.cluster import underlay_address
+    from netsim.scenario.inspect import inspect_networks
+    from netsim.scenario.runner import built
+
+    scenario = load_scenario(SCENARIOS[0].parent / "overlay-two-hosts.yaml")
+    leaks: list[str] = []
+    with built(scenario, kernel_kind, backend=Backend(make_kernel=netsim_kernel_factory), leaks=leaks) as world:
+        blue = inspect_networks(world)[0]
+    assert (blue["Name"], blue["Driver"], blue["Scope"]) == ("blue", "overlay", "global")
+    assert blue["Peers"] == [{"Name": "h1", "IP": underlay_address(0)}, {"Name": "h2", "IP": underlay_address(1)}]
+    assert sorted(e["Info"]["Host IP"] for e in blue["PeerEntries"]) == [underlay_address(0), underlay_address(1)]
+    assert leaks == []
