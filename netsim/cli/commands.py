@@ -104,6 +104,24 @@ def _short_ns(ns: str, prefix: str) -> str:
     return ns[len(prefix) :] if ns.startswith(prefix) else ns
 
 
+def _crossing_lines(scenario: Scenario, exp: Expectation, trace: list[Any], prefix: str) -> list[str]:
+    """Multi-host: which hosts the two ends are on and, from the hop table,
+    each distinct VXLAN encapsulation (the frames that rode the underlay)."""
+    if not scenario.multi_host:
+        return []
+    ends = []
+    for end in (exp.source, exp.target):
+        if end in {c.name for c in scenario.containers}:
+            ends.append(f"{end} on {scenario.container(end).host}")
+    lines = [f"hosts: {', '.join(ends)}"] if ends else []
+    tunnels: dict[tuple[str, str], None] = {}
+    for hop in trace:
+        if hop.action == "encap":
+            tunnels[(_short_ns(hop.namespace, prefix), hop.detail)] = None
+    lines += [f"underlay: {ns} {detail}" for ns, detail in tunnels]
+    return lines
+
+
 def cmd_trace(args: argparse.Namespace, backend: Backend | None = None) -> int:
     scenario = load_scenario(args.scenario)
     exp = trace_expectation(scenario, args.source, args.target)
@@ -123,6 +141,8 @@ def cmd_trace(args: argparse.Namespace, backend: Backend | None = None) -> int:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     else:
         print("(no hop-by-hop trace from this kernel: the probe's outcome is all it reports; use --pcap DIR)")
+    for line in _crossing_lines(scenario, exp, result.trace, prefix):
+        print(line)
     verdict = "reachable" if result.reachable else "unreachable"
     print(f"outcome: {result.outcome} ({verdict})")
     if not result.reachable:

@@ -122,13 +122,17 @@ def test_trace_crosses_the_vxlan_underlay(capsys: pytest.CaptureFixture[str]) ->
     status, out, _ = run_cli(capsys, "trace", TWO_HOSTS, "--from", "web", "--to", "api:8080/tcp")
     assert status == 0
     assert out.splitlines()[0] == "trace web -> api (10.50.0.3) tcp/8080 on the fake kernel"
-    rows = [line.split() for line in out.splitlines()[2:-1]]
+    rows = [line.split() for line in out.splitlines()[2:] if line.split()[0].isdigit()]
     namespaces = {row[1] for row in rows}
     assert {"h1-c-web", "h1", "underlay", "h2", "h2-c-api"} <= namespaces
     actions = [row[3] for row in rows]
     assert "encap" in actions and "decap" in actions
-    assert f"vxlan vni 4096 to {underlay_address(1)}:4789" in out
-    assert out.splitlines()[-1] == "outcome: syn-ack (reachable)"
+    assert out.splitlines()[-4:] == [
+        "hosts: web on h1, api on h2",
+        f"underlay: h1 vxlan vni 4096 to {underlay_address(1)}:4789",
+        f"underlay: h2 vxlan vni 4096 to {underlay_address(0)}:4789",
+        "outcome: syn-ack (reachable)",
+    ]
 
 
 def test_trace_from_the_outside_of_another_host(capsys: pytest.CaptureFixture[str]) -> None:
