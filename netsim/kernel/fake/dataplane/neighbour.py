@@ -25,7 +25,7 @@ from scapy.packet import Packet
 
 from netsim.kernel.fake.dataplane import links, routing
 from netsim.kernel.fake.dataplane import stack as ip_stack
-from netsim.kernel.fake.dataplane.packets import BROADCAST_MAC, ether, stack
+from netsim.kernel.fake.dataplane.packets import BROADCAST_MAC, ether, make, stack
 from netsim.kernel.fake.dataplane.walk import NEIGHBOUR_GIVE_UP
 from netsim.kernel.fake.state import FakeNeighbour
 
@@ -58,7 +58,7 @@ def _solicit(walk: Walk, link: FakeLink, target: IPAddr, trigger: Packet) -> Non
     ns = link.ns
     source = routing.source_for(ns, link, target.version)
     if target.version == 4:
-        request = ARP(op=1, hwsrc=link.mac, psrc=str(source or "0.0.0.0"), pdst=str(target))
+        request = make(ARP, op=1, hwsrc=link.mac, psrc=str(source or "0.0.0.0"), pdst=str(target))
         frame = ether(link.mac, BROADCAST_MAC, request)
         walk.hop(ns, link, "arp", f"who-has {target}", frame)
     else:
@@ -66,9 +66,9 @@ def _solicit(walk: Walk, link: FakeLink, target: IPAddr, trigger: Packet) -> Non
         solicited = ipaddress.IPv6Address(b"\xff\x02" + b"\x00" * 9 + b"\x01\xff" + packed[13:])
         mac = "33:33:ff:" + ":".join(f"{b:02x}" for b in packed[13:])
         probe = stack(
-            IPv6(src=str(source or "::"), dst=str(solicited), hlim=255),
-            ICMPv6ND_NS(tgt=str(target)),
-            ICMPv6NDOptSrcLLAddr(lladdr=link.mac),
+            make(IPv6, src=str(source or "::"), dst=str(solicited), hlim=255),
+            make(ICMPv6ND_NS, tgt=str(target)),
+            make(ICMPv6NDOptSrcLLAddr, lladdr=link.mac),
         )
         frame = ether(link.mac, mac, probe)
         walk.hop(ns, link, "nd", f"neighbour solicitation for {target}", frame)
@@ -121,7 +121,7 @@ def arp_input(walk: Walk, link: FakeLink, arp: Packet) -> None:
             walk.hop(ns, link, "drop", f"ARP for {target}: not ours", arp)
             return
         _learn(walk, link, sender, arp.hwsrc, create=True)
-        reply = ARP(op=2, hwsrc=link.mac, psrc=str(target), hwdst=arp.hwsrc, pdst=str(sender))
+        reply = make(ARP, op=2, hwsrc=link.mac, psrc=str(target), hwdst=arp.hwsrc, pdst=str(sender))
         frame = ether(link.mac, arp.hwsrc, reply)
         walk.hop(ns, link, "arp", f"{target} is-at {link.mac}", frame)
         links.transmit(walk, link, frame)
@@ -150,9 +150,9 @@ def nd_input(walk: Walk, link: FakeLink, ip: Packet) -> None:
         if sender_mac is None or sender.is_unspecified:
             return
         answer = stack(
-            IPv6(src=str(target), dst=str(sender), hlim=255),
-            ICMPv6ND_NA(tgt=str(target), R=0, S=1, O=1),
-            ICMPv6NDOptDstLLAddr(lladdr=link.mac),
+            make(IPv6, src=str(target), dst=str(sender), hlim=255),
+            make(ICMPv6ND_NA, tgt=str(target), R=0, S=1, O=1),
+            make(ICMPv6NDOptDstLLAddr, lladdr=link.mac),
         )
         frame = ether(link.mac, sender_mac, answer)
         walk.hop(ns, link, "nd", f"neighbour advertisement {target} is-at {link.mac}", frame)

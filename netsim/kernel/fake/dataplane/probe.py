@@ -19,6 +19,7 @@ from scapy.packet import Packet, Raw
 from netsim.errors import InvalidParameterError, kernel_error
 from netsim.kernel.base import ProbeResult
 from netsim.kernel.fake.dataplane import links, routing, stack
+from netsim.kernel.fake.dataplane.packets import make
 from netsim.kernel.fake.dataplane.sockets import ProbeSocket
 from netsim.kernel.fake.dataplane.walk import Walk
 from netsim.kernel.fake.state import FakeNamespace, FakeWorld, IPAddr
@@ -109,19 +110,19 @@ def _validate(
 
 def _build(proto: str, source: IPAddr, target: IPAddr, sport: int, dport: int) -> Packet:
     if target.version == 4:
-        packet: Packet = IP(src=str(source), dst=str(target), ttl=64)
+        packet: Packet = make(IP, src=str(source), dst=str(target), ttl=64)
     else:
-        packet = IPv6(src=str(source), dst=str(target), hlim=64)
+        packet = make(IPv6, src=str(source), dst=str(target), hlim=64)
     if proto == "icmp":
         if target.version == 4:
-            layer: Packet = ICMP(type=8, id=sport, seq=1)
-            layer.add_payload(Raw(PROBE_PAYLOAD))
+            layer: Packet = make(ICMP, type=8, id=sport, seq=1)
+            layer.add_payload(make(Raw, load=PROBE_PAYLOAD))
         else:
-            layer = ICMPv6EchoRequest(id=sport, seq=1, data=PROBE_PAYLOAD)
+            layer = make(ICMPv6EchoRequest, id=sport, seq=1, data=PROBE_PAYLOAD)
     elif proto == "tcp":
-        layer = TCP(sport=sport, dport=dport, flags="S", seq=1)
+        layer = make(TCP, sport=sport, dport=dport, flags="S", seq=1)
     else:
-        layer = UDP(sport=sport, dport=dport)
-        layer.add_payload(Raw(PROBE_PAYLOAD))
+        layer = make(UDP, sport=sport, dport=dport)
+        layer.add_payload(make(Raw, load=PROBE_PAYLOAD))
     packet.add_payload(layer)
     return packet

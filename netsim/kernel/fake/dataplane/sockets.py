@@ -24,6 +24,7 @@ from netsim.kernel.fake.dataplane.packets import (
     ICMP_TIME_EXCEEDED,
     embedded,
     fget,
+    make,
 )
 
 if TYPE_CHECKING:
@@ -121,8 +122,8 @@ def local_input(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) -> No
         else:
             walk.hop(ns, link, "deliver", "ICMP message consumed", ip)
     elif type(l4) is ICMPv6EchoRequest:  # not isinstance: scapy's echo reply subclasses it
-        answer = IPv6(src=ip.dst, dst=ip.src, hlim=64)
-        answer.add_payload(ICMPv6EchoReply(id=l4.id, seq=l4.seq, data=l4.data))
+        answer = make(IPv6, src=ip.dst, dst=ip.src, hlim=64)
+        answer.add_payload(make(ICMPv6EchoReply, id=l4.id, seq=l4.seq, data=l4.data))
         walk.hop(ns, link, "deliver", "ICMPv6 echo request answered", ip)
         stack.local_output(walk, ns, answer)
     elif isinstance(l4, TCP):
@@ -133,9 +134,10 @@ def local_input(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) -> No
         if _listening(ns, "udp", ip.dst, int(l4.dport)):
             walk.hop(ns, link, "deliver", f"udp listener on {l4.dport}: echo back", ip)
             payload = bytes(l4.payload)
-            reply: Packet = IP(src=ip.dst, dst=ip.src) if isinstance(ip, IP) else IPv6(src=ip.dst, dst=ip.src)
-            datagram = UDP(sport=l4.dport, dport=l4.sport)
-            datagram.add_payload(Raw(payload))
+            family: type[Packet] = IP if isinstance(ip, IP) else IPv6
+            reply = make(family, src=ip.dst, dst=ip.src)
+            datagram = make(UDP, sport=l4.dport, dport=l4.sport)
+            datagram.add_payload(make(Raw, load=payload))
             reply.add_payload(datagram)
             stack.local_output(walk, ns, reply)
         else:
@@ -172,18 +174,18 @@ def _tcp_input(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet, l4: Pa
     if flags & RST:
         walk.hop(ns, link, "deliver", "RST consumed", ip)
         return
-    family = IP if isinstance(ip, IP) else IPv6
-    reply = family(src=ip.dst, dst=ip.src)
+    family: type[Packet] = IP if isinstance(ip, IP) else IPv6
+    reply = make(family, src=ip.dst, dst=ip.src)
     open_port = _listening(ns, "tcp", ip.dst, int(l4.dport))
     if open_port and flags & SYN and not flags & ACK:
-        segment = TCP(sport=l4.dport, dport=l4.sport, flags="SA", seq=LISTENER_ISN, ack=int(l4.seq) + 1)
+        segment = make(TCP, sport=l4.dport, dport=l4.sport, flags="SA", seq=LISTENER_ISN, ack=int(l4.seq) + 1)
         walk.hop(ns, link, "deliver", f"tcp listener on {l4.dport}: SYN-ACK", ip)
     elif open_port:
         walk.hop(ns, link, "deliver", "segment for a connection netsim does not track", ip)
         return
     else:
         ack = int(l4.seq) + (1 if flags & SYN else len(l4.payload))
-        segment = TCP(sport=l4.dport, dport=l4.sport, flags="RA", seq=0, ack=ack)
+        segment = make(TCP, sport=l4.dport, dport=l4.sport, flags="RA", seq=0, ack=ack)
         walk.hop(ns, link, "deliver", f"tcp port {l4.dport} closed: RST", ip)
     reply.add_payload(segment)
     stack.local_output(walk, ns, reply)
