@@ -21,7 +21,9 @@ from typing import Any, Protocol
 
 from netsim.errors import NetsimError, error_kind
 from netsim.kernel.base import Kernel, Listener, ProbeResult
-from netsim.scenario.model import Attachment, ContainerSpec, Expectation, NetworkSpec, Scenario, Step, outside_host
+from netsim.scenario.convert import ipam_config as _ipam_config
+from netsim.scenario.convert import port_bindings as _port_bindings
+from netsim.scenario.model import Attachment, ContainerSpec, Expectation, Scenario, Step, outside_host
 from netsim.scenario.results import ExpectationResult, ScenarioResult, snapshot_diff
 from netsim.scenario.source import source_address
 
@@ -84,37 +86,6 @@ class Backend:
     probe: Callable[[Kernel, str, str, str, int | None, float, str | None], ProbeResult] = _default_probe
     #: several hosts or a global network: one Cluster (its controllers share a store and table events)
     make_cluster: Callable[[Kernel, list[str]], Any] = _default_cluster
-
-
-def _ipam_config(net: NetworkSpec) -> Any:
-    from netsim.controller import IpamConfig, PoolConfig
-
-    ipam = net.ipam
-    pools = []
-    if ipam.subnet:
-        pools.append(
-            PoolConfig(
-                subnet=ipam.subnet,
-                ip_range=ipam.ip_range or "",
-                gateway=ipam.gateway or "",
-                aux_addresses=dict(ipam.aux_addresses),
-            )
-        )
-    pools_v6 = []
-    if ipam.subnet_v6:
-        pools_v6.append(PoolConfig(subnet=ipam.subnet_v6, gateway=ipam.gateway_v6 or ""))
-    return IpamConfig(driver=ipam.driver, pools=pools, pools_v6=pools_v6, options={})
-
-
-def _port_bindings(ctr: ContainerSpec) -> list[Any]:
-    if not ctr.publish:
-        return []
-    from netsim.controller import PortBinding
-
-    return [
-        PortBinding(proto=p.proto, container_port=p.container_port, host_port=p.host_port, host_ip=p.host_ip)
-        for p in ctr.publish
-    ]
 
 
 @dataclass
