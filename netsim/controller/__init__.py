@@ -100,7 +100,7 @@ class Controller:
 
     def _sandbox_id(self, ref: SandboxRef) -> str:
         if isinstance(ref, Sandbox):
-            self.records.sandbox(ref.id)
+            self.records.sandbox_view(ref.id)  # NotFoundError if it is gone
             return ref.id
         sid = self.records.lookup_name(_sandbox.SANDBOX_INDEX, ref) if isinstance(ref, str) else None
         if sid is None:

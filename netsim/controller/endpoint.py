@@ -124,7 +124,7 @@ def delete_endpoint(ctrl: Controller, nid: str, eid: str) -> None:
         for address, pool_id in ((record["address"], record["pool_id"]), (record["address_ipv6"], record["pool_id6"])):
             if address and pool_id:
                 ipam = ctrl.registry.ipam(network["ipam_driver"]).driver
-                ip = ipaddress.ip_interface(address).ip
+                ip = ipaddress.ip_address(address.partition("/")[0])
                 ipam.release_address(pool_id, ip)
                 undo.push(
                     f"re-request {address}",
