@@ -202,6 +202,14 @@ def _check_ports(scenario: Scenario, fail: Fail) -> None:
     bound: dict[tuple[str, str, int], list[tuple[str, str]]] = {}
     host_listeners: dict[tuple[str, str, int], str] = {}
     for i, ctr in enumerate(scenario.containers):
+        first = scenario.network(ctr.networks[0].network) if ctr.networks else None
+        if ctr.publish and first is not None and first.is_global:
+            # Docker publishes overlay containers' ports through docker_gwbridge/ingress: not modelled
+            fail(
+                f"containers[{i}].publish",
+                f"ports are published on the first network, and {first.driver} network {first.name!r} publishes "
+                "none here: list a local network (bridge) first",
+            )
         for j, pub in enumerate(ctr.publish):
             users = bound.setdefault((ctr.host, pub.proto, pub.host_port), [])
             for other, other_ip in users:
