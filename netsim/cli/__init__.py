@@ -59,10 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     trace = sub.add_parser("trace", help="one packet's path, hop by hop, and why it was dropped")
     trace.add_argument("scenario")
-    trace.add_argument("--from", dest="source", required=True, metavar="A", help="a container or 'outside'")
-    trace.add_argument(
-        "--to", dest="target", required=True, metavar="B[:PORT/PROTO]", help="container, IP, outside or published:PORT"
-    )
+    trace.add_argument("--from", dest="source", required=True, metavar="A", help="a container or outside[@HOST]")
+    to_help = "container, IP, outside[@HOST] or published:PORT"
+    trace.add_argument("--to", dest="target", required=True, metavar="B[:PORT/PROTO]", help=to_help)
     _kernel_option(trace)
     _timeout_option(trace)
     trace.add_argument("--pcap", metavar="DIR", help="also capture the probe to a pcap file in DIR")
