@@ -93,3 +93,22 @@ def test_inspect_of_an_overlay_is_the_same_on_both_kernels(
     assert blue["Peers"] == [{"Name": "h1", "IP": underlay_address(0)}, {"Name": "h2", "IP": underlay_address(1)}]
     assert sorted(e["Info"]["Host IP"] for e in blue["PeerEntries"]) == [underlay_address(0), underlay_address(1)]
     assert leaks == []
+
+
+@pytest.mark.linux
+def test_cli_trace_across_hosts_on_the_real_kernel(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    from netsim.cli import main
+    from netsim.pytest_plugin import session_run_prefix
+    from netsim.safety import namespaces_with_prefix
+
+    run_id = session_run_prefix(request.config) + "ovcli"
+    monkeypatch.setenv("NETSIM_RUN_ID", run_id)
+    overlay = str(SCENARIOS[0].parent / "overlay-two-hosts.yaml")
+    status = main(["trace", overlay, "--from", "web", "--to", "api:8080/tcp", "--kernel", "linux"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "hosts: web on h1, api on h2" in out
+    assert out.splitlines()[-1] == "outcome: syn-ack (reachable)"
+    assert namespaces_with_prefix(f"netsim-{run_id}-") == []
