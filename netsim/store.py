@@ -151,9 +151,9 @@ class MemoryStore:
             raise ConflictError(f"store key {key!r} is at version {current.version}, not {previous_version}")
 
     def get(self, key: str) -> KVPair:
-        _check_key(key)
-        pair: KVPair | None = self._data.get(key)
+        pair: KVPair | None = self._data.get(key) if key.__class__ is str else None
         if pair is None:
+            _check_key(key)  # only now: a key that is stored was valid when put
             raise NotFoundError(f"store key {key!r} does not exist")
         return pair
 

@@ -88,10 +88,10 @@ class Records:
             self.store.delete(f"name/{index}/{name}")
 
     def lookup_name(self, index: str, name: str) -> str | None:
-        key = f"name/{index}/{name}"
-        if not self.store.exists(key):
+        try:
+            return self.store.get(f"name/{index}/{name}").value
+        except NotFoundError:
             return None
-        return self.store.get(key).value
 
     # --- records -------------------------------------------------------------------------
     def view(self, key: str, what: str) -> Record:

@@ -120,14 +120,21 @@ def unplug_interface(ctrl: Controller, sandbox: dict[str, Any], endpoint: dict[s
     undo.push(f"move {src} in", lambda: kernel.move_link(host_ns, src, ns, name))
 
 
-def _gateway_choice(ctrl: Controller, sandbox: dict[str, Any], key: str) -> dict[str, str] | None:
-    """libnetwork's choice: the first endpoint joined, in join order, that has a
-    gateway (drivers give none for internal networks)."""
+def _gateway_choices(ctrl: Controller, sandbox: dict[str, Any]) -> dict[str, dict[str, str] | None]:
+    """libnetwork's choice, per family (``gateway``, ``gateway6``): the first
+    endpoint joined, in join order, that has a gateway (drivers give none for
+    internal networks). One pass over the sandbox's endpoints, O(endpoints)."""
+    chosen: dict[str, dict[str, str] | None] = {"gateway": None, "gateway6": None}
     for nid, eid in sandbox["endpoints"]:
         endpoint = ctrl.records.endpoint_view(nid, eid)
-        if endpoint[key] and endpoint["iface"]:
-            return {"endpoint": eid, "via": endpoint[key], "dev": endpoint["iface"]}
-    return None
+        if not endpoint["iface"]:
+            continue
+        for key, current in chosen.items():
+            if current is None and endpoint[key]:
+                chosen[key] = {"endpoint": eid, "via": endpoint[key], "dev": endpoint["iface"]}
+        if chosen["gateway"] is not None and chosen["gateway6"] is not None:
+            break
+    return chosen
 
 
 def update_default_routes(ctrl: Controller, sandbox: dict[str, Any], undo: Undo) -> None:
@@ -135,8 +142,9 @@ def update_default_routes(ctrl: Controller, sandbox: dict[str, Any], undo: Undo)
     if not sandbox["own_namespace"]:
         return  # never touch the host's own routes
     kernel, ns = ctrl.kernel, sandbox["namespace"]
+    choices = _gateway_choices(ctrl, sandbox)
     for slot, key, dst in (("gw4", "gateway", "default"), ("gw6", "gateway6", "default6")):
-        current, wanted = sandbox[slot], _gateway_choice(ctrl, sandbox, key)
+        current, wanted = sandbox[slot], choices[key]
         if current == wanted:
             continue
         if current is not None:
