@@ -227,7 +227,11 @@ class BridgeDriver(Driver):
                     )
                     self.ports.reserve(binding.proto, host_ip, binding.host_port, eid)
                     self.kernel.add_rule(ns, rule)
-                    undo.push(f"delete {rule}", lambda rule=rule: self.kernel.delete_rule(ns, rule))  # type: ignore[misc]
+                    # Described by port, not repr(rule): a dataclass repr costs more than the rule.
+                    undo.push(
+                        f"delete DNAT {rule.proto}/{rule.dport}",
+                        lambda rule=rule: self.kernel.delete_rule(ns, rule),  # type: ignore[misc]
+                    )
                     endpoint.dnat_rules.append(rule)
 
     def revoke_external_connectivity(self, nid: str, eid: str) -> None:
@@ -237,7 +241,10 @@ class BridgeDriver(Driver):
             with rollback_on_error() as undo:
                 for rule in reversed(endpoint.dnat_rules):
                     self.kernel.delete_rule(ns, rule)
-                    undo.push(f"restore {rule}", lambda rule=rule: self.kernel.add_rule(ns, rule))  # type: ignore[misc]
+                    undo.push(
+                        f"restore DNAT {rule.proto}/{rule.dport}",
+                        lambda rule=rule: self.kernel.add_rule(ns, rule),  # type: ignore[misc]
+                    )
             endpoint.dnat_rules.clear()
             self.ports.release_owner(eid)
 
