@@ -14,7 +14,7 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw
 
 from netsim.errors import InvalidParameterError
-from netsim.kernel.fake.dataplane.packets import make
+from netsim.kernel.fake.dataplane.packets import fset, make
 
 ipv4 = st.ip_addresses(v=4).map(str)
 ipv6 = st.ip_addresses(v=6).map(str)
@@ -69,3 +69,16 @@ def test_unknown_field_is_refused_like_the_constructor() -> None:
         make(IP, **bad)
     with pytest.raises(AttributeError):
         IP(**bad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(src=ipv4, dst=ipv4, ttl=st.integers(1, 255), sport=port, dport=port)
+def test_fset_equals_scapy_assignment(src: str, dst: str, ttl: int, sport: int, dport: int) -> None:
+    fast = IP(bytes(IP(src="10.9.9.9", dst="10.8.8.8") / TCP(sport=1, dport=2)))  # dissected: has raw caches
+    slow = IP(bytes(IP(src="10.9.9.9", dst="10.8.8.8") / TCP(sport=1, dport=2)))
+    fset(fast, src=src, dst=dst, ttl=ttl, chksum=None)
+    fset(fast.payload, sport=sport, dport=dport, chksum=None)
+    slow.src, slow.dst, slow.ttl, slow.chksum = src, dst, ttl, None
+    slow[TCP].sport, slow[TCP].dport, slow[TCP].chksum = sport, dport, None
+    assert bytes(fast) == bytes(slow)
+    assert fast.fields == slow.fields and fast.payload.fields == slow.payload.fields

@@ -24,6 +24,7 @@ from netsim.kernel.fake.dataplane.packets import (
     ICMP_TIME_EXCEEDED,
     embedded,
     fget,
+    fset,
     make,
 )
 
@@ -152,11 +153,8 @@ def _echo_reply_v4(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) ->
     (A new packet would cost ~100 µs of scapy field defaults for no difference.)"""
     walk.hop(ns, link, "deliver", "ICMP echo request answered", ip)
     l4 = ip.payload
-    ip.src, ip.dst = ip.dst, ip.src
-    ip.ttl = 64
-    ip.chksum = None
-    l4.type = ICMP_ECHO_REPLY
-    l4.chksum = None
+    fset(ip, src=fget(ip, "dst"), dst=fget(ip, "src"), ttl=64, chksum=None)
+    fset(l4, type=ICMP_ECHO_REPLY, chksum=None)
     walk.changed(ip)
     stack.local_output(walk, ns, ip)
 
