@@ -82,13 +82,16 @@ _PROTOTYPE_SLOTS = (
 
 
 @functools.cache
-def _prototype(cls: type[Packet]) -> tuple[Packet, tuple[tuple[str, Any], ...]]:
-    """One default-built layer per class (only ever read) and the slot values
-    a made layer copies from it. Safe to keep for the process: a pure function
-    of the (immutable) class definition, the same for every kernel and caller,
-    and nothing reaches it but :func:`make`."""
+def _prototype(cls: type[Packet]) -> tuple[Packet, tuple[tuple[str, Any], ...], dict[str, int]]:
+    """One default-built layer per class (only ever read), the slot values a
+    made layer copies from it, and each field's declaration index. Safe to
+    keep for the process: a pure function of the (immutable) class
+    definition, the same for every kernel and caller, and nothing reaches it
+    but :func:`make`."""
     prototype = cls()
-    return prototype, tuple((slot, getattr(prototype, slot)) for slot in _PROTOTYPE_SLOTS)
+    # NoPayload is scapy's singleton: every layer without a payload shares it.
+    slot_values = (*((slot, getattr(prototype, slot)) for slot in _PROTOTYPE_SLOTS), ("payload", NoPayload()))
+    return prototype, slot_values, {field.name: index for index, field in enumerate(cls.fields_desc)}
 
 
 def make(cls: type[LayerT], **fields: Any) -> LayerT:
@@ -102,7 +105,7 @@ def make(cls: type[LayerT], **fields: Any) -> LayerT:
     >>> bytes(made) == bytes(IP(src="10.0.0.1", dst="10.0.0.2", ttl=64)), repr(make(ICMP, type=8))
     (True, '<ICMP  type=echo-request |>')
     """
-    prototype, slot_values = _prototype(cls)
+    prototype, slot_values, positions = _prototype(cls)
     layer = object.__new__(cls)
     setattr_ = object.__setattr__
     for slot, value in slot_values:
@@ -114,17 +117,17 @@ def make(cls: type[LayerT], **fields: Any) -> LayerT:
     }
     setattr_(layer, "fields", own)
     setattr_(layer, "overloaded_fields", {})
-    setattr_(layer, "payload", NoPayload())
     setattr_(layer, "post_transforms", [])
     setattr_(layer, "time", time.time())
     if fields:
+        unknown = fields.keys() - positions.keys()
+        if unknown:
+            raise InvalidParameterError(f"scapy layer {cls.__name__} has no field {sorted(unknown)[0]!r}")
+        field_types = prototype.fieldtype
         # In declaration order, as the constructor: a conditional field's
         # conversion may read the fields before it (ARP's addresses do).
-        for field in cls.fields_desc:
-            if field.name in fields:
-                own[field.name] = field.any2i(layer, fields.pop(field.name))
-        for name in fields:
-            raise InvalidParameterError(f"scapy layer {cls.__name__} has no field {name!r}")
+        for name in sorted(fields, key=positions.__getitem__):
+            own[name] = field_types[name].any2i(layer, fields[name])
     return layer
 
 
