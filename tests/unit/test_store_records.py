@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from netsim.controller.records import Records, copy_record
 from netsim.errors import ConflictError, InvalidParameterError, NotFoundError
-from netsim.store import MUST_NOT_EXIST, KVPair, MemoryStore, canonical_json
+from netsim.store import MUST_NOT_EXIST, KVPair, MemoryStore, RecordPair, canonical_json
 
 json_leaf = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=8)
 json_value = st.recursive(
@@ -89,3 +89,51 @@ def test_records_copies_protect_the_stored_record() -> None:
     assert records.sandbox_view("s") == {"id": "s", "endpoints": [["n", "e"]]}
     assert before is records.sandbox_view("s")
     assert json.loads(records.store.get("sandbox/s").value) == {"id": "s", "endpoints": [["n", "e"]]}
+
+
+class TextOnlyStore:
+    """A KVStore with only the protocol's text methods (like an etcd or sqlite
+    store would have): the controller must fall back to JSON text."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+
+    def get(self, key: str) -> KVPair:
+        return self.inner.get(key)
+
+    def put(self, key: str, value: str, previous_version: int | None = None) -> int:
+        return self.inner.put(key, value, previous_version)
+
+    def delete(self, key: str, previous_version: int | None = None) -> None:
+        self.inner.delete(key, previous_version)
+
+    def list(self, prefix: str) -> list[KVPair]:
+        return self.inner.list(prefix)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+
+def test_controller_on_a_text_only_store_keeps_json_records() -> None:
+    from netsim.controller import Controller, ControllerConfig, IpamConfig, PoolConfig, PortBinding
+    from netsim.kernel import make_kernel
+
+    store = TextOnlyStore()
+    kernel = make_kernel("fake")
+    try:
+        ctrl = Controller(kernel, ControllerConfig(host="ts", store=store))
+        try:
+            ctrl.create_network("n", "bridge", ipam=IpamConfig(pools=[PoolConfig(subnet="10.77.0.0/24")]))
+            ctrl.create_sandbox("c")
+            ep = ctrl.create_endpoint("n", "e", ports=[PortBinding("tcp", 80, 8080)])
+            ctrl.join(ep, "c")
+            joined = [json.loads(p.value) for p in store.list("endpoint/")]
+            assert [r["sandbox"] for r in joined] == [ctrl.sandbox("c").id]
+            assert all(not isinstance(p, RecordPair) for p in store.list(""))
+            ctrl.leave(ep, "c")
+            ctrl.delete_endpoint(ep)
+            assert store.list("endpoint/") == [] and ctrl.network("n").endpoints() == []
+        finally:
+            ctrl.close()
+    finally:
+        kernel.close()
