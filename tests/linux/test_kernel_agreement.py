@@ -32,8 +32,8 @@ ROLES = ("h1", "h2", "c1")
 LINKS = ("eth0", "eth1", "veth0", "br0", "mv0", "vx0", "lo")
 BAD_LINKS = ("x" * 16, "a/b")
 ADDRESSES = ("10.0.0.1/24", "10.0.0.2/24", "10.0.1.1/24", "fd00::1/64", "fd00::2/64", "10.0.0.1", "300.0.0.1/24")
-ROUTE_DSTS = ("default", "default6", "10.9.0.0/24", "10.0.1.0/24", "fd09::/64", "10.0.0.1/24")
-GATEWAYS = (None, "10.0.0.254", "10.0.1.254", "10.8.0.1", "fd00::fe")
+ROUTE_DSTS = ("default", "10.9.0.0/24", "10.0.1.0/24") * 3 + ("default6", "fd09::/64", "10.0.0.1/24")
+GATEWAYS = (None, "10.0.0.1", "10.0.0.254", "10.0.0.254", "10.0.1.254", "10.8.0.1", "fd00::1")
 MACS = ("02:00:00:00:00:01", "02:00:00:00:00:02", "01:00:5e:00:00:01", "zz")
 FDB_MACS = ("02:00:00:00:00:0a", "00:00:00:00:00:00")
 VTEPS = (None, "198.18.0.5", "198.18.0.6")
@@ -76,6 +76,13 @@ class KernelAgreement(RuleBasedStateMachine):
         finally:
             self.fake.close()
 
+    def local_v6_gateway(self, role: str, via: str | None) -> bool:
+        """Divergence "gateway-is-a-local-address": skip IPv6 routes via an own address."""
+        ns = self.linux.ns(role)
+        if via is None or ":" not in via or ns not in self.linux.namespaces():
+            return False
+        return any(cidr.split("/")[0] == via for _, cidr in self.linux.addresses(ns))
+
     def apply(self, op: str, call: Callable[[Kernel], object]) -> None:
         """Run ``call`` on both kernels; outcomes and snapshots must agree."""
         if op in divergences.skipped_ops():
@@ -115,6 +122,34 @@ class KernelAgreement(RuleBasedStateMachine):
     @rule(role=roles)
     def delete_namespace(self, role: str) -> None:
         self.apply("delete_namespace", lambda k: k.delete_namespace(k.ns(role)))
+
+    # --- compound steps: build state that later random steps can hit ---------------------
+    @rule(role=roles, peer_role=roles, up=st.booleans())
+    def connect(self, role: str, peer_role: str, up: bool) -> None:
+        """veth0 (10.0.0.1, fd00::1) in ``role`` to eth0 (10.0.0.2, fd00::2) in ``peer_role``,
+        default routes through 10.0.0.1; each step compared on its own."""
+        self.apply("add_veth", lambda k: k.add_veth(k.ns(role), "veth0", "eth0", k.ns(peer_role)))
+        for side, dev, v4, v6 in (
+            (role, "veth0", "10.0.0.1/24", "fd00::1/64"),
+            (peer_role, "eth0", "10.0.0.2/24", "fd00::2/64"),
+        ):
+            self.address_step(side, dev, v4)
+            self.address_step(side, dev, v6)
+            if up:
+                self.set_link_up(side, dev, True)
+        self.apply("add_route", lambda k: k.add_route(k.ns(peer_role), "default", via="10.0.0.1"))
+        if not self.local_v6_gateway(peer_role, "fd00::1"):
+            self.apply("add_route", lambda k: k.add_route(k.ns(peer_role), "default6", via="fd00::1"))
+
+    def address_step(self, role: str, dev: str, cidr: str) -> None:
+        self.apply("add_address", lambda k: k.add_address(k.ns(role), dev, cidr))
+
+    @rule(role=roles, port=st.sampled_from(("veth0", "eth0", "eth1")))
+    def bridge_with_port(self, role: str, port: str) -> None:
+        self.apply("add_bridge", lambda k: k.add_bridge(k.ns(role), "br0"))
+        self.apply("set_master", lambda k: k.set_master(k.ns(role), port, "br0"))
+        self.apply("set_link_up", lambda k: k.set_link_up(k.ns(role), "br0"))
+        self.apply("add_fdb", lambda k: k.add_fdb(k.ns(role), port, "02:00:00:00:00:0a"))
 
     # --- links ------------------------------------------------------------------------
     @rule(role=roles, name=link_names, peer=link_names, peer_role=st.none() | roles)
@@ -196,6 +231,8 @@ class KernelAgreement(RuleBasedStateMachine):
         metric=st.sampled_from((0, 10)),
     )
     def add_route(self, role: str, dst: str, via: str | None, dev: str | None, metric: int) -> None:
+        if self.local_v6_gateway(role, via):
+            return
         self.apply("add_route", lambda k: k.add_route(k.ns(role), dst, via=via, dev=dev, metric=metric))
 
     @rule(role=roles, dst=st.sampled_from(ROUTE_DSTS), via=st.sampled_from(GATEWAYS), dev=st.none() | link_names)

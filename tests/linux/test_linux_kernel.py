@@ -341,3 +341,18 @@ def test_close_reports_a_namespace_it_could_not_account_for(netsim_kernel_factor
         netns.remove(stray)
     assert namespaces_with_prefix(kernel.prefix) == []
     kernel.close()  # already closed: nothing to do, nothing raised
+
+
+def test_move_with_a_taken_new_name_changes_nothing(linux: LinuxKernel) -> None:
+    """Linux itself moves first and renames after, so `ip link set eth0 netns h1 name veth0`
+    leaves eth0 moved when veth0 is taken; LinuxKernel refuses before anything moves."""
+    h1, c1 = linux.ns("h1"), linux.ns("c1")
+    linux.add_namespace(h1)
+    linux.add_namespace(c1)
+    linux.add_veth(h1, "veth0", "x0")
+    linux.add_veth(c1, "eth0", "y0")
+    before = linux.snapshot()
+    with pytest.raises(KernelError) as taken:
+        linux.move_link(c1, "eth0", h1, "veth0")
+    assert taken.value.errno == errno.EEXIST
+    assert linux.snapshot() == before

@@ -274,6 +274,10 @@ class LinuxKernel(LinuxNamespaces):
             check_ifname(new_name)
         index = self._index(handle, name)
         target = self._handle(new_ns)
+        if new_name is not None and target.rtnl.link_index(new_name) is not None:
+            # Linux moves first and renames after: the rename's EEXIST would leave the link
+            # moved under its old name. Refuse up front so that the call changes nothing.
+            raise kernel_error(errno.EEXIST, f"a link {new_name!r} exists in namespace {new_ns!r}")
         with namespace_fd(target.name) as fd:
             attrs = rtnl.nla_u32(rtnl.IFLA_NET_NS_FD, fd) + (rtnl.nla_str(3, new_name) if new_name else b"")
             handle.rtnl.set_link(index, attrs, what=f"move link {name!r} to namespace {new_ns!r}")
