@@ -5,7 +5,8 @@ measured in the same run: the bare kernel calls such an endpoint needs
 The ratio is the controller's overhead (IPAM, store, undo logs, driver).
 
 Also: 1,000 endpoints on one bridge network on the fake kernel, against 1,000
-bare veth pairs.
+bare veth pairs; and Controller construction with the entry-point scan (shared
+per process) against construction with built-in drivers only.
 
 Run: ``python -m pytest benchmarks/test_bench_controller.py --benchmark-only``.
 Targets (issue 6): fake >= 5,000 lifecycles/s (<= 200 µs each); linux <= 10 ms each.
@@ -162,5 +163,27 @@ def test_thousand_endpoints_reference_bare_veths_fake(benchmark: Any) -> None:
 
         benchmark.pedantic(thousand, setup=setup, rounds=3, iterations=1)
         assert len(kernel.links(host)) >= 2000
+    finally:
+        kernel.close()
+
+
+@pytest.mark.benchmark(group="controller-construction")
+@pytest.mark.parametrize("entry_points", [True, False], ids=["entry-points", "reference-no-entry-points"])
+def test_controller_construction_fake(benchmark: Any, entry_points: bool) -> None:
+    """Controller() + close() on the fake kernel. With entry points, the scan is
+    shared per process (netsim.registry.process_entry_points), so this should
+    cost about the same as the reference that loads only the built-ins."""
+    kernel = make_kernel("fake")
+    try:
+        config = ControllerConfig(host="bc", entry_points=entry_points)
+
+        def construct() -> Controller:
+            ctrl = Controller(kernel, config)
+            ctrl.close()
+            return ctrl
+
+        ctrl = benchmark.pedantic(construct, rounds=50, warmup_rounds=2, iterations=1)
+        assert "bridge" in ctrl.registry.drivers() and ctrl.load_warnings == []
+        assert kernel.namespaces() == []
     finally:
         kernel.close()
