@@ -43,6 +43,8 @@ def destination_hook(walk: Walk, ns: FakeNamespace, in_link: FakeLink | None, ip
     if key is None:
         return
     proto, src, dst = key
+    if proto == "tcp" and _is_syn(ip):
+        _forget_flow(ns, src, dst)
     for entry in ns.conntrack:
         if entry.proto != proto:
             continue
@@ -62,6 +64,23 @@ def destination_hook(walk: Walk, ns: FakeNamespace, in_link: FakeLink | None, ip
             walk.fresh.add(id(entry))
             _rewrite(walk, ns, in_link, ip, "dnat", dst=target, why=f" by {rule}")
             return
+
+
+def _is_syn(ip: Packet) -> bool:
+    flags = int(ip.payload.flags) if ip.payload is not None and hasattr(ip.payload, "flags") else 0
+    return bool(flags & 0x02) and not flags & 0x10
+
+
+def _forget_flow(ns: FakeNamespace, src: Endpoint, dst: Endpoint) -> None:
+    """A bare SYN opens a new connection: Linux's TCP conntrack drops an entry
+    whose connection was closed (RST/FIN) and runs the NAT rules afresh, so a
+    rule deleted since the last connection no longer applies. The fake keeps no
+    TCP state, so any earlier entry for the same tuple is treated as closed."""
+    ns.conntrack[:] = [
+        entry
+        for entry in ns.conntrack
+        if not (entry.proto == "tcp" and entry.orig_src == src and entry.orig_dst == dst)
+    ]
 
 
 def _dnat_matches(ns: FakeNamespace, rule: Dnat, proto: str, dst: Endpoint, in_link: FakeLink | None) -> bool:
