@@ -141,6 +141,12 @@ Rule = Masquerade | Dnat | Filter
 
 @dataclass(frozen=True)
 class Listener:
+    """A socket accepting TCP or echoing UDP on ``addr:port``.
+
+    ``"0.0.0.0"`` is every IPv4 address; ``"::"`` every IPv6 address and IPv6
+    only (IPV6_V6ONLY), so both may listen on one port independently.
+    """
+
     proto: ListenProto
     port: int
     addr: str = "0.0.0.0"  # "::" for IPv6 any

@@ -160,9 +160,11 @@ def _echo_reply_v4(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) ->
 
 
 def _listening(ns: FakeNamespace, proto: str, dst: str, port: int) -> bool:
+    # "::" listens on IPv6 only (the real kernel's sockets set IPV6_V6ONLY), so
+    # IPv4 needs its own 0.0.0.0 or address listener, as on the real kernel.
     wildcard = "::" if ":" in dst else "0.0.0.0"
     for listener in ns.listeners:
-        if listener.proto == proto and listener.port == port and listener.addr in (dst, wildcard, "::"):
+        if listener.proto == proto and listener.port == port and listener.addr in (dst, wildcard):
             return True
     return False
 
