@@ -274,7 +274,7 @@ class LinuxKernel(LinuxNamespaces):
             check_ifname(new_name)
         index = self._index(handle, name)
         target = self._handle(new_ns)
-        if new_name is not None and target.rtnl.link_index(new_name) is not None:
+        if new_name is not None and new_ns != ns and target.rtnl.link_index(new_name) is not None:
             # Linux moves first and renames after: the rename's EEXIST would leave the link
             # moved under its old name. Refuse up front so that the call changes nothing.
             raise kernel_error(errno.EEXIST, f"a link {new_name!r} exists in namespace {new_ns!r}")
