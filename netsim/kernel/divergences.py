@@ -73,10 +73,11 @@ DIVERGENCES: tuple[Divergence, ...] = (
         name="gateway-is-a-local-address",
         accepted=False,
         reason=(
-            "A route via one of the namespace's own addresses: Linux refuses an IPv6 one (EINVAL) and, for "
-            "IPv4, finds the gateway in the local table even while its link is down (ENETDOWN, not "
-            "ENETUNREACH); the fake accepts the IPv6 route and answers ENETUNREACH. Fake fix pending; until "
-            "then the agreement test does not route IPv6 via a local address."
+            "A route via one of the namespace's own addresses: Linux finds the gateway in the local table "
+            "first, so an IPv6 one is refused (EINVAL) and an IPv4 one follows the *local* address's link "
+            "(ENETDOWN while that link is down, even if a connected route on an up link covers the "
+            "gateway); the fake resolves the gateway through connected routes only. Fake fix pending; until "
+            "then the agreement test does not route via a local address."
         ),
         tolerated=(("add_route", "kernel-unreachable:ENETUNREACH", "kernel:ENETDOWN"),),
     ),

@@ -76,10 +76,10 @@ class KernelAgreement(RuleBasedStateMachine):
         finally:
             self.fake.close()
 
-    def local_v6_gateway(self, role: str, via: str | None) -> bool:
-        """Divergence "gateway-is-a-local-address": skip IPv6 routes via an own address."""
+    def local_gateway(self, role: str, via: str | None) -> bool:
+        """Divergence "gateway-is-a-local-address": skip routes via an own address."""
         ns = self.linux.ns(role)
-        if via is None or ":" not in via or ns not in self.linux.namespaces():
+        if via is None or ns not in self.linux.namespaces():
             return False
         return any(cidr.split("/")[0] == via for _, cidr in self.linux.addresses(ns))
 
@@ -137,8 +137,9 @@ class KernelAgreement(RuleBasedStateMachine):
             self.address_step(side, dev, v6)
             if up:
                 self.set_link_up(side, dev, True)
-        self.apply("add_route", lambda k: k.add_route(k.ns(peer_role), "default", via="10.0.0.1"))
-        if not self.local_v6_gateway(peer_role, "fd00::1"):
+        if not self.local_gateway(peer_role, "10.0.0.1"):
+            self.apply("add_route", lambda k: k.add_route(k.ns(peer_role), "default", via="10.0.0.1"))
+        if not self.local_gateway(peer_role, "fd00::1"):
             self.apply("add_route", lambda k: k.add_route(k.ns(peer_role), "default6", via="fd00::1"))
 
     def address_step(self, role: str, dev: str, cidr: str) -> None:
@@ -231,7 +232,7 @@ class KernelAgreement(RuleBasedStateMachine):
         metric=st.sampled_from((0, 10)),
     )
     def add_route(self, role: str, dst: str, via: str | None, dev: str | None, metric: int) -> None:
-        if self.local_v6_gateway(role, via):
+        if self.local_gateway(role, via):
             return
         self.apply("add_route", lambda k: k.add_route(k.ns(role), dst, via=via, dev=dev, metric=metric))
 
