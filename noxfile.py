@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import nox
@@ -12,6 +13,7 @@ nox.options.default_venv_backend = "venv"
 
 PACKAGES = ["netsim", "drivers", "ipam"]
 BASELINE = Path("benchmarks/baseline")
+RESULTS = Path("benchmarks/.results")
 
 
 @nox.session
@@ -46,18 +48,20 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Any user (real-kernel benchmarks need root): run benchmarks/, save JSON, compare with the baseline."""
     session.install("-e", ".[test]")
+    RESULTS.mkdir(parents=True, exist_ok=True)
     args = [
         "python",
         "-m",
         "pytest",
         "benchmarks",
         "--benchmark-only",
-        "--benchmark-autosave",
-        "--benchmark-storage=benchmarks/.results",
+        f"--benchmark-storage=file://{BASELINE}",
+        f"--benchmark-json={RESULTS / time.strftime('%Y%m%d-%H%M%S')}.json",
+        "--benchmark-columns=min,median,mean,rounds",
     ]
-    baseline = sorted(BASELINE.glob("*.json"))
-    if baseline:
-        args += [f"--benchmark-compare={baseline[-1].resolve()}", "--benchmark-compare-fail=median:50%"]
+    if any(BASELINE.glob("*/*.json")):
+        # A shared 2-core machine is noisy: fail on a doubled median, not on jitter.
+        args += ["--benchmark-compare", "--benchmark-compare-fail=median:100%"]
     session.run(*args, *session.posargs)
 
 
