@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.bridge.config import mac_from_ipv4, parse_mtu
+from drivers.bridge.config import parse_mtu
 from netsim import netlabel
 from netsim.controller.rollback import rollback_on_error
 from netsim.driverapi import Capability, Driver, DriverCallback, InterfaceInfo, IPAMData, JoinInfo, NetworkInfo
@@ -27,6 +27,7 @@ from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, 
 from netsim.host import Host
 from netsim.kernel.base import Kernel, MacvlanMode
 from netsim.naming import MAX_IFNAME
+from netsim.netutils import mac_from_ipv4
 from netsim.registry import kernel_and_host
 
 NETWORK_TYPE = "macvlan"

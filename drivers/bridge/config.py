@@ -39,12 +39,6 @@ class BridgeNetworkConfig:
         return str(self.gateway.network)
 
 
-def mac_from_ipv4(address: IPInterface) -> str:
-    """Docker's generated MAC: 02:42 followed by the IPv4 address bytes."""
-    raw = b"\x02\x42" + address.ip.packed[-4:]
-    return ":".join(f"{b:02x}" for b in raw)
-
-
 def _bool_option(generic: Mapping[str, Any], key: str, default: bool) -> bool:
     value = generic.get(key)
     if value is None or value == "":

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.bridge.config import BridgeNetworkConfig, mac_from_ipv4, parse_network_config
+from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
 from drivers.bridge.ports import PortTable
 from drivers.bridge.setup import SETUP_STEPS, IsolationRules, SetupContext
 from netsim import netlabel
@@ -26,6 +26,7 @@ from netsim.driverapi import Driver, InterfaceInfo, IPAMData, IPInterface, JoinI
 from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, KernelError, NotFoundError
 from netsim.host import Host
 from netsim.kernel.base import Dnat, Kernel
+from netsim.netutils import mac_from_ipv4
 
 NETWORK_TYPE = "bridge"
 CONTAINER_IFACE_PREFIX = "eth"

@@ -36,6 +36,7 @@ from netsim.driverapi import Driver, EventType, InterfaceInfo, IPAMData, IPInter
 from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, KernelError, NotFoundError
 from netsim.host import Host
 from netsim.kernel.base import Kernel
+from netsim.netutils import mac_from_ipv4
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,6 @@ def bridge_mac(vtep: str, vni: int) -> str:
     """
     raw = b"\x06" + ipaddress.ip_address(vtep).packed[-2:] + vni.to_bytes(3, "big")
     return ":".join(f"{b:02x}" for b in raw)
-
-
-def mac_from_ipv4(address: IPInterface) -> str:
-    """Docker's generated MAC (02:42 + the IPv4 bytes): unique cluster-wide
-    because the cluster's IPAM never hands one address out twice."""
-    return ":".join(f"{b:02x}" for b in b"\x02\x42" + address.ip.packed[-4:])
 
 
 @dataclass(frozen=True)

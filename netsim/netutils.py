@@ -1,0 +1,17 @@
+"""Small network helpers drivers share (libnetwork's netutils)."""
+
+from __future__ import annotations
+
+from netsim.driverapi import IPInterface
+
+
+def mac_from_ipv4(address: IPInterface) -> str:
+    """Docker's generated MAC: 02:42 followed by the last four bytes of the IP.
+
+    Unique wherever the IPAM hands each address out once.
+
+    >>> import ipaddress
+    >>> mac_from_ipv4(ipaddress.ip_interface("172.17.0.2/16"))
+    '02:42:ac:11:00:02'
+    """
+    return ":".join(f"{b:02x}" for b in b"\x02\x42" + address.ip.packed[-4:])
