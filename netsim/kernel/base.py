@@ -261,7 +261,7 @@ class Kernel(abc.ABC):
 
     @abc.abstractmethod
     def rename_link(self, ns: str, name: str, new_name: str) -> None:
-        """Rename; Linux refuses (EBUSY) while the link is up."""
+        """Rename, up or down (Linux >= 6.2 allows renaming a link that is up)."""
 
     @abc.abstractmethod
     def links(self, ns: str) -> list[LinkInfo]:

@@ -37,6 +37,13 @@ def ipv6_enabled(ns: FakeNamespace, link: FakeLink) -> bool:
     return link.mtu >= IPV6_MIN_MTU and ns.sysctls.get(disable_ipv6_key(link.name), "1") == "0"
 
 
+def has_ipv6_state(ns: FakeNamespace, link: FakeLink) -> bool:
+    """Whether Linux keeps IPv6 state (inet6_dev) for ``link``: the fake marks
+    it by the presence of the link's disable_ipv6 sysctl, which goes with it.
+    ``lo`` keeps its IPv6 state whatever its MTU (only its addresses go)."""
+    return link.kind == "loopback" or disable_ipv6_key(link.name) in ns.sysctls
+
+
 def link_local(mac: str) -> ipaddress.IPv6Interface:
     """The EUI-64 fe80:: address Linux derives from a MAC (addrgenmode eui64).
 

@@ -4,7 +4,11 @@ Errnos are the ones Linux 6.x answers (verified in throwaway namespaces):
 duplicate address or route EEXIST, missing address EADDRNOTAVAIL, missing
 route ESRCH, a gateway without a connected route ENETUNREACH (IPv4) or
 EHOSTUNREACH (IPv6), a device that is down ENETDOWN, IPv6 on a device with
-IPv6 disabled EACCES. Routes are unique per (family, destination, metric)
+IPv6 disabled EACCES, deleting IPv6 from a device without IPv6 state (MTU
+below 1280) ENXIO. A gateway that is an own address is looked up in the
+local table first: IPv6 refuses it (EINVAL), IPv4 routes through the
+address's link (ENETDOWN while it is down) and refuses a subnet broadcast
+(EINVAL). Routes are unique per (family, destination, metric)
 whatever their gateway, as in Linux's FIB. Costs: O(addresses of the link)
 per address call, O(routes of the namespace) per route call.
 """
@@ -70,6 +74,12 @@ def _effective_metric(net: IPNet, metric: int) -> int:
     return IPV6_STATIC_METRIC if net.version == 6 and metric == 0 else metric
 
 
+def _is_subnet_broadcast(link: FakeLink, own: IPIface, gw: IPAddr) -> bool:
+    """Linux adds a broadcast route for a primary address's subnet below /31."""
+    net = own.network
+    return net.prefixlen < 31 and gw == net.broadcast_address and not l3sync.is_v4_secondary(link, own)
+
+
 class Layer3Mixin(FakeBase):
     """Addresses and routes. See the module docstring."""
 
@@ -95,6 +105,9 @@ class Layer3Mixin(FakeBase):
     def delete_address(self, ns: str, dev: str, cidr: str) -> None:
         addr = parse_cidr(cidr)
         space, link = self._link(ns, dev)
+        if addr.version == 6 and not l3sync.has_ipv6_state(space, link):
+            # Linux looks up the device's IPv6 state first; below MTU 1280 it is gone
+            raise kernel_error(errno.ENXIO, f"{dev!r} has no IPv6 state (MTU {link.mtu} < 1280)")
         if addr not in link.addresses:
             raise kernel_error(errno.EADDRNOTAVAIL, f"{cidr} is not on {dev!r}")
         doomed = [addr]
@@ -116,13 +129,18 @@ class Layer3Mixin(FakeBase):
         return sorted(found)
 
     # --- routes -------------------------------------------------------------------
-    def _gateway_dev(self, space: FakeNamespace, gw: IPAddr, dev: FakeLink | None) -> str:
+    def _gateway_dev(self, space: FakeNamespace, gw: IPAddr, dev: FakeLink | None, scope: str) -> str:
         """The device Linux resolves a gateway to, or the errno it refuses with.
 
-        IPv4 wants a link-scope route (connected or ``scope link``) covering
-        the gateway; IPv6 wants a route without a gateway of its own, or a
-        link-local gateway with an explicit device.
+        A gateway that is one of the namespace's own addresses is settled by
+        the local table, which Linux consults first (:meth:`_local_gateway`).
+        Otherwise IPv4 wants a link-scope route (connected or ``scope link``)
+        covering the gateway; IPv6 wants a route without a gateway of its
+        own, or a link-local gateway with an explicit device.
         """
+        local = self._local_gateway(space, gw, dev, scope)
+        if local is not None:
+            return local
         if gw.version == 6 and gw.is_link_local:
             if dev is None:
                 raise kernel_error(errno.EINVAL, f"link-local gateway {gw} needs a device")
@@ -141,6 +159,38 @@ class Layer3Mixin(FakeBase):
             code = errno.ENETUNREACH if gw.version == 4 else errno.EHOSTUNREACH
             raise kernel_error(code, f"gateway {gw} is not reachable through a connected route")
         return best.dev
+
+    @staticmethod
+    def _local_gateway(space: FakeNamespace, gw: IPAddr, dev: FakeLink | None, scope: str) -> str | None:
+        """The device of the local-table entry covering ``gw``, or None if none does.
+
+        IPv6 refuses an own address as gateway (EINVAL): any address of the
+        namespace, or for a link-local gateway one of ``dev``'s. IPv4 looks
+        ``gw`` up in the local table restricted to ``dev`` if given: an own
+        address (a prefix on ``lo``) yields its link, even a down one (its
+        local route outlives the link's state), a subnet broadcast of an up
+        link's primary address is refused (EINVAL; broadcast routes have link
+        scope, so a ``scope link`` route does not see them). O(addresses).
+        """
+        if gw.version == 6:
+            links = [dev] if gw.is_link_local and dev is not None else list(space.links.values())
+            for link in links:
+                view = l3sync.link_local_view(space, link)
+                if any(own.ip == gw for own in link.addresses) or (view is not None and view.ip == gw):
+                    raise kernel_error(errno.EINVAL, f"gateway {gw} is a local address")
+            return None
+        found: tuple[int, str] | None = None  # (prefix length, device): the longest match wins
+        for link in [dev] if dev is not None else space.links.values():
+            for own in link.addresses:
+                if own.version != 4:
+                    continue
+                if scope != "link" and link.up and _is_subnet_broadcast(link, own, gw):
+                    raise kernel_error(errno.EINVAL, f"gateway {gw} is a broadcast address")
+                if own.ip == gw:
+                    found = (32, link.name)
+                elif link.kind == "loopback" and gw in own.network and (found or (-1, ""))[0] < own.network.prefixlen:
+                    found = (own.network.prefixlen, link.name)  # lo's local routes cover whole prefixes
+        return found[1] if found is not None else None
 
     def add_route(
         self,
@@ -161,9 +211,9 @@ class Layer3Mixin(FakeBase):
         if gw is None and link is None:
             raise InvalidParameterError(f"route to {dst!r} needs a gateway or a device")
         # like fib_check_nh: the gateway is looked up before the device's state
-        out = self._gateway_dev(space, gw, link) if gw is not None else link.name if link is not None else None
-        if link is not None and not link.up:
-            raise kernel_error(errno.ENETDOWN, f"{link.name!r} is down")
+        out = self._gateway_dev(space, gw, link, scope) if gw is not None else link.name if link is not None else None
+        if out is not None and not space.links[out].up:
+            raise kernel_error(errno.ENETDOWN, f"{out!r} is down")
         effective = _effective_metric(net, metric)
         for route in space.routes:
             if route.dst == net and route.metric == effective:
