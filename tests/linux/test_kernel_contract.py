@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -768,3 +769,94 @@ def test_bridge_fdb_has_one_entry_per_mac(kernel: Kernel) -> None:
     own = kernel.link(ns, "q0").mac
     refused(kernel, lambda: kernel.add_fdb(ns, "q0", own), "kernel-exists:EEXIST")  # its "local" entry
     assert [(f.dev, f.mac, f.master) for f in kernel.fdb(ns)] == [("p0", mac, "br0")]
+
+
+def test_ipv6_gateway_that_is_an_own_address_is_einval(kernel: Kernel) -> None:
+    """Linux refuses any address of the namespace as an IPv6 gateway, before the
+    route lookup and the device state; a link-local one only when it is ``dev``'s."""
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.add_veth(ns, "w0", "w1")
+    kernel.add_address(ns, "v0", "fd00::1/64")  # v0 never went up: the address stays
+    kernel.add_address(ns, "w0", "fe80::1/64")
+    for dev in (None, "v0", "v1", "lo"):
+        refused(kernel, partial(kernel.add_route, ns, "fd09::/64", via="fd00::1", dev=dev), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_route(ns, "fd09::/64", via="fe80::1", dev="w0"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_route(ns, "fd09::/64", via="fe80::1", dev="v0"), "kernel:ENETDOWN")
+    kernel.set_link_up(ns, "v0")
+    kernel.set_link_up(ns, "v1")
+    kernel.add_address(ns, "v0", "fd00::2/64")
+    refused(kernel, lambda: kernel.add_route(ns, "default6", via="fd00::2"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.add_route(ns, "default6", via="fd00::2", dev="v0"), "kernel-invalid:EINVAL")
+    kernel.set_link_up(ns, "lo")
+    refused(kernel, lambda: kernel.add_route(ns, "fd09::/64", via="::1"), "kernel-invalid:EINVAL")
+    # an address of another link of the namespace counts too, whatever device is given
+    kernel.add_address(ns, "v1", "fd00::3/64")
+    refused(kernel, lambda: kernel.add_route(ns, "fd09::/64", via="fd00::3", dev="v0"), "kernel-invalid:EINVAL")
+    kernel.add_route(ns, "fd09::/64", via="fd00::4")  # not an own address: accepted
+    assert ("fd09::/64", "v0", "fd00::4", 1024, "static") in v6_routes(kernel, ns)
+
+
+def test_ipv4_gateway_that_is_an_own_address_follows_its_link(kernel: Kernel) -> None:
+    """Linux finds an own IPv4 address in the local table first: the route goes
+    through that address's link, ENETDOWN while it is down (even when a connected
+    route on an up link covers the gateway); a subnet broadcast is EINVAL."""
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.add_veth(ns, "w0", "w1")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    kernel.set_link_up(ns, "w0")
+    kernel.set_link_up(ns, "w1")
+    kernel.add_address(ns, "w0", "10.0.0.7/16")
+    refused(kernel, lambda: kernel.add_route(ns, "10.9.0.0/24", via="10.0.0.1"), "kernel:ENETDOWN")
+    refused(kernel, lambda: kernel.add_route(ns, "10.9.0.0/24", via="10.0.0.1", dev="v0"), "kernel:ENETDOWN")
+    # restricted to another device, the local entry is not seen: the connected route on w0 is
+    kernel.add_route(ns, "10.9.0.0/24", via="10.0.0.1", dev="w0")
+    kernel.set_link_up(ns, "v0")
+    kernel.set_link_up(ns, "v1")
+    kernel.add_route(ns, "10.9.1.0/24", via="10.0.0.1")
+    kernel.add_route(ns, "10.9.2.0/24", via="10.0.0.1", scope="link")
+    refused(kernel, lambda: kernel.add_route(ns, "10.9.3.0/24", via="10.0.0.255"), "kernel-invalid:EINVAL")
+    refused(
+        kernel, lambda: kernel.add_route(ns, "10.9.3.0/24", via="10.0.0.1", dev="v1"), "kernel-unreachable:ENETUNREACH"
+    )
+    kernel.add_route(ns, "10.9.4.0/24", via="10.0.0.0")  # the network address is no broadcast route
+    assert [r for r in v4_routes(kernel, ns) if r[0].startswith("10.9.")] == [
+        ("10.9.0.0/24", "w0", "10.0.0.1", 0, "universe", "static"),
+        ("10.9.1.0/24", "v0", "10.0.0.1", 0, "universe", "static"),
+        ("10.9.2.0/24", "v0", "10.0.0.1", 0, "link", "static"),
+        ("10.9.4.0/24", "v0", "10.0.0.0", 0, "universe", "static"),
+    ]
+    # lo's local routes cover its whole prefixes, and outlive lo's state
+    kernel.set_link_up(ns, "lo")
+    kernel.add_route(ns, "10.8.0.0/24", via="127.0.0.5")
+    refused(kernel, lambda: kernel.add_route(ns, "10.8.1.0/24", via="127.255.255.255"), "kernel-invalid:EINVAL")
+    kernel.set_link_up(ns, "lo", False)
+    refused(kernel, lambda: kernel.add_route(ns, "10.8.1.0/24", via="127.0.0.6"), "kernel:ENETDOWN")
+    # the gateway check comes before the duplicate check
+    kernel.set_link_up(ns, "v0", False)
+    refused(kernel, lambda: kernel.add_route(ns, "10.9.0.0/24", via="10.0.0.1"), "kernel:ENETDOWN")
+
+
+def test_deleting_ipv6_from_a_link_below_mtu_1280_is_enxio(kernel: Kernel) -> None:
+    """Below MTU 1280 a link has no IPv6 state, so Linux cannot even look the address up."""
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "fd00::1/64")
+    kernel.add_address(ns, "v0", "10.0.0.1/24")
+    kernel.set_sysctl(ns, "net.ipv6.conf.v1.disable_ipv6", "1")
+    kernel.set_mtu(ns, "v0", 1200)
+    kernel.set_mtu(ns, "v1", 1000)
+    for dev, cidr in (("v0", "fd00::1/64"), ("v0", "fd00::5/64"), ("v1", "fd00::1/64")):
+        refused(kernel, partial(kernel.delete_address, ns, dev, cidr), "kernel:ENXIO")
+    refused(kernel, lambda: kernel.delete_address(ns, "v0", "fd00::1/129"), "invalid-parameter")
+    refused(kernel, lambda: kernel.delete_address(ns, "v9", "fd00::1/64"), "kernel-not-found:ENODEV")
+    kernel.delete_address(ns, "v0", "10.0.0.1/24")  # IPv4 is unaffected
+    # lo keeps its IPv6 state whatever its MTU: a missing address is just missing
+    kernel.set_link_up(ns, "lo")
+    kernel.set_mtu(ns, "lo", 1000)
+    refused(kernel, lambda: kernel.delete_address(ns, "lo", "::1/128"), "kernel-not-found:EADDRNOTAVAIL")
+    # back above 1280 the state returns (disable_ipv6 is reset to 0)
+    kernel.set_mtu(ns, "v1", 1500)
+    refused(kernel, lambda: kernel.delete_address(ns, "v1", "fd00::1/64"), "kernel-not-found:EADDRNOTAVAIL")
