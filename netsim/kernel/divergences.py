@@ -16,7 +16,16 @@ EINVAL for FDB entries on non-Ethernet links; newlink validating kind data
 (VNI range) before the name check; gateway lookup before the link-state
 check; IPv4 neighbours on loopback keyed 0.0.0.0; the master checked before
 the port in set_master; ENOENT for an absent IPv6 default route; validating
-a rule before deleting it; renaming a link that is up (Linux 6.x allows it).
+a rule before deleting it; renaming a link that is up (Linux 6.x allows it);
+ENXIO for deleting an IPv6 address from a link below MTU 1280 (no inet6_dev);
+a gateway that is one of the namespace's own addresses (Linux's local table
+decides first: EINVAL for IPv6, the address's link and its state for IPv4).
+
+Closed on the Linux side instead: every namespace LinuxKernel creates has
+IPv6 DAD off (``accept_dad`` 0 for ``all`` and ``default``) and IPv4 ICMP
+redirects off (``send_redirects`` 0), so IPv6 addresses, link-local included,
+are usable at once and a router's ICMP error budget is not spent on
+redirects: the fake models neither DAD nor redirects.
 """
 
 from __future__ import annotations
@@ -59,27 +68,6 @@ DIVERGENCES: tuple[Divergence, ...] = (
             "stateful run."
         ),
         skip_ops=("add_listener", "delete_listener"),
-    ),
-    Divergence(
-        name="ipv6-gone-below-1280",
-        accepted=False,
-        reason=(
-            "A link whose MTU drops below 1280 loses its IPv6 state (inet6_dev) in Linux; deleting an IPv6 "
-            "address there answers ENXIO, where the fake answers EADDRNOTAVAIL. Fake fix pending."
-        ),
-        tolerated=(("delete_address", "kernel-not-found:EADDRNOTAVAIL", "kernel:ENXIO"),),
-    ),
-    Divergence(
-        name="gateway-is-a-local-address",
-        accepted=False,
-        reason=(
-            "A route via one of the namespace's own addresses: Linux finds the gateway in the local table "
-            "first, so an IPv6 one is refused (EINVAL) and an IPv4 one follows the *local* address's link "
-            "(ENETDOWN while that link is down, even if a connected route on an up link covers the "
-            "gateway); the fake resolves the gateway through connected routes only. Fake fix pending; until "
-            "then the agreement test does not route via a local address."
-        ),
-        tolerated=(("add_route", "kernel-unreachable:ENETUNREACH", "kernel:ENETDOWN"),),
     ),
 )
 

@@ -860,3 +860,13 @@ def test_deleting_ipv6_from_a_link_below_mtu_1280_is_enxio(kernel: Kernel) -> No
     # back above 1280 the state returns (disable_ipv6 is reset to 0)
     kernel.set_mtu(ns, "v1", 1500)
     refused(kernel, lambda: kernel.delete_address(ns, "v1", "fd00::1/64"), "kernel-not-found:EADDRNOTAVAIL")
+
+
+def test_move_to_a_taken_new_name_is_eexist_before_anything_else(kernel: Kernel) -> None:
+    """A new name taken in the target is refused up front, even for ``lo`` (which
+    cannot move at all: EINVAL when no new name is asked for)."""
+    ns, other = host(kernel), host(kernel, "h2")
+    kernel.add_veth(other, "v0", "v1")
+    refused(kernel, lambda: kernel.move_link(ns, "lo", other, "v0"), "kernel-exists:EEXIST")
+    refused(kernel, lambda: kernel.move_link(ns, "lo", other, "v9"), "kernel-invalid:EINVAL")
+    refused(kernel, lambda: kernel.move_link(ns, "lo", other), "kernel-invalid:EINVAL")

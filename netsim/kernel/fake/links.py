@@ -315,6 +315,10 @@ class LinksMixin(FakeBase):
             if final != name:
                 self.rename_link(ns, name, final)
             return
+        if new_name is not None:
+            # the contract refuses a taken new name before anything else: Linux itself would
+            # move the link first and fail the rename after, leaving it half moved
+            self._check_free(target, final)
         if link.kind in NETNS_LOCAL:
             raise kernel_error(errno.EINVAL, f"{link.kind} {name!r} cannot change namespace")
         self._check_free(target, final)
