@@ -870,3 +870,41 @@ def test_move_to_a_taken_new_name_is_eexist_before_anything_else(kernel: Kernel)
     refused(kernel, lambda: kernel.move_link(ns, "lo", other, "v0"), "kernel-exists:EEXIST")
     refused(kernel, lambda: kernel.move_link(ns, "lo", other, "v9"), "kernel-invalid:EINVAL")
     refused(kernel, lambda: kernel.move_link(ns, "lo", other), "kernel-invalid:EINVAL")
+
+
+def test_lo_keeps_its_ipv6_state_below_mtu_1280(kernel: Kernel) -> None:
+    """``lo`` loses its IPv6 addresses below MTU 1280 but not its IPv6 state:
+    the sysctl stays and new addresses may be added; ::1 returns only with an up."""
+    ns = host(kernel)
+    kernel.set_link_up(ns, "lo")
+    kernel.set_mtu(ns, "lo", 1000)
+    assert kernel.addresses(ns) == [("lo", "127.0.0.1/8")]
+    assert kernel.get_sysctl(ns, "net.ipv6.conf.lo.disable_ipv6") == "0"
+    refused(kernel, lambda: kernel.delete_address(ns, "lo", "::1/128"), "kernel-not-found:EADDRNOTAVAIL")
+    kernel.add_address(ns, "lo", "fd01::1/64")
+    assert ("fd01::/64", "lo", None, 256, "kernel") in v6_routes(kernel, ns)
+    kernel.set_link_up(ns, "lo", False)
+    kernel.set_link_up(ns, "lo")
+    assert kernel.addresses(ns) == [("lo", "127.0.0.1/8")]  # no ::1 while the MTU is small
+    kernel.add_address(ns, "lo", "fd01::1/64")
+    kernel.set_mtu(ns, "lo", 1500)
+    assert kernel.addresses(ns) == [("lo", "127.0.0.1/8"), ("lo", "fd01::1/64")]
+    kernel.set_link_up(ns, "lo", False)
+    kernel.set_link_up(ns, "lo")
+    assert kernel.addresses(ns) == [("lo", "127.0.0.1/8"), ("lo", "::1/128")]
+
+
+def test_ipv6_host_addresses_get_a_host_route(kernel: Kernel) -> None:
+    """Every IPv6 /128 but ::1 gives a kernel route of its own on an up link."""
+    ns = host(kernel)
+    kernel.set_link_up(ns, "lo")
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.set_link_up(ns, "v0")
+    kernel.add_address(ns, "v0", "fd00::1/128")
+    kernel.add_address(ns, "lo", "fd05::1/128")
+    assert v6_routes(kernel, ns) == [
+        ("fd00::1/128", "v0", None, 256, "kernel"),
+        ("fd05::1/128", "lo", None, 256, "kernel"),
+    ]
+    kernel.delete_address(ns, "v0", "fd00::1/128")
+    assert v6_routes(kernel, ns) == [("fd05::1/128", "lo", None, 256, "kernel")]

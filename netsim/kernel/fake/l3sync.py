@@ -13,7 +13,7 @@ Observed on Linux 6.x (see tests/linux/test_kernel_contract.py):
   the addresses; deleting the link's last IPv4 address flushes its routes.
 * IPv6: addresses are removed when the link goes down
   (``keep_addr_on_down=0``); an up link has a route per prefix (metric 256).
-  A link below MTU 1280 has no IPv6 at all. Link-local addresses are not
+  A link below MTU 1280 has no IPv6 at all (``lo`` keeps its IPv6 state). Link-local addresses are not
   stored: :func:`link_local_view` derives them for the ``addresses`` view
   (see netsim.kernel.fake.modelling).
 * ``lo`` gains 127.0.0.1/8 and ::1/128 when it goes up; ::1 leaves on down.
@@ -34,14 +34,15 @@ LINK_LOCAL_BASE = int(LINK_LOCAL_NET.network_address)
 
 
 def ipv6_enabled(ns: FakeNamespace, link: FakeLink) -> bool:
-    return link.mtu >= IPV6_MIN_MTU and ns.sysctls.get(disable_ipv6_key(link.name), "1") == "0"
+    """IPv6 state present (see :func:`has_ipv6_state`) and not disabled by sysctl."""
+    return ns.sysctls.get(disable_ipv6_key(link.name), "1") == "0"
 
 
 def has_ipv6_state(ns: FakeNamespace, link: FakeLink) -> bool:
     """Whether Linux keeps IPv6 state (inet6_dev) for ``link``: the fake marks
     it by the presence of the link's disable_ipv6 sysctl, which goes with it.
-    ``lo`` keeps its IPv6 state whatever its MTU (only its addresses go)."""
-    return link.kind == "loopback" or disable_ipv6_key(link.name) in ns.sysctls
+    ``lo`` keeps its IPv6 state whatever its MTU (see :func:`mtu_changed`)."""
+    return disable_ipv6_key(link.name) in ns.sysctls
 
 
 def link_local(mac: str) -> ipaddress.IPv6Interface:
@@ -91,7 +92,8 @@ def connected_routes(link: FakeLink) -> list[FakeRoute]:
         else:
             # fe80::/64 routes are left out (see netsim.kernel.fake.modelling): one
             # per up link would make every route update O(links) in a host namespace
-            if net.prefixlen == 128 or int(net.network_address) == LINK_LOCAL_BASE:
+            # ::1 is the one /128 without a route of its own (Linux 6.x lists every other)
+            if addr == LOOPBACK_V6 or int(net.network_address) == LINK_LOCAL_BASE:
                 continue
             route = FakeRoute(net, link.name, None, IPV6_KERNEL_METRIC, "universe", "kernel")
         # a secondary (or a second address in the same prefix) adds no route
@@ -137,7 +139,8 @@ def link_up(ns: FakeNamespace, link: FakeLink) -> None:
     if link.kind == "loopback":
         if link.mtu >= IPV4_MIN_MTU and LOOPBACK_V4 not in link.addresses:
             link.addresses.insert(0, LOOPBACK_V4)
-        if ipv6_enabled(ns, link) and LOOPBACK_V6 not in link.addresses:
+        # ::1 only comes with an up at MTU 1280 or more
+        if link.mtu >= IPV6_MIN_MTU and ipv6_enabled(ns, link) and LOOPBACK_V6 not in link.addresses:
             link.addresses.append(LOOPBACK_V6)
     sync_connected(ns, link)
 
@@ -173,8 +176,16 @@ def rename_refs(ns: FakeNamespace, old: str, new: str) -> None:
 
 
 def mtu_changed(ns: FakeNamespace, link: FakeLink, old_mtu: int) -> None:
-    """Crossing 1280 destroys or recreates the device's IPv6 state (and 68 its IPv4)."""
-    if link.mtu < IPV6_MIN_MTU <= old_mtu:
+    """Crossing 1280 destroys or recreates the device's IPv6 state (and 68 its IPv4).
+
+    ``lo`` keeps its IPv6 state and only loses its addresses going below 1280
+    (new ones may be added there); going back up does not bring ::1 back
+    until its next up, as on Linux.
+    """
+    if link.kind == "loopback":
+        if link.mtu < IPV6_MIN_MTU <= old_mtu:
+            drop_ipv6(ns, link)
+    elif link.mtu < IPV6_MIN_MTU <= old_mtu:
         drop_ipv6(ns, link)
         ns.sysctls.pop(disable_ipv6_key(link.name), None)
     elif old_mtu < IPV6_MIN_MTU <= link.mtu:

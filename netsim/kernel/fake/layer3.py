@@ -24,7 +24,7 @@ from typing import Literal
 from netsim.errors import InvalidParameterError, kernel_error
 from netsim.kernel.base import RouteInfo
 from netsim.kernel.fake import l3sync
-from netsim.kernel.fake.common import IPV6_MIN_MTU, FakeBase
+from netsim.kernel.fake.common import FakeBase
 from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeRoute, IPAddr, IPIface, IPNet
 from netsim.validate import parse_ip, parse_network
 
@@ -88,7 +88,7 @@ class Layer3Mixin(FakeBase):
         addr = parse_cidr(cidr)
         space, link = self._link(ns, dev)
         if addr.version == 6:
-            if link.mtu < IPV6_MIN_MTU:
+            if not l3sync.has_ipv6_state(space, link):
                 raise kernel_error(errno.EINVAL, f"{dev!r} has no IPv6 (MTU {link.mtu} < 1280)")
             if not l3sync.ipv6_enabled(space, link):
                 raise kernel_error(errno.EACCES, f"IPv6 is disabled on {dev!r}")
