@@ -8,6 +8,10 @@ Three ways in the same run, so the figures read as ratios:
 * ``ip-per-command``: the reference, one ``ip`` process per command (what
   Mininet does), in the same namespaces.
 
+The ``nft-rule-add-delete`` group adds and deletes one Dnat (two nft rules)
+through libnftables in-process (``library``) and through an ``nsenter nft``
+process per batch (``process``, the reference) in the same namespace.
+
 Run: ``python -m pytest benchmarks/test_bench_kernel.py --benchmark-only``.
 Targets (issue 4): linux <= 3 ms per setup and <= 1 ms per teardown; fake <= 50 µs per setup.
 """
@@ -155,3 +159,43 @@ def test_endpoint_teardown_reference_ip_per_command(benchmark: Any, reference_na
     ep = reference_namespaces
     benchmark.extra_info["kernel"] = "ip-per-command"
     benchmark.pedantic(lambda: ip_teardown(ep), setup=lambda: ip_setup(ep), rounds=ROUNDS // 4, warmup_rounds=2)
+
+
+@pytest.fixture
+def rule_namespace() -> Iterator[str]:
+    if linux_unavailable_reason() is not None:
+        pytest.skip(f"real kernel unavailable: {linux_unavailable_reason()}")
+    kernel = make_kernel("linux")  # owns (and surely removes) the namespace
+    try:
+        name = kernel.ns("br")
+        kernel.add_namespace(name)
+        yield name
+    finally:
+        kernel.close()
+
+
+@pytest.mark.benchmark(group="nft-rule-add-delete")
+@pytest.mark.parametrize("backend", ["library", "process"])
+def test_rule_add_delete(benchmark: Any, rule_namespace: str, backend: str) -> None:
+    """One Dnat (two nft rules) added then deleted by handle: ``library`` is libnftables
+    in-process, ``process`` the ``nsenter nft`` reference, in the same namespace."""
+    from netsim.kernel.base import Dnat
+    from netsim.kernel.linux.libnft import load_libnft
+    from netsim.kernel.linux.nft import NftNamespace
+
+    if backend == "library" and load_libnft() is None:
+        pytest.skip("libnftables.so.1 is not installed")
+    benchmark.extra_info["backend"] = backend
+    tables = NftNamespace(rule_namespace, backend="library" if backend == "library" else "process")
+    rule = Dnat("tcp", 8080, "10.0.0.2", 80)
+
+    def add_delete() -> None:
+        tables.add(rule, {})
+        tables.delete(rule)
+
+    try:
+        rounds = ROUNDS if backend == "library" else ROUNDS // 8
+        benchmark.pedantic(add_delete, rounds=rounds, warmup_rounds=2, iterations=1)
+        assert tables.rules() == []
+    finally:
+        tables.close()

@@ -3,7 +3,7 @@
 Safety: every namespace name must start with this kernel's per-run prefix;
 netlink sockets are only ever opened *inside* such a namespace (never in the
 root one); veth peers are created directly in their target namespace; nft
-and sysctls run inside the namespace (nsenter / a setns'd thread). close()
+and sysctls run inside the namespace (libnftables or nsenter / a setns'd thread). close()
 removes every namespace by exact name and verifies that none is left.
 
 Layer 3 and below (addresses, routes, neighbours, FDB, sysctls) live in
@@ -34,6 +34,8 @@ from netsim.kernel.linux.netns import (
     namespace_path,
     netlink_errors,
     remove_namespace,
+    run_in_namespace,
+    write_namespace_defaults,
 )
 from netsim.kernel.linux.nft import NftNamespace
 from netsim.naming import check_ifname, check_nsname
@@ -126,11 +128,13 @@ class LinuxKernel(LinuxNamespaces):
         handle = create_namespace(name)
         self._handles[name] = handle
         self._nft[name] = NftNamespace(name)
-        # Bridged frames must not traverse the inet hooks: the rule model keeps
-        # routed (layer "ip") and bridged (layer "bridge") filtering apart.
-        for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"):
-            with contextlib.suppress(Exception):
-                self.set_sysctl(name, key, "0")
+        try:
+            run_in_namespace(name, write_namespace_defaults)
+        except BaseException:
+            del self._handles[name], self._nft[name]
+            handle.close()
+            remove_namespace(name)
+            raise
 
     def _dependents(self, name: str) -> list[tuple[NamespaceHandle, int]]:
         """Links elsewhere tied to a link in ``name`` (veth peers, macvlans/vxlans on its
@@ -166,7 +170,9 @@ class LinuxKernel(LinuxNamespaces):
             self._traffic.close_namespace(name)
         handle.close()
         del self._handles[name]
-        self._nft.pop(name, None)
+        tables = self._nft.pop(name, None)
+        if tables is not None:
+            tables.close()  # its libnftables socket would keep the namespace alive
         for other in self._handles.values():
             other.nsids.pop(name, None)
         self._macs = {key: mac for key, mac in self._macs.items() if key[0] != name}
@@ -381,6 +387,8 @@ class LinuxKernel(LinuxNamespaces):
                 problems.append(f"closing traffic: {exc}")
         for name in sorted(self._handles):
             self._handles[name].close()
+        for tables in self._nft.values():
+            tables.close()
         for name in sorted(self._handles):
             try:
                 remove_namespace(name)

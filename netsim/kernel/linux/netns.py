@@ -34,6 +34,37 @@ from netsim.safety import NETNS_DIR
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
 
+#: Written in every namespace this kernel creates, from a thread inside it (these
+#: keys are per namespace; the root namespace's values are never touched).
+#: accept_dad 0: IPv6 addresses, link-local included, are usable at once instead
+#: of "tentative" for 1-3 s (the fake kernel has no DAD). send_redirects 0: a
+#: router's ICMP redirects would spend its ICMP error budget (the fake sends none).
+NAMESPACE_SYSCTLS = (
+    ("net/ipv6/conf/all/accept_dad", "0"),
+    ("net/ipv6/conf/default/accept_dad", "0"),
+    ("net/ipv4/conf/all/send_redirects", "0"),
+    ("net/ipv4/conf/default/send_redirects", "0"),
+)
+#: Bridged frames must not traverse the inet hooks: the rule model keeps routed
+#: (layer "ip") and bridged (layer "bridge") filtering apart. These keys exist
+#: only while br_netfilter is loaded, so a missing one is skipped.
+OPTIONAL_NAMESPACE_SYSCTLS = (
+    ("net/bridge/bridge-nf-call-iptables", "0"),
+    ("net/bridge/bridge-nf-call-ip6tables", "0"),
+)
+
+
+def write_namespace_defaults() -> None:
+    """Write the per-namespace defaults; runs on a thread already inside the new namespace."""
+    for key, value in NAMESPACE_SYSCTLS + OPTIONAL_NAMESPACE_SYSCTLS:
+        try:
+            with open(f"/proc/sys/{key}", "w", encoding="ascii") as stream:
+                stream.write(value)
+        except OSError as exc:
+            if (key, value) in OPTIONAL_NAMESPACE_SYSCTLS:
+                continue
+            raise kernel_error(exc.errno or errno.EIO, f"sysctl {key}: {exc}") from exc
+
 
 @contextlib.contextmanager
 def netlink_errors(what: str) -> Iterator[None]:
