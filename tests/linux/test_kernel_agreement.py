@@ -31,7 +31,16 @@ pytestmark = pytest.mark.linux
 ROLES = ("h1", "h2", "c1")
 LINKS = ("eth0", "eth1", "veth0", "br0", "mv0", "vx0", "lo")
 BAD_LINKS = ("x" * 16, "a/b")
-ADDRESSES = ("10.0.0.1/24", "10.0.0.2/24", "10.0.1.1/24", "fd00::1/64", "fd00::2/64", "10.0.0.1", "300.0.0.1/24")
+ADDRESSES = (
+    "10.0.0.1/24",
+    "10.0.0.2/24",
+    "10.0.1.1/24",
+    "fd00::1/64",
+    "fd00::2/64",
+    "fd05::5/128",
+    "10.0.0.1",
+    "300.0.0.1/24",
+)
 ROUTE_DSTS = ("default", "10.9.0.0/24", "10.0.1.0/24") * 3 + ("default6", "fd09::/64", "10.0.0.1/24")
 #: gateways Linux's local table decides: a subnet broadcast and a prefix on lo (10.0.0.1 and fd00::1 are own too)
 LOCAL_TABLE_GATEWAYS = ("10.0.0.255", "127.0.0.5")
