@@ -132,6 +132,7 @@ def test_library_is_the_default_and_process_is_the_fallback(
 ) -> None:
     h1 = linux.ns("h1")
     linux.add_namespace(h1)
+    monkeypatch.delenv(BACKEND_VARIABLE, raising=False)
     assert default_backend() == "library"
     monkeypatch.setenv(BACKEND_VARIABLE, "process")
     assert default_backend() == "process"

@@ -78,7 +78,11 @@ def load_libnft() -> LibNft | None:
 
 @dataclass(frozen=True)
 class NftResult:
-    """What one batch returned: nft's exit status and its two text channels."""
+    """What one batch returned: nft's exit status and its two text channels.
+
+    >>> NftResult(0, '{"nftables": []}', "").status
+    0
+    """
 
     status: int
     output: str
