@@ -908,3 +908,16 @@ def test_ipv6_host_addresses_get_a_host_route(kernel: Kernel) -> None:
     ]
     kernel.delete_address(ns, "v0", "fd00::1/128")
     assert v6_routes(kernel, ns) == [("fd05::1/128", "lo", None, 256, "kernel")]
+
+
+def test_a_device_stacked_on_a_bridge_cannot_be_its_port(kernel: Kernel) -> None:
+    """Enslaving a macvlan of a bridge to that bridge would make a loop: EBUSY."""
+    ns = host(kernel)
+    kernel.add_bridge(ns, "br0")
+    kernel.add_bridge(ns, "br1")
+    kernel.add_macvlan(ns, "mv0", "br0", "bridge")
+    kernel.add_macvlan(ns, "mv1", "mv0", "bridge")
+    refused(kernel, lambda: kernel.set_master(ns, "mv0", "br0"), "kernel-busy:EBUSY")
+    refused(kernel, lambda: kernel.set_master(ns, "mv1", "br0"), "kernel-busy:EBUSY")
+    kernel.set_master(ns, "mv0", "br1")  # another bridge is fine
+    assert [(link.name, link.master) for link in kernel.links(ns) if link.name == "mv0"] == [("mv0", "br1")]

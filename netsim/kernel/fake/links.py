@@ -298,10 +298,23 @@ class LinksMixin(FakeBase):
             return
         if any(upper.kind == "macvlan" for upper in self._uppers.get(link, [])):
             raise kernel_error(errno.EBUSY, f"{name!r} carries macvlans and cannot be a bridge port")
+        if link in self._stacked_above(bridge):
+            raise kernel_error(errno.EBUSY, f"{name!r} is stacked on {master!r}: enslaving it would make a loop")
         self._release_port(link)
         link.master = bridge
         self._ports[bridge].add(link)
         self._bridge_follow_ports(bridge)
+
+    def _stacked_above(self, lower: FakeLink) -> set[FakeLink]:
+        """Every device stacked on ``lower``, directly or not: O(devices above it)."""
+        found: set[FakeLink] = set()
+        pending = [lower]
+        while pending:
+            for upper in self._uppers.get(pending.pop(), []):
+                if upper not in found:
+                    found.add(upper)
+                    pending.append(upper)
+        return found
 
     # --- moves and renames ---------------------------------------------------------
     def move_link(self, ns: str, name: str, new_ns: str, new_name: str | None = None) -> None:
