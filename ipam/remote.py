@@ -45,12 +45,7 @@ class RemoteIpam(Ipam):
 
     @classmethod
     def from_client(cls, client: PluginClient, implements: Sequence[str] | None = None) -> RemoteIpam:
-        if implements is None:
-            implements = client.activate()
-        if IPAM_DRIVER not in implements:
-            raise PluginProtocolError(
-                f"plugin implements {list(implements)}, not {IPAM_DRIVER}", plugin=client.name, call="Plugin.Activate"
-            )
+        client.require(IPAM_DRIVER, implements)
         call = _PREFIX + "GetCapabilities"
         reply = client.call(call, optional=True)
         capability = IpamCapability() if reply is None else _decoded(client, call, ipam_capability_from_json, reply)

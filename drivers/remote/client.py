@@ -17,7 +17,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -145,6 +145,15 @@ class PluginClient:
         except InvalidParameterError as exc:
             raise PluginProtocolError(str(exc), plugin=self.name, call=ACTIVATE) from exc
         return implements
+
+    def require(self, subsystem: str, implements: Sequence[str] | None = None) -> None:
+        """Activate (unless ``implements`` is already known) and insist on ``subsystem``."""
+        if implements is None:
+            implements = self.activate()
+        if subsystem not in implements:
+            raise PluginProtocolError(
+                f"plugin implements {list(implements)}, not {subsystem}", plugin=self.name, call=ACTIVATE
+            )
 
     def call(
         self, method: str, args: Mapping[str, Any] | None = None, *, optional: bool = False

@@ -79,14 +79,7 @@ class RemoteDriver(Driver):
     @classmethod
     def from_client(cls, client: PluginClient, implements: Sequence[str] | None = None) -> RemoteDriver:
         """From an existing client; ``implements`` skips a second activation."""
-        if implements is None:
-            implements = client.activate()
-        if NETWORK_DRIVER not in implements:
-            raise PluginProtocolError(
-                f"plugin implements {list(implements)}, not {NETWORK_DRIVER}",
-                plugin=client.name,
-                call="Plugin.Activate",
-            )
+        client.require(NETWORK_DRIVER, implements)
         call = _PREFIX + "GetCapabilities"
         reply = client.call(call)
         return cls(client, _decoded(client, call, capability_from_json, reply))
