@@ -21,7 +21,6 @@ from typing import Any
 
 from drivers.bridge.config import parse_mtu
 from netsim import netlabel
-from netsim.controller.rollback import rollback_on_error
 from netsim.driverapi import Capability, Driver, DriverCallback, InterfaceInfo, IPAMData, JoinInfo, NetworkInfo
 from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, NotFoundError
 from netsim.host import Host
@@ -29,6 +28,7 @@ from netsim.kernel.base import Kernel, MacvlanMode
 from netsim.naming import MAX_IFNAME
 from netsim.netutils import mac_from_ipv4
 from netsim.registry import kernel_and_host
+from netsim.undo import rollback_on_error
 
 NETWORK_TYPE = "macvlan"
 MODES: tuple[MacvlanMode, ...] = ("bridge", "private", "vepa", "passthru")

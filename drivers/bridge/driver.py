@@ -21,12 +21,12 @@ from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
 from drivers.bridge.ports import PortTable
 from drivers.bridge.setup import SETUP_STEPS, IsolationRules, SetupContext
 from netsim import netlabel
-from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.driverapi import Driver, InterfaceInfo, IPAMData, IPInterface, JoinInfo, NetworkInfo
 from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, KernelError, NotFoundError
 from netsim.host import Host
 from netsim.kernel.base import Dnat, Kernel
 from netsim.netutils import mac_from_ipv4
+from netsim.undo import Undo, rollback_on_error
 
 NETWORK_TYPE = "bridge"
 CONTAINER_IFACE_PREFIX = "eth"

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.bridge.config import BridgeNetworkConfig
-from netsim.controller.rollback import Undo
 from netsim.kernel.base import Filter, Kernel, Masquerade, Rule
 from netsim.netutils import mac_from_ipv4
+from netsim.undo import Undo
 
 IPV4_FORWARD = "net.ipv4.ip_forward"
 IPV6_FORWARD = "net.ipv6.conf.all.forwarding"

@@ -31,12 +31,12 @@ from typing import Any
 from drivers.overlay.peers import PEER_TABLE, FloodRefs, PeerRecord
 from drivers.overlay.vni import VniAllocator, parse_vni
 from netsim import netlabel
-from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.driverapi import Driver, EventType, InterfaceInfo, IPAMData, IPInterface, JoinInfo, NetworkInfo
 from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, KernelError, NotFoundError
 from netsim.host import Host
 from netsim.kernel.base import Kernel
 from netsim.netutils import mac_from_ipv4
+from netsim.undo import Undo, rollback_on_error
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,12 @@ from netsim.cluster.bus import TableEntry, TableEventBus
 from netsim.cluster.ipam import SharedIpam
 from netsim.controller import Controller, ControllerConfig, Endpoint, IpamConfig
 from netsim.controller.records import network_key
-from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.driverapi import EventType
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError
 from netsim.ipamapi import DEFAULT_IPAM
 from netsim.kernel.base import Kernel
 from netsim.store import MemoryStore
+from netsim.undo import Undo, rollback_on_error
 
 UNDERLAY_ROLE = "underlay"
 UNDERLAY_BRIDGE = "br0"

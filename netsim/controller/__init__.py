@@ -21,7 +21,6 @@ from netsim.controller.config import ControllerConfig, IpamConfig, PoolConfig
 from netsim.controller.hostsetup import build_host
 from netsim.controller.inspect import inspect_network
 from netsim.controller.records import Records, endpoint_key
-from netsim.controller.rollback import rollback_on_error
 from netsim.controller.views import Endpoint, Network, Sandbox
 from netsim.driverapi import CONFIG_HOST, CONFIG_KERNEL, CONFIG_OPTIONS, CONFIG_STORE
 from netsim.errors import InvalidParameterError, NetsimError, NotFoundError
@@ -29,6 +28,7 @@ from netsim.kernel.base import Kernel
 from netsim.netlabel import PortBinding
 from netsim.registry import EntryPointScan, Registry, process_entry_points
 from netsim.store import MemoryStore
+from netsim.undo import rollback_on_error
 
 NetworkRef = Network | str
 SandboxRef = Sandbox | str

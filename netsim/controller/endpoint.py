@@ -10,12 +10,12 @@ from netsim import netlabel
 from netsim.controller.config import check_name, parse_address, parse_ports
 from netsim.controller.network import SPECIAL_DRIVERS
 from netsim.controller.records import endpoint_key
-from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.controller.views import Endpoint
 from netsim.driverapi import InterfaceInfo, IPAddress, IPInterface
 from netsim.errors import ConflictError, InvalidParameterError, NoSpaceError
 from netsim.ipamapi import Ipam
 from netsim.netlabel import PortBinding
+from netsim.undo import Undo, rollback_on_error
 from netsim.validate import parse_mac
 
 if TYPE_CHECKING:

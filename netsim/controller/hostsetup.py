@@ -9,9 +9,9 @@ would not: only masquerade and DNAT make external connectivity work.
 
 from __future__ import annotations
 
-from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.host import Host
 from netsim.kernel.base import Kernel
+from netsim.undo import Undo, rollback_on_error
 
 UPLINK = "eth0"
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from netsim import netlabel
 from netsim.controller.records import endpoint_key, sandbox_key
-from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.controller.sandbox import make_namespace, plug_interface, unplug_interface, update_default_routes
 from netsim.driverapi import EventType, JoinInfo
 from netsim.errors import ConflictError, ForbiddenError
+from netsim.undo import Undo, rollback_on_error
 
 if TYPE_CHECKING:
     from netsim.controller import Controller

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from netsim import netlabel
 from netsim.controller.config import IpamConfig, ParsedPool, check_name, parse_pool
 from netsim.controller.records import network_key, normalized
-from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.controller.views import Network, ipam_data_of
 from netsim.driverapi import IPAMData, IPInterface, NetworkInfo
 from netsim.errors import ConflictError, InvalidParameterError
 from netsim.ipamapi import GATEWAY_TYPE, REQUEST_ADDRESS_TYPE, Ipam
+from netsim.undo import Undo, rollback_on_error
 
 if TYPE_CHECKING:
     from netsim.controller import Controller

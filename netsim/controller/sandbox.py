@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from netsim.controller.config import check_name
 from netsim.controller.records import sandbox_key
-from netsim.controller.rollback import Undo, rollback_on_error
 from netsim.controller.views import Sandbox
 from netsim.driverapi import CONNECTED, JoinInfo
 from netsim.kernel.base import Kernel
+from netsim.undo import Undo, rollback_on_error
 
 if TYPE_CHECKING:
     from netsim.controller import Controller

@@ -26,10 +26,10 @@ from drivers.bridge.setup import (
     setup_mtu,
 )
 from netsim import netlabel
-from netsim.controller.rollback import Undo
 from netsim.driverapi import IPAMData
 from netsim.errors import InvalidParameterError
 from netsim.kernel.base import Filter, Kernel, Masquerade
+from netsim.undo import Undo
 
 NID = "ab" * 32
 BRIDGE = f"br-{NID[:12]}"

@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import drivers.bridge.ports
-import netsim.controller.rollback
 import netsim.store
+import netsim.undo
 from drivers.bridge.ports import PortTable
 from netsim.errors import ConflictError
 
 
-@pytest.mark.parametrize("module", [netsim.store, netsim.controller.rollback, drivers.bridge.ports])
+@pytest.mark.parametrize("module", [netsim.store, netsim.undo, drivers.bridge.ports])
 def test_doctests(module: types.ModuleType) -> None:
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0

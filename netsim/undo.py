@@ -1,6 +1,8 @@
-"""Undo logs: every controller operation (and every driver setup) records how
-to take back each step it made, and runs them in reverse when a later step
-fails, so a failed call leaves nothing half-made.
+"""Undo logs: every controller operation, driver setup and cluster step
+records how to take back each step it made, and runs them in reverse when a
+later step fails, so a failed call leaves nothing half-made. A neutral module:
+the controller, the drivers, IPAM and the cluster all import it, and none of
+them has to import another to get it.
 """
 
 from __future__ import annotations
