@@ -54,6 +54,28 @@ class NoSpaceError(UnavailableError):
     kind = "no-space"
 
 
+class StoreUnavailableError(UnavailableError):
+    """A datastore's server could not be reached or did not answer in time;
+    ``url`` names the store and ``operation`` the call that failed."""
+
+    kind = "store-unavailable"
+
+    def __init__(self, message: str, *, url: str = "", operation: str = "") -> None:
+        where = " ".join(p for p in (url, operation) if p)
+        super().__init__(f"store {where}: {message}" if where else message)
+        self.url = url
+        self.operation = operation
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_store_unavailable, (self.args[0], self.url, self.operation))
+
+
+def _store_unavailable(message: str, url: str, operation: str) -> StoreUnavailableError:
+    error = StoreUnavailableError("")
+    error.args, error.url, error.operation = (message,), url, operation
+    return error
+
+
 class NotImplementedByDriverError(NetsimError, NotImplementedError):
     """An optional driver call that this driver does not implement."""
 

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import netsim.store
+import netsim.store.memory
 from netsim.errors import ConflictError, InvalidParameterError, NotFoundError
 from netsim.store import MUST_NOT_EXIST, MemoryStore, get_json, list_json, put_json
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(netsim.store).failed == 0
+    assert doctest.testmod(netsim.store.memory).failed == 0
 
 
 def test_compare_and_set() -> None:

@@ -10,13 +10,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import drivers.bridge.ports
-import netsim.store
+import netsim.store.base
+import netsim.store.memory
+import netsim.store.url
+import netsim.store.watch
+import netsim.store.zookeeper
 import netsim.undo
 from drivers.bridge.ports import PortTable
 from netsim.errors import ConflictError
 
 
-@pytest.mark.parametrize("module", [netsim.store, netsim.undo, drivers.bridge.ports])
+@pytest.mark.parametrize(
+    "module",
+    [
+        netsim.store.base,
+        netsim.store.memory,
+        netsim.store.url,
+        netsim.store.watch,
+        netsim.store.zookeeper,
+        netsim.undo,
+        drivers.bridge.ports,
+    ],
+)
 def test_doctests(module: types.ModuleType) -> None:
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0

@@ -1,11 +1,5 @@
-"""The key-value store the controller keeps its state in (libnetwork's datastore).
-
-The controller never holds networks, endpoints or sandboxes in globals: each is
-a JSON record under a libnetwork-shaped key (``network/<id>``,
-``endpoint/<nid>/<eid>``, ``sandbox/<id>``). Only the in-memory store exists
-today; a persistent (sqlite) or distributed (etcd) one implements the same
-:class:`KVStore` protocol, with a per-key version for compare-and-set so that
-several controllers can share a global-scope store later.
+"""The embedded in-memory store (``memory://``), the default and the reference
+for every other backend's semantics (see :mod:`netsim.store.base`).
 
 :class:`MemoryStore` also takes records as dicts (:meth:`MemoryStore.put_record`)
 and renders their JSON text only when someone reads ``KVPair.value``: the
@@ -17,30 +11,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from sortedcontainers import SortedDict  # type: ignore[import-untyped]
 
 from netsim.errors import ConflictError, InvalidParameterError, NotFoundError
-
-#: ``previous_version`` value meaning "the key must not exist yet".
-MUST_NOT_EXIST = 0
-
-
-@dataclass(frozen=True)
-class KVPair:
-    """One stored value and the version it was written with (versions start at 1)."""
-
-    key: str
-    value: str
-    version: int
-
-
-def canonical_json(record: dict[str, Any]) -> str:
-    """Canonical JSON text (sorted keys, no spaces), so equal records are equal text."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+from netsim.store.base import MUST_NOT_EXIST, KVPair, canonical_json, check_key, check_prefix, decode_object
+from netsim.store.watch import Watch, WatchEvent
 
 
 class RecordPair(KVPair):
@@ -82,35 +60,6 @@ class RecordPair(KVPair):
         return hash((self.key, self.value, self.version))
 
 
-class KVStore(Protocol):
-    """What the controller needs from a store.
-
-    ``previous_version`` on :meth:`put` and :meth:`delete` turns the call into a
-    compare-and-set: ``None`` writes unconditionally, :data:`MUST_NOT_EXIST`
-    requires the key to be absent, any other value must equal the stored
-    version, otherwise :class:`ConflictError` is raised and nothing changes.
-    """
-
-    def get(self, key: str) -> KVPair: ...
-
-    def put(self, key: str, value: str, previous_version: int | None = None) -> int: ...
-
-    def delete(self, key: str, previous_version: int | None = None) -> None: ...
-
-    def list(self, prefix: str) -> list[KVPair]: ...
-
-    def exists(self, key: str) -> bool: ...
-
-
-def _check_key(key: str) -> None:
-    if key.__class__ is str and key and key[0] != "/" and "//" not in key:
-        return  # the common case in one cheap test (this runs on every store call)
-    if not isinstance(key, str) or not key or key.startswith("/") or "//" in key:
-        raise InvalidParameterError(
-            f"invalid store key {key!r}: expected a non-empty relative path like 'network/<id>'"
-        )
-
-
 class MemoryStore:
     """A thread-safe in-memory :class:`KVStore` ordered by key.
 
@@ -130,9 +79,13 @@ class MemoryStore:
     netsim.errors.ConflictError: store key 'network/a' is at version 2, not 1
     """
 
-    def __init__(self) -> None:
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
         self._data: SortedDict = SortedDict()
         self._lock = threading.Lock()
+        # Running watches; writes test this list's truth only, so an unwatched
+        # store pays one attribute load per write.
+        self._watches: list[Watch] = []
         # A global counter (like etcd's revision) so a deleted-then-recreated
         # key never reuses a version an old reader may still hold.
         self._revision = 0
@@ -153,7 +106,7 @@ class MemoryStore:
     def get(self, key: str) -> KVPair:
         pair: KVPair | None = self._data.get(key) if key.__class__ is str else None
         if pair is None:
-            _check_key(key)  # only now: a key that is stored was valid when put
+            check_key(key)  # only now: a key that is stored was valid when put
             raise NotFoundError(f"store key {key!r} does not exist")
         return pair
 
@@ -161,13 +114,15 @@ class MemoryStore:
         return key in self._data
 
     def put(self, key: str, value: str, previous_version: int | None = None) -> int:
-        _check_key(key)
+        check_key(key)
         if not isinstance(value, str):
             raise InvalidParameterError(f"store value for {key!r} must be a string, got {type(value).__name__}")
         with self._lock:
             self._check_version(key, previous_version)
             self._revision += 1
-            self._data[key] = KVPair(key, value, self._revision)
+            pair = self._data[key] = KVPair(key, value, self._revision)
+            if self._watches:
+                self._notify(pair)
             return self._revision
 
     def put_record(self, key: str, record: dict[str, Any], previous_version: int | None = None) -> int:
@@ -178,13 +133,15 @@ class MemoryStore:
         float, bool, None, lists, dicts with str keys): they are encoded when
         read. O(log n).
         """
-        _check_key(key)
+        check_key(key)
         if not isinstance(record, dict):
             raise InvalidParameterError(f"store record for {key!r} must be a dict, got {type(record).__name__}")
         with self._lock:
             self._check_version(key, previous_version)
             self._revision += 1
-            self._data[key] = RecordPair(key, record, self._revision)
+            pair = self._data[key] = RecordPair(key, record, self._revision)
+            if self._watches:
+                self._notify(pair)
             return self._revision
 
     def get_record(self, key: str) -> dict[str, Any]:
@@ -193,7 +150,7 @@ class MemoryStore:
         pair = self.get(key)
         if isinstance(pair, RecordPair):
             return pair.record
-        return _decode_object(key, pair.value)
+        return decode_object(key, pair.value)
 
     def list_records(self, prefix: str) -> list[dict[str, Any]]:
         """The JSON-object records under ``prefix`` in key order (shared, read-only)."""
@@ -208,14 +165,18 @@ class MemoryStore:
         return out
 
     def delete(self, key: str, previous_version: int | None = None) -> None:
-        _check_key(key)
+        check_key(key)
         with self._lock:
             if key not in self._data:
                 raise NotFoundError(f"store key {key!r} does not exist")
             self._check_version(key, previous_version)
-            del self._data[key]
+            pair = self._data.pop(key)
+            if self._watches:
+                self._notify(pair, deleted=True)
 
     def list(self, prefix: str) -> list[KVPair]:
+        if prefix.__class__ is not str:
+            check_prefix(prefix)
         with self._lock:
             return [self._data[k] for k in self._keys_with_prefix(prefix)]
 
@@ -225,6 +186,42 @@ class MemoryStore:
                 break
             yield key
 
+    def watch(self, prefix: str, callback: Callable[[WatchEvent], None]) -> Watch:
+        """Call ``callback`` (on the watch's own thread) for every later write
+        under ``prefix``, in write order: exact, no change is coalesced."""
+        check_prefix(prefix)
+        watch = Watch(self.url, prefix, callback)
+
+        def forget() -> None:
+            with self._lock:
+                if watch in self._watches:
+                    self._watches.remove(watch)
+
+        watch.on_cancel = forget
+        with self._lock:
+            self._watches.append(watch)
+        return watch
+
+    def _notify(self, pair: KVPair, *, deleted: bool = False) -> None:
+        # Called with the lock held, so watchers see writes in store order.
+        event: WatchEvent | None = None
+        for watch in self._watches:
+            if pair.key.startswith(watch.prefix):
+                if event is None:
+                    event = (
+                        WatchEvent("delete", pair.key, None, pair.version)
+                        if deleted
+                        else WatchEvent("put", pair.key, pair.value, pair.version)
+                    )
+                watch.deliver(event)
+
+    def close(self) -> None:
+        """Cancel every watch (idempotent); the data stays readable."""
+        with self._lock:
+            watches, self._watches = self._watches, []
+        for watch in watches:
+            watch.cancel()
+
     def __len__(self) -> int:
         return len(self._data)
 
@@ -233,28 +230,3 @@ class MemoryStore:
         for key, pair in self._data.items():
             assert pair.key == key, (key, pair)
             assert 1 <= pair.version <= self._revision, (pair, self._revision)
-
-
-def _decode_object(key: str, text: str) -> dict[str, Any]:
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        raise InvalidParameterError(f"store key {key!r} does not hold a JSON object")
-    return value
-
-
-def put_json(store: KVStore, key: str, record: dict[str, Any], previous_version: int | None = None) -> int:
-    """Store ``record`` as canonical JSON (sorted keys, so equal records are equal text)."""
-    return store.put(key, canonical_json(record), previous_version)
-
-
-def get_json(store: KVStore, key: str) -> dict[str, Any]:
-    return _decode_object(key, store.get(key).value)
-
-
-def list_json(store: KVStore, prefix: str) -> list[dict[str, Any]]:
-    out = []
-    for pair in store.list(prefix):
-        value = json.loads(pair.value)
-        if isinstance(value, dict):
-            out.append(value)
-    return out
