@@ -14,12 +14,12 @@ import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from drivers.remote.client import ClientConfig, PluginAddress, PluginClient, PluginConnectError
-from drivers.remote.discovery import default_name, plugins_from_config
 from netsim.driverapi import IPAddress, IPInterface, IPNetwork
 from netsim.errors import InvalidParameterError, NetsimError, PluginProtocolError, PluginUnavailableError
 from netsim.ipamapi import Ipam, IpamCallback, IpamCapability
+from netsim.plugin.client import ClientConfig, PluginAddress, PluginClient, PluginConnectError, shared_client
 from netsim.plugin.codec import IPAM_DRIVER, Fields, ipam_capability_from_json, parse_cidr, parse_pool
+from netsim.plugin.discovery import default_name, plugins_from_config
 
 _PREFIX = IPAM_DRIVER + "."
 T = TypeVar("T")
@@ -165,9 +165,9 @@ def init(registry: IpamCallback, config: Mapping[str, Any]) -> None:
     """Register one RemoteIpam per configured or discovered IPAM plugin."""
     specs, client_config = plugins_from_config(config)
     for spec in specs:
-        client = PluginClient(spec.name, spec.address, client_config)
+        client = shared_client(registry, spec.name, spec.address, client_config)
         try:
-            implements = client.activate()
+            implements = list(client.implements) if client.implements is not None else client.activate()
             if IPAM_DRIVER not in implements:
                 client.close()
                 continue

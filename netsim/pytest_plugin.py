@@ -58,20 +58,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="KEY=VALUE",
         help="driver option given to every network the suite creates (repeatable)",
     )
+    group.addoption(
+        "--netsim-plugin-cmd",
+        default=None,
+        metavar="CMD ARGS",
+        help="a Docker plugin program to test (any language); netsim starts it for every check inside the "
+        "simulated host (with --netsim-plugin-name)",
+    )
+    group.addoption(
+        "--netsim-plugin-name",
+        default=None,
+        metavar="NAME",
+        help="the plugin's name: it serves /run/docker/plugins/NAME.sock (or NAME.spec / NAME.json)",
+    )
 
 
 def conformance_target(config: pytest.Config) -> ConformanceTarget:
     """The driver named by the command line options (the suite needs one)."""
     from netsim.conformance.target import DriverTarget, parse_options
+    from netsim.plugin.launcher import parse_command
 
     spec = config.getoption("--netsim-driver")
+    command = config.getoption("--netsim-plugin-cmd")
+    plugin_name = config.getoption("--netsim-plugin-name")
+    if command or plugin_name:
+        if not (command and plugin_name) or spec:
+            pytest.exit(
+                "--netsim-plugin-cmd and --netsim-plugin-name go together, without --netsim-driver", returncode=4
+            )
+        spec = plugin_name
     if not spec:
-        pytest.exit("the conformance suite needs --netsim-driver=NAME|module:Class|unix:///path.sock", returncode=4)
+        pytest.exit(
+            "the conformance suite needs --netsim-driver=NAME|module:Class|unix:///path.sock "
+            "or --netsim-plugin-cmd CMD --netsim-plugin-name NAME",
+            returncode=4,
+        )
     try:
         options = parse_options(config.getoption("--netsim-option"))
+        argv = tuple(parse_command(command)) if command else ()
     except NetsimError as exc:
         pytest.exit(str(exc), returncode=4)
-    return DriverTarget(spec=str(spec), kernel=str(config.getoption("--netsim-kernel")), options=options)
+    kernel = str(config.getoption("--netsim-kernel"))
+    return DriverTarget(spec=str(spec), kernel=kernel, options=options, plugin_cmd=argv)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -86,7 +114,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             areas[str(area)][outcome] += 1
     if not areas:
         return
-    target = config.getoption("--netsim-driver")
+    target = config.getoption("--netsim-driver") or config.getoption("--netsim-plugin-cmd")
     terminalreporter.write_sep("=", f"netsim conformance: {target} on {config.getoption('--netsim-kernel')} kernel")
     for area in sorted(areas):
         counts = areas[area]

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.remote.client import ClientConfig, PluginAddress, PluginClient, PluginConnectError
-from drivers.remote.discovery import PluginSpec, default_name, find_plugin, plugins_from_config, scan
 from drivers.remote.driver import RemoteDriver
 from netsim.driverapi import DriverCallback
+from netsim.plugin.client import ClientConfig, PluginAddress, PluginClient, PluginConnectError, shared_client
 from netsim.plugin.codec import NETWORK_DRIVER
+from netsim.plugin.discovery import PluginSpec, default_name, find_plugin, plugins_from_config, scan
 
 __all__ = [
     "ClientConfig",
@@ -43,9 +43,9 @@ def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:
     """
     specs, client_config = plugins_from_config(config)
     for spec in specs:
-        client = PluginClient(spec.name, spec.address, client_config)
+        client = shared_client(registry, spec.name, spec.address, client_config)
         try:
-            implements = client.activate()
+            implements = list(client.implements) if client.implements is not None else client.activate()
             if NETWORK_DRIVER not in implements:
                 client.close()
                 continue

@@ -17,8 +17,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from drivers.remote.client import ClientConfig, PluginAddress, PluginClient, PluginConnectError
-from drivers.remote.discovery import default_name
 from netsim.driverapi import (
     Capability,
     DiscoveryType,
@@ -37,6 +35,7 @@ from netsim.errors import (
     PluginReplyError,
     PluginUnavailableError,
 )
+from netsim.plugin.client import ClientConfig, PluginAddress, PluginClient, PluginConnectError
 from netsim.plugin.codec import (
     NETWORK_DRIVER,
     Fields,
@@ -46,6 +45,7 @@ from netsim.plugin.codec import (
     ipam_data_to_json,
     join_reply_from_json,
 )
+from netsim.plugin.discovery import default_name
 
 _PREFIX = NETWORK_DRIVER + "."
 T = TypeVar("T")

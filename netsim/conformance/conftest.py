@@ -11,6 +11,17 @@ from netsim.conformance.target import DriverTarget
 from netsim.kernel.base import Kernel
 from netsim.pytest_plugin import conformance_target
 
+#: Why a kernel-effect check cannot run for a plugin in its own process on the fake kernel.
+OUT_OF_PROCESS_ON_FAKE = "needs --netsim-kernel=linux: the plugin runs in its own process"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "kernel_effects: the check looks at what the driver did to the kernel (skipped for a plugin "
+        "in another process on the fake kernel, which it cannot reach)",
+    )
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tag each check with its contract area (its module) for the summary and JUnit."""
@@ -26,9 +37,13 @@ def target(request: pytest.FixtureRequest) -> DriverTarget:
 
 
 @pytest.fixture
-def dut(target: DriverTarget, netsim_kernel_factory: Callable[[str], Kernel]) -> Iterator[DriverUnderTest]:
+def dut(
+    request: pytest.FixtureRequest, target: DriverTarget, netsim_kernel_factory: Callable[[str], Kernel]
+) -> Iterator[DriverUnderTest]:
     """The driver under test in a fresh controller; after the check, the
     controller is closed and the kernel must equal its state before."""
+    if target.out_of_process and target.kernel == "fake" and request.node.get_closest_marker("kernel_effects"):
+        pytest.skip(OUT_OF_PROCESS_ON_FAKE)
     kernel = netsim_kernel_factory(target.kernel)
     baseline = kernel.snapshot()
     under_test = build(target, kernel)

@@ -78,6 +78,28 @@ class DriverUnderTest:
                 cleanup()
 
 
+def launch_for_check(
+    target: DriverTarget, kernel: Kernel, host_namespace: str
+) -> tuple[Callable[..., None], Callable[[], None]]:
+    """Start the plugin program for one check: inside ``host_namespace`` on the
+    real kernel, in a private namespace of its own on the fake one (it cannot
+    reach the in-memory kernel; the checks that need it to are skipped)."""
+    from drivers.remote import RemoteDriver
+    from netsim.plugin.launcher import launch_plugin
+
+    netns = None
+    if kernel.kind == "linux":
+        from netsim.safety import NETNS_DIR
+
+        netns = str(NETNS_DIR / host_namespace)
+    plugin = launch_plugin(target.plugin_cmd, target.spec, netns=netns)
+
+    def stop() -> None:
+        plugin.stop()
+
+    return RemoteDriver.init_for(plugin.address, name=target.spec), stop
+
+
 def build(target: DriverTarget, kernel: Kernel, host: str = "h1") -> DriverUnderTest:
     """A controller on ``kernel`` with the target driver registered."""
     ctrl = Controller(kernel, ControllerConfig(host=host))
@@ -88,6 +110,9 @@ def build(target: DriverTarget, kernel: Kernel, host: str = "h1") -> DriverUnder
             before = set(ctrl.registry.drivers())
             if target.kind == "python":
                 init = load_python_target(target.spec)
+            elif target.kind == "process":
+                init, stop = launch_for_check(target, kernel, ctrl.host.namespace)
+                cleanups.append(stop)
             elif target.kind == "remote":
                 from drivers.remote import RemoteDriver
 

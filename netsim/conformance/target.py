@@ -11,6 +11,11 @@
 * ``unix:///path.sock`` / ``tcp://host:port``: a remote (Docker) plugin,
 * ``plugin:NAME``: the built-in NAME served in-process as a Docker plugin and
   reached through the remote driver (a round trip of the plugin protocol).
+
+``--netsim-plugin-cmd "CMD ARGS" --netsim-plugin-name NAME`` instead names a
+plugin *program* (any language): kind ``process``, spec ``NAME``. Each check
+starts it with :func:`netsim.plugin.launcher.launch_plugin` inside the
+check's simulated host and stops it afterwards.
 """
 
 from __future__ import annotations
@@ -32,9 +37,14 @@ class DriverTarget:
     kernel: str = "fake"
     #: driver options passed to every network the suite creates
     options: dict[str, str] = field(default_factory=dict)
+    #: ``--netsim-plugin-cmd``: a plugin program netsim starts for every check
+    #: (inside the check's simulated host on the real kernel)
+    plugin_cmd: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
+        if self.plugin_cmd:
+            return "process"
         if self.spec.startswith(("unix://", "tcp://", "http://")):
             return "remote"
         if self.spec.startswith("plugin:"):
@@ -42,6 +52,11 @@ class DriverTarget:
         if ":" in self.spec:
             return "python"
         return "name"
+
+    @property
+    def out_of_process(self) -> bool:
+        """The driver runs in another process: it cannot reach a fake kernel."""
+        return self.kind in ("process", "remote")
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from netsim import netlabel
 from netsim.conformance.harness import DriverUnderTest
 from netsim.controller import PortBinding
@@ -11,6 +13,7 @@ def _port_options() -> dict[str, object]:
     return {netlabel.PORT_MAP: [PortBinding(proto="tcp", container_port=80, host_port=18080, host_ip="")]}
 
 
+@pytest.mark.kernel_effects
 def test_program_then_revoke_restores_the_kernel(dut: DriverUnderTest) -> None:
     net = dut.create_network("conf-ext")
     dut.ctrl.create_sandbox("conf-ext-c")
@@ -25,6 +28,7 @@ def test_program_then_revoke_restores_the_kernel(dut: DriverUnderTest) -> None:
         dut.ctrl.delete_network(net.name)
 
 
+@pytest.mark.kernel_effects
 def test_revoke_is_safe_to_repeat(dut: DriverUnderTest) -> None:
     net = dut.create_network("conf-ext2")
     dut.ctrl.create_sandbox("conf-ext2-c")

@@ -6,6 +6,8 @@ import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from netsim.conformance.harness import DriverUnderTest, new_id
 from netsim.driverapi import CONNECTED, NEXTHOP, InterfaceInfo, IPAMData, JoinInfo
 
@@ -35,6 +37,7 @@ def joined(dut: DriverUnderTest) -> Iterator[tuple[JoinInfo, list[IPAMData], str
         dut.driver.delete_network(nid)
 
 
+@pytest.mark.kernel_effects
 def test_join_interface_names_are_valid(dut: DriverUnderTest) -> None:
     with joined(dut) as (jinfo, _, _):
         if jinfo.src_name is None:
@@ -92,6 +95,7 @@ def test_leave_then_join_again(dut: DriverUnderTest) -> None:
         dut.driver.delete_network(nid)
 
 
+@pytest.mark.kernel_effects
 def test_disconnect_undoes_connect(dut: DriverUnderTest) -> None:
     """Through the controller: connect, disconnect and sandbox removal leave the
     kernel as it was before the container existed."""

@@ -11,6 +11,7 @@ from netsim.errors import ForbiddenError
 from netsim.probe import probe
 
 
+@pytest.mark.kernel_effects
 def test_endpoints_of_one_network_reach_each_other(dut: DriverUnderTest) -> None:
     net = dut.create_network("conf-reach")
     for name in ("conf-a", "conf-b"):
@@ -33,6 +34,7 @@ def test_endpoints_of_one_network_reach_each_other(dut: DriverUnderTest) -> None
         dut.ctrl.delete_network(net.name)
 
 
+@pytest.mark.kernel_effects
 def test_separate_networks_do_not_reach_each_other(dut: DriverUnderTest) -> None:
     """Only for drivers whose endpoints get their own interface and address."""
     left = dut.create_network("conf-left")

@@ -13,21 +13,25 @@ request is known not to have been received.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from drivers.remote.wire import BodyTooLarge, Connection
 from netsim.errors import InvalidParameterError, PluginProtocolError, PluginUnavailableError
 from netsim.plugin.codec import ACCEPT, ACTIVATE, Fields
 from netsim.plugin.errors import KIND_FIELD, reply_error
+from netsim.plugin.wire import BodyTooLarge, Connection
 
 MIB = 1024 * 1024
+_CLONE_NEWNET = 0x40000000
 # Keep this many idle connections per plugin; more are closed after use.
 _MAX_IDLE = 4
 
@@ -80,6 +84,9 @@ class PluginAddress:
     path: str = ""
     host: str = ""
     port: int = 0
+    #: for tcp: the network namespace file to connect from (a plugin listening
+    #: on a simulated host's loopback); empty: this process's namespace
+    netns: str = ""
 
     @classmethod
     def parse(cls, text: str) -> PluginAddress:
@@ -127,7 +134,10 @@ class PluginClient:
         self.config = config or ClientConfig()
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
-        self._host = "localhost" if self.address.scheme == "unix" else f"{self.address.host}:{self.address.port}"
+        # Docker's client names every unix-socket plugin host "plugin.sock"
+        self._host = "plugin.sock" if self.address.scheme == "unix" else f"{self.address.host}:{self.address.port}"
+        #: what /Plugin.Activate answered, once it has been called (Docker activates once)
+        self.implements: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:
         return f"PluginClient({self.name!r}, {str(self.address)!r})"
@@ -144,12 +154,14 @@ class PluginClient:
                 raise InvalidParameterError("Activate reply: Implements must be a list of strings")
         except InvalidParameterError as exc:
             raise PluginProtocolError(str(exc), plugin=self.name, call=ACTIVATE) from exc
+        self.implements = tuple(implements)
         return implements
 
     def require(self, subsystem: str, implements: Sequence[str] | None = None) -> None:
-        """Activate (unless ``implements`` is already known) and insist on ``subsystem``."""
+        """Activate (unless ``implements`` is given or this client activated
+        already) and insist on ``subsystem``."""
         if implements is None:
-            implements = self.activate()
+            implements = self.implements if self.implements is not None else self.activate()
         if subsystem not in implements:
             raise PluginProtocolError(
                 f"plugin implements {list(implements)}, not {subsystem}", plugin=self.name, call=ACTIVATE
@@ -192,7 +204,10 @@ class PluginClient:
 
     def _connect(self, timeout: float) -> Connection:
         if self.address.scheme == "tcp":
-            sock = socket.create_connection((self.address.host, self.address.port), timeout=timeout)
+            if self.address.netns:
+                sock = _connect_in_namespace(self.address, timeout)
+            else:
+                sock = socket.create_connection((self.address.host, self.address.port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return Connection(sock)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -240,8 +255,7 @@ class PluginClient:
     def _exchange(self, conn: Connection, method: str, body: bytes, deadline: float) -> tuple[int, bytes]:
         # headers and body in one write: the plugin wakes once per request
         head = (
-            f"POST /{method} HTTP/1.1\r\nHost: {self._host}\r\nAccept: {ACCEPT}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"POST /{method} HTTP/1.1\r\nHost: {self._host}\r\nAccept: {ACCEPT}\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         try:
             reply = conn.exchange(head.encode() + body, deadline, self.config.max_body)
@@ -306,3 +320,62 @@ def _error_text(reply: object) -> str:
 def _kind_of(reply: object) -> str:
     kind = reply.get(KIND_FIELD) if isinstance(reply, dict) else None
     return kind if isinstance(kind, str) else ""
+
+
+def _connect_in_namespace(address: PluginAddress, timeout: float) -> socket.socket:
+    """A TCP connection made from inside ``address.netns``.
+
+    A socket belongs to the network namespace it was created in, so a short
+    thread joins the namespace (``setns`` affects only that thread), creates
+    and connects the socket, and hands it back; the caller's thread and the
+    rest of the process stay where they are.
+    """
+    made: list[socket.socket] = []
+    failed: list[BaseException] = []
+
+    def inside() -> None:
+        try:
+            fd = os.open(address.netns, os.O_RDONLY)
+            try:
+                if ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWNET) != 0:
+                    code = ctypes.get_errno()
+                    raise OSError(code, f"setns into {address.netns}: {os.strerror(code)}")
+            finally:
+                os.close(fd)
+            made.append(socket.create_connection((address.host, address.port), timeout=timeout))
+        except BaseException as exc:  # handed back to the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=inside, name="netsim-plugin-connect", daemon=True)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return made[0]
+
+
+# Activated clients per registry (a controller's): Docker keeps one activated
+# plugin per daemon and hands it to every subsystem it implements. netsim's
+# remote network and IPAM init functions run one after the other on the same
+# registry; this memo lets the second reuse the first's activation. Entries
+# live exactly as long as their registry (weak keys), so controllers never
+# share a client and nothing outlives a controller.
+_ACTIVATED: weakref.WeakKeyDictionary[object, dict[tuple[str, str], PluginClient]] = weakref.WeakKeyDictionary()
+_ACTIVATED_LOCK = threading.Lock()
+
+
+def shared_client(registry: object, name: str, address: PluginAddress, config: ClientConfig) -> PluginClient:
+    """The client of plugin ``name`` at ``address`` for ``registry``: the one
+    already made (and activated) for the plugin's other subsystem if there is
+    one, else a new one remembered for it. One ``/Plugin.Activate`` per
+    plugin per controller, as Docker."""
+    key = (name, str(address))
+    with _ACTIVATED_LOCK:
+        try:
+            clients = _ACTIVATED.setdefault(registry, {})
+        except TypeError:  # a registry that cannot be weakly referenced: no sharing
+            return PluginClient(name, address, config)
+        client = clients.get(key)
+        if client is None or client.config != config:
+            client = clients[key] = PluginClient(name, address, config)
+        return client

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drivers.remote.client import ClientConfig, PluginAddress
 from netsim.errors import InvalidParameterError, NotFoundError
+from netsim.plugin.client import ClientConfig, PluginAddress
 
 
 @dataclass(frozen=True)

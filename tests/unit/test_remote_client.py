@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_plugin_helpers import CLOSE, HANG, FakePlugin, Request, ThenClose, chunked_reply, http_reply, short_dir
 
-from drivers.remote.client import ClientConfig, PluginAddress, PluginClient, PluginConnectError
+from netsim.plugin.client import ClientConfig, PluginAddress, PluginClient, PluginConnectError
 from netsim.errors import (
     ConflictError,
     InvalidParameterError,
@@ -108,7 +108,7 @@ def test_accept_header_and_bodies(sock_dir: Path) -> None:
 
 
 def test_stale_keepalive_connection_is_replaced(sock_dir: Path) -> None:
-    from drivers.remote.wire import Connection as _Connection
+    from netsim.plugin.wire import Connection as _Connection
 
     with serve(sock_dir, http_reply(200, {"ok": True})) as plugin:
         client = PluginClient("p", plugin.address, FAST)

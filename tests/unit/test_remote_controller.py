@@ -11,7 +11,7 @@ import pytest
 from test_plugin_helpers import HANG, FakePlugin, MemoryIpam, http_reply, network_plugin, short_dir
 
 from drivers.remote import RemoteDriver
-from drivers.remote.client import ClientConfig
+from netsim.plugin.client import ClientConfig
 from netsim.errors import PluginError, PluginProtocolError, PluginReplyError, PluginUnavailableError
 from netsim.kernel.base import Kernel
 from netsim.plugin import PluginServer

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from test_plugin_helpers import short_dir
 
-import drivers.remote.client
-import drivers.remote.discovery
-from drivers.remote.client import ClientConfig, PluginAddress
-from drivers.remote.discovery import PluginSpec, default_name, find_plugin, plugins_from_config, read_spec_file, scan
+import netsim.plugin.client
+import netsim.plugin.discovery
+from netsim.plugin.client import ClientConfig, PluginAddress
+from netsim.plugin.discovery import PluginSpec, default_name, find_plugin, plugins_from_config, read_spec_file, scan
 from netsim.errors import InvalidParameterError, NotFoundError
 
 
@@ -35,7 +35,7 @@ def make_socket(path: Path) -> socket.socket:
 
 
 def test_doctests() -> None:
-    for module in (drivers.remote.discovery, drivers.remote.client):
+    for module in (netsim.plugin.discovery, netsim.plugin.client):
         results = doctest.testmod(module)
         assert results.attempted > 0 and results.failed == 0
 

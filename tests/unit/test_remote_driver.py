@@ -24,7 +24,7 @@ from test_plugin_helpers import (
 )
 
 from drivers.remote import RemoteDriver, init
-from drivers.remote.client import ClientConfig
+from netsim.plugin.client import ClientConfig
 from netsim.driverapi import (
     Capability,
     DiscoveryType,

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from test_plugin_helpers import FakePlugin, MemoryDriver, MemoryIpam, Request, http_reply, short_dir
 
 from drivers.remote import RemoteDriver
-from drivers.remote.client import ClientConfig
+from netsim.plugin.client import ClientConfig
 from ipam.remote import RemoteIpam
 from netsim.driverapi import DiscoveryType, InterfaceInfo, IPAMData, JoinInfo, NetworkInfo
 from netsim.errors import NotImplementedByDriverError, PluginError

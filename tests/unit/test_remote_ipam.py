@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_plugin_helpers import FakePlugin, MemoryIpam, Request, http_reply, short_dir
 
-from drivers.remote.client import ClientConfig
+from netsim.plugin.client import ClientConfig
 from ipam.remote import RemoteIpam, init
 from netsim.errors import (
     ConflictError,
