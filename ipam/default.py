@@ -28,7 +28,7 @@ from ipam.pools import (
     first_free_subnet,
     parse_pools,
 )
-from netsim.driverapi import IPAddress, IPInterface, IPNetwork
+from netsim.driverapi import CONFIG_GLOBAL_STORE, CONFIG_PERSISTENT, CONFIG_STORE, IPAddress, IPInterface, IPNetwork
 from netsim.errors import ConflictError, InvalidParameterError, NoSpaceError, NotFoundError
 from netsim.ipamapi import (
     ALLOC_SERIAL,
@@ -349,6 +349,20 @@ class DefaultIpam(Ipam):
 
 
 def init(registry: IpamCallback, config: Mapping[str, Any]) -> None:
-    """Register the default IPAM driver, with the pools ``config`` overrides."""
+    """Register the default IPAM driver, with the pools ``config`` overrides.
+
+    With stores in ``config`` (libnetwork's ``Init(cb, lDs, gDs)``) the pools
+    of LocalDefault live in the local store and those of GlobalDefault in the
+    global one (:class:`ipam.stored.StoredIpam`); without, in memory only.
+    """
     driver = DefaultIpam.from_config(config)
+    stores = {
+        space: config[key]
+        for space, key in ((LOCAL_DEFAULT, CONFIG_STORE), (GLOBAL_DEFAULT, CONFIG_GLOBAL_STORE))
+        if config.get(key) is not None and config.get(CONFIG_PERSISTENT)
+    }
+    if stores:
+        from ipam.stored import StoredIpam  # it builds on this module
+
+        driver = StoredIpam(stores, driver._spaces[LOCAL_DEFAULT].predefined, driver._spaces[GLOBAL_DEFAULT].predefined)
     registry.register_ipam_driver(DEFAULT_IPAM, driver, driver.capabilities())

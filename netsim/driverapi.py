@@ -9,7 +9,9 @@ capability)``, exactly as libnetwork's ``AddDriver`` does.
 ``makeDriverConfig``): :data:`CONFIG_KERNEL` is the :class:`netsim.kernel.base.Kernel`,
 :data:`CONFIG_HOST` the :class:`netsim.host.Host` the driver runs on, plus the
 controller's per-driver options (e.g. ``{"bridge": {...}}`` →
-``config["options"]``).
+``config["options"]``), and the stores: :data:`CONFIG_STORE` (local scope)
+and :data:`CONFIG_GLOBAL_STORE` (global scope). IPAM init functions receive
+the same two stores (libnetwork's ``Init(cb, lDs, gDs)``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ SCOPES: tuple[Scope, ...] = ("local", "global", "swarm")
 CONFIG_KERNEL = "kernel"
 CONFIG_HOST = "host"
 CONFIG_OPTIONS = "options"
+#: the controller's local-scope store (libnetwork's LocalKVClient)
 CONFIG_STORE = "store"
+#: the global-scope store shared by every host (libnetwork's GlobalKVClient);
+#: the local store when the controller has no global one
+CONFIG_GLOBAL_STORE = "global_store"
+#: true when the controller was given a store to survive in (restart and
+#: recovery): drivers and IPAM keep their state in the stores then; false for
+#: the embedded default, a private in-memory store that dies with the process
+CONFIG_PERSISTENT = "persistent"
 
 # Route types of JoinInfo.add_static_route (libnetwork's types.NEXTHOP/CONNECTED).
 NEXTHOP = 0

@@ -21,13 +21,23 @@ from netsim.controller.config import ControllerConfig, IpamConfig, PoolConfig
 from netsim.controller.hostsetup import build_host
 from netsim.controller.inspect import inspect_network
 from netsim.controller.records import Records, endpoint_key
+from netsim.controller.recovery import RecoveryReport, recover
+from netsim.controller.replay import ReplayKernel
+from netsim.controller.stores import open_stores
 from netsim.controller.views import Endpoint, Network, Sandbox
-from netsim.driverapi import CONFIG_HOST, CONFIG_KERNEL, CONFIG_OPTIONS, CONFIG_STORE
-from netsim.errors import InvalidParameterError, NetsimError, NotFoundError
+from netsim.driverapi import (
+    CONFIG_GLOBAL_STORE,
+    CONFIG_HOST,
+    CONFIG_KERNEL,
+    CONFIG_OPTIONS,
+    CONFIG_PERSISTENT,
+    CONFIG_STORE,
+    DiscoveryType,
+)
+from netsim.errors import InvalidParameterError, NetsimError, NotFoundError, NotImplementedByDriverError
 from netsim.kernel.base import Kernel
 from netsim.netlabel import PortBinding
 from netsim.registry import EntryPointScan, Registry, process_entry_points
-from netsim.store import MemoryStore
 from netsim.undo import rollback_on_error
 
 NetworkRef = Network | str
@@ -38,11 +48,25 @@ class Controller:
     def __init__(self, kernel: Kernel, config: ControllerConfig | None = None) -> None:
         self.kernel = kernel
         self.config = config or ControllerConfig()
-        self.store = self.config.store if self.config.store is not None else MemoryStore()
+        self.stores = open_stores(self.config)
+        self.store = self.stores.local
+        self.global_store = self.stores.global_
         self.records = Records(self.store)
         self._lock = threading.RLock()
         self._closed = False
-        self.host, self._host_teardown = build_host(kernel, self.config.host, self.config.host_index)
+        #: what the recovery found and did, when this controller was opened on existing state
+        self.recovery: RecoveryReport | None = None
+        try:
+            recovering = self.stores.persistent and self.records.has_state()
+            self.host, self._host_teardown, adopted = build_host(
+                kernel, self.config.host, self.config.host_index, adopt=self.stores.persistent
+            )
+        except BaseException:
+            self.stores.close()
+            raise
+        # Drivers see the kernel through a replay wrapper while they are rebuilt.
+        replay = ReplayKernel(kernel) if recovering else None
+        self._driver_kernel: Any = replay if replay is not None else kernel
         try:
             self.registry = Registry()
             self.load_warnings = self.registry.load(
@@ -51,9 +75,27 @@ class Controller:
                 entry_points=self.config.entry_points,
                 discovered=self._discovery() if self.config.entry_points else None,
             )
+            if replay is not None:
+                self.recovery = recover(self, replay)
+            self.load_warnings += self._announce_stores()
         except BaseException:
-            self._host_teardown.run()
+            if not adopted and not recovering:
+                self._host_teardown.run()
+            self.stores.close()
             raise
+
+    def _announce_stores(self) -> list[str]:
+        """libnetwork's DiscoverNew(DATASTORE) to every driver, once per configured scope."""
+        warnings = []
+        for data in self.stores.discovery_data():
+            for name, entry in self.registry.drivers().items():
+                try:
+                    entry.driver.discover_new(DiscoveryType.DATASTORE, data)
+                except NotImplementedByDriverError:
+                    continue
+                except NetsimError as exc:
+                    warnings.append(f"driver {name!r} refused the {data['Scope']} datastore: {exc}")
+        return warnings
 
     def _discovery(self) -> EntryPointScan:
         return self.config.discovery if self.config.discovery is not None else process_entry_points()
@@ -70,10 +112,12 @@ class Controller:
     def driver_config(self, name: str) -> dict[str, Any]:
         """libnetwork's makeDriverConfig: what a driver's init function receives."""
         return {
-            CONFIG_KERNEL: self.kernel,
+            CONFIG_KERNEL: self._driver_kernel,
             CONFIG_HOST: self.host,
             CONFIG_OPTIONS: dict(self.config.driver_options.get(name, {})),
             CONFIG_STORE: self.store,
+            CONFIG_GLOBAL_STORE: self.global_store,
+            CONFIG_PERSISTENT: self.stores.persistent,
         }
 
     # --- lookups --------------------------------------------------------------------------
@@ -253,6 +297,7 @@ class Controller:
             problems = self._host_teardown.run()
             if problems:
                 errors.append(NetsimError(f"host teardown incomplete: {'; '.join(problems)}"))
+            self.stores.close()
             if errors:
                 raise errors[0]
 

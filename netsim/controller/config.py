@@ -96,6 +96,15 @@ class ControllerConfig:
     host_index: int = 0
     experimental: bool = False
     driver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the local-scope store (boltdb's role): a KVStore, or a URL such as
+    #: ``sqlite:///var/lib/netsim/h1.db``; None: a private in-memory store that
+    #: dies with the controller. A controller opened on a store that holds
+    #: records recovers them (see netsim.controller.recovery).
+    local_store: KVStore | str | None = None
+    #: the global-scope store shared by hosts (``etcd://``, ``zk://``, or any
+    #: KVStore); None: the local store serves both scopes
+    global_store: KVStore | str | None = None
+    #: the local store as an object (older spelling of ``local_store``)
     store: KVStore | None = None
     #: also load third-party drivers from the netsim.drivers / netsim.ipam entry points
     entry_points: bool = True
@@ -109,11 +118,23 @@ class ControllerConfig:
     #: entry points per process (netsim.registry.process_entry_points); pass
     #: ``EntryPointScan.scan()`` to see plugins installed since that scan.
     discovery: EntryPointScan | None = None
+    #: links in the host namespace that someone else manages (a cluster's
+    #: underlay uplink): recovery never sweeps them as orphans
+    keep_links: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_name(self.host, "host", max_len=32)
         if not isinstance(self.host_index, int) or not 0 <= self.host_index < MAX_HOSTS:
             raise InvalidParameterError(f"invalid host index {self.host_index!r}: expected 0-{MAX_HOSTS - 1}")
+        if self.store is not None and self.local_store is not None:
+            raise InvalidParameterError("give the local store once: 'store' and 'local_store' are the same setting")
+        for label, value in (("local_store", self.local_store), ("global_store", self.global_store)):
+            if (
+                value is not None
+                and not isinstance(value, str)
+                and not all(hasattr(value, method) for method in ("get", "put", "delete", "list", "exists"))
+            ):
+                raise InvalidParameterError(f"invalid {label} {value!r}: expected a store URL or a KVStore")
         if self.discovery is not None and not isinstance(self.discovery, EntryPointScan):
             raise InvalidParameterError(
                 f"invalid discovery {self.discovery!r}: expected a netsim.registry.EntryPointScan or None"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +107,7 @@ def create_endpoint(
             "gateway": None,
             "gateway6": None,
             "static_routes": [],
+            "created": time.time_ns(),
         }
         ctrl.records.put(endpoint_key(nid, eid), record)
     return Endpoint(ctrl, nid, eid, name)

@@ -21,11 +21,46 @@ def host_addresses(index: int) -> tuple[str, str]:
     return f"198.18.{index}.2/24", f"198.18.{index}.1"
 
 
-def build_host(kernel: Kernel, name: str, index: int) -> tuple[Host, Undo]:
-    """Create the host and outside namespaces; returns the host and its teardown."""
+def _intact(kernel: Kernel, host_ns: str, outside_ns: str, uplink_cidr: str) -> bool:
+    """Whether a host left by an earlier process is whole (both namespaces, uplink addressed)."""
+    namespaces = set(kernel.namespaces())
+    if host_ns not in namespaces or outside_ns not in namespaces:
+        return False
+    return (UPLINK, uplink_cidr) in kernel.addresses(host_ns) and any(
+        link.name == UPLINK for link in kernel.links(outside_ns)
+    )
+
+
+def build_host(kernel: Kernel, name: str, index: int, *, adopt: bool = False) -> tuple[Host, Undo, bool]:
+    """Create the host and outside namespaces; returns the host, its teardown,
+    and whether an existing host was adopted.
+
+    With ``adopt`` (a controller restarting on a store), a whole host left by
+    an earlier process is taken over as it is; a half-built one is removed
+    and built afresh.
+    """
     host_ns, outside_ns = kernel.ns(name), kernel.ns(f"{name}-out")
     uplink_cidr, outside_ip = host_addresses(index)
     prefix = uplink_cidr.split("/")[1]
+    adopted = adopt and _intact(kernel, host_ns, outside_ns, uplink_cidr)
+    if adopt and not adopted:
+        for ns in (host_ns, outside_ns):
+            if ns in kernel.namespaces():
+                kernel.delete_namespace(ns)
+    host = Host(
+        name=name,
+        kernel=kernel,
+        namespace=host_ns,
+        uplink=UPLINK,
+        uplink_address=uplink_cidr,
+        outside_namespace=outside_ns,
+        outside_address=outside_ip,
+    )
+    if adopted:
+        teardown = Undo()
+        for ns in (host_ns, outside_ns):
+            teardown.push(f"delete namespace {ns}", lambda ns=ns: kernel.delete_namespace(ns))  # type: ignore[misc]
+        return host, teardown, True
     with rollback_on_error() as undo:
         for ns in (host_ns, outside_ns):
             kernel.add_namespace(ns)
@@ -40,13 +75,4 @@ def build_host(kernel: Kernel, name: str, index: int) -> tuple[Host, Undo]:
         kernel.set_sysctl(host_ns, "net.ipv4.ip_forward", "1")
         teardown = Undo()
         teardown.extend(undo)
-    host = Host(
-        name=name,
-        kernel=kernel,
-        namespace=host_ns,
-        uplink=UPLINK,
-        uplink_address=uplink_cidr,
-        outside_namespace=outside_ns,
-        outside_address=outside_ip,
-    )
-    return host, teardown
+    return host, teardown, False

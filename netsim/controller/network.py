@@ -7,6 +7,7 @@ step (IPAM, driver, kernel, store) releases what was taken.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +149,8 @@ def create_network(
             "ipam_options": dict(ipam.options),
             "ipv4": ipv4_entries,
             "ipv6_pools": ipv6_entries,
+            # Creation order, for replay after a restart (drivers set up in this order).
+            "created": time.time_ns(),
         }
         ctrl.records.put(network_key(nid), normalized(record))
         undo.push("delete network record", lambda: ctrl.records.delete(network_key(nid)))

@@ -169,5 +169,11 @@ class Records:
     def sandboxes(self) -> list[Record]:
         return self._list("sandbox/")
 
+    def has_state(self) -> bool:
+        """Whether the store holds any network or sandbox (a controller opened on it recovers)."""
+        return any(
+            self.store.list(prefix) for prefix in ("network/", "sandbox/", "endpoint/", "name/", "ipam/LocalDefault/")
+        )
+
     def has_endpoints(self, nid: str) -> bool:
         return bool(self.store.list(f"endpoint/{nid}/"))
