@@ -5,7 +5,7 @@
     netsim trace SCENARIO --from A --to B[:PORT/PROTO] [--kernel fake|linux]
     netsim inspect SCENARIO [--kernel fake|linux]
     netsim clean [--dry-run]
-    netsim plugin serve MODULE:CLASS --socket PATH
+    netsim plugin serve MODULE:CLASS|--builtin NAME --socket PATH
 
 Exit status: 0 all good, 1 an expectation failed (or something leaked),
 2 invalid input (one line on stderr, never a traceback).
@@ -75,11 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugin = sub.add_parser("plugin", help="remote driver plugins")
     plugin_sub = plugin.add_subparsers(dest="plugin_command", required=True, parser_class=_Parser)
-    serve = plugin_sub.add_parser("serve", help="serve a Python driver over the Docker plugin protocol")
-    serve.add_argument("target", metavar="MODULE:CLASS")
-    serve.add_argument(
-        "options", nargs=argparse.REMAINDER, metavar="--socket PATH ...", help="passed on to the plugin server"
+    from netsim.plugin.cli import DESCRIPTION as SERVE_DESCRIPTION
+    from netsim.plugin.cli import add_serve_arguments
+
+    serve = plugin_sub.add_parser(
+        "serve", help="serve a Python or built-in driver over the Docker plugin protocol", description=SERVE_DESCRIPTION
     )
+    add_serve_arguments(serve)
     return parser
 
 

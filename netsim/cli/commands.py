@@ -180,7 +180,6 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_plugin_serve(args: argparse.Namespace) -> int:
-    from netsim.plugin.cli import serve_main
+    from netsim.plugin.cli import serve
 
-    status: int = serve_main([args.target, *args.options])
-    return status
+    return serve(args)

@@ -97,28 +97,45 @@ def build_served(
     return driver, capability, ipam
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="netsim plugin serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("target", nargs="?", help="MODULE:CLASS (a Driver or Ipam class), an instance, or MODULE:init")
+DESCRIPTION = "Serve a netsim driver (or a built-in one) as a Docker plugin until SIGINT/SIGTERM."
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``serve``: one definition for ``netsim plugin serve``
+    and ``python -m netsim.plugin serve``."""
+    parser.add_argument(
+        "target", nargs="?", metavar="MODULE:ATTR", help="a Driver or Ipam class, an instance, or MODULE:init"
+    )
     parser.add_argument("--builtin", metavar="NAME", help="serve a built-in driver (or IPAM) instead of a target")
     parser.add_argument("--kernel", choices=("fake", "linux"), default="fake", help="kernel of --builtin's host")
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--socket", help="unix socket path to listen on")
+    where.add_argument("--socket", metavar="PATH", help="unix socket path to listen on")
     where.add_argument("--tcp", metavar="HOST:PORT", help="TCP address to listen on (loopback only advised)")
     parser.add_argument("--name", default="", help="which registered driver to serve (init functions)")
     parser.add_argument("--config", default="{}", help="JSON config handed to an init function")
     parser.add_argument("--scope", choices=("local", "global"), help="GetCapabilities Scope (default local)")
     parser.add_argument("--connectivity-scope", choices=("local", "global"), help="default: same as --scope")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="netsim plugin serve", description=DESCRIPTION, epilog=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_serve_arguments(parser)
     return parser
 
 
 def serve_main(argv: list[str]) -> int:
-    """Run the serve command; returns the process exit status."""
+    """Parse ``argv`` (a leading ``serve`` is skipped) and serve; returns the exit status."""
     args_list = list(argv[1:] if argv[:1] == ["serve"] else argv)
     try:
         args = _parser().parse_args(args_list)
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return int(exc.code or 0)
+    return serve(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve what parsed ``args`` (see :func:`add_serve_arguments`) name until SIGINT/SIGTERM."""
     with contextlib.ExitStack() as stack:
         server = _start(args, stack)
         if server is None:

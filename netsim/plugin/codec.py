@@ -15,7 +15,7 @@ wrong JSON type is an error, as it is for Go.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from netsim.errors import (
     InvalidParameterError,
 )
 from netsim.ipamapi import IpamCapability
+from netsim.netlabel import PORT_MAP, PortBinding
 from netsim.validate import parse_mac
 
 #: What Docker's engine sends as Accept on every plugin call.
@@ -322,3 +323,25 @@ def copy_join_info(source: JoinInfo, target: JoinInfo) -> None:
         target.add_static_route(route.destination, route.route_type, route.next_hop)
     if source.gateway_service_disabled:
         target.disable_gateway_service()
+
+
+def oper_info_to_json(value: Mapping[str, Any]) -> dict[str, Any]:
+    """An EndpointOperInfo ``Value`` in Docker's shape: the port map is a list
+    of ``types.PortBinding`` (numeric ``Proto``, ``Port``, ``HostPortEnd``),
+    whatever shape the driver returned it in (netsim's ``PortBinding``, its
+    ``to_json`` dict or Docker's own).
+
+    >>> value = {PORT_MAP: [{"Proto": "udp", "ContainerPort": 53, "HostPort": 5353, "HostIP": ""}]}
+    >>> oper_info_to_json(value)[PORT_MAP]
+    [{'Proto': 17, 'IP': '', 'Port': 53, 'HostIP': '', 'HostPort': 5353, 'HostPortEnd': 5353}]
+    """
+    reply = dict(value)
+    bindings = reply.get(PORT_MAP)
+    if isinstance(bindings, list):
+        reply[PORT_MAP] = [
+            binding.to_docker_json()
+            if isinstance(binding, PortBinding)
+            else PortBinding.from_json(binding).to_docker_json()
+            for binding in bindings
+        ]
+    return reply

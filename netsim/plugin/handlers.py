@@ -28,6 +28,7 @@ from netsim.plugin.codec import (
     ipam_capability_to_json,
     ipam_data_from_json,
     join_reply_to_json,
+    oper_info_to_json,
     parse_plain_ip,
 )
 from netsim.plugin.errors import error_reply
@@ -150,7 +151,7 @@ class PluginHandlers:
             return {}
 
         def oper_info(f: Fields) -> Reply:
-            return {"Value": driver.endpoint_oper_info(*ids(f))}
+            return {"Value": oper_info_to_json(driver.endpoint_oper_info(*ids(f)))}
 
         def join(f: Fields) -> Reply:
             nid, eid = ids(f)
