@@ -4,6 +4,7 @@ line, never a traceback, nothing built)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -173,15 +174,18 @@ def test_clean_lists_what_it_removed(capsys: pytest.CaptureFixture[str], monkeyp
 def test_plugin_serve_hands_over_its_arguments(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[list[str]] = []
+    seen: list[tuple[str | None, str | None, str | None]] = []
 
-    def fake_serve(argv: list[str]) -> int:
-        seen.append(argv)
+    def fake_serve(args: argparse.Namespace) -> int:
+        seen.append((args.target, args.builtin, args.socket))
         return 0
 
-    monkeypatch.setattr("netsim.plugin.cli.serve_main", fake_serve)
+    monkeypatch.setattr("netsim.plugin.cli.serve", fake_serve)
     status, _, _ = run_cli(capsys, "plugin", "serve", "pkg.mod:Driver", "--socket", "/tmp/netsim-test.sock")
-    assert status == 0 and seen == [["pkg.mod:Driver", "--socket", "/tmp/netsim-test.sock"]]
+    assert status == 0 and seen == [("pkg.mod:Driver", None, "/tmp/netsim-test.sock")]
+    # the console script and ``python -m netsim.plugin serve`` share one parser
+    status, _, _ = run_cli(capsys, "plugin", "serve", "--builtin", "bridge", "--socket", "/tmp/netsim-test.sock")
+    assert status == 0 and seen[-1] == (None, "bridge", "/tmp/netsim-test.sock")
 
 
 def test_run_writes_one_pcap_per_probe(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
