@@ -41,6 +41,7 @@ class CrashInjector(FaultInjector):
         if self.dead:
             raise Crashed(f"dead since {self.fired}")
         self.calls += 1
+        self.log.append(what)
         if self.fail_at is not None and self.calls == self.fail_at:
             self.dead, self.fired = True, what
             raise Crashed(what)
