@@ -91,7 +91,7 @@ def test_concurrent_controllers_never_hand_out_an_address_twice(backend: str, tm
 def test_a_corrupt_record_is_named() -> None:
     store = MemoryStore()
     store.put("ipam/LocalDefault/10.0.0.0-24", '{"network": "10.0.0.0/24"}')
-    with pytest.raises(InvalidParameterError, match="ipam/LocalDefault/10.0.0.0-24"):
+    with pytest.raises(InvalidParameterError, match=r"ipam/LocalDefault/10\.0\.0\.0-24"):
         _stored(store)
     store.put("ipam/LocalDefault/10.0.0.0-24", "not json")
     with pytest.raises(InvalidParameterError, match="not JSON"):
