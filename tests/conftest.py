@@ -11,7 +11,8 @@ from netsim.kernel.base import Kernel
 from netsim.pytest_plugin import session_run_prefix
 from netsim.safety import diff_states, linux_unavailable_reason, namespaces_with_prefix, root_namespace_state
 
-pytest_plugins = ["pytester"]
+# netsim.store.testing: etcd_server, zk_server, store_url, store (every backend).
+pytest_plugins = ["pytester", "netsim.store.testing"]
 
 KERNEL_PARAMS = [pytest.param("fake", id="fake"), pytest.param("linux", id="linux", marks=pytest.mark.linux)]
 

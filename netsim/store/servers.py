@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from netsim.errors import UnavailableError
 
@@ -126,7 +126,7 @@ class _Server:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
-    def __enter__(self) -> _Server:
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:

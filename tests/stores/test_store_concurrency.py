@@ -1,0 +1,86 @@
+"""Racing compare-and-set: threads on every backend, processes on the shared
+ones. Each increment is read, add one, CAS, retry on conflict: a lost update
+or a double win would make the final count wrong."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import pytest
+
+from netsim.errors import ConflictError
+from netsim.store import MUST_NOT_EXIST, KVStore, open_store
+from netsim.store.testing import cas_increment
+
+
+def test_threads_racing_cas_increments(store_url: str, store: KVStore) -> None:
+    threads, each = 4, 15
+    conflicts: list[int] = []
+    workers = [
+        threading.Thread(target=lambda: conflicts.append(cas_increment(store_url, "counter", each)))
+        for _ in range(threads)
+    ]
+    if store_url == "memory://":  # one MemoryStore is only shared inside its process
+        workers = [
+            threading.Thread(target=lambda: conflicts.append(_increment_in(store, "counter", each)))
+            for _ in range(threads)
+        ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert len(conflicts) == threads
+    assert store.get("counter").value == str(threads * each)
+
+
+def _increment_in(store: KVStore, key: str, count: int) -> int:
+    conflicts = 0
+    for _ in range(count):
+        while True:
+            try:
+                if store.exists(key):
+                    pair = store.get(key)
+                    store.put(key, str(int(pair.value) + 1), previous_version=pair.version)
+                else:
+                    store.put(key, "1", previous_version=MUST_NOT_EXIST)
+                break
+            except ConflictError:
+                conflicts += 1
+    return conflicts
+
+
+def test_exactly_one_creator_wins(store: KVStore) -> None:
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def create(n: int) -> None:
+        barrier.wait()
+        try:
+            store.put("lock", str(n), previous_version=MUST_NOT_EXIST)
+            outcomes.append("won")
+        except ConflictError:
+            outcomes.append("conflict")
+
+    workers = [threading.Thread(target=create, args=(n,)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "won"]
+
+
+@pytest.mark.parametrize(
+    "kind", ["sqlite", pytest.param("etcd", marks=pytest.mark.stores), pytest.param("zk", marks=pytest.mark.stores)]
+)
+def test_processes_racing_cas_increments(kind: str, server_store_url: object) -> None:
+    url = server_store_url(kind)  # type: ignore[operator]
+    processes, each = 3, 20
+    context = multiprocessing.get_context("spawn")  # no inherited threads or sockets
+    with context.Pool(processes) as pool:
+        conflicts = pool.starmap(cas_increment, [(url, "counter", each)] * processes, chunksize=1)
+    store = open_store(url)
+    try:
+        assert store.get("counter").value == str(processes * each), conflicts
+    finally:
+        store.close()
