@@ -18,8 +18,9 @@ anyone wrote in between, ZooKeeper refuses (BadVersion) and the call raises
 
 ``list(prefix)`` takes any string prefix: it lists the children of the
 prefix's directory part, keeps those whose name starts with the rest, and reads
-their subtrees level by level (one pipelined round trip per depth). It is not
-one snapshot: keys written during the walk may or may not be seen.
+their subtrees level by level (pipelined reads; children are asked for
+only where a node has some). It is not one snapshot: keys written during
+the walk may or may not be seen.
 
 Watches use kazoo's TreeCache (ZooKeeper 3.8 has persistent recursive watches,
 kazoo 2.11 does not speak them): every change is reported in order per key,
@@ -288,17 +289,25 @@ class ZooKeeperStore:
         ]
         pairs = []
         while level:
-            # One round trip per depth: every read of the level is in flight at once.
-            reads = [(p, k, self._client.get_async(p), self._client.get_children_async(p)) for p, k in level]
-            level = []
-            for path, key, data_result, children_result in reads:
+            # One round of pipelined reads per depth; children are asked for
+            # only where the node's stat says it has some (most keys are leaves).
+            reads = [(p, k, self._client.get_async(p)) for p, k in level]
+            parents = []
+            for path, key, data_result in reads:
                 try:
                     data, stat = self._wait(operation, data_result)
-                    children = self._wait(operation, children_result)
                 except NoNodeError:
                     continue  # deleted during the walk
                 if data.startswith(_MARK):
                     pairs.append(KVPair(key, data[1:].decode(), stat.mzxid))
+                if stat.numChildren:
+                    parents.append((path, key, self._client.get_children_async(path)))
+            level = []
+            for path, key, children_result in parents:
+                try:
+                    children = self._wait(operation, children_result)
+                except NoNodeError:
+                    continue
                 level.extend((path + "/" + n, key + "/" + decode_segment(n)) for n in children)
         pairs.sort(key=lambda pair: pair.key)
         return pairs
