@@ -36,7 +36,7 @@ def _kernel(kind: str) -> Any:
     return make_kernel(kind)
 
 
-@pytest.fixture(params=["fake", "linux"])
+@pytest.fixture(params=["fake", pytest.param("linux", marks=pytest.mark.linux)])
 def bench_ctrl(request: pytest.FixtureRequest) -> Iterator[Controller]:
     kernel = _kernel(str(request.param))
     try:
@@ -69,7 +69,7 @@ def test_endpoint_lifecycle(benchmark: Any, bench_ctrl: Controller) -> None:
     assert ctrl.network("bench").endpoints() == [] and ctrl.kernel.links(ctrl.sandbox("c").namespace)[0].name == "lo"
 
 
-@pytest.fixture(params=["fake", "linux"])
+@pytest.fixture(params=["fake", pytest.param("linux", marks=pytest.mark.linux)])
 def bare_kernel(request: pytest.FixtureRequest) -> Iterator[Any]:
     kernel = _kernel(str(request.param))
     try:

@@ -82,7 +82,7 @@ def ip_teardown(ep: Endpoint) -> None:
     ip("-n", ep.host, "link", "del", ep.names(ep.last)[0])
 
 
-@pytest.fixture(params=["linux", "fake"])
+@pytest.fixture(params=[pytest.param("linux", marks=pytest.mark.linux), "fake"])
 def bench_kernel(request: pytest.FixtureRequest) -> Iterator[tuple[Kernel, Endpoint]]:
     kind = str(request.param)
     if kind == "linux" and linux_unavailable_reason() is not None:
@@ -140,6 +140,7 @@ def test_endpoint_teardown(benchmark: Any, bench_kernel: tuple[Kernel, Endpoint]
     assert [link.name for link in kernel.links(ep.container)] == ["lo"]
 
 
+@pytest.mark.linux
 @pytest.mark.benchmark(group="endpoint-setup")
 def test_endpoint_setup_reference_ip_per_command(benchmark: Any, reference_namespaces: Endpoint) -> None:
     ep = reference_namespaces
@@ -154,6 +155,7 @@ def test_endpoint_setup_reference_ip_per_command(benchmark: Any, reference_names
     remove_previous()
 
 
+@pytest.mark.linux
 @pytest.mark.benchmark(group="endpoint-teardown")
 def test_endpoint_teardown_reference_ip_per_command(benchmark: Any, reference_namespaces: Endpoint) -> None:
     ep = reference_namespaces
@@ -174,8 +176,9 @@ def rule_namespace() -> Iterator[str]:
         kernel.close()
 
 
+@pytest.mark.linux
 @pytest.mark.benchmark(group="nft-rule-add-delete")
-@pytest.mark.parametrize("backend", ["library", "process"])
+@pytest.mark.parametrize("backend", ["library", pytest.param("process", marks=pytest.mark.reference)])
 def test_rule_add_delete(benchmark: Any, rule_namespace: str, backend: str) -> None:
     """One Dnat (two nft rules) added then deleted by handle: ``library`` is libnftables
     in-process, ``process`` the ``nsenter nft`` reference, in the same namespace."""

@@ -48,7 +48,10 @@ PYTHON_PING = (
     "while s.recv(100)[20]!=0:pass\n"
 )
 
-pytestmark = pytest.mark.skipif(linux_unavailable_reason() is not None, reason=str(linux_unavailable_reason()))
+pytestmark = [
+    pytest.mark.linux,
+    pytest.mark.skipif(linux_unavailable_reason() is not None, reason=str(linux_unavailable_reason())),
+]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@
     netsim inspect SCENARIO [--kernel fake|linux]
     netsim clean [--dry-run]
     netsim plugin serve MODULE:CLASS|--builtin NAME --socket PATH
+    netsim bench compare [BASE [HEAD]] [--fake-only] [--rounds N] [--json FILE]
 
 Exit status: 0 all good, 1 an expectation failed (or something leaked),
 2 invalid input (one line on stderr, never a traceback).
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="serve a Python or built-in driver over the Docker plugin protocol", description=SERVE_DESCRIPTION
     )
     add_serve_arguments(serve)
+    from netsim.cli import bench
+
+    bench.add_parser(sub, _Parser)
     return parser
 
 
@@ -97,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         "inspect": commands.cmd_inspect,
         "clean": commands.cmd_clean,
         "plugin": commands.cmd_plugin_serve,
+        "bench": _bench_command,
     }
     try:
         return handlers[args.command](args)
@@ -109,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"netsim {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _bench_command(args: argparse.Namespace) -> int:
+    from netsim.cli import bench  # imported on use: the other commands never need it
+
+    return bench.cmd_bench(args)
 
 
 if __name__ == "__main__":
