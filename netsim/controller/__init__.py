@@ -44,6 +44,13 @@ NetworkRef = Network | str
 SandboxRef = Sandbox | str
 
 
+def _adopt_host_namespaces(kernel: Kernel, host: str) -> list[str]:
+    """This host's namespaces left by a process that died (real kernel; the fake keeps its own)."""
+    own = {kernel.ns(host), kernel.ns(f"{host}-out")}
+    containers = kernel.ns(_sandbox.sandbox_namespace_role(host, ""))
+    return kernel.adopt_namespaces(lambda name: name in own or name.startswith(containers))
+
+
 class Controller:
     def __init__(self, kernel: Kernel, config: ControllerConfig | None = None) -> None:
         self.kernel = kernel
@@ -57,6 +64,8 @@ class Controller:
         #: what the recovery found and did, when this controller was opened on existing state
         self.recovery: RecoveryReport | None = None
         try:
+            if self.stores.persistent:
+                _adopt_host_namespaces(kernel, self.config.host)
             recovering = self.stores.persistent and self.records.has_state()
             self.host, self._host_teardown, adopted = build_host(
                 kernel, self.config.host, self.config.host_index, adopt=self.stores.persistent

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -416,3 +416,12 @@ class Kernel(abc.ABC):
 
     def iter_namespaces(self) -> Iterator[str]:
         yield from self.namespaces()
+
+    def adopt_namespaces(self, wanted: Callable[[str], bool]) -> list[str]:
+        """Take over namespaces of this run that another process created and
+        left (a controller restarting after a crash), for each name ``wanted``
+        accepts; returns the names adopted. Adopted namespaces are this
+        kernel's from then on (``close`` removes them). Their NAT/filter rules
+        are flushed: whoever owns them puts them back. The fake kernel's
+        state lives in the object itself, so it has nothing to adopt."""
+        return []

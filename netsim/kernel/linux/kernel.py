@@ -19,10 +19,10 @@ import errno
 import os
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from netsim.errors import InvalidParameterError, kernel_error
+from netsim.errors import InvalidParameterError, KernelError, kernel_error
 from netsim.kernel.base import Filter, LinkInfo, Listener, MacvlanMode, ProbeResult, Proto, Rule
 from netsim.kernel.linux import links as decode
 from netsim.kernel.linux import rtnl
@@ -33,6 +33,7 @@ from netsim.kernel.linux.netns import (
     namespace_fd,
     namespace_path,
     netlink_errors,
+    open_namespace,
     remove_namespace,
     run_in_namespace,
     write_namespace_defaults,
@@ -135,6 +136,28 @@ class LinuxKernel(LinuxNamespaces):
             handle.close()
             remove_namespace(name)
             raise
+
+    def adopt_namespaces(self, wanted: Callable[[str], bool]) -> list[str]:
+        adopted = []
+        for name in namespaces_with_prefix(self.prefix):
+            if name in self._handles or not wanted(name):
+                continue
+            try:
+                handle = open_namespace(name)
+            except KernelError:
+                # Half-made by a process killed inside ``ip netns add`` (a file, no
+                # namespace mounted on it): open_namespace removed it; nothing to adopt.
+                continue
+            tables = NftNamespace(name)
+            try:
+                tables.flush_left_over()
+            except BaseException:
+                tables.close()
+                handle.close()
+                raise
+            self._handles[name], self._nft[name] = handle, tables
+            adopted.append(name)
+        return adopted
 
     def _dependents(self, name: str) -> list[tuple[NamespaceHandle, int]]:
         """Links elsewhere tied to a link in ``name`` (veth peers, macvlans/vxlans on its

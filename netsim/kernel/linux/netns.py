@@ -122,6 +122,12 @@ def create_namespace(name: str) -> NamespaceHandle:
         raise kernel_error(errno.EEXIST, f"namespace {name!r} exists")
     with netlink_errors(f"create namespace {name!r}"):
         netns.create(name)
+    return open_namespace(name)
+
+
+def open_namespace(name: str) -> NamespaceHandle:
+    """Open the sockets of an existing ``/run/netns/<name>`` (one this run
+    made, possibly in another process); removes the namespace on failure."""
     try:
         with netlink_errors(f"open netlink socket in namespace {name!r}"):
             ipr = IPRoute(netns=name, flags=0, groups=0)

@@ -253,6 +253,19 @@ class NftNamespace:
     def rules(self) -> list[Rule]:
         return [entry.rule for entry in self.installed]
 
+    def flush_left_over(self) -> None:
+        """Delete netsim's tables left in an adopted namespace by another process
+        (this one has no record of their rules); a missing table is fine."""
+        for family in ("inet", "bridge"):
+            try:
+                self._run([{"delete": {"table": {"family": family, "name": TABLE}}}])
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+        self.installed.clear()
+        self.tables_ready = False
+        self.bridge_ports.clear()
+
     def _setup_commands(self) -> list[dict[str, Any]]:
         commands: list[dict[str, Any]] = [
             {"add": {"table": {"family": "inet", "name": TABLE}}},
