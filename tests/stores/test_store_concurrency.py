@@ -6,26 +6,29 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections.abc import Callable
 
 import pytest
 
 from netsim.errors import ConflictError
-from netsim.store import MUST_NOT_EXIST, KVStore, open_store
+from netsim.store import MUST_NOT_EXIST, KVStore, WatchEvent, open_store
 from netsim.store.testing import cas_increment
+
+# The backends several processes can share.
+SHARED = ["sqlite", pytest.param("etcd", marks=pytest.mark.stores), pytest.param("zk", marks=pytest.mark.stores)]
 
 
 def test_threads_racing_cas_increments(store_url: str, store: KVStore) -> None:
     threads, each = 4, 15
     conflicts: list[int] = []
-    workers = [
-        threading.Thread(target=lambda: conflicts.append(cas_increment(store_url, "counter", each)))
-        for _ in range(threads)
-    ]
-    if store_url == "memory://":  # one MemoryStore is only shared inside its process
-        workers = [
-            threading.Thread(target=lambda: conflicts.append(_increment_in(store, "counter", each)))
-            for _ in range(threads)
-        ]
+
+    def increment() -> None:
+        if store_url == "memory://":  # a MemoryStore is shared only as one object
+            conflicts.append(_increment_in(store, "counter", each))
+        else:  # a store object per thread, as separate clients would have
+            conflicts.append(cas_increment(store_url, "counter", each))
+
+    workers = [threading.Thread(target=increment) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -70,11 +73,9 @@ def test_exactly_one_creator_wins(store: KVStore) -> None:
     assert sorted(outcomes) == ["conflict", "conflict", "conflict", "won"]
 
 
-@pytest.mark.parametrize(
-    "kind", ["sqlite", pytest.param("etcd", marks=pytest.mark.stores), pytest.param("zk", marks=pytest.mark.stores)]
-)
-def test_processes_racing_cas_increments(kind: str, server_store_url: object) -> None:
-    url = server_store_url(kind)  # type: ignore[operator]
+@pytest.mark.parametrize("kind", SHARED)
+def test_processes_racing_cas_increments(kind: str, server_store_url: Callable[[str], str]) -> None:
+    url = server_store_url(kind)
     processes, each = 3, 20
     context = multiprocessing.get_context("spawn")  # no inherited threads or sockets
     with context.Pool(processes) as pool:
@@ -82,5 +83,32 @@ def test_processes_racing_cas_increments(kind: str, server_store_url: object) ->
     store = open_store(url)
     try:
         assert store.get("counter").value == str(processes * each), conflicts
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", SHARED)
+def test_a_watch_sees_another_process_writes(kind: str, server_store_url: Callable[[str], str]) -> None:
+    url = server_store_url(kind)
+    store = open_store(url)
+    seen: list[WatchEvent] = []
+    done = threading.Event()
+
+    def collect(event: WatchEvent) -> None:
+        seen.append(event)
+        if event.value == "40":
+            done.set()
+
+    try:
+        with store.watch("counter", collect):
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(2) as pool:
+                pool.starmap(cas_increment, [(url, "counter", 20)] * 2, chunksize=1)
+            assert done.wait(10), seen
+        values = [int(e.value or 0) for e in seen]
+        versions = [e.version for e in seen]
+        assert versions == sorted(versions) and values[-1] == 40
+        if kind != "zk":  # exact feeds: every increment, in order
+            assert values == list(range(1, 41))
     finally:
         store.close()

@@ -4,6 +4,7 @@ the same store object and its watches work again once the server is back."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -36,8 +37,9 @@ def faulty_store(server: EtcdServer | ZooKeeperServer, server_store_url: Callabl
 
 
 def test_stopped_server_is_unavailable_then_recovers(
-    server: EtcdServer | ZooKeeperServer, faulty_store: KVStore
+    server: EtcdServer | ZooKeeperServer, faulty_store: KVStore, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="netsim.store")
     store = faulty_store
     version = store.put("network/n1", "before")
     seen: list[WatchEvent] = []
@@ -71,6 +73,8 @@ def test_stopped_server_is_unavailable_then_recovers(
     after = store.put("network/n1", "after", previous_version=version)
     assert arrived.wait(15), "the watch did not resume after the restart"
     assert seen[-1] == WatchEvent("put", "network/n1", "after", after), seen
+    said = "re-established" if isinstance(server, EtcdServer) else "reconnected; re-reading the tree"
+    assert any(said in record.getMessage() and "'network/'" in record.getMessage() for record in caplog.records)
     watch.cancel()
 
 
