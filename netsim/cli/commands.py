@@ -16,6 +16,7 @@ from typing import Any
 from netsim.errors import InvalidParameterError, ScenarioError
 from netsim.scenario.inspect import inspect_networks
 from netsim.scenario.model import Expectation, Scenario, outside_host
+from netsim.scenario.plugins import refuse_unreachable
 from netsim.scenario.progress import ProgressPrinter
 from netsim.scenario.render import render
 from netsim.scenario.report import format_table, write_json, write_junit
@@ -39,6 +40,8 @@ def check_kernel(kind: str) -> None:
 def cmd_run(args: argparse.Namespace, backend: Backend | None = None) -> int:
     scenarios = [load_scenario(path) for path in scenario_files(args.scenarios)]
     check_kernel(args.kernel)
+    for scenario in scenarios:  # a plugin program cannot drive the fake kernel: refused before anything runs
+        refuse_unreachable(scenario, args.kernel)
     progress = ProgressPrinter(sys.stderr, total=len(scenarios), quiet=args.quiet)
     results = [
         run_scenario(s, args.kernel, backend=backend, progress=progress, timeout=args.timeout, pcap_dir=args.pcap)

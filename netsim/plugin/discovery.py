@@ -130,9 +130,11 @@ def plugins_from_config(config: Mapping[str, Any]) -> tuple[list[PluginSpec], Cl
     client = ClientConfig.from_mapping(merged.get("plugin_client"))
     specs: list[PluginSpec] = []
     for index, entry in enumerate(merged.get("plugins") or []):
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("address"), str):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("address"), str | PluginAddress):
             raise InvalidParameterError(f"plugins[{index}]: expected {{'name': ..., 'address': 'unix:///...'}}")
-        address = PluginAddress.parse(entry["address"])
+        given = entry["address"]
+        # a PluginAddress may carry what a URL cannot (the namespace to connect from)
+        address = given if isinstance(given, PluginAddress) else PluginAddress.parse(given)
         name = entry.get("name") or default_name(address)
         if not isinstance(name, str):
             raise InvalidParameterError(f"plugins[{index}]: name must be a string")

@@ -177,6 +177,20 @@ class Step:
 
 
 @dataclass(frozen=True)
+class PluginSpec:
+    """A Docker plugin the scenario uses by ``name`` as a network's ``driver:``
+    or ``ipam: {driver:}``: a ``command`` netsim starts inside each of
+    ``hosts`` (argument list, run from the scenario file's directory), or
+    the ``socket`` of a plugin already running (``unix://``/``tcp://`` URL)."""
+
+    name: str
+    command: tuple[str, ...] = ()
+    socket: str = ""
+    #: the hosts it serves (every host of the scenario unless listed)
+    hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole validated file. Lookups by name are O(n) scans: scenarios hold
     a handful of networks and containers, and the tuples keep file order.
@@ -194,6 +208,11 @@ class Scenario:
     containers: tuple[ContainerSpec, ...] = ()
     expect: tuple[Expectation, ...] = ()
     steps: tuple[Step, ...] = ()
+    plugins: tuple[PluginSpec, ...] = ()
+
+    def plugin(self, name: str) -> PluginSpec | None:
+        """The plugin called ``name``, or None (a built-in or installed driver)."""
+        return next((p for p in self.plugins if p.name == name), None)
 
     def network(self, name: str) -> NetworkSpec:
         """The network called ``name``; KeyError if none (validated files never miss)."""

@@ -24,6 +24,7 @@ from netsim.kernel.base import Kernel, Listener, ProbeResult
 from netsim.scenario.convert import ipam_config as _ipam_config
 from netsim.scenario.convert import port_bindings as _port_bindings
 from netsim.scenario.model import Attachment, ContainerSpec, Expectation, Scenario, Step, outside_host
+from netsim.scenario.plugins import ScenarioPlugins, refuse_unreachable
 from netsim.scenario.results import ExpectationResult, ScenarioResult, snapshot_diff
 from netsim.scenario.source import source_address
 
@@ -124,15 +125,20 @@ class BuiltScenario:
         #: removed containers' last addresses, so a later "to: name" probes where they were
         self.gone: dict[str, str] = {}
         self._probes = 0
+        #: the scenario's plugins: started inside each host after its controller, stopped after them
+        self.plugins = ScenarioPlugins(scenario, kernel.kind)
 
     # --- build ----------------------------------------------------------------
     def build(self) -> None:
+        refuse_unreachable(self.scenario, self.kernel.kind)
         if self.scenario.multi_host:
             self.cluster = self.backend.make_cluster(self.kernel, list(self.scenario.hosts))
             self.controllers = dict(self.cluster.controllers)
         else:  # one host, no global network: a plain controller, as before clusters existed
             for index, host in enumerate(self.scenario.hosts):
                 self.controllers[host] = self.backend.make_controller(self.kernel, host, index)
+        for host, ctrl in self.controllers.items():
+            self.plugins.attach(host, ctrl)
         for net in self.scenario.networks:
             if net.is_global:
                 self.cluster.create_network(
@@ -297,13 +303,24 @@ class BuiltScenario:
 
     # --- teardown ---------------------------------------------------------------
     def teardown(self) -> list[str]:
-        """Remove listeners, close every controller; report what failed, keep going."""
+        """Remove listeners, release what uses the plugins and stop them, close
+        every controller; report what failed, keep going."""
         problems = []
         for ctr in self.containers.values():
             try:
                 self._remove_listeners(ctr)
             except NetsimError as exc:
                 problems.append(f"listener of {ctr.spec.name}: {exc}")
+        try:
+            problems += self.plugins.release(self.controllers)
+            problems += self.plugins.stop()
+            problems += self._close_controllers()
+        finally:
+            problems += self.plugins.stop()  # idempotent: only if something above failed
+        return problems
+
+    def _close_controllers(self) -> list[str]:
+        problems = []
         if self.cluster is not None:
             try:  # closes every host's controller, frees the VNIs, removes the underlay
                 self.cluster.close()

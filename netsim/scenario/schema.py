@@ -36,6 +36,7 @@ from netsim.scenario.model import (
     Step,
     StepAction,
 )
+from netsim.scenario.plugins import check_plugin_use, parse_plugins
 from netsim.validate import parse_ip, parse_mac, parse_network, parse_port
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -167,7 +168,7 @@ def load_scenario(path: str | Path) -> Scenario:
 def parse_scenario(data: object, *, file: str = "", default_name: str = "scenario") -> Scenario:
     """Validate already-parsed YAML data (shape, then meaning)."""
     rd = _Reader(file)
-    top = rd.mapping(data, "", ("name", "description", "hosts", "networks", "containers", "expect", "steps"))
+    top = rd.mapping(data, "", ("name", "description", "hosts", "plugins", "networks", "containers", "expect", "steps"))
     hosts = tuple(_host(rd, h, f"hosts[{i}]") for i, h in enumerate(rd.seq(top.get("hosts"), "hosts"))) or ("h1",)
     default_host = hosts[0]
     scenario = Scenario(
@@ -185,8 +186,10 @@ def parse_scenario(data: object, *, file: str = "", default_name: str = "scenari
         ),
         expect=_expectations(rd, top.get("expect"), "expect"),
         steps=tuple(_step(rd, s, f"steps[{i}]") for i, s in enumerate(rd.seq(top.get("steps"), "steps"))),
+        plugins=parse_plugins(rd, top.get("plugins"), hosts),
     )
     check_semantics(scenario, rd.fail)
+    check_plugin_use(scenario, rd.fail)
     return scenario
 
 
