@@ -115,7 +115,17 @@ class _Server:
             self._log.close()
             self._log = None
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open but nothing answers."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
     def close(self) -> None:
+        self.resume()  # a frozen process cannot act on SIGTERM
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -181,7 +191,10 @@ class ZooKeeperServer(_Server):
     client notices within seconds."""
 
     name = "zookeeper"
-    tick_ms = 500
+
+    def __init__(self, *, startup_timeout: float = 60.0, tick_ms: int = 500) -> None:
+        super().__init__(startup_timeout=startup_timeout)
+        self.tick_ms = tick_ms  # sessions may last 2 to 20 ticks
 
     @property
     def url(self) -> str:

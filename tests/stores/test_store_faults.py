@@ -149,3 +149,40 @@ def test_sqlite_unopenable_file_is_unavailable(tmp_path: object) -> None:
         handle.write("this is not a database" * 100)
     with pytest.raises(StoreUnavailableError, match="not a database"):
         open_store(f"sqlite://{bogus}")
+
+
+@pytest.mark.stores
+def test_zookeeper_session_expiry_is_survived(caplog: pytest.LogCaptureFixture) -> None:
+    """A server frozen past the session timeout expires the session: the store
+    gets a new one, and its watch re-reads the tree and goes on."""
+    from netsim.store.servers import zookeeper_missing_reason
+
+    if zookeeper_missing_reason() is not None:
+        pytest.skip(zookeeper_missing_reason() or "")
+    caplog.set_level(logging.WARNING, logger="netsim.store")
+    with ZooKeeperServer(tick_ms=100) as server:  # sessions of at most 2 s
+        store = open_store(f"{server.url}/expiry?timeout={TIMEOUT}")
+        seen: list[WatchEvent] = []
+        arrived = threading.Event()
+        store.put("network/gone", "x")
+        watch = store.watch("network/", lambda e: (seen.append(e), arrived.set()))
+        server.pause()
+        time.sleep(4)
+        server.resume()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                store.delete("network/gone")
+                version = store.put("network/n1", "after expiry")
+                break
+            except StoreUnavailableError:
+                assert time.monotonic() < deadline, "no new session"
+                time.sleep(0.2)
+        assert "connection lost" in caplog.text
+        deadline = time.monotonic() + 10
+        while WatchEvent("put", "network/n1", "after expiry", version) not in seen:
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.1)
+        assert [e.kind for e in seen if e.key == "network/gone"] == ["delete"]
+        watch.cancel()
+        store.close()
