@@ -4,7 +4,7 @@
 Driver options (``ControllerConfig.driver_options["overlay"]``), all optional:
 ``underlay_dev`` / ``underlay_address`` (the VTEP; default: the host's uplink
 and its address) and ``global_store`` (a KVStore shared by every host for VNI
-allocation; default: the controller's store).
+allocation; default: the controller's global store).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from drivers.overlay.driver import NETWORK_TYPE, OverlayDriver, Underlay, _is_ipv4
 from drivers.overlay.vni import VniAllocator
-from netsim.driverapi import CONFIG_OPTIONS, CONFIG_STORE, Capability, DriverCallback
+from netsim.driverapi import CONFIG_GLOBAL_STORE, CONFIG_OPTIONS, CONFIG_STORE, Capability, DriverCallback
 from netsim.errors import InvalidParameterError
 from netsim.registry import kernel_and_host
 from netsim.store import MemoryStore
@@ -33,6 +33,8 @@ def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:
         raise InvalidParameterError(f"overlay: invalid underlay {dev!r} / {address!r}: expected a link and an IPv4")
     # Explicit None checks: an empty store is falsy (it has a length).
     store = options.get(GLOBAL_STORE)
+    if store is None:
+        store = config.get(CONFIG_GLOBAL_STORE)
     if store is None:
         store = config.get(CONFIG_STORE)
     if store is None:

@@ -139,7 +139,10 @@ class OverlayDriver(Driver):
             if given is not None and any(n.vni == given for n in self.networks.values()):
                 raise ConflictError(f"VXLAN id {given} is already used on host {self.host.name!r}")
             with rollback_on_error() as undo:
-                if given is None:
+                kept = self.vnis.lookup(nid) if given is None else None
+                if kept is not None:
+                    vni = kept  # this host allocated it before a restart: the store kept it
+                elif given is None:
                     # Created without network_allocate (a single-host controller): allocate here.
                     vni = self.vnis.allocate(nid)
                     undo.push(f"free VNI {vni}", lambda: self.vnis.free(nid))

@@ -39,7 +39,7 @@ from netsim.kernel.linux.netns import (
     write_namespace_defaults,
 )
 from netsim.kernel.linux.nft import NftNamespace
-from netsim.naming import check_ifname, check_nsname
+from netsim.naming import NAMESPACE_ROOT, check_ifname, check_nsname
 from netsim.safety import namespaces_with_prefix
 from netsim.validate import parse_ip, parse_mac
 
@@ -58,6 +58,8 @@ class LinuxKernel(LinuxNamespaces):
         self._nft: dict[str, NftNamespace] = {}
         #: (ns, link) -> MAC set with set_mac; checked against the kernel when read
         self._macs: dict[tuple[str, str], str] = {}
+        #: namespaces of other runs used but never removed (borrow_namespace)
+        self._borrowed: set[str] = set()
         self._closed = False
         self._traffic: TrafficManager | None = None
         self._traffic_import_error: ImportError | None = None
@@ -159,6 +161,18 @@ class LinuxKernel(LinuxNamespaces):
             adopted.append(name)
         return adopted
 
+    def borrow_namespace(self, name: str) -> None:
+        """Use a namespace of another netsim run on this machine (a cluster's
+        underlay, made by the process that runs the cluster) without owning
+        it: links can be made into it, but this kernel never deletes it."""
+        if not isinstance(name, str) or not name.startswith(NAMESPACE_ROOT) or name.startswith(self.prefix):
+            raise InvalidParameterError(f"can only borrow another netsim run's namespace, not {name!r}")
+        if name in self._handles:
+            return
+        self._handles[name] = open_namespace(name, remove_on_failure=False)
+        self._nft[name] = NftNamespace(name)
+        self._borrowed.add(name)
+
     def _dependents(self, name: str) -> list[tuple[NamespaceHandle, int]]:
         """Links elsewhere tied to a link in ``name`` (veth peers, macvlans/vxlans on its
         devices): Linux destroys them with the namespace."""
@@ -187,6 +201,8 @@ class LinuxKernel(LinuxNamespaces):
                 time.sleep(0.002)
 
     def delete_namespace(self, name: str) -> None:
+        if name in self._borrowed:
+            raise kernel_error(errno.EPERM, f"namespace {name!r} is borrowed from another run: not ours to delete")
         handle = self._handle(name)
         doomed = self._dependents(name)
         if self._traffic is not None:
@@ -412,7 +428,7 @@ class LinuxKernel(LinuxNamespaces):
             self._handles[name].close()
         for tables in self._nft.values():
             tables.close()
-        for name in sorted(self._handles):
+        for name in sorted(set(self._handles) - self._borrowed):
             try:
                 remove_namespace(name)
             except Exception as exc:

@@ -125,21 +125,24 @@ def create_namespace(name: str) -> NamespaceHandle:
     return open_namespace(name)
 
 
-def open_namespace(name: str) -> NamespaceHandle:
+def open_namespace(name: str, *, remove_on_failure: bool = True) -> NamespaceHandle:
     """Open the sockets of an existing ``/run/netns/<name>`` (one this run
-    made, possibly in another process); removes the namespace on failure."""
+    made, possibly in another process); removes the namespace on failure
+    unless told otherwise (a borrowed one is not ours to remove)."""
     try:
         with netlink_errors(f"open netlink socket in namespace {name!r}"):
             ipr = IPRoute(netns=name, flags=0, groups=0)
     except BaseException:
-        remove_namespace(name)
+        if remove_on_failure:
+            remove_namespace(name)
         raise
     try:
         with netlink_errors(f"open request socket in namespace {name!r}"):
             rtnl = run_in_namespace(name, lambda: RtnlChannel.open_here(name))
     except BaseException:
         ipr.close()
-        remove_namespace(name)
+        if remove_on_failure:
+            remove_namespace(name)
         raise
     return NamespaceHandle(name, ipr, rtnl)
 
