@@ -8,6 +8,7 @@ completes or rolls back everything it did.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from collections.abc import Mapping, Sequence
@@ -51,6 +52,33 @@ def _adopt_host_namespaces(kernel: Kernel, host: str) -> list[str]:
     return kernel.adopt_namespaces(lambda name: name in own or name.startswith(containers))
 
 
+class _Operation:
+    """``with ctrl._op():``: the controller's lock, then the store's batch if any.
+    A plain class: it wraps every public call, and @contextmanager costs more."""
+
+    __slots__ = ("_batch", "_lock")
+
+    def __init__(self, lock: threading.RLock, batch: contextlib.AbstractContextManager[None] | None) -> None:
+        self._lock = lock
+        self._batch = batch
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        if self._batch is not None:
+            try:
+                self._batch.__enter__()
+            except BaseException:
+                self._lock.release()
+                raise
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self._batch is not None:
+                self._batch.__exit__(*exc)
+        finally:
+            self._lock.release()
+
+
 class Controller:
     def __init__(self, kernel: Kernel, config: ControllerConfig | None = None) -> None:
         self.kernel = kernel
@@ -60,6 +88,8 @@ class Controller:
         self.global_store = self.stores.global_
         self.records = Records(self.store)
         self._lock = threading.RLock()
+        # A store that groups writes (sqlite) gets one transaction per public call.
+        self._batch: Any = getattr(self.store, "batch", None)
         self._closed = False
         #: what the recovery found and did, when this controller was opened on existing state
         self.recovery: RecoveryReport | None = None
@@ -105,6 +135,10 @@ class Controller:
                 except NetsimError as exc:
                     warnings.append(f"driver {name!r} refused the {data['Scope']} datastore: {exc}")
         return warnings
+
+    def _op(self) -> _Operation:
+        """The lock, and one store transaction where the store offers one."""
+        return _Operation(self._lock, self._batch() if self._batch is not None else None)
 
     def _discovery(self) -> EntryPointScan:
         return self.config.discovery if self.config.discovery is not None else process_entry_points()
@@ -194,15 +228,15 @@ class Controller:
         internal: bool = False,
         labels: Mapping[str, str] | None = None,
     ) -> Network:
-        with self._lock:
+        with self._op():
             return _network.create_network(self, name, driver, options, ipam, ipv6, internal, labels)
 
     def delete_network(self, network: NetworkRef) -> None:
-        with self._lock:
+        with self._op():
             _network.delete_network(self, self._network_id(network))
 
     def inspect_network(self, network: NetworkRef) -> dict[str, Any]:
-        with self._lock:
+        with self._op():
             return inspect_network(self, self._network_id(network))
 
     # --- endpoints ----------------------------------------------------------------------------
@@ -215,30 +249,30 @@ class Controller:
         mac: str | None = None,
         ports: Sequence[PortBinding] | None = None,
     ) -> Endpoint:
-        with self._lock:
+        with self._op():
             return _endpoint.create_endpoint(self, self._network_id(network), name, ipv4, ipv6, mac, ports)
 
     def delete_endpoint(self, ep: Endpoint) -> None:
-        with self._lock:
+        with self._op():
             _endpoint.delete_endpoint(self, *self._endpoint_ids(ep))
 
     # --- sandboxes ------------------------------------------------------------------------------
     def create_sandbox(self, container: str, host_namespace: bool = False) -> Sandbox:
         """A namespace for ``container`` (or the host's, for host-network containers)."""
-        with self._lock:
+        with self._op():
             return _sandbox.create_sandbox(self, container, host_namespace)
 
     def delete_sandbox(self, sb: SandboxRef) -> None:
-        with self._lock:
+        with self._op():
             _sandbox.delete_sandbox(self, self._sandbox_id(sb))
 
     def join(self, ep: Endpoint, sb: SandboxRef) -> None:
-        with self._lock:
+        with self._op():
             nid, eid = self._endpoint_ids(ep)
             _join.join(self, nid, eid, self._sandbox_id(sb))
 
     def leave(self, ep: Endpoint, sb: SandboxRef) -> None:
-        with self._lock:
+        with self._op():
             nid, eid = self._endpoint_ids(ep)
             _join.leave(self, nid, eid, self._sandbox_id(sb))
 
@@ -254,7 +288,7 @@ class Controller:
         ports: Sequence[PortBinding] | None = None,
     ) -> Endpoint:
         """``docker network connect``: sandbox (made if missing) + endpoint + join."""
-        with self._lock, rollback_on_error() as undo:
+        with self._op(), rollback_on_error() as undo:
             nid = self._network_id(network)
             sid = self.records.lookup_name(_sandbox.SANDBOX_INDEX, container)
             if sid is None:
@@ -269,7 +303,7 @@ class Controller:
 
     def disconnect(self, container: str, network: NetworkRef) -> None:
         """``docker network disconnect``: leave + delete the container's endpoint on ``network``."""
-        with self._lock:
+        with self._op():
             nid = self._network_id(network)
             sid = self._sandbox_id(container)
             for joined_nid, eid in self.records.sandbox(sid)["endpoints"]:
@@ -290,25 +324,32 @@ class Controller:
                 return
             self._closed = True
             errors: list[BaseException] = []
-
-            def attempt(action: Any, *args: Any) -> None:
-                try:
-                    action(*args)
-                except NetsimError as exc:
-                    errors.append(exc)
-
-            for record in self.records.sandboxes():
-                attempt(_sandbox.delete_sandbox, self, record["id"])
-            for record in self.records.networks():
-                for endpoint in self.records.endpoints(record["id"]):
-                    attempt(_endpoint.delete_endpoint, self, record["id"], endpoint["id"])
-                attempt(_network.delete_network, self, record["id"])
-            problems = self._host_teardown.run()
-            if problems:
-                errors.append(NetsimError(f"host teardown incomplete: {'; '.join(problems)}"))
+            try:
+                with self._op():
+                    self._tear_down(errors)
+            except NetsimError as exc:  # the store's own commit
+                errors.append(exc)
             self.stores.close()
             if errors:
                 raise errors[0]
+
+    def _tear_down(self, errors: list[BaseException]) -> None:
+
+        def attempt(action: Any, *args: Any) -> None:
+            try:
+                action(*args)
+            except NetsimError as exc:
+                errors.append(exc)
+
+        for record in self.records.sandboxes():
+            attempt(_sandbox.delete_sandbox, self, record["id"])
+        for record in self.records.networks():
+            for endpoint in self.records.endpoints(record["id"]):
+                attempt(_endpoint.delete_endpoint, self, record["id"], endpoint["id"])
+            attempt(_network.delete_network, self, record["id"])
+        problems = self._host_teardown.run()
+        if problems:
+            errors.append(NetsimError(f"host teardown incomplete: {'; '.join(problems)}"))
 
     def __enter__(self) -> Controller:
         return self

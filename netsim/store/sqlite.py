@@ -71,6 +71,7 @@ class SqliteStore:
         self.poll = parsed.poll
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._pid = os.getpid()
         self._connections: list[sqlite3.Connection] = []
         self._watches: list[Watch] = []
         with self._failures("open"):
@@ -88,6 +89,8 @@ class SqliteStore:
     # -- connections and errors ------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():
+            self._forget_parent()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
@@ -99,6 +102,15 @@ class SqliteStore:
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def _forget_parent(self) -> None:
+        """In a forked child: never touch the parent's connections (sqlite
+        forbids carrying one across fork) or its watches; open our own."""
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._connections = []
+        self._watches = []
 
     @contextlib.contextmanager
     def _failures(self, operation: str) -> Iterator[None]:
@@ -115,6 +127,17 @@ class SqliteStore:
     def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
         with self._failures(operation):
             conn = self._conn()
+            if getattr(self._local, "batch", 0):
+                # Inside batch(): a savepoint, so a refused write (a CAS conflict) undoes only itself.
+                conn.execute("SAVEPOINT write")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    raise
+                conn.execute("RELEASE write")
+                return
             conn.execute("BEGIN IMMEDIATE")  # take the write lock before reading the version
             try:
                 yield conn
@@ -122,6 +145,34 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every write of this thread inside the block is one transaction (one
+        sync to disk): the controller wraps each public call in it, so a call's
+        records land together or, if the process dies first, not at all.
+        Nested blocks join the outer one. Writes stay visible to this thread at
+        once and to others at the end; other writers wait for the block."""
+        depth = getattr(self._local, "batch", 0)
+        if depth:
+            self._local.batch = depth + 1
+            try:
+                yield
+            finally:
+                self._local.batch = depth
+            return
+        with self._failures("begin a batch"):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+        self._local.batch = 1
+        try:
+            yield
+        finally:
+            self._local.batch = 0
+            # Committed even when the block raised: the caller's undo log has
+            # already written the compensations, and they must land too.
+            with self._failures("commit a batch"):
+                conn.execute("COMMIT")
 
     # -- the KVStore contract --------------------------------------------
 
@@ -245,6 +296,8 @@ class SqliteStore:
 
     def close(self) -> None:
         """Cancel watches and close every connection (idempotent); a later call reopens."""
+        if self._pid != os.getpid():
+            return  # a forked child that never used the store: the connections are the parent's
         with self._lock:
             watches, self._watches = self._watches, []
             connections, self._connections = self._connections, []
