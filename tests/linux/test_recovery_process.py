@@ -72,8 +72,8 @@ def test_kill_nine_mid_lifecycle_then_restart_converges(
         _kill_at_random(kernel.run_id, url, kill, rng.uniform(0.05, 0.6))
         ctrl = Controller(kernel, ControllerConfig(local_store=url, entry_points=False))
         try:
-            assert ctrl.recovery is not None
-            reports.append(ctrl.recovery)
+            if ctrl.recovery is not None:  # None: killed before it wrote anything
+                reports.append(ctrl.recovery)
             assert check_converged(ctrl) == []
         finally:
             ctrl.close()
