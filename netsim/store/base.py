@@ -99,13 +99,18 @@ def encode_key(key: str) -> bytes:
         raise InvalidParameterError(f"invalid store key {key!r}: not valid Unicode text ({exc.reason})") from exc
 
 
-def encode_value(key: str, value: str) -> bytes:
+def encode_value(key: str, value: str, limit: int | None = None, backend: str = "") -> bytes:
+    """``value`` as UTF-8; a server with a request size limit passes it, so an
+    oversized value is refused as such instead of breaking the connection."""
     if not isinstance(value, str):
         raise InvalidParameterError(f"store value for {key!r} must be a string, got {type(value).__name__}")
     try:
-        return value.encode()
+        raw = value.encode()
     except UnicodeEncodeError as exc:
         raise InvalidParameterError(f"store value for {key!r} is not valid Unicode text ({exc.reason})") from exc
+    if limit is not None and len(raw) > limit:
+        raise InvalidParameterError(f"store value for {key!r} is {len(raw)} bytes: {backend} takes at most {limit}")
+    return raw
 
 
 def check_prefix(prefix: str) -> None:

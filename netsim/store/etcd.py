@@ -28,6 +28,7 @@ import contextlib
 import http.client
 import json
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -54,6 +55,9 @@ from netsim.store.watch import Watch, WatchEvent
 
 log = logging.getLogger("netsim.store")
 
+#: etcd refuses requests over 1.5 MiB by default (--max-request-bytes).
+MAX_VALUE_BYTES = 1_500_000
+
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
@@ -74,6 +78,7 @@ class EtcdStore:
         self._root_raw = self.root.encode()
         self._current = 0  # the endpoint that answered last
         self._local = threading.local()
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._clients: list[Etcd3Client] = []
         self._watches: list[Watch] = []
@@ -81,6 +86,10 @@ class EtcdStore:
     # -- transport ---------------------------------------------------------
 
     def _client(self, index: int) -> Etcd3Client:
+        if self._pid != os.getpid():
+            # A forked child must not share the parent's HTTP connections.
+            self._pid, self._lock, self._local = os.getpid(), threading.Lock(), threading.local()
+            self._clients, self._watches = [], []
         clients: dict[int, Etcd3Client] | None = getattr(self._local, "clients", None)
         if clients is None:
             clients = self._local.clients = {}
@@ -138,7 +147,8 @@ class EtcdStore:
         return int(reply.get("count", 0)) > 0
 
     def put(self, key: str, value: str, previous_version: int | None = None) -> int:
-        etcd_key, etcd_value = self._key(key), _b64(encode_value(key, value))
+        etcd_key = self._key(key)
+        etcd_value = _b64(encode_value(key, value, MAX_VALUE_BYTES, "etcd"))
         operation = f"put {key!r}"
         if previous_version is None:
             reply = self._call(operation, "kv/put", {"key": etcd_key, "value": etcd_value})
@@ -195,6 +205,8 @@ class EtcdStore:
 
     def close(self) -> None:
         """Cancel watches and drop HTTP sessions (idempotent; later calls reconnect)."""
+        if self._pid != os.getpid():
+            return  # a forked child that never used the store: the connections are the parent's
         with self._lock:
             watches, self._watches = self._watches, []
             clients, self._clients = self._clients, []

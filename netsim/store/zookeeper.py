@@ -33,16 +33,16 @@ watch reports the differences.
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
 
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError, NotEmptyError  # type: ignore[import-untyped]
 from kazoo.handlers.threading import KazooTimeoutError  # type: ignore[import-untyped]
 from kazoo.protocol.states import KazooState  # type: ignore[import-untyped]
-from kazoo.recipe.cache import TreeCache, TreeEvent  # type: ignore[import-untyped]
+from kazoo.recipe.cache import TreeCache  # type: ignore[import-untyped]
 
 from netsim.errors import StoreUnavailableError
 from netsim.store.base import (
@@ -58,32 +58,14 @@ from netsim.store.base import (
 )
 from netsim.store.url import StoreURL
 from netsim.store.watch import Watch, WatchEvent
+from netsim.store.zknodes import MARK, decode_segment, encode_segment
+from netsim.store.zkwatch import TreeTracker
 
 log = logging.getLogger("netsim.store")
 
-_MARK = b"="  # data of a znode that holds a key's value
 _RETRIES = 20  # rounds of a read-then-write loop losing to concurrent writers
-
-
-def encode_segment(segment: str) -> str:
-    """A key segment as a znode name ZooKeeper accepts, decodable by :func:`decode_segment`.
-
-    >>> [encode_segment(s) for s in ("net-1", "", ".", "a%b", "é")]
-    ['net-1', '%', '%2E', 'a%25b', '%C3%A9']
-    """
-    if segment in ("", ".", ".."):
-        return "%" if not segment else "%2E" * len(segment)
-    out = []
-    for char in segment:
-        if " " <= char <= "~" and char != "%":
-            out.append(char)
-        else:
-            out.extend(f"%{byte:02X}" for byte in char.encode())
-    return "".join(out)
-
-
-def decode_segment(name: str) -> str:
-    return "" if name == "%" else unquote(name, errors="strict")
+#: ZooKeeper drops the connection on a packet over jute.maxbuffer (1 MiB by default).
+MAX_VALUE_BYTES = 1_000_000
 
 
 class ZooKeeperStore:
@@ -93,15 +75,19 @@ class ZooKeeperStore:
         self.url = url
         self.timeout = parsed.timeout
         self.base = ("/" + parsed.path if parsed.path else "") + "/" + ROOT
-        hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in parsed.endpoints)
+        self._hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in parsed.endpoints)
+        self._connect()
+
+    def _connect(self) -> None:
         # Reconnect forever in the background (max 1 s apart); each call waits
         # at most ``timeout`` for a connection and fails otherwise.
         self._client = KazooClient(
-            hosts=hosts,
+            hosts=self._hosts,
             timeout=10.0,
             connection_retry={"max_tries": -1, "max_delay": 1.0},
             logger=logging.getLogger("netsim.store.kazoo"),  # its reconnect chatter, separable
         )
+        self._pid = os.getpid()
         self._connected = threading.Event()
         self._lock = threading.Lock()
         self._root_ready = False
@@ -120,6 +106,10 @@ class ZooKeeperStore:
     # -- transport -----------------------------------------------------------
 
     def _ready(self, operation: str) -> None:
+        if self._pid != os.getpid():
+            # A forked child: kazoo's threads stayed in the parent. Its own
+            # session (the parent's watches are the parent's).
+            self._connect()
         if self._closed:
             with self._lock:
                 if self._closed:  # reopened after close(), as the other stores allow
@@ -160,7 +150,7 @@ class ZooKeeperStore:
             data, stat = self._wait(operation, self._client.get_async(path))
         except NoNodeError:
             return None
-        return (data, stat) if data.startswith(_MARK) else None
+        return (data, stat) if data.startswith(MARK) else None
 
     # -- the KVStore contract ----------------------------------------------
 
@@ -179,7 +169,7 @@ class ZooKeeperStore:
 
     def put(self, key: str, value: str, previous_version: int | None = None) -> int:
         path, operation = self._path(key), f"put {key!r}"
-        data = _MARK + encode_value(key, value)
+        data = MARK + encode_value(key, value, MAX_VALUE_BYTES, "ZooKeeper")
         self._ready(operation)
         client = self._client
         for _ in range(_RETRIES):
@@ -194,7 +184,7 @@ class ZooKeeperStore:
                         return self._create(operation, path, data)
                     except NodeExistsError:
                         current, stat = self._wait(operation, client.get_async(path))
-                        if current.startswith(_MARK):
+                        if current.startswith(MARK):
                             raise exists_conflict(key, stat.mzxid) from None
                         # A directory znode becomes a key: only if still a directory.
                         return int(self._wait(operation, client.set_async(path, data, stat.version)).mzxid)
@@ -266,7 +256,7 @@ class ZooKeeperStore:
         while len(parent) > len(self.base):
             try:
                 data, stat = self._wait(operation, self._client.get_async(parent))
-                if data.startswith(_MARK) or stat.numChildren:
+                if data.startswith(MARK) or stat.numChildren:
                     return
                 self._wait(operation, self._client.delete_async(parent, stat.version))
             except (NoNodeError, NotEmptyError, BadVersionError):
@@ -298,7 +288,7 @@ class ZooKeeperStore:
                     data, stat = self._wait(operation, data_result)
                 except NoNodeError:
                     continue  # deleted during the walk
-                if data.startswith(_MARK):
+                if data.startswith(MARK):
                     pairs.append(KVPair(key, data[1:].decode(), stat.mzxid))
                 if stat.numChildren:
                     parents.append((path, key, self._client.get_children_async(path)))
@@ -314,6 +304,8 @@ class ZooKeeperStore:
 
     def close(self) -> None:
         """Cancel watches and end the ZooKeeper session (idempotent; a later call reconnects)."""
+        if self._pid != os.getpid():
+            return  # a forked child that never used the store: the session is the parent's
         with self._lock:
             watches, self._watches = self._watches, []
             was_closed, self._closed = self._closed, True
@@ -344,7 +336,7 @@ class ZooKeeperStore:
         start = self.base + ("/" + "/".join(encode_segment(s) for s in directory.split("/")) if directory else "")
         watch = Watch(self.url, prefix, callback)
         cache = TreeCache(self._client, start)
-        tracker = _TreeTracker(self, watch, cache, known)
+        tracker = TreeTracker(self, watch, cache, known)
         cache.listen(tracker.on_event)
         watch.on_cancel = cache.close
         with self._lock:
@@ -356,64 +348,3 @@ class ZooKeeperStore:
         if not path.startswith(self.base + "/"):
             return None
         return "/".join(decode_segment(n) for n in path[len(self.base) + 1 :].split("/"))
-
-
-class _TreeTracker:
-    """Turns TreeCache's node events into put/delete events by diffing against
-    the versions this watch last reported (so replays after a reconnect and
-    the cache's initial load report nothing twice)."""
-
-    def __init__(self, store: ZooKeeperStore, watch: Watch, cache: TreeCache, known: dict[str, int]) -> None:
-        self.store, self.watch, self.cache, self.known = store, watch, cache, known
-        self.unverified: set[str] = set()
-
-    def on_event(self, event: Any) -> None:
-        # Runs on the TreeCache's own thread (not kazoo's), where blocking reads are safe.
-        if self.watch.cancelled:
-            return
-        kind = event.event_type
-        if kind == TreeEvent.INITIALIZED:
-            present = set(self._cached_keys(self.cache._root._path))
-            self._verify(set(self.known) - present)
-        elif kind == TreeEvent.CONNECTION_RECONNECTED:
-            log.warning("watch %r on %s: reconnected; re-reading the tree", self.watch.prefix, self.store.url)
-            self._verify(set(self.unverified))
-        elif kind in (TreeEvent.CONNECTION_SUSPENDED, TreeEvent.CONNECTION_LOST) and not self.store._closed:
-            log.warning("watch %r on %s: connection %s", self.watch.prefix, self.store.url,
-                        "suspended" if kind == TreeEvent.CONNECTION_SUSPENDED else "lost")  # fmt: skip
-        elif event.event_data is not None:
-            node = event.event_data
-            key = self.store.key_of(node.path)
-            if key is None or not key.startswith(self.watch.prefix):
-                return
-            if kind != TreeEvent.NODE_REMOVED and node.data is not None and node.data.startswith(_MARK):
-                self.unverified.discard(key)
-                if node.stat.mzxid > self.known.get(key, 0):
-                    self.known[key] = node.stat.mzxid
-                    self.watch.deliver(WatchEvent("put", key, node.data[1:].decode(), node.stat.mzxid))
-            elif key in self.known:
-                self.unverified.discard(key)
-                self.watch.deliver(WatchEvent("delete", key, None, self.known.pop(key)))
-
-    def _verify(self, keys: set[str]) -> None:
-        """Keys listed when the watch began but absent from the cache: deleted
-        meanwhile, or not loaded because the connection dropped. Ask the server;
-        what cannot be asked now is asked again after the next reconnect."""
-        for key in sorted(keys):
-            try:
-                present = self.store._read("watch", self.store._path(key)) is not None
-            except StoreUnavailableError:
-                self.unverified.add(key)
-                continue
-            self.unverified.discard(key)
-            if not present and key in self.known:
-                self.watch.deliver(WatchEvent("delete", key, None, self.known.pop(key)))
-
-    def _cached_keys(self, path: str) -> Iterator[str]:
-        node = self.cache.get_data(path)
-        if node is not None and node.data is not None and node.data.startswith(_MARK):
-            key = self.store.key_of(path)
-            if key is not None:
-                yield key
-        for child in self.cache.get_children(path, default=()) or ():
-            yield from self._cached_keys(path + "/" + child)

@@ -112,3 +112,25 @@ def test_a_watch_sees_another_process_writes(kind: str, server_store_url: Callab
             assert values == list(range(1, 41))
     finally:
         store.close()
+
+
+def _put_in_child(store: KVStore, key: str) -> None:
+    store.close()  # nothing of the child's yet: must leave the parent's connections alone
+    store.put(key, "from the child")
+    store.close()
+
+
+@pytest.mark.parametrize("kind", SHARED)
+def test_a_store_opened_before_fork_works_in_the_child(kind: str, server_store_url: Callable[[str], str]) -> None:
+    store = open_store(server_store_url(kind))
+    try:
+        before = store.put("parent", "before the fork")  # connections exist before the fork
+        child = multiprocessing.get_context("fork").Process(target=_put_in_child, args=(store, "child"))
+        child.start()
+        child.join(timeout=60)
+        assert child.exitcode == 0
+        written = store.get("child")
+        assert written.value == "from the child" and written.version > before
+        assert store.put("parent", "after") > written.version  # the parent's connections still work
+    finally:
+        store.close()

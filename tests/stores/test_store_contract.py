@@ -122,3 +122,13 @@ def test_state_survives_reopening(store_url: str, store_kind: str) -> None:
         assert second.put("network/n1", "{}", previous_version=version) > version
     finally:
         second.close()
+
+
+def test_oversized_values_are_refused_as_such(store: KVStore, store_kind: str) -> None:
+    limits = {"etcd": 1_500_000, "zk": 1_000_000}
+    if store_kind not in limits:
+        pytest.skip(f"{store_kind} has no request size limit")
+    store.put("big", "x" * limits[store_kind])
+    with pytest.raises(InvalidParameterError, match=f"at most {limits[store_kind]}"):
+        store.put("big", "x" * (limits[store_kind] + 1))
+    assert len(store.get("big").value) == limits[store_kind]

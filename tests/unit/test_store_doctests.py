@@ -14,7 +14,7 @@ import netsim.store.base
 import netsim.store.memory
 import netsim.store.url
 import netsim.store.watch
-import netsim.store.zookeeper
+import netsim.store.zknodes
 import netsim.undo
 from drivers.bridge.ports import PortTable
 from netsim.errors import ConflictError
@@ -27,7 +27,7 @@ from netsim.errors import ConflictError
         netsim.store.memory,
         netsim.store.url,
         netsim.store.watch,
-        netsim.store.zookeeper,
+        netsim.store.zknodes,
         netsim.undo,
         drivers.bridge.ports,
     ],
