@@ -290,6 +290,7 @@ class _WatchStream:
                 raise OSError(f"HTTP {reply.status} from /v3/watch")
             assert conn.sock is not None
             conn.sock.settimeout(None)  # a quiet watch is not a dead one: block until data or close
+            _keepalive(conn.sock)  # ... but a vanished peer is noticed within ~15 s
             if watch.cancelled:
                 return
             while line := reply.readline():
@@ -329,3 +330,11 @@ class _WatchStream:
             self.watch.deliver(WatchEvent("delete", key, None, int(old["mod_revision"]) if old else revision))
         else:
             self.watch.deliver(WatchEvent("put", key, _unb64(kv.get("value")).decode(), revision))
+
+
+def _keepalive(sock: socket.socket) -> None:
+    """TCP keepalive probes after 5 s of silence, every 3 s, 3 tries."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 3), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, option):  # Linux names; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)

@@ -78,6 +78,30 @@ def test_stopped_server_is_unavailable_then_recovers(
     watch.cancel()
 
 
+def test_frozen_server_times_out_then_recovers(server: EtcdServer | ZooKeeperServer, faulty_store: KVStore) -> None:
+    """A server that accepts connections but never answers (SIGSTOP): each
+    call gives up within the timeout instead of hanging."""
+    store = faulty_store
+    store.put("network/n1", "before")
+    server.pause()
+    try:
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match="get 'network/n1'"):
+                store.get("network/n1")
+            assert time.monotonic() - started < TIMEOUT + 2.0
+    finally:
+        server.resume()
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            assert store.get("network/n1").value == "before"
+            break
+        except StoreUnavailableError:
+            assert time.monotonic() < deadline, "the store did not come back"
+            time.sleep(0.2)
+
+
 def test_server_killed_under_load(server: EtcdServer | ZooKeeperServer, faulty_store: KVStore) -> None:
     """Every call either succeeds or says unavailable; after the restart the
     data is whole (each acknowledged write is there)."""
