@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,12 +29,14 @@ from netsim.cluster.bus import TableEntry, TableEventBus
 from netsim.cluster.ipam import SharedIpam
 from netsim.controller import Controller, ControllerConfig, Endpoint, IpamConfig
 from netsim.controller.records import network_key
-from netsim.driverapi import EventType
+from netsim.driverapi import DiscoveryType, EventType
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError
 from netsim.ipamapi import DEFAULT_IPAM
 from netsim.kernel.base import Kernel
 from netsim.store import MemoryStore
 from netsim.undo import Undo, rollback_on_error
+
+log = logging.getLogger(__name__)
 
 UNDERLAY_ROLE = "underlay"
 UNDERLAY_BRIDGE = "br0"
@@ -46,6 +49,21 @@ SHARED_IPAM_PREFIX = "cluster-"
 def underlay_address(index: int) -> str:
     """Host ``index``'s VTEP address (no prefix length)."""
     return f"{UNDERLAY_PREFIX}.{index + 2}"
+
+
+def notify_node(ctrl: Controller, address: str, *, self_node: bool = False, new: bool = True) -> None:
+    """DiscoverNew / DiscoverDelete(NODE) to every driver of ``ctrl``, with
+    libnetwork's NodeDiscoveryData. A driver's refusal is logged, never fatal
+    (libnetwork logs it too)."""
+    data = {"Address": address, "BindAddress": address, "Self": self_node}
+    for name, entry in ctrl.registry.drivers().items():
+        try:
+            if new:
+                entry.driver.discover_new(DiscoveryType.NODE, data)
+            else:
+                entry.driver.discover_delete(DiscoveryType.NODE, data)
+        except NetsimError as exc:
+            log.warning("driver %s refused node discovery of %s: %s", name, address, exc)
 
 
 class Cluster:
@@ -105,6 +123,17 @@ class Cluster:
         kernel.set_link_up(ctrl.host.namespace, UNDERLAY_DEV)
         self.bus.subscribe(name, lambda *event: self._deliver(ctrl, *event))
         undo.push(f"unsubscribe {name}", lambda: self.bus.unsubscribe(name))
+        self._announce(name, index)
+
+    def _announce(self, name: str, index: int) -> None:
+        """libnetwork's pushNodeDiscovery: the new host learns itself and every
+        host already here; every host already here learns the new one."""
+        new = self.controllers[name]
+        notify_node(new, underlay_address(index), self_node=True)
+        for other_index, (other, ctrl) in enumerate(self.controllers.items()):
+            if other != name:
+                notify_node(new, underlay_address(other_index))
+                notify_node(ctrl, underlay_address(index))
 
     def _new_id(self) -> str:
         """Controllers' id factory: the cluster-wide network id while a network
@@ -255,9 +284,12 @@ class Cluster:
             return
         self._closed = True
         errors: list[BaseException] = []
-        for ctrl in reversed(list(self.controllers.values())):
+        hosts = list(self.controllers.values())
+        for index in reversed(range(len(hosts))):
+            for staying in hosts[:index]:
+                notify_node(staying, underlay_address(index), new=False)
             try:
-                ctrl.close()
+                hosts[index].close()
             except NetsimError as exc:
                 errors.append(exc)
         for nid, driver in self._networks.values():

@@ -11,11 +11,14 @@ command per line on stdin, one JSON reply per line on stdout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sys
+import threading
 from typing import Any
 
+from netsim.cluster import notify_node
 from netsim.cluster.shared import (
     ClusterIpam,
     StoreTableEvents,
@@ -29,12 +32,13 @@ from netsim.controller import Controller, ControllerConfig, IpamConfig, PoolConf
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError
 from netsim.kernel.base import Kernel, Listener
 from netsim.netlabel import PortBinding
-from netsim.store import KVStore, open_store
+from netsim.store import KVStore, WatchEvent, open_store
 from netsim.undo import rollback_on_error
 
 UNDERLAY_DEV = "eth1"
 UNDERLAY_BRIDGE = "br0"
 CLUSTER_IPAM = "cluster-default"
+NODE_PREFIX = "cluster/node/"
 
 
 def underlay_address(index: int) -> str:
@@ -64,6 +68,7 @@ class ClusterHost:
         self.global_store: KVStore = open_store(global_store)
         self.events = StoreTableEvents(self.global_store, name)
         self._forced_id: str | None = None
+        self._node_lock = threading.Lock()
         overlay = {
             "underlay_dev": UNDERLAY_DEV,
             "underlay_address": underlay_address(index),
@@ -93,9 +98,32 @@ class ClusterHost:
             if underlay_namespace is not None:
                 self._plug_underlay(underlay_namespace)
             self.events.start(self.controller)
+            self._join_nodes()
         except BaseException:
             self.close()
             raise
+
+    def _join_nodes(self) -> None:
+        """Node discovery through the store: this host announces itself under
+        ``cluster/node/<name>``, learns the hosts there, and follows them."""
+        address = underlay_address(self.index)
+        notify_node(self.controller, address, self_node=True)
+        self._nodes: dict[str, str] = {}
+        self._node_watch = self.global_store.watch(NODE_PREFIX, self._on_node)
+        self.global_store.put(f"{NODE_PREFIX}{self.name}", address)
+        for pair in self.global_store.list(NODE_PREFIX):
+            self._on_node(WatchEvent("put", pair.key, pair.value, pair.version))
+
+    def _on_node(self, event: WatchEvent) -> None:
+        name = event.key[len(NODE_PREFIX) :]
+        if name == self.name:
+            return
+        with self._node_lock:
+            if event.kind == "put" and event.value is not None and name not in self._nodes:
+                self._nodes[name] = event.value
+                notify_node(self.controller, event.value)
+            elif event.kind == "delete" and name in self._nodes:
+                notify_node(self.controller, self._nodes.pop(name), new=False)
 
     def _new_id(self) -> str:
         return self._forced_id if self._forced_id is not None else secrets.token_hex(32)
@@ -255,6 +283,11 @@ class ClusterHost:
             self.controller.delete_sandbox(sandbox)
 
     def close(self) -> None:
+        watch = getattr(self, "_node_watch", None)
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(NetsimError):
+                self.global_store.delete(f"{NODE_PREFIX}{self.name}")
         self.events.stop()
         try:
             self.controller.close()
