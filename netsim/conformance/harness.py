@@ -14,6 +14,7 @@ from netsim.conformance.target import DriverTarget, load_python_target
 from netsim.controller import Controller, ControllerConfig, IpamConfig, PoolConfig
 from netsim.controller.views import Network
 from netsim.driverapi import Capability, Driver, IPAMData, NetworkInfo
+from netsim.host import Host
 from netsim.kernel.base import Kernel
 
 
@@ -79,9 +80,9 @@ class DriverUnderTest:
 
 
 def launch_for_check(
-    target: DriverTarget, kernel: Kernel, host_namespace: str
+    target: DriverTarget, kernel: Kernel, host: Host
 ) -> tuple[Callable[..., None], Callable[[], None]]:
-    """Start the plugin program for one check: inside ``host_namespace`` on the
+    """Start the plugin program for one check: inside ``host``'s namespace on the
     real kernel, in a private namespace of its own on the fake one (it cannot
     reach the in-memory kernel; the checks that need it to are skipped)."""
     from drivers.remote import RemoteDriver
@@ -91,8 +92,8 @@ def launch_for_check(
     if kernel.kind == "linux":
         from netsim.safety import NETNS_DIR
 
-        netns = str(NETNS_DIR / host_namespace)
-    plugin = launch_plugin(target.plugin_cmd, target.spec, netns=netns)
+        netns = str(NETNS_DIR / host.namespace)
+    plugin = launch_plugin(target.plugin_cmd, target.spec, netns=netns, host=host if netns else None)
 
     def stop() -> None:
         plugin.stop()
@@ -111,7 +112,7 @@ def build(target: DriverTarget, kernel: Kernel, host: str = "h1") -> DriverUnder
             if target.kind == "python":
                 init = load_python_target(target.spec)
             elif target.kind == "process":
-                init, stop = launch_for_check(target, kernel, ctrl.host.namespace)
+                init, stop = launch_for_check(target, kernel, ctrl.host)
                 cleanups.append(stop)
             elif target.kind == "remote":
                 from drivers.remote import RemoteDriver

@@ -183,7 +183,17 @@ def serve_builtin(
 ) -> tuple[Driver | None, Capability | None, Ipam | None]:
     """The built-in network or IPAM driver ``name`` of a controller on a
     fresh ``kernel_kind`` kernel (its host namespaces are made now and
-    removed when ``stack`` closes)."""
+    removed when ``stack`` closes).
+
+    On the linux kernel, launched by netsim inside a simulated host
+    (``NETSIM_PLUGIN_HOST`` set): the network driver acts on that host
+    instead (:mod:`netsim.plugin.hosted`)."""
+    if kernel_kind == "linux":
+        from netsim.plugin.hosted import serve_builtin_in_host
+
+        hosted = serve_builtin_in_host(stack, name)
+        if hosted is not None:
+            return hosted[0], hosted[1], None
     from netsim.controller import Controller, ControllerConfig
     from netsim.kernel import make_kernel
 

@@ -36,10 +36,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from netsim.errors import InvalidParameterError, NotFoundError, PluginUnavailableError
 from netsim.plugin.client import PluginAddress
 from netsim.plugin.discovery import find_plugin
+from netsim.plugin.hosted import host_environment
+
+if TYPE_CHECKING:
+    from netsim.host import Host
 
 ENTER_SCRIPT = Path(__file__).with_name("enter.py")
 #: Where plugins look for / write their sockets and spec files, as with Docker.
@@ -151,6 +156,7 @@ def launch_plugin(
     grace: float = DEFAULT_GRACE,
     cwd: str | os.PathLike[str] | None = None,
     env: dict[str, str] | None = None,
+    host: Host | None = None,
 ) -> LaunchedPlugin:
     """Start ``command`` as plugin ``name`` and wait until it answers.
 
@@ -159,9 +165,15 @@ def launch_plugin(
     for ``<name>.sock`` / ``<name>.spec`` / ``<name>.json`` to appear in the
     per-run plugin directories and for the socket to accept a connection.
     Raises PluginUnavailableError (with the log's tail) if the plugin exits
-    or is not ready in time; the process is stopped then.
+    or is not ready in time; the process is stopped then. ``host`` (the
+    simulated host of ``netns``) is described to the plugin in
+    ``NETSIM_PLUGIN_HOST`` (:mod:`netsim.plugin.hosted`); ``env`` defaults to
+    this process's environment.
     """
     argv = parse_command(command)
+    environment = dict(os.environ if env is None else env)
+    if host is not None:
+        environment.update(host_environment(host))
     if not name or "/" in name or name in (".", ".."):
         raise InvalidParameterError(f"invalid plugin name {name!r}")
     workdir = Path(tempfile.mkdtemp(prefix=f"netsim-plugin-{name}-"))
@@ -184,7 +196,7 @@ def launch_plugin(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() signals only it
                 cwd=cwd,
-                env=env,
+                env=environment,
             )
         plugin = LaunchedPlugin(name, argv, process, workdir, log_path, grace=grace, netns=netns)
         plugin.address = _wait_ready(plugin, started + timeout)

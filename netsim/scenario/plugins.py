@@ -162,7 +162,8 @@ class ScenarioPlugins:
 
             netns = str(NETNS_DIR / controller.host.namespace)
         cwd = Path(self.scenario.file).resolve().parent if self.scenario.file else None
-        launched = launch_plugin(plugin.command, plugin.name, netns=netns, cwd=cwd)
+        host = controller.host if netns else None
+        launched = launch_plugin(plugin.command, plugin.name, netns=netns, cwd=cwd, host=host)
         self.launched.append(launched)
         return launched
 

@@ -308,7 +308,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"sbridge: serving {args.name} at {path}", file=sys.stderr, flush=True)
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever(poll_interval=0.02)
     finally:
         server.server_close()
         os.unlink(path)
