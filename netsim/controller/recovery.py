@@ -12,7 +12,9 @@ next time):
    changes nothing but rules and notes which links each object owns.
 3. **Health**: an object whose kernel side is gone (a sandbox without its
    namespace, a network or endpoint missing a link it owns, a joined
-   endpoint whose interface or address is not in its sandbox) is *broken*;
+   endpoint whose interface or address is not in its sandbox) is *broken*,
+   and so is an endpoint no sandbox uses (libnetwork's
+   ``cleanupLocalEndpoints`` removes those "stale endpoints" at start);
    a broken network breaks its endpoints, a broken sandbox the endpoints
    joined to it (Docker removes a dead container's endpoints the same way).
 4. **Clean-up** of broken objects: the driver forgets them (still replaying,
@@ -227,7 +229,11 @@ def _check_health(ctrl: Controller, replay: ReplayKernel, state: _State) -> None
             state.broken_endpoints[key] = "its network is broken"
             continue
         sid = endpoint["sandbox"]
-        if sid is not None and sid in state.broken_sandboxes:
+        if sid is None:
+            # libnetwork's cleanupLocalEndpoints: at start, an endpoint no sandbox uses is stale.
+            state.broken_endpoints[key] = "stale: no container uses it (Docker removes these at start)"
+            continue
+        if sid in state.broken_sandboxes:
             state.broken_endpoints[key] = "its container's sandbox is gone"
             continue
         missing = links.missing(replay.owned_links.get(("endpoint", *key), ()))
