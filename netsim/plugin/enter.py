@@ -24,7 +24,11 @@ one place. In order:
    that does not exist is made inside a *shadow* of its deepest existing
    ancestor: a tmpfs holding bind mounts of every entry of that ancestor,
    mounted over it in this namespace only, so nothing is created on the host;
-4. ``execvp`` of the plugin command (an argument list, never a shell).
+4. the plugin is killed if netsim dies (``PR_SET_PDEATHSIG``; Linux sends it
+   when the *thread* that started the plugin exits, so netsim launches
+   plugins from threads that outlive them): a crashed run leaves no plugin
+   running in a namespace ``netsim clean`` is about to remove;
+5. ``execvp`` of the plugin command (an argument list, never a shell).
 
 Any failure exits with status 125 and one line on stderr naming the step.
 """
@@ -35,6 +39,7 @@ import argparse
 import ctypes
 import fcntl
 import os
+import signal
 import socket
 import stat
 import struct
@@ -48,6 +53,7 @@ MS_REC = 0x4000
 MS_SLAVE = 0x80000
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
+PR_SET_PDEATHSIG = 1
 ENTER_FAILED = 125
 
 
@@ -164,6 +170,13 @@ def bind_over(target: str, source: str, staging: str) -> None:
     _mount(source, target, None, MS_BIND)
 
 
+def die_with_parent(parent: int) -> None:
+    """SIGKILL this process (and so the plugin it becomes) when netsim dies."""
+    _check(_libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != parent:  # netsim died before the death signal was armed
+        raise EnterError("netsim exited while the plugin was starting")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="enter.py", description=__doc__.split("\n\n")[0])
     where = parser.add_mutually_exclusive_group(required=True)
@@ -173,6 +186,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--shadow-dir", required=True, help="where shadow tmpfs mounts are staged")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    parent = os.getppid()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no plugin command after --")
@@ -188,7 +202,10 @@ def main(argv: list[str]) -> int:
         print(f"netsim plugin launcher: {exc}", file=sys.stderr, flush=True)
         return ENTER_FAILED
     try:
+        die_with_parent(parent)
         os.execvp(command[0], command)
+    except EnterError as exc:
+        print(f"netsim plugin launcher: {exc}", file=sys.stderr, flush=True)
     except OSError as exc:
         print(f"netsim plugin launcher: cannot run {command[0]!r}: {exc}", file=sys.stderr, flush=True)
     return ENTER_FAILED

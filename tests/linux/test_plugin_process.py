@@ -13,6 +13,7 @@ quote its log.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -187,3 +188,33 @@ def test_a_plugin_that_never_serves_times_out_with_its_log(netsim_kernel_factory
         launch_plugin(command, "late", netns=netns, timeout=0.5, grace=0.2)
     assert time.monotonic() - started < 3
     assert "within the deadline" in str(failed.value) and "waiting for godot" in str(failed.value)
+
+
+def test_a_plugin_does_not_outlive_a_killed_netsim(
+    netsim_kernel_factory: Callable[[str], Kernel], tmp_path: Path
+) -> None:
+    _, _, netns = _host(netsim_kernel_factory)
+    runner = tmp_path / "runner.py"
+    runner.write_text(
+        "import sys, time\n"
+        "from netsim.plugin.launcher import launch_plugin\n"
+        'serve = "import socket, time; s = socket.socket(socket.AF_UNIX); '
+        "s.bind('/run/docker/plugins/orphan.sock'); s.listen(); time.sleep(300)\"\n"
+        "plugin = launch_plugin([sys.executable, '-c', serve], 'orphan', netns=sys.argv[1])\n"
+        "print(plugin.pid, plugin.workdir, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    netsim = subprocess.Popen([sys.executable, str(runner), netns], stdout=subprocess.PIPE, text=True)
+    try:
+        assert netsim.stdout is not None
+        pid_text, workdir = netsim.stdout.readline().split()
+        pid = int(pid_text)
+        assert _alive(pid)
+    finally:
+        netsim.kill()  # SIGKILL: no teardown runs in the launching process
+        netsim.wait()
+    deadline = time.monotonic() + 3
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    shutil.rmtree(workdir, ignore_errors=True)  # the killed process could not remove it
+    assert not _alive(pid), "the plugin outlived the netsim process that launched it"
