@@ -12,6 +12,7 @@ quote its log.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from drivers.remote import RemoteDriver
+from netsim.driverapi import IPAMData, NetworkInfo
 from netsim.errors import PluginUnavailableError
 from netsim.kernel.base import Kernel
 from netsim.plugin.launcher import launch_plugin
@@ -110,10 +112,6 @@ def test_the_plugins_links_land_in_the_host_namespace(netsim_kernel_factory: Cal
         assert not Path("/run/docker/plugins/sbridge.sock").exists()
         driver = RemoteDriver.connect(plugin.address, name="sbridge")
         try:
-            import ipaddress
-
-            from netsim.driverapi import IPAMData, NetworkInfo
-
             data = [IPAMData("x", ipaddress.ip_network("10.9.0.0/24"), ipaddress.ip_interface("10.9.0.1/24"))]
             driver.create_network("n" * 64, {}, NetworkInfo(), data, [])
             assert "sbnnnnnnnnnnnn" in {link.name for link in kernel.links(namespace)}
