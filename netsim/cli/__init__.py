@@ -33,6 +33,17 @@ def _kernel_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kernel", choices=KERNEL_KINDS, default="fake", help="fake (default) or linux (root)")
 
 
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--local-store",
+        metavar="URL",
+        help="each host's local store, e.g. sqlite:///tmp/{host}.db ({host}: the host's name); default memory",
+    )
+    parser.add_argument(
+        "--global-store", metavar="URL", help="the store hosts share: etcd://H:P, zk://H:P/chroot, sqlite:///FILE"
+    )
+
+
 def _timeout_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each probe's answer")
 
@@ -48,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="build scenarios, check their expectations, tear down, check for leaks")
     run.add_argument("scenarios", nargs="+", metavar="SCENARIO_OR_DIR")
     _kernel_option(run)
+    _store_options(run)
     _timeout_option(run)
     run.add_argument("--json", metavar="FILE", help="write results as JSON")
     run.add_argument("--junit", metavar="FILE", help="write results as JUnit XML")
@@ -64,12 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     to_help = "container, IP, outside[@HOST] or published:PORT"
     trace.add_argument("--to", dest="target", required=True, metavar="B[:PORT/PROTO]", help=to_help)
     _kernel_option(trace)
+    _store_options(trace)
     _timeout_option(trace)
     trace.add_argument("--pcap", metavar="DIR", help="also capture the probe to a pcap file in DIR")
 
     inspect = sub.add_parser("inspect", help="docker network inspect-like JSON of the built networks")
     inspect.add_argument("scenario")
     _kernel_option(inspect)
+    _store_options(inspect)
 
     clean = sub.add_parser("clean", help="remove leftovers of crashed real-kernel runs (netsim- prefix only)")
     clean.add_argument("--dry-run", action="store_true", help="only list what would be removed")

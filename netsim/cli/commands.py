@@ -8,6 +8,7 @@ one-line message with status 2 in :func:`netsim.cli.main`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -15,13 +16,14 @@ from typing import Any
 
 from netsim.errors import InvalidParameterError, ScenarioError
 from netsim.scenario.inspect import inspect_networks
-from netsim.scenario.model import Expectation, Scenario, outside_host
+from netsim.scenario.model import Expectation, Scenario, StoreChoice, outside_host
 from netsim.scenario.plugins import refuse_unreachable
 from netsim.scenario.progress import ProgressPrinter
 from netsim.scenario.render import render
 from netsim.scenario.report import format_table, write_json, write_junit
 from netsim.scenario.runner import Backend, built, run_scenario
 from netsim.scenario.schema import load_scenario, parse_expectation, scenario_files
+from netsim.store import parse_store_url
 
 _PROTO_SUFFIX = re.compile(r"^(?P<rest>.+)/(?P<proto>tcp|udp|icmp)$")
 _BRACKETED_V6 = re.compile(r"^\[(?P<ip>[^\]]+)\](?::(?P<port>[^:]+))?$")
@@ -37,7 +39,22 @@ def check_kernel(kind: str) -> None:
             raise InvalidParameterError(f"--kernel linux is not possible here: {reason}")
 
 
+def with_stores(args: argparse.Namespace, backend: Backend | None) -> Backend | None:
+    """``--local-store`` / ``--global-store`` over whatever the files say (URLs checked now)."""
+    local, shared = getattr(args, "local_store", None), getattr(args, "global_store", None)
+    if local is None and shared is None:
+        return backend
+    for flag, url in (("--local-store", local), ("--global-store", shared)):
+        if url is not None:
+            try:
+                parse_store_url(url.replace("{host}", "h1"))
+            except InvalidParameterError as exc:
+                raise InvalidParameterError(f"{flag}: {exc}") from None
+    return dataclasses.replace(backend or Backend(), stores=StoreChoice(local=local, global_=shared))
+
+
 def cmd_run(args: argparse.Namespace, backend: Backend | None = None) -> int:
+    backend = with_stores(args, backend)
     scenarios = [load_scenario(path) for path in scenario_files(args.scenarios)]
     check_kernel(args.kernel)
     for scenario in scenarios:  # a plugin program cannot drive the fake kernel: refused before anything runs
@@ -126,6 +143,7 @@ def _crossing_lines(scenario: Scenario, exp: Expectation, trace: list[Any], pref
 
 
 def cmd_trace(args: argparse.Namespace, backend: Backend | None = None) -> int:
+    backend = with_stores(args, backend)
     scenario = load_scenario(args.scenario)
     exp = trace_expectation(scenario, args.source, args.target)
     check_kernel(args.kernel)
@@ -159,6 +177,7 @@ def cmd_trace(args: argparse.Namespace, backend: Backend | None = None) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace, backend: Backend | None = None) -> int:
+    backend = with_stores(args, backend)
     scenario = load_scenario(args.scenario)
     check_kernel(args.kernel)
     leaks: list[str] = []

@@ -33,7 +33,7 @@ from netsim.driverapi import DiscoveryType, EventType
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError
 from netsim.ipamapi import DEFAULT_IPAM
 from netsim.kernel.base import Kernel
-from netsim.store import MemoryStore
+from netsim.store import KVStore, MemoryStore, open_store
 from netsim.undo import Undo, rollback_on_error
 
 log = logging.getLogger(__name__)
@@ -67,13 +67,34 @@ def notify_node(ctrl: Controller, address: str, *, self_node: bool = False, new:
 
 
 class Cluster:
-    def __init__(self, kernel: Kernel, hosts: Sequence[str] = ("h1", "h2"), *, experimental: bool = False) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        hosts: Sequence[str] = ("h1", "h2"),
+        *,
+        experimental: bool = False,
+        global_store: KVStore | str | None = None,
+        local_store: str | None = None,
+    ) -> None:
+        """``global_store`` (an object or URL) holds what hosts share; ``local_store``
+        is a URL template with ``{host}`` for each host's own store. Neither: memory."""
         names = list(hosts)
         if not names or len(names) > MAX_CLUSTER_HOSTS or len(set(names)) != len(names):
             raise InvalidParameterError(f"a cluster needs 1-{MAX_CLUSTER_HOSTS} distinct host names, got {names!r}")
+        if local_store is not None and len(names) > 1 and "{host}" not in local_store:
+            raise InvalidParameterError(f"hosts cannot share the local store {local_store!r}: put {{host}} in it")
         self.kernel = kernel
         self.experimental = experimental
-        self.global_store = MemoryStore()
+        self._configured_global = global_store is not None
+        self._owns_global = isinstance(global_store, str)
+        self.global_store: KVStore = (
+            open_store(global_store)
+            if isinstance(global_store, str)
+            else global_store
+            if global_store is not None
+            else MemoryStore()
+        )
+        self._local_store = local_store
         self.bus = TableEventBus()
         self.controllers: dict[str, Controller] = {}
         self._shared_ipams: dict[str, SharedIpam] = {}
@@ -111,6 +132,9 @@ class Cluster:
             driver_options={"overlay": overlay_options},
             id_factory=self._new_id,
             table_events=self.bus,
+            local_store=self._local_store.replace("{host}", name) if self._local_store else None,
+            global_store=self.global_store if self._configured_global else None,
+            keep_links=(UNDERLAY_DEV,),
         )
         ctrl = Controller(self.kernel, config)
         undo.push(f"close host {name}", ctrl.close)
@@ -301,6 +325,8 @@ class Cluster:
         problems = self._teardown.run()
         if problems:
             errors.append(NetsimError(f"cluster teardown incomplete: {'; '.join(problems)}"))
+        if self._owns_global:
+            self.global_store.close()
         if errors:
             raise errors[0]
 

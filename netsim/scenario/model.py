@@ -191,6 +191,23 @@ class PluginSpec:
 
 
 @dataclass(frozen=True)
+class StoreChoice:
+    """Where a scenario's controllers keep their state (``store:`` in the file,
+    ``--local-store`` / ``--global-store`` on the command line). ``local`` may
+    hold ``{host}``, replaced by each host's name: hosts never share a local store.
+
+    >>> StoreChoice(local="sqlite:///tmp/{host}.db").local_for("h2")
+    'sqlite:///tmp/h2.db'
+    """
+
+    local: str | None = None
+    global_: str | None = None
+
+    def local_for(self, host: str) -> str | None:
+        return self.local.replace("{host}", host) if self.local is not None else None
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole validated file. Lookups by name are O(n) scans: scenarios hold
     a handful of networks and containers, and the tuples keep file order.
@@ -209,6 +226,7 @@ class Scenario:
     expect: tuple[Expectation, ...] = ()
     steps: tuple[Step, ...] = ()
     plugins: tuple[PluginSpec, ...] = ()
+    store: StoreChoice | None = None
 
     def plugin(self, name: str) -> PluginSpec | None:
         """The plugin called ``name``, or None (a built-in or installed driver)."""

@@ -23,7 +23,7 @@ from netsim.errors import NetsimError, error_kind
 from netsim.kernel.base import Kernel, Listener, ProbeResult
 from netsim.scenario.convert import ipam_config as _ipam_config
 from netsim.scenario.convert import port_bindings as _port_bindings
-from netsim.scenario.model import Attachment, ContainerSpec, Expectation, Scenario, Step, outside_host
+from netsim.scenario.model import Attachment, ContainerSpec, Expectation, Scenario, Step, StoreChoice, outside_host
 from netsim.scenario.plugins import ScenarioPlugins, refuse_unreachable
 from netsim.scenario.results import ExpectationResult, ScenarioResult, snapshot_diff
 from netsim.scenario.source import source_address
@@ -69,6 +69,21 @@ def _default_cluster(kernel: Kernel, hosts: list[str]) -> Any:
     return Cluster(kernel, hosts)
 
 
+def _stored_controller(kernel: Kernel, host: str, index: int, stores: StoreChoice) -> Any:
+    from netsim.controller import Controller, ControllerConfig
+
+    config = ControllerConfig(
+        host=host, host_index=index, local_store=stores.local_for(host), global_store=stores.global_
+    )
+    return Controller(kernel, config)
+
+
+def _stored_cluster(kernel: Kernel, hosts: list[str], stores: StoreChoice) -> Any:
+    from netsim.cluster import Cluster
+
+    return Cluster(kernel, hosts, global_store=stores.global_, local_store=stores.local)
+
+
 def _default_probe(
     kernel: Kernel, ns: str, dst: str, proto: str, port: int | None, timeout: float, src: str | None
 ) -> ProbeResult:
@@ -87,6 +102,8 @@ class Backend:
     probe: Callable[[Kernel, str, str, str, int | None, float, str | None], ProbeResult] = _default_probe
     #: several hosts or a global network: one Cluster (its controllers share a store and table events)
     make_cluster: Callable[[Kernel, list[str]], Any] = _default_cluster
+    #: where state lives (``--local-store`` / ``--global-store``), over the file's ``store:``
+    stores: StoreChoice | None = None
 
 
 @dataclass
@@ -131,12 +148,19 @@ class BuiltScenario:
     # --- build ----------------------------------------------------------------
     def build(self) -> None:
         refuse_unreachable(self.scenario, self.kernel.kind)
+        stores = self.backend.stores or self.scenario.store
         if self.scenario.multi_host:
-            self.cluster = self.backend.make_cluster(self.kernel, list(self.scenario.hosts))
+            if stores is None:
+                self.cluster = self.backend.make_cluster(self.kernel, list(self.scenario.hosts))
+            else:
+                self.cluster = _stored_cluster(self.kernel, list(self.scenario.hosts), stores)
             self.controllers = dict(self.cluster.controllers)
         else:  # one host, no global network: a plain controller, as before clusters existed
             for index, host in enumerate(self.scenario.hosts):
-                self.controllers[host] = self.backend.make_controller(self.kernel, host, index)
+                if stores is None:
+                    self.controllers[host] = self.backend.make_controller(self.kernel, host, index)
+                else:
+                    self.controllers[host] = _stored_controller(self.kernel, host, index, stores)
         for host, ctrl in self.controllers.items():
             self.plugins.attach(host, ctrl)
         for net in self.scenario.networks:

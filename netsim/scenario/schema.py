@@ -35,8 +35,10 @@ from netsim.scenario.model import (
     Scenario,
     Step,
     StepAction,
+    StoreChoice,
 )
 from netsim.scenario.plugins import check_plugin_use, parse_plugins
+from netsim.store import parse_store_url
 from netsim.validate import parse_ip, parse_mac, parse_network, parse_port
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -168,7 +170,9 @@ def load_scenario(path: str | Path) -> Scenario:
 def parse_scenario(data: object, *, file: str = "", default_name: str = "scenario") -> Scenario:
     """Validate already-parsed YAML data (shape, then meaning)."""
     rd = _Reader(file)
-    top = rd.mapping(data, "", ("name", "description", "hosts", "plugins", "networks", "containers", "expect", "steps"))
+    top = rd.mapping(
+        data, "", ("name", "description", "hosts", "plugins", "store", "networks", "containers", "expect", "steps")
+    )
     hosts = tuple(_host(rd, h, f"hosts[{i}]") for i, h in enumerate(rd.seq(top.get("hosts"), "hosts"))) or ("h1",)
     default_host = hosts[0]
     scenario = Scenario(
@@ -187,10 +191,32 @@ def parse_scenario(data: object, *, file: str = "", default_name: str = "scenari
         expect=_expectations(rd, top.get("expect"), "expect"),
         steps=tuple(_step(rd, s, f"steps[{i}]") for i, s in enumerate(rd.seq(top.get("steps"), "steps"))),
         plugins=parse_plugins(rd, top.get("plugins"), hosts),
+        store=_store(rd, top["store"], hosts) if "store" in top else None,
     )
     check_semantics(scenario, rd.fail)
     check_plugin_use(scenario, rd.fail)
     return scenario
+
+
+def _store(rd: _Reader, value: object, hosts: tuple[str, ...]) -> StoreChoice:
+    """``store: {local: URL, global: URL}``; each URL checked as netsim.store.open_store would."""
+    entry = rd.mapping(value, "store", ("local", "global"))
+    urls: dict[str, str | None] = {}
+    for key in ("local", "global"):
+        url = entry.get(key)
+        if url is None:
+            urls[key] = None
+            continue
+        text = rd.text(url, f"store.{key}")
+        try:
+            parse_store_url(text.replace("{host}", hosts[0]))
+        except InvalidParameterError as exc:
+            rd.fail(f"store.{key}", str(exc))
+        urls[key] = text
+    local = urls["local"]
+    if local is not None and len(hosts) > 1 and "{host}" not in local and not local.startswith("memory:"):
+        rd.fail("store.local", f"{len(hosts)} hosts would share one local store: put {{host}} in the URL")
+    return StoreChoice(local=local, global_=urls["global"])
 
 
 def _host(rd: _Reader, value: object, path: str) -> str:
