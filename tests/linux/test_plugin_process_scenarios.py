@@ -23,11 +23,13 @@ SAMPLE = ROOT / "netsim" / "conformance" / "samples" / "stdlib_bridge.py"
 
 def test_the_shipped_plugin_scenario_passes(netsim_kernel_factory: Callable[[str], Kernel]) -> None:
     scenario = load_scenario(SHIPPED)
+    before = set(Path("/tmp").glob("netsim-plugin-sbridge-*"))
     result = run_scenario(scenario, "linux", backend=Backend(make_kernel=netsim_kernel_factory), timeout=0.5)
     assert result.error is None, result.error
     assert result.leaks == []
     assert result.passed, "\n" + format_table([result])
-    assert not list(Path("/tmp").glob("netsim-plugin-sbridge-*")), "a plugin's per-run directory is left"
+    left = set(Path("/tmp").glob("netsim-plugin-sbridge-*")) - before
+    assert not left, f"a plugin's per-run directory is left: {left}"
 
 
 def test_one_plugin_on_two_hosts(netsim_kernel_factory: Callable[[str], Kernel]) -> None:
