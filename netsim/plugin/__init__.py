@@ -1,9 +1,16 @@
-"""Serve netsim drivers as Docker plugins (the Python SDK for plugin authors).
+"""Docker's plugin protocol, both ends, and plugin programs.
 
-``PluginServer(driver=..., ipam=..., socket_path=...)`` answers Docker's
-``/Plugin.Activate``, ``/NetworkDriver.*`` and ``/IpamDriver.*`` calls;
-``netsim plugin serve MODULE:CLASS --socket PATH`` does the same from a shell
-(:func:`netsim.plugin.cli.serve_main`).
+* server: ``PluginServer(driver=..., ipam=..., socket_path=...)`` answers
+  Docker's ``/Plugin.Activate``, ``/NetworkDriver.*`` and ``/IpamDriver.*``
+  calls; ``netsim plugin serve MODULE:CLASS --socket PATH`` does the same
+  from a shell (:mod:`netsim.plugin.cli`);
+* client: :mod:`netsim.plugin.client` (calls, activation),
+  :mod:`netsim.plugin.discovery` (Docker's plugin directories),
+  :mod:`netsim.plugin.wire` (HTTP/1.1), shared by ``drivers.remote`` and
+  ``ipam.remote``;
+* programs: :mod:`netsim.plugin.launcher` starts a plugin in any language
+  inside a simulated host (:mod:`netsim.plugin.enter`) and stops it;
+  :mod:`netsim.plugin.hosted` is the plugin's side of that.
 """
 
 from __future__ import annotations
