@@ -1,6 +1,11 @@
 """``sqlite:///path/state.db``: the local store (boltdb's role in libnetwork).
 
-One file in WAL mode with ``synchronous=FULL``: a put that returned is on disk.
+One file in WAL mode with ``synchronous=NORMAL``: a put that returned is in
+the file (sqlite's write-ahead log) and survives the process being killed at
+any moment, the failure netsim's recovery is built and tested for; an
+operating-system crash or power cut may roll back the last commits (never
+corrupt the file). ``FULL`` would sync the disk on every commit: 2.5 ms per
+commit on this project's machines, 4-10x the whole controller call.
 Several threads and processes may open the same file: each thread has its own
 connection, every write is one ``BEGIN IMMEDIATE`` transaction (the version
 check and the write happen under sqlite's write lock, so compare-and-set is
@@ -94,10 +99,10 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-            # WAL lets readers run beside one writer across processes; FULL
-            # syncs the WAL on every commit, so a returned put survives a crash.
+            # WAL lets readers run beside one writer across processes; NORMAL:
+            # see the module doc (process crashes lose nothing, no sync per commit).
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
