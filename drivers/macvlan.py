@@ -177,7 +177,7 @@ class MacvlanDriver(Driver):
                 raise ConflictError(f"macvlan endpoint {eid[:12]} exists already")
             if ifinfo.mac_address is None and ifinfo.address is not None:
                 ifinfo.set_mac_address(mac_from_ipv4(ifinfo.address))
-            name = f"{LINK_PREFIX}{eid[:7]}"
+            name = f"{LINK_PREFIX}{eid[:11]}"
             ns = self.host.namespace
             with rollback_on_error() as undo:
                 self.kernel.add_macvlan(ns, name, network.config.parent, network.config.mode)

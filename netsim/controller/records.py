@@ -160,6 +160,10 @@ class Records:
             return [copy_record(record) for record in self._records.list_records(prefix)]
         return list_json(self.store, prefix)
 
+    def all_under(self, prefix: str) -> list[Record]:
+        """Private copies of every record under ``prefix`` (one listing)."""
+        return self._list(prefix)
+
     def networks(self) -> list[Record]:
         return self._list("network/")
 

@@ -149,7 +149,7 @@ def test_mtu_applied_to_bridge_and_veths(ctrl: Controller) -> None:
     ep = ctrl.connect("a", "small")
     host_links = {link.name: link for link in ctrl.kernel.links(ctrl.host.namespace)}
     assert host_links[f"br-{net.id[:12]}"].mtu == 1400
-    assert host_links[f"veth{ep.id[:7]}"].mtu == 1400
+    assert host_links[f"veth{ep.id[:11]}"].mtu == 1400
     assert ctrl.kernel.link(ctrl.sandbox("a").namespace, "eth0").mtu == 1400
 
 

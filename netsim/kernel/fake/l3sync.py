@@ -21,6 +21,7 @@ Observed on Linux 6.x (see tests/linux/test_kernel_contract.py):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from netsim.kernel.fake.common import IPV4_MIN_MTU, IPV6_MIN_MTU, disable_ipv6_key
@@ -45,6 +46,7 @@ def has_ipv6_state(ns: FakeNamespace, link: FakeLink) -> bool:
     return disable_ipv6_key(link.name) in ns.sysctls
 
 
+@functools.lru_cache(maxsize=8192)
 def link_local(mac: str) -> ipaddress.IPv6Interface:
     """The EUI-64 fe80:: address Linux derives from a MAC (addrgenmode eui64).
 
@@ -54,6 +56,12 @@ def link_local(mac: str) -> ipaddress.IPv6Interface:
     raw = int(mac.replace(":", ""), 16) ^ (0x02 << 40)  # flip the universal/local bit
     eui = ((raw >> 24) << 40) | (0xFFFE << 24) | (raw & 0xFFFFFF)
     return ipaddress.IPv6Interface((LINK_LOCAL_BASE | eui, 64))
+
+
+@functools.lru_cache(maxsize=8192)
+def link_local_text(mac: str) -> str:
+    """``link_local(mac)`` as ``fe80::.../64`` (cached: formatting IPv6 is slow)."""
+    return link_local(mac).with_prefixlen
 
 
 def link_local_view(ns: FakeNamespace, link: FakeLink) -> ipaddress.IPv6Interface | None:

@@ -123,9 +123,8 @@ class Layer3Mixin(FakeBase):
         space = self._ns(ns)
         found = [(link.name, a.with_prefixlen) for link in space.links.values() for a in link.addresses]
         for link in space.links.values():
-            local = l3sync.link_local_view(space, link)
-            if local is not None:
-                found.append((link.name, local.with_prefixlen))
+            if l3sync.link_local_view(space, link) is not None:
+                found.append((link.name, l3sync.link_local_text(link.mac)))
         return sorted(found)
 
     # --- routes -------------------------------------------------------------------
