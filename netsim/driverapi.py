@@ -234,6 +234,12 @@ class Driver(abc.ABC):
     """libnetwork's driverapi.Driver. Optional calls raise
     :class:`NotImplementedByDriverError` by default."""
 
+    #: After a restart the controller rebuilds an in-process driver's state by
+    #: calling it again with every recorded network, endpoint and join on a
+    #: kernel that changes nothing (netsim.controller.recovery). A driver that
+    #: keeps its own state elsewhere (an out-of-process plugin) sets this False.
+    replay_on_recovery: bool = True
+
     @abc.abstractmethod
     def network_allocate(
         self, nid: str, options: Mapping[str, str], ipv4_data: Sequence[IPAMData], ipv6_data: Sequence[IPAMData]

@@ -60,6 +60,9 @@ _MAY_HAVE_ACTED = (PluginProtocolError, PluginUnavailableError)
 class RemoteDriver(Driver):
     """Driver whose every call is a POST to ``/NetworkDriver.<Call>``."""
 
+    #: a plugin keeps its own state across a controller restart: never replayed to it
+    replay_on_recovery = False
+
     def __init__(self, client: PluginClient, capability: Capability) -> None:
         self.client = client
         self.capability = capability
