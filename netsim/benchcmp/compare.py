@@ -33,11 +33,13 @@ class CompareOptions:
     base: str | None = None  # None: the merge base of HEAD with main
     head: str | None = None  # None: the working tree as it is
     repo: Path = field(default_factory=Path.cwd)
-    rounds: int = 6
+    rounds: int = 9
     confidence: float = 0.95
     tolerance: float = 0.05
     fake_only: bool = False
     timer: str = "cpu"  # runner.TIMERS
+    max_time: float = 0.2  # pytest-benchmark's --benchmark-max-time, per benchmark and round
+    excludes: list[str] = field(default_factory=list)
     patterns: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=lambda: ["benchmarks"])
     cache: Path | None = None
@@ -47,8 +49,10 @@ class CompareOptions:
 
 @dataclass
 class Row:
-    """One benchmark's outcome. ``verdict`` is a stats verdict, or ``broken``
-    (passes on BASE, fails on HEAD) or ``failed`` (fails on BASE too)."""
+    """One benchmark's outcome. ``verdict`` is a stats verdict (decided on the
+    rounds where both sides passed), or ``broken`` (fails on HEAD in every
+    round, never on BASE), ``failed`` (fails on both in every round) or
+    ``not measured`` (too few rounds where both sides passed: skipped...)."""
 
     nodeid: str
     reference: bool
@@ -56,6 +60,7 @@ class Row:
     head_rounds: list[float | None]
     decision: stats.Decision | None
     verdict: str
+    failures: tuple[int, int] = (0, 0)  # rounds failed on (base, head): flaky if not all
 
     @property
     def gated(self) -> bool:
@@ -152,14 +157,27 @@ def compare(options: CompareOptions, progress: Callable[[str], None] | None = No
                 selection.collect(base, sides["base"].python, options.paths, workdir),
                 fake_only=options.fake_only,
                 patterns=options.patterns,
+                excludes=options.excludes,
             )
             if not chosen.benchmarks:
                 raise InvalidParameterError("no benchmark is selected on both sides: check the paths and filters")
             say(f"{len(chosen.benchmarks)} benchmarks, {options.rounds} interleaved rounds")
             measured = interleave(
-                sides["base"], sides["head"], chosen.nodeids, options.rounds, workdir, say, options.timer
+                sides["base"],
+                sides["head"],
+                chosen.nodeids,
+                options.rounds,
+                workdir,
+                say,
+                timer=options.timer,
+                max_time=options.max_time,
             )
-        finally:
+        except BaseException:
+            say(f"the runs' logs are kept in {workdir}")
+            raise
+        if any(r.failed for r in measured.base + measured.head):
+            say(f"some benchmarks failed: the runs' logs are kept in {workdir}")
+        else:
             shutil.rmtree(workdir, ignore_errors=True)
     rows = [_row(bench, measured, options) for bench in chosen.benchmarks]
     return Comparison(
@@ -181,14 +199,19 @@ def _row(bench: selection.Benchmark, measured: Measurements, options: CompareOpt
         return [stats.round_figure(r.samples[bench.nodeid]) if r.samples.get(bench.nodeid) else None for r in results]
 
     base_rounds, head_rounds = figures(measured.base), figures(measured.head)
-    failed_base = any(bench.nodeid in r.failed for r in measured.base)
-    failed_head = any(bench.nodeid in r.failed for r in measured.head)
-    if failed_head or failed_base:
-        verdict = "broken" if failed_head and not failed_base else "failed"
-        return Row(bench.nodeid, bench.reference, base_rounds, head_rounds, None, verdict)
+    failures = (
+        sum(bench.nodeid in r.failed for r in measured.base),
+        sum(bench.nodeid in r.failed for r in measured.head),
+    )
+    row = Row(bench.nodeid, bench.reference, base_rounds, head_rounds, None, "not measured", failures)
+    rounds = len(measured.head)
+    if failures[1] == rounds:
+        # One flaky failure proves nothing; a benchmark HEAD never gets through does.
+        row.verdict = "broken" if failures[0] == 0 else "failed"
+        return row
     ratios = stats.paired_ratios(base_rounds, head_rounds)
     if stats.interval_rank(len(ratios), options.confidence) is None:
-        # Skipped on a side (e.g. a tool missing there): nothing to decide on.
-        return Row(bench.nodeid, bench.reference, base_rounds, head_rounds, None, "not measured")
-    decision = stats.decide(ratios, confidence=options.confidence, tolerance=options.tolerance)
-    return Row(bench.nodeid, bench.reference, base_rounds, head_rounds, decision, decision.verdict)
+        return row  # skipped on a side (a tool missing there), or failing too often to decide
+    row.decision = stats.decide(ratios, confidence=options.confidence, tolerance=options.tolerance)
+    row.verdict = row.decision.verdict
+    return row

@@ -70,12 +70,18 @@ class Worker:
 
     def run_one(self) -> None:
         """Let the waiting test run and wait for its ``done``."""
+        self.go()
+        self.wait_done()
+
+    def go(self) -> None:
         assert self.conn is not None and self.waiting is not None
         self.conn.sendall(b"go\n")
+
+    def wait_done(self) -> None:
         line = self.read_line(time.monotonic() + _TEST_TIMEOUT_S)
         if line != f"done {self.waiting}":
             raise UnavailableError(f"{self.label}: {self.waiting} ended without 'done' ({line!r}); see {self.log}")
-        self.ran.append(self.waiting)
+        self.ran.append(line.removeprefix("done "))
         self.waiting = None
 
 
@@ -98,8 +104,9 @@ def accept(server: socket.socket, worker: Worker) -> None:
                 raise UnavailableError(f"{worker.label}: pytest did not start in {_CONNECT_TIMEOUT_S:.0f} s") from None
 
 
-def drive(workers: dict[str, Worker], round_index: int) -> None:
-    """Run the two workers' tests one at a time, alternating who goes first."""
+def drive(workers: dict[str, Worker], round_index: int, together: bool = False) -> None:
+    """Run the two workers' tests one benchmark at a time: both at once
+    (``together``), or one after the other, alternating who goes first."""
     for worker in workers.values():
         worker.next_ready()
     step = 0
@@ -111,8 +118,14 @@ def drive(workers: dict[str, Worker], round_index: int) -> None:
             raise UnavailableError(f"the two sides went out of step: base at {base}, head at {head}")
         if len(active) == 2 and (round_index + step) % 2 == 1:
             active.reverse()
-        for worker in active:
-            worker.run_one()
+        if together:
+            for worker in active:
+                worker.go()
+            for worker in active:
+                worker.wait_done()
+        else:
+            for worker in active:
+                worker.run_one()
         for worker in active:
             worker.next_ready()
         step += 1

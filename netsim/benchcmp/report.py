@@ -61,6 +61,8 @@ def table(comparison: Comparison) -> str:
     lines: list[tuple[str, ...]] = [header]
     for row in ordered(comparison.rows):
         verdict = row.verdict.upper() if row.gated and row.verdict in ("slower", "broken") else row.verdict
+        if any(row.failures) and row.verdict not in ("broken", "failed"):
+            verdict += f" (flaky: failed {row.failures[0]}x base, {row.failures[1]}x head)"
         lines.append(
             (
                 short_name(row.nodeid),
@@ -133,6 +135,7 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
                 "ratio_low": r.decision.low if r.decision else None,
                 "ratio_high": r.decision.high if r.decision else None,
                 "coverage": r.decision.coverage if r.decision else None,
+                "failed_rounds": {"base": r.failures[0], "head": r.failures[1]},
                 "base_rounds_s": r.base_rounds,
                 "head_rounds_s": r.head_rounds,
             }

@@ -61,7 +61,7 @@ def save(comparison: Comparison, repo: Path, root: Path | None = None) -> Path:
     where.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = where / f"{stamp}-{comparison.base.short}-{comparison.head.short}.json"
-    path.write_text(json.dumps(to_json(comparison), indent=2) + "\n")
+    path.write_text(json.dumps({**to_json(comparison), "saved_at": stamp}, indent=2) + "\n")
     return path
 
 

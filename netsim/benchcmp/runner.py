@@ -65,7 +65,9 @@ class Measurements:
         return sum(r.seconds for r in self.base + self.head)
 
 
-def start_worker(side: Side, nodeids: list[str], workdir: Path, name: str, sock: Path, timer: str = "cpu") -> Worker:
+def start_worker(
+    side: Side, nodeids: list[str], workdir: Path, name: str, sock: Path, timer: str = "cpu", max_time: float = 0.2
+) -> Worker:
     """Start ``side``'s pytest on ``nodeids``; it connects to ``sock`` and waits for its turns."""
     out, outcomes, log = (workdir / f"{name}{ext}" for ext in (".json", ".outcomes", ".log"))
     for stale in (out, outcomes):
@@ -92,6 +94,9 @@ def start_worker(side: Side, nodeids: list[str], workdir: Path, name: str, sock:
         f"--benchmark-json={out}",
         "--benchmark-columns=median",
         f"--benchmark-timer={TIMERS[timer]}",
+        # Only for benchmarks that leave their rounds to pytest-benchmark (default 1 s each):
+        # rounds are what the comparison repeats; time inside one buys little.
+        f"--benchmark-max-time={max_time}",
         *nodeids,
     ]
     with open(log, "wb") as log_file:
@@ -100,9 +105,14 @@ def start_worker(side: Side, nodeids: list[str], workdir: Path, name: str, sock:
 
 
 def run_round(
-    base: Side, head: Side, nodeids: list[str], workdir: Path, index: int, timer: str = "cpu"
+    base: Side, head: Side, nodeids: list[str], workdir: Path, index: int, timer: str = "cpu", max_time: float = 0.2
 ) -> dict[str, RoundResult]:
-    """One round: both sides' pytest runs in lockstep, one benchmark at a time."""
+    """One round: both sides' pytest runs in lockstep, one benchmark at a time.
+
+    With the CPU timer both sides measure each benchmark at the same moment
+    (on a 2-core machine whose speed changes within seconds, the only way
+    to see the same machine); CPU time does not count the time each spends
+    waiting for the other. With the wall timer they take turns instead."""
     workers: dict[str, Worker] = {}
     started = time.monotonic()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
@@ -114,9 +124,10 @@ def run_round(
             server.listen(2)
             for side in (base, head):
                 label = side.tree.label
-                workers[label] = start_worker(side, nodeids, workdir, f"round{index + 1:02d}-{label}", sock, timer)
+                name = f"round{index + 1:02d}-{label}"
+                workers[label] = start_worker(side, nodeids, workdir, name, sock, timer, max_time)
                 accept(server, workers[label])
-            drive(workers, index)
+            drive(workers, index, together=timer == "cpu")
         finally:
             stop(workers)
             shutil.rmtree(sock_dir, ignore_errors=True)
@@ -163,12 +174,13 @@ def interleave(
     workdir: Path,
     progress: Callable[[str], None] | None = None,
     timer: str = "cpu",
+    max_time: float = 0.2,
 ) -> Measurements:
     """``rounds`` rounds; in each, every benchmark runs on BASE and HEAD back to back."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     measured = Measurements()
     for index in range(rounds):
-        results = run_round(base, head, nodeids, workdir, index, timer)
+        results = run_round(base, head, nodeids, workdir, index, timer, max_time)
         measured.base.append(results["base"])
         measured.head.append(results["head"])
         failed = len(results["base"].failed) + len(results["head"].failed)

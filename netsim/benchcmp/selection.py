@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,13 +103,21 @@ def collect(tree: Tree, python: Path, paths: list[str], workdir: Path) -> dict[s
 
 
 def select(
-    head: dict[str, Benchmark], base: dict[str, Benchmark], *, fake_only: bool, patterns: list[str]
+    head: dict[str, Benchmark],
+    base: dict[str, Benchmark],
+    *,
+    fake_only: bool,
+    patterns: Sequence[str],
+    excludes: Sequence[str] = (),
 ) -> Selection:
     """Benchmarks on both sides, filtered: ``fake_only`` drops real-kernel ones;
-    ``patterns`` (substrings of the node id, any may match) narrow further."""
+    ``patterns`` (substrings of the node id, any may match) narrow further;
+    a node id containing any of ``excludes`` is left out."""
 
     def wanted(bench: Benchmark) -> bool:
         if fake_only and bench.real_kernel:
+            return False
+        if any(x in bench.nodeid for x in excludes):
             return False
         return not patterns or any(p in bench.nodeid for p in patterns)
 

@@ -32,7 +32,11 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
     cmp.add_argument(
         "--timer", choices=["cpu", "wall"], default="cpu", help="cpu: process CPU time (default); wall: elapsed"
     )
-    cmp.add_argument("--rounds", type=int, default=6, help="interleaved rounds per side (default 6)")
+    cmp.add_argument(
+        "--exclude", action="append", default=[], metavar="TEXT", help="leave out node ids containing TEXT"
+    )
+    cmp.add_argument("--rounds", type=int, default=9, help="rounds, each running both sides (default 9)")
+    cmp.add_argument("--max-time", type=float, default=0.2, help="seconds per benchmark and round where not fixed")
     cmp.add_argument("--confidence", type=float, default=0.95, help="of the ratio's interval (default 0.95)")
     cmp.add_argument("--tolerance", type=float, default=0.05, help="slowdown never called a regression (default 0.05)")
     cmp.add_argument(
@@ -44,9 +48,30 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
     cmp.add_argument("--python", default=sys.executable, help="interpreter for both venvs (default: this one)")
     cmp.add_argument("--repo", default=".", help="the git checkout (default: the current directory)")
 
+    trend = bench_sub.add_parser("trend", help="an SVG trend of this machine's saved comparisons")
+    trend.add_argument("--dir", help="a machine's results directory (default: this machine and interpreter's)")
+    trend.add_argument("--out", default="bench-trend.svg", help="the SVG to write (default bench-trend.svg)")
+    trend.add_argument("-k", "--select", action="append", default=[], metavar="TEXT", help="only node ids with TEXT")
+    trend.add_argument("--references", action="store_true", help="draw the references too")
+    trend.add_argument("--python", default=sys.executable, help="the interpreter whose results to draw")
+
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    return cmd_bench_compare(args)
+    return cmd_bench_trend(args) if args.bench_command == "trend" else cmd_bench_compare(args)
+
+
+def cmd_bench_trend(args: argparse.Namespace) -> int:
+    from netsim.benchcmp import trend
+    from netsim.benchcmp.gitwork import repo_root
+    from netsim.benchcmp.venvs import interpreter_tag
+
+    where = (
+        Path(args.dir) if args.dir else bench_results.results_dir(repo_root(Path.cwd()), interpreter_tag(args.python))
+    )
+    runs = bench_results.load(where)
+    drawn = trend.render(runs, Path(args.out), references=args.references, patterns=list(args.select))
+    print(f"{args.out}: {drawn} benchmarks over {len(runs)} saved comparisons from {where}")
+    return 0
 
 
 def cmd_bench_compare(args: argparse.Namespace) -> int:
@@ -59,6 +84,8 @@ def cmd_bench_compare(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         fake_only=args.fake_only,
         timer=args.timer,
+        max_time=args.max_time,
+        excludes=list(args.exclude),
         patterns=list(args.select),
         paths=args.paths or ["benchmarks"],
         cache=Path(args.cache) if args.cache else None,
