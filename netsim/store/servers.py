@@ -116,9 +116,25 @@ class _Server:
             self._log = None
 
     def pause(self) -> None:
-        """Freeze the server (SIGSTOP): connections stay open but nothing answers."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGSTOP)
+        """Freeze the server (SIGSTOP): connections stay open but nothing
+        answers. Returns once the kernel reports every thread stopped."""
+        if self._process is None:
+            return
+        self._process.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while not self._all_threads_stopped():
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"{self.name} (pid {self._process.pid}) did not stop on SIGSTOP")
+            time.sleep(0.01)
+
+    def _all_threads_stopped(self) -> bool:
+        assert self._process is not None
+        tasks = Path(f"/proc/{self._process.pid}/task")
+        try:
+            states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0] for task in tasks.iterdir()]
+        except OSError:
+            return False
+        return all(state in ("T", "t") for state in states)
 
     def resume(self) -> None:
         if self._process is not None:
