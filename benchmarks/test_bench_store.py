@@ -5,7 +5,7 @@ reads as ratios against ``memory``).
 Operations: unconditional put, get, compare-and-set put, and ``list`` of a
 100-key prefix (among 300 keys). etcd and ZooKeeper are real servers on
 127.0.0.1 (started by the session fixtures); sqlite is a file with
-``synchronous=FULL`` (every put is an fsync on this machine's disk).
+``synchronous=NORMAL`` in WAL mode (a commit reaches the file, not the disk).
 
 Run: ``python -m pytest benchmarks/test_bench_store.py --benchmark-only``.
 Target (issue 12): report put/get/CAS per backend against MemoryStore.
