@@ -210,3 +210,32 @@ def test_zookeeper_session_expiry_is_survived(caplog: pytest.LogCaptureFixture) 
         assert [e.kind for e in seen if e.key == "network/gone"] == ["delete"]
         watch.cancel()
         store.close()
+
+
+@pytest.mark.parametrize("kind", ["etcd", "zk"])
+@pytest.mark.stores
+def test_a_dead_endpoint_in_the_url_is_skipped(kind: str, request: pytest.FixtureRequest) -> None:
+    from netsim.store.servers import free_port
+
+    live: EtcdServer | ZooKeeperServer = request.getfixturevalue(f"{kind}_server")
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    store = open_store(f"{kind}://{dead},127.0.0.1:{live.port}/failover?timeout=3")
+    try:
+        version = store.put("k", "v")
+        assert store.get("k").version == version
+        assert [p.key for p in store.list("")] == ["k"]
+    finally:
+        store.close()
+
+
+def test_unavailable_error_survives_pickling() -> None:
+    import pickle
+
+    error = StoreUnavailableError("no answer", url="etcd://h:1", operation="get 'k'")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.url, copy.operation) == (
+        StoreUnavailableError,
+        "store etcd://h:1 get 'k': no answer",
+        "etcd://h:1",
+        "get 'k'",
+    )
