@@ -44,7 +44,7 @@ from kazoo.handlers.threading import KazooTimeoutError  # type: ignore[import-un
 from kazoo.protocol.states import KazooState  # type: ignore[import-untyped]
 from kazoo.recipe.cache import TreeCache  # type: ignore[import-untyped]
 
-from netsim.errors import StoreUnavailableError
+from netsim.errors import NetsimError, StoreUnavailableError
 from netsim.store.base import (
     MUST_NOT_EXIST,
     ROOT,
@@ -197,12 +197,10 @@ class ZooKeeperStore:
                     return int(self._wait(operation, client.set_async(path, data, found[1].version)).mzxid)
                 except (BadVersionError, NoNodeError):
                     # Written or deleted since our read: no longer previous_version.
-                    return self._lost_race(operation, key, path, previous_version)
+                    raise self._lost_race(operation, key, path, previous_version) from None
             except (NodeExistsError, NoNodeError, BadVersionError):
                 continue  # a concurrent writer moved the node between our calls: look again
-        raise StoreUnavailableError(
-            f"gave up after {_RETRIES} rounds of concurrent changes", url=self.url, operation=operation
-        )
+        raise self._gave_up(operation)
 
     def _gave_up(self, operation: str) -> StoreUnavailableError:
         return StoreUnavailableError(
@@ -213,11 +211,13 @@ class ZooKeeperStore:
         _, stat = self._wait(operation, self._client.create_async(path, data, makepath=True, include_data=True))
         return int(stat.mzxid)
 
-    def _lost_race(self, operation: str, key: str, path: str, expected: int) -> int:
+    def _lost_race(self, operation: str, key: str, path: str, expected: int) -> NetsimError:
+        """The error for a versioned write ZooKeeper refused: the key changed
+        or went away after our read, so it is no longer at ``expected``."""
         found = self._read(operation, path)
         if found is None:
-            raise missing(key, expected)
-        raise version_conflict(key, found[1].mzxid, expected)
+            return missing(key, expected)
+        return version_conflict(key, found[1].mzxid, expected)
 
     def delete(self, key: str, previous_version: int | None = None) -> None:
         path, operation = self._path(key), f"delete {key!r}"
@@ -242,12 +242,10 @@ class ZooKeeperStore:
                 return
             except (BadVersionError, NoNodeError):
                 if previous_version is not None:
-                    self._lost_race(operation, key, path, previous_version)
+                    raise self._lost_race(operation, key, path, previous_version) from None
             except NotEmptyError:
                 pass  # a child appeared: go round and keep the znode as a directory
-        raise StoreUnavailableError(
-            f"gave up after {_RETRIES} rounds of concurrent changes", url=self.url, operation=operation
-        )
+        raise self._gave_up(operation)
 
     def _prune(self, operation: str, path: str) -> None:
         """Remove directory znodes left empty above ``path`` (best effort: a
