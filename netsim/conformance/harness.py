@@ -16,6 +16,7 @@ from netsim.controller.views import Network
 from netsim.driverapi import Capability, Driver, IPAMData, NetworkInfo
 from netsim.host import Host
 from netsim.kernel.base import Kernel
+from netsim.store import KVStore
 
 
 def new_id() -> str:
@@ -101,9 +102,11 @@ def launch_for_check(
     return RemoteDriver.init_for(plugin.address, name=target.spec), stop
 
 
-def build(target: DriverTarget, kernel: Kernel, host: str = "h1") -> DriverUnderTest:
-    """A controller on ``kernel`` with the target driver registered."""
-    ctrl = Controller(kernel, ControllerConfig(host=host))
+def build(target: DriverTarget, kernel: Kernel, host: str = "h1", store: KVStore | None = None) -> DriverUnderTest:
+    """A controller on ``kernel`` with the target driver registered. With a
+    ``store`` holding an earlier controller's records, the controller recovers
+    them once the target is registered (``dut.ctrl.recovery`` says how it went)."""
+    ctrl = Controller(kernel, ControllerConfig(host=host, store=store, recover_on_open=False))
     cleanups: list[Callable[[], None]] = []
     try:
         name = target.spec
@@ -128,6 +131,8 @@ def build(target: DriverTarget, kernel: Kernel, host: str = "h1") -> DriverUnder
             added = sorted(set(ctrl.registry.drivers()) - before)
             name = added[0] if added else target.spec
         entry = ctrl.registry.driver(name)
+        if ctrl.stores.persistent and ctrl.records.has_state():
+            ctrl.recover()
     except BaseException:
         ctrl.close()
         for cleanup in cleanups:

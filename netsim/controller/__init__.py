@@ -35,7 +35,7 @@ from netsim.driverapi import (
     CONFIG_STORE,
     DiscoveryType,
 )
-from netsim.errors import InvalidParameterError, NetsimError, NotFoundError, NotImplementedByDriverError
+from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError, NotImplementedByDriverError
 from netsim.kernel.base import Kernel
 from netsim.netlabel import PortBinding
 from netsim.registry import EntryPointScan, Registry, process_entry_points
@@ -114,14 +114,28 @@ class Controller:
                 entry_points=self.config.entry_points,
                 discovered=self._discovery() if self.config.entry_points else None,
             )
-            if replay is not None:
+            self._pending: ReplayKernel | None = None
+            if replay is not None and self.config.recover_on_open:
                 self.recovery = recover(self, replay)
+            elif replay is not None:
+                self._pending = replay
             self.load_warnings += self._announce_stores()
         except BaseException:
             if not adopted and not recovering:
                 self._host_teardown.run()
             self.stores.close()
             raise
+
+    def recover(self) -> RecoveryReport:
+        """Run the recovery left pending by ``recover_on_open=False`` (after
+        registering drivers that must be replayed too); ConflictError if there
+        is none pending."""
+        with self._op():
+            replay, self._pending = self._pending, None
+            if replay is None:
+                raise ConflictError("nothing to recover: the store was empty, or recovery already ran")
+            self.recovery = recover(self, replay)
+            return self.recovery
 
     def _announce_stores(self) -> list[str]:
         """libnetwork's DiscoverNew(DATASTORE) to every driver, once per configured scope."""

@@ -121,6 +121,10 @@ class ControllerConfig:
     #: links in the host namespace that someone else manages (a cluster's
     #: underlay uplink): recovery never sweeps them as orphans
     keep_links: tuple[str, ...] = ()
+    #: recover existing state while the controller is built (True), or leave it
+    #: to an explicit ``Controller.recover()`` once more drivers are registered
+    #: (drivers added after construction are replayed too then)
+    recover_on_open: bool = True
 
     def __post_init__(self) -> None:
         check_name(self.host, "host", max_len=32)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -190,6 +191,39 @@ class LeakyDeleteEndpoint(Wrapped):
         gone = links - {link.name for link in self.inner.kernel.links(host.namespace)}  # type: ignore[attr-defined]
         for name in sorted(gone)[:1]:
             self.inner.kernel.add_bridge(host.namespace, name)  # type: ignore[attr-defined]
+
+
+class RandomNames(Wrapped):
+    """Names its links from a fresh random id each time it is told about an
+    endpoint, so a restart's replay names them differently."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.aliases: dict[str, str] = {}
+
+    def _alias(self, eid: str) -> str:
+        return self.aliases.setdefault(eid, uuid.uuid4().hex * 2)
+
+    def create_endpoint(self, nid: str, eid: str, ifinfo: InterfaceInfo, options: Mapping[str, Any]) -> None:
+        super().create_endpoint(nid, self._alias(eid), ifinfo, options)
+
+    def delete_endpoint(self, nid: str, eid: str) -> None:
+        super().delete_endpoint(nid, self._alias(eid))
+
+    def endpoint_oper_info(self, nid: str, eid: str) -> dict[str, Any]:
+        return super().endpoint_oper_info(nid, self._alias(eid))
+
+    def join(self, nid: str, eid: str, sbox_key: str, jinfo: JoinInfo, options: Mapping[str, Any]) -> None:
+        super().join(nid, self._alias(eid), sbox_key, jinfo, options)
+
+    def leave(self, nid: str, eid: str) -> None:
+        super().leave(nid, self._alias(eid))
+
+    def program_external_connectivity(self, nid: str, eid: str, options: Mapping[str, Any]) -> None:
+        super().program_external_connectivity(nid, self._alias(eid), options)
+
+    def revoke_external_connectivity(self, nid: str, eid: str) -> None:
+        super().revoke_external_connectivity(nid, self._alias(eid))
 
 
 class BadPrefix(Wrapped):

@@ -23,7 +23,9 @@ from netsim.store import MemoryStore
 
 
 @pytest.fixture(params=["memory", "sqlite", "etcd"])
-def ctrl(kernel: Kernel, request: pytest.FixtureRequest, server_store_url: Callable[[str], str]) -> Iterator[Controller]:
+def ctrl(
+    kernel: Kernel, request: pytest.FixtureRequest, server_store_url: Callable[[str], str]
+) -> Iterator[Controller]:
     """A controller on each kind of local store: the embedded default, sqlite, etcd."""
     store = None if request.param == "memory" else server_store_url(request.param)
     controller = Controller(kernel, ControllerConfig(host="h1", local_store=store))
