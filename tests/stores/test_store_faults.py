@@ -176,24 +176,27 @@ def test_sqlite_unopenable_file_is_unavailable(tmp_path: object) -> None:
 
 
 @pytest.mark.stores
-def test_zookeeper_session_expiry_is_survived(caplog: pytest.LogCaptureFixture) -> None:
-    """A server frozen past the session timeout expires the session: the store
-    gets a new one, and its watch re-reads the tree and goes on."""
-    from netsim.store.servers import zookeeper_missing_reason
+def test_zookeeper_session_expiry_is_survived(zk_server: ZooKeeperServer, caplog: pytest.LogCaptureFixture) -> None:
+    """The session expires (closed by another client holding its id, the
+    usual way to expire one on purpose): the store gets a new session, and
+    its watch re-reads the tree and reports what changed meanwhile."""
+    from kazoo.client import KazooClient  # type: ignore[import-untyped]
 
-    if zookeeper_missing_reason() is not None:
-        pytest.skip(zookeeper_missing_reason() or "")
     caplog.set_level(logging.WARNING, logger="netsim.store")
-    with ZooKeeperServer(tick_ms=100) as server:  # sessions of at most 2 s
-        store = open_store(f"{server.url}/expiry?timeout={TIMEOUT}")
+    store = open_store(f"{zk_server.url}/expiry{time.monotonic_ns()}?timeout={TIMEOUT}")
+    try:
         seen: list[WatchEvent] = []
-        arrived = threading.Event()
         store.put("network/gone", "x")
-        watch = store.watch("network/", lambda e: (seen.append(e), arrived.set()))
-        server.pause()
-        time.sleep(4)
-        server.resume()
+        watch = store.watch("network/", seen.append)
+        session_id = store._client.client_id  # type: ignore[attr-defined]
+        thief = KazooClient(hosts=f"127.0.0.1:{zk_server.port}", client_id=session_id)
+        thief.start(timeout=10)
+        thief.stop()  # closing the shared session expires it for the store
+        thief.close()
         deadline = time.monotonic() + 20
+        while "connection lost" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.1)
         while True:
             try:
                 store.delete("network/gone")
@@ -202,13 +205,14 @@ def test_zookeeper_session_expiry_is_survived(caplog: pytest.LogCaptureFixture) 
             except StoreUnavailableError:
                 assert time.monotonic() < deadline, "no new session"
                 time.sleep(0.2)
-        assert "connection lost" in caplog.text
+        assert store._client.client_id[0] != session_id[0]  # type: ignore[attr-defined]
         deadline = time.monotonic() + 10
         while WatchEvent("put", "network/n1", "after expiry", version) not in seen:
             assert time.monotonic() < deadline, seen
             time.sleep(0.1)
         assert [e.kind for e in seen if e.key == "network/gone"] == ["delete"]
         watch.cancel()
+    finally:
         store.close()
 
 
