@@ -413,7 +413,7 @@ def _choices_hold(ctrl: Controller, state: _State, sandbox: Record) -> bool:
         for slot, key in (("gw4", "gateway"), ("gw6", "gateway6")):
             if wanted[slot] is None and endpoint[key]:
                 wanted[slot] = {"endpoint": eid, "via": endpoint[key], "dev": endpoint["iface"]}
-    return wanted["gw4"] == sandbox["gw4"] and wanted["gw6"] == sandbox["gw6"]
+    return bool(wanted["gw4"] == sandbox["gw4"] and wanted["gw6"] == sandbox["gw6"])
 
 
 # --- 6. IPAM -------------------------------------------------------------------------------------------------

@@ -44,17 +44,27 @@ class ControllerStores:
 def open_stores(config: ControllerConfig) -> ControllerStores:
     opened: list[KVStore] = []
 
-    def resolve(value: KVStore | str | None) -> KVStore | None:
+    def resolve(value: KVStore | str | None, *, cached: bool = False) -> KVStore | None:
         if value is None or not isinstance(value, str):
             return value
         from netsim.store import open_store
 
         store: KVStore = open_store(value)
+        if cached and not value.startswith("memory:"):
+            # The local store is this controller's alone: reads from memory, writes
+            # through at the end of each call (netsim.store.cached).
+            from netsim.store.cached import CachedStore
+
+            try:
+                store = CachedStore(store)
+            except BaseException:
+                store.close()
+                raise
         opened.append(store)
         return store
 
     try:
-        local = resolve(config.local_store if config.local_store is not None else config.store)
+        local = resolve(config.local_store if config.local_store is not None else config.store, cached=True)
         global_ = resolve(config.global_store)
     except BaseException:
         ControllerStores(MemoryStore(), MemoryStore(), False, opened).close()
