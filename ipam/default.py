@@ -17,26 +17,25 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ipam._address import InterfaceMaker, ordinal_of, parse_network
+from ipam._address import ordinal_of, parse_network
+from ipam._state import _Handle, _Pool, _pool_id, _Space, parse_pool_id
 from ipam.bitmap import Bitmap
 from ipam.pools import (
     DOCKER_GLOBAL_POOLS,
     DOCKER_LOCAL_POOLS,
-    NetworkIndex,
     PredefinedPool,
     docker_pools,
     first_free_subnet,
     parse_pools,
+    resized,
 )
 from netsim.driverapi import CONFIG_GLOBAL_STORE, CONFIG_PERSISTENT, CONFIG_STORE, IPAddress, IPInterface, IPNetwork
 from netsim.errors import ConflictError, InvalidParameterError, NoSpaceError, NotFoundError
 from netsim.ipamapi import (
     ALLOC_SERIAL,
     DEFAULT_IPAM,
-    GATEWAY_TYPE,
     GLOBAL_DEFAULT,
     LOCAL_DEFAULT,
-    REQUEST_ADDRESS_TYPE,
     Ipam,
     IpamCallback,
     IpamCapability,
@@ -44,81 +43,8 @@ from netsim.ipamapi import (
 
 _JSON_FORMAT = 1
 
-
-class _Pool:
-    """A parent subnet: its address bitmap and who holds it.
-
-    ``held`` is true while the pool was requested without a sub-pool and not
-    released; ``children`` are the sub-pools requested on it. The pool goes
-    away when neither remains.
-    """
-
-    __slots__ = ("address_type", "base", "bitmap", "children", "held", "interfaces", "network", "reserved", "size")
-
-    def __init__(self, network: IPNetwork, bitmap: Bitmap | None = None) -> None:
-        self.network = network
-        self.held = False
-        self.children: set[IPNetwork] = set()
-        # Cached: ipaddress recomputes these on every access.
-        self.base = int(network.network_address)
-        self.size = size = network.num_addresses
-        self.address_type = type(network.network_address)
-        self.interfaces = InterfaceMaker(network)
-        if network.version == 4:
-            # /31 and /32 have no network or broadcast address (RFC 3021).
-            self.reserved: tuple[int, ...] = (0, size - 1) if size > 2 else ()
-        else:
-            # IPv6 keeps only the subnet-router anycast address (the first).
-            self.reserved = (0,)
-        if bitmap is None:
-            bitmap = Bitmap(size)
-            for ordinal in self.reserved:
-                bitmap.set(ordinal)
-        self.bitmap = bitmap
-
-
-class _Handle:
-    """What a pool ID designates: a pool and the ordinal range it allocates from."""
-
-    __slots__ = ("end", "pool", "start", "sub_pool", "whole")
-
-    def __init__(self, pool: _Pool, sub_pool: IPNetwork | None) -> None:
-        self.pool = pool
-        self.sub_pool = sub_pool
-        if sub_pool is None:
-            self.start, self.end = 0, pool.network.num_addresses - 1
-        else:
-            self.start = int(sub_pool.network_address) - int(pool.network.network_address)
-            self.end = self.start + sub_pool.num_addresses - 1
-        self.whole = self.start == 0 and self.end == pool.size - 1
-
-
-class _Space:
-    """One address space: its pools and, per family, an overlap index."""
-
-    __slots__ = ("indexes", "name", "pools", "predefined")
-
-    def __init__(self, name: str, predefined: tuple[PredefinedPool, ...]) -> None:
-        self.name = name
-        self.predefined = predefined
-        self.pools: dict[IPNetwork, _Pool] = {}
-        self.indexes = {4: NetworkIndex(), 6: NetworkIndex()}
-
-    def overlap(self, network: IPNetwork) -> bool:
-        first, last = int(network.network_address), int(network.broadcast_address)
-        return self.indexes[network.version].overlapping(first, last) is not None
-
-    def add(self, network: IPNetwork, pool: _Pool) -> None:
-        self.pools[network] = pool
-        self.indexes[network.version].add(network)
-
-    def remove(self, network: IPNetwork) -> None:
-        del self.pools[network]
-        self.indexes[network.version].remove(network)
-
-
-def _pool_id(space: str, network: IPNetwork, sub_pool: IPNetwork | None) -> str:
-    return f"{space}/{network}" if sub_pool is None else f"{space}/{network}/{sub_pool}"
+# Re-exported: ipam.stored builds on them.
+__all__ = ["DefaultIpam", "_Handle", "_Pool", "_Space", "init"]
 
 
 class DefaultIpam(Ipam):
@@ -168,14 +94,19 @@ class DefaultIpam(Ipam):
         return True
 
     def capabilities(self) -> IpamCapability:
-        return IpamCapability(requires_mac_address=False, requires_request_replay=False)
+        # libnetwork's defaultipam.Register: the controller replays its requests
+        # after a restart (the allocator keeps nothing across one).
+        return IpamCapability(requires_mac_address=False, requires_request_replay=True)
 
     def _space(self, address_space: object) -> _Space:
+        """Unknown or empty spaces are invalid parameters (libnetwork's
+        ``ErrInvalidAddressSpace`` and ``getAddrSpace``), not "not found"."""
         if not isinstance(address_space, str) or not address_space:
             raise InvalidParameterError(f"invalid address space {address_space!r}")
         space = self._spaces.get(address_space)
         if space is None:
-            raise NotFoundError(f"unknown address space {address_space!r}")
+            known = ", ".join(self._spaces)
+            raise InvalidParameterError(f"unknown address space {address_space!r} (known: {known})")
         return space
 
     def request_pool(
@@ -183,17 +114,18 @@ class DefaultIpam(Ipam):
     ) -> tuple[str, IPNetwork, dict[str, str]]:
         if not isinstance(pool, str) or not isinstance(sub_pool, str) or not isinstance(v6, bool):
             raise InvalidParameterError("pool and sub-pool must be strings ('' for none) and v6 a bool")
+        _check_options(options)
         with self._lock:
             space = self._space(address_space)
-            if not pool:
+            network = parse_network(pool, "pool", v6) if pool else None
+            if network is None or network.network_address.is_unspecified:
+                # "" or a size only (0.0.0.0/24, ::/64): the next predefined subnet
+                # (of that size), as libnetwork's RequestPool since moby 27.
                 if sub_pool:
                     raise InvalidParameterError(f"sub-pool {sub_pool!r} requested without a pool")
-                network = first_free_subnet(space.predefined, 6 if v6 else 4, space.indexes[6 if v6 else 4])
-                if network is None:
-                    family = "IPv6" if v6 else "IPv4"
-                    raise NoSpaceError(f"no free {family} subnet left in the predefined pools of {space.name}")
+                size = network.prefixlen if network is not None and network.prefixlen else None
+                network = self._next_predefined(space, 6 if v6 else 4, size)
                 return self._hold(space, network, None), network, {}
-            network = parse_network(pool, "pool", v6)
             sub = parse_network(sub_pool, "sub-pool", v6) if sub_pool else None
             if sub is not None and not sub.subnet_of(network):  # type: ignore[arg-type]
                 raise InvalidParameterError(f"sub-pool {sub} is not inside pool {network}")
@@ -201,9 +133,25 @@ class DefaultIpam(Ipam):
             if existing is not None:
                 if sub is None or sub in existing.children:
                     raise ConflictError(f"pool {_pool_id(space.name, network, sub)} overlaps an existing pool")
-            elif space.overlap(network):
+            elif sub is None and space.overlap(network):
+                # A sub-pool's new parent is not checked for overlap: libnetwork's
+                # allocateSubnetL grants it (moby#46756), so netsim does too.
                 raise ConflictError(f"pool {network} overlaps another pool in address space {space.name}")
             return self._hold(space, network, sub), network, {}
+
+    @staticmethod
+    def _next_predefined(space: _Space, version: int, size: int | None) -> IPNetwork:
+        """Both failures are invalid parameters in libnetwork (``ErrInvalidPool``,
+        ``ErrNoMoreSubnets``), whatever the words."""
+        family = "IPv6" if version == 6 else "IPv4"
+        pools = resized(space.predefined, version, size)
+        if not pools:
+            wanted = f"/{size} subnets" if size is not None else "subnets"
+            raise InvalidParameterError(f"no {family} predefined pool of {space.name} can give {wanted}")
+        network = first_free_subnet(pools, version, space.indexes[version])
+        if network is None:
+            raise InvalidParameterError(f"no free {family} subnet left in the predefined pools of {space.name}")
+        return network
 
     def _hold(self, space: _Space, network: IPNetwork, sub: IPNetwork | None) -> str:
         pool = space.pools.get(network)
@@ -220,25 +168,40 @@ class DefaultIpam(Ipam):
 
     def release_pool(self, pool_id: str) -> None:
         with self._lock:
-            handle = self._handle(pool_id)
+            try:
+                handle = self._handle(pool_id)
+            except NotFoundError as exc:
+                # libnetwork's releaseSubnet: ErrBadPool, an invalid parameter.
+                raise InvalidParameterError(f"{exc}: released already or never requested") from exc
             pool = handle.pool
             if handle.sub_pool is None:
                 pool.held = False
             else:
                 pool.children.discard(handle.sub_pool)
-            del self._handles[pool_id]
+            # A master id may be answered for a pool only its sub-pools keep (not in _handles).
+            self._handles.pop(pool_id, None)
             if not pool.held and not pool.children:
                 self._spaces[pool_id.split("/", 1)[0]].remove(pool.network)
 
     def _handle(self, pool_id: object) -> _Handle:
+        """The handle of ``pool_id``: malformed ids and unknown spaces are invalid
+        parameters, well-formed ids of no pool "not found" (libnetwork's
+        requestAddress). A master pool's id (``SPACE/POOL``) answers while the
+        pool lives, held or not: libnetwork looks pools up by subnet alone."""
         handle = self._handles.get(pool_id) if isinstance(pool_id, str) else None
-        if handle is None:
+        if handle is not None:
+            return handle
+        name, network, sub = parse_pool_id(pool_id)
+        pool = self._space(name).pools.get(network)
+        if pool is None or sub is not None:
             raise NotFoundError(f"unknown pool id {pool_id!r}")
-        return handle
+        return _Handle(pool, None)
 
     def request_address(
         self, pool_id: str, preferred: IPAddress | None, options: Mapping[str, str]
     ) -> tuple[IPInterface, dict[str, str]]:
+        if options and type(options) is not dict:
+            _check_options(options)
         with self._lock:
             handle = self._handles.get(pool_id) if type(pool_id) is str else None
             if handle is None:
@@ -251,11 +214,9 @@ class DefaultIpam(Ipam):
                 except ConflictError as exc:
                     raise ConflictError(f"address {preferred} already allocated in pool {pool_id}") from exc
                 return pool.interfaces.make(pool.base + ordinal), {}
-            # A gateway takes the first free address of the range, as libnetwork's
-            # controller expects, whatever the serial option says.
+            # Serial even for a gateway request: libnetwork's getAddress looks at
+            # the serial option only (Swarm's allocator sends both).
             serial = bool(options) and options.get(ALLOC_SERIAL) == "true"
-            if serial and options.get(REQUEST_ADDRESS_TYPE) == GATEWAY_TYPE:
-                serial = False
             try:
                 if handle.whole:
                     ordinal = pool.bitmap.set_any(serial)
@@ -324,8 +285,9 @@ class DefaultIpam(Ipam):
         if not isinstance(entry, Mapping) or set(entry) != {"network", "held", "children", "bitmap"}:
             raise InvalidParameterError(f"default IPAM state: {where} must have network, held, children, bitmap")
         network = parse_network(entry["network"], f"{where}.network")
-        if space.overlap(network):
-            raise InvalidParameterError(f"default IPAM state: {where} overlaps another pool")
+        if network in space.pools:
+            # Overlaps are legitimate (a sub-pool's parent is never checked); duplicates are not.
+            raise InvalidParameterError(f"default IPAM state: {where} repeats pool {network}")
         try:
             bitmap = Bitmap.from_bytes(base64.b64decode(entry["bitmap"], validate=True))
         except (ValueError, TypeError) as exc:
@@ -346,6 +308,11 @@ class DefaultIpam(Ipam):
             self._hold(space, network, None)
         for sub in subs:
             self._hold(space, network, sub)
+
+
+def _check_options(options: object) -> None:
+    if not isinstance(options, Mapping):
+        raise InvalidParameterError(f"IPAM options must be a mapping of strings, not {type(options).__name__}")
 
 
 def init(registry: IpamCallback, config: Mapping[str, Any]) -> None:

@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from sortedcontainers import SortedDict  # type: ignore[import-untyped]
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from ipam._address import parse_network
 from netsim.driverapi import IPNetwork
@@ -69,41 +69,92 @@ def docker_pools(table: tuple[tuple[str, int], ...]) -> tuple[PredefinedPool, ..
 
 
 class NetworkIndex:
-    """Non-overlapping networks of one family, keyed by first address.
+    """Networks (prefixes) of one family, keyed by first address; members may nest.
 
-    Because members never overlap, sorting by first address also sorts by last,
-    so one bisection finds any member overlapping a range. Add, remove and
-    query are O(log n).
+    libnetwork grants a sub-pool's parent without any overlap check (its
+    ``allocateSubnetL``, moby#46756), so 10.0.0.0/16 may live inside 10.0.0.0/8.
+    A member overlapping a range either starts inside it (one bisection) or
+    contains its first address; prefixes containing an address are found by
+    one lookup per member size present (a handful in practice). Add, remove
+    and query are O(log n + distinct sizes).
 
     >>> index = NetworkIndex(); index.add(ipaddress.ip_network("10.0.1.0/24"))
     >>> index.overlapping(int(ipaddress.ip_address("10.0.0.0")), int(ipaddress.ip_address("10.0.255.255")))
     (167772416, 167772671)
     >>> index.overlapping(0, 100) is None
     True
+    >>> index.add(ipaddress.ip_network("10.0.0.0/8"))
+    >>> index.overlapping(int(ipaddress.ip_address("10.9.0.0")), int(ipaddress.ip_address("10.9.0.255")))
+    (167772160, 184549375)
     """
 
     def __init__(self) -> None:
-        self._last_by_first: SortedDict = SortedDict()
+        self._members: SortedList = SortedList()
+        self._present: set[tuple[int, int]] = set()
+        #: member sizes (address counts, powers of two) and how many members have each
+        self._sizes: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return len(self._last_by_first)
+        return len(self._members)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter(self._last_by_first.items())
+        return iter(self._members)
 
     def overlapping(self, first: int, last: int) -> tuple[int, int] | None:
-        """The member with the highest first address <= ``last``, if it reaches ``first``."""
-        position = self._last_by_first.bisect_right(last)
-        if not position:
-            return None
-        start, end = self._last_by_first.peekitem(position - 1)
-        return (int(start), int(end)) if end >= first else None
+        """A member sharing an address with ``[first, last]``, or None: the
+        largest member containing ``first`` if one does, else the first member
+        starting inside the range."""
+        for size in sorted(self._sizes, reverse=True):
+            start = first - first % size
+            if start < first and (start, start + size - 1) in self._present:
+                return (start, start + size - 1)
+        position = self._members.bisect_left((first, -1))
+        if position < len(self._members):
+            member: tuple[int, int] = self._members[position]
+            if member[0] <= last:
+                return member
+        return None
 
     def add(self, network: IPNetwork) -> None:
-        self._last_by_first[int(network.network_address)] = int(network.broadcast_address)
+        member = (int(network.network_address), int(network.broadcast_address))
+        if member in self._present:
+            raise ValueError(f"{network} is in the index already")
+        self._members.add(member)
+        self._present.add(member)
+        size = network.num_addresses
+        self._sizes[size] = self._sizes.get(size, 0) + 1
 
     def remove(self, network: IPNetwork) -> None:
-        del self._last_by_first[int(network.network_address)]
+        member = (int(network.network_address), int(network.broadcast_address))
+        self._members.remove(member)
+        self._present.remove(member)
+        size = network.num_addresses
+        self._sizes[size] -= 1
+        if not self._sizes[size]:
+            del self._sizes[size]
+
+    def _check(self) -> None:
+        """Invariant: the three views hold the same members."""
+        assert set(self._members) == self._present and len(self._members) == len(self._present)
+        counted: dict[int, int] = {}
+        for first, last in self._members:
+            counted[last - first + 1] = counted.get(last - first + 1, 0) + 1
+        assert counted == self._sizes
+
+
+def resized(pools: Sequence[PredefinedPool], version: int, size: int | None) -> list[PredefinedPool]:
+    """The predefined pools of ``version``, split into /``size`` when a size is asked
+    (a request for ``0.0.0.0/24``): pools that cannot hold one are left out, as
+    libnetwork's ``allocatePredefinedPool`` filters them.
+
+    >>> [str(p.base) for p in resized(docker_pools(DOCKER_LOCAL_POOLS), 4, 15)]
+    ['172.20.0.0/14', '172.24.0.0/14', '172.28.0.0/14']
+    """
+    family = [pool for pool in pools if pool.base.version == version]
+    if size is None:
+        return family
+    fits = [pool for pool in family if pool.base.prefixlen <= size <= pool.base.max_prefixlen]
+    return [PredefinedPool(pool.base, size) for pool in fits]
 
 
 def first_free_subnet(pools: Sequence[PredefinedPool], version: int, taken: NetworkIndex) -> IPNetwork | None:

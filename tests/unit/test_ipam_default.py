@@ -21,6 +21,7 @@ SERIAL = {ALLOC_SERIAL: "true"}
 GATEWAY = {REQUEST_ADDRESS_TYPE: GATEWAY_TYPE}
 NOT_A_STRING: Any = None
 NOT_AN_ADDRESS: Any = "10.0.0.9"
+NOT_A_MAPPING: Any = ["com.docker.network.ipam.serial"]
 
 
 def addresses(driver: Ipam, pool_id: str, count: int, options: dict[str, str] | None = None) -> list[str]:
@@ -74,20 +75,26 @@ CASES: dict[str, tuple[str, str, bool, list[Step]]] = {
             (None, {}, NoSpaceError),
         ],
     ),
-    "v6 ::/0 is 2^128 addresses, top included": (
-        "::/0",
+    # ::/0 and 0.0.0.0/0 ask for "any predefined pool" (see test_size_only_requests),
+    # so the largest literal pools are the /1 halves.
+    "v6 8000::/1 is 2^127 addresses, top included": (
+        "8000::/1",
         "",
         True,
         [
-            (None, {}, "::1/0"),
-            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", {}, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/0"),
+            (None, {}, "8000::1/1"),
+            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", {}, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/1"),
         ],
     ),
-    "v4 0.0.0.0/0 reserves 0.0.0.0 and 255.255.255.255": (
-        "0.0.0.0/0",
+    "v4 128.0.0.0/1 reserves 128.0.0.0 and 255.255.255.255": (
+        "128.0.0.0/1",
         "",
         False,
-        [(None, {}, "0.0.0.1/0"), ("255.255.255.255", {}, ConflictError), ("255.255.255.254", {}, "255.255.255.254/0")],
+        [
+            (None, {}, "128.0.0.1/1"),
+            ("255.255.255.255", {}, ConflictError),
+            ("255.255.255.254", {}, "255.255.255.254/1"),
+        ],
     ),
     "sub-pool returns the parent's mask": (
         "10.0.0.0/24",
@@ -144,11 +151,11 @@ CASES: dict[str, tuple[str, str, bool, list[Step]]] = {
             (None, SERIAL, NoSpaceError),
         ],
     ),
-    "gateway request ignores serial": (
+    "gateway request honours serial (libnetwork's getAddress)": (
         "10.0.0.0/29",
         "",
         False,
-        [("10.0.0.3", {}, "10.0.0.3/29"), (None, {**SERIAL, **GATEWAY}, "10.0.0.1/29")],
+        [("10.0.0.3", {}, "10.0.0.3/29"), (None, SERIAL, "10.0.0.1/29"), (None, {**SERIAL, **GATEWAY}, "10.0.0.2/29")],
     ),
 }
 
@@ -183,14 +190,16 @@ def test_serial_wraps_to_released_addresses() -> None:
     assert addresses(driver, pool_id, 1, SERIAL) == ["10.0.0.2/29"]
 
 
-def test_gateway_request_takes_first_free_even_when_serial() -> None:
+def test_gateway_request_with_serial_is_serial() -> None:
+    """Swarm's allocator sends serial with the gateway request; libnetwork's
+    getAddress honours serial whatever the request type (failed before:
+    netsim gave the gateway the first free address)."""
     driver = DefaultIpam()
     pool_id, _, _ = driver.request_pool(LOCAL_DEFAULT, "10.0.0.0/29", "", {}, False)
     addresses(driver, pool_id, 3, SERIAL)
     driver.release_address(pool_id, ip("10.0.0.1"))
-    assert addresses(driver, pool_id, 1, {**SERIAL, **GATEWAY}) == ["10.0.0.1/29"]
-    driver.release_address(pool_id, ip("10.0.0.1"))
-    assert addresses(driver, pool_id, 1, SERIAL) == ["10.0.0.4/29"]
+    assert addresses(driver, pool_id, 1, {**SERIAL, **GATEWAY}) == ["10.0.0.4/29"]
+    assert addresses(driver, pool_id, 1, GATEWAY) == ["10.0.0.1/29"]
 
 
 def test_release_makes_the_address_first_fit_again() -> None:
@@ -220,16 +229,17 @@ def test_dynamic_pools_skip_partial_overlaps_and_run_out() -> None:
     got = [str(driver.request_pool(LOCAL_DEFAULT, "", "", {}, False)[1]) for _ in range(3)]
     assert got == ["10.9.0.0/24", "10.9.2.0/24", "10.9.3.0/24"]
     before = driver.to_json()
-    with pytest.raises(NoSpaceError):
+    # libnetwork's ErrNoMoreSubnets is an invalid-parameter error, not "no space".
+    with pytest.raises(InvalidParameterError, match="no free IPv4 subnet"):
         driver.request_pool(LOCAL_DEFAULT, "", "", {}, False)
-    with pytest.raises(NoSpaceError):
+    with pytest.raises(InvalidParameterError):
         driver.request_pool(GLOBAL_DEFAULT, "", "", {}, False)
     assert driver.to_json() == before
 
 
 def test_dynamic_v6_needs_configured_pools() -> None:
     driver = DefaultIpam()
-    with pytest.raises(NoSpaceError, match="IPv6"):
+    with pytest.raises(InvalidParameterError, match="IPv6"):
         driver.request_pool(LOCAL_DEFAULT, "", "", {}, True)
     configured = DefaultIpam.from_config({"local_pools": [{"base": "fd00::/48", "size": 64}]})
     assert [str(configured.request_pool(LOCAL_DEFAULT, "", "", {}, True)[1]) for _ in range(2)] == [
@@ -242,7 +252,7 @@ def test_static_pools_overlap_rules() -> None:
     driver = DefaultIpam()
     driver.request_pool(LOCAL_DEFAULT, "10.0.0.0/16", "", {}, False)
     before = driver.to_json()
-    for pool, sub in [("10.0.1.0/24", ""), ("10.0.0.0/8", ""), ("10.0.0.0/16", ""), ("10.0.0.0/15", "10.0.0.0/24")]:
+    for pool, sub in [("10.0.1.0/24", ""), ("10.0.0.0/8", ""), ("10.0.0.0/16", "")]:
         with pytest.raises(ConflictError):
             driver.request_pool(LOCAL_DEFAULT, pool, sub, {}, False)
     assert driver.to_json() == before
@@ -265,10 +275,107 @@ def test_pool_lives_while_held_or_sub_pooled() -> None:
     with pytest.raises(ConflictError, match="already allocated"):
         driver.request_address(pool_id, address.ip, {})
     driver.release_pool(pool_id)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(InvalidParameterError, match="pool id"):
         driver.release_pool(pool_id)
     assert driver.to_json()["spaces"][LOCAL_DEFAULT] == []
     driver.request_pool(LOCAL_DEFAULT, "10.1.0.0/16", "", {}, False)
+
+
+def test_size_only_requests_take_the_next_predefined_subnet_of_that_size() -> None:
+    """libnetwork's RequestPool: an unspecified address with a prefix length asks
+    for a predefined subnet of that size; /0 asks for the default size (failed
+    before: netsim took 0.0.0.0/24 as a literal pool)."""
+    driver = DefaultIpam.from_config(
+        {"local_pools": [{"base": "172.17.0.0/16", "size": 16}, {"base": "fd00::/48", "size": 64}]}
+    )
+    got = [str(driver.request_pool(LOCAL_DEFAULT, "0.0.0.0/24", "", {}, False)[1]) for _ in range(2)]
+    assert got == ["172.17.0.0/24", "172.17.1.0/24"]
+    pool_id, network, _ = driver.request_pool(LOCAL_DEFAULT, "0.0.0.0/20", "", {}, False)
+    assert (pool_id, str(network)) == ("LocalDefault/172.17.16.0/20", "172.17.16.0/20")
+    assert str(driver.request_pool(LOCAL_DEFAULT, "::/80", "", {}, True)[1]) == "fd00::/80"
+    assert str(driver.request_pool(LOCAL_DEFAULT, "::/0", "", {}, True)[1]) == "fd00:0:0:1::/64"
+    assert str(driver.request_pool(GLOBAL_DEFAULT, "0.0.0.0/16", "", {}, False)[1]) == "10.0.0.0/16"
+    assert str(driver.request_pool(GLOBAL_DEFAULT, "0.0.0.0/0", "", {}, False)[1]) == "10.1.0.0/24"
+    driver.release_pool(pool_id)
+    assert str(driver.request_pool(LOCAL_DEFAULT, "0.0.0.0/20", "", {}, False)[1]) == "172.17.16.0/20"
+    # 172.17.0.0/16 is partly taken: a whole /16 is no longer there.
+    with pytest.raises(InvalidParameterError, match="no free IPv4 subnet"):
+        driver.request_pool(LOCAL_DEFAULT, "0.0.0.0/0", "", {}, False)
+    # Host bits after an unspecified start are still a literal (strictly refused) pool.
+    with pytest.raises(InvalidParameterError, match="host bits"):
+        driver.request_pool(LOCAL_DEFAULT, "0.0.0.1/24", "", {}, False)
+
+
+def test_default_ipam_asks_for_request_replay() -> None:
+    """libnetwork's defaultipam.Register: Capability{RequiresRequestReplay: true}."""
+    assert DefaultIpam().capabilities().requires_request_replay is True
+
+
+def test_master_pool_id_works_while_a_sub_pool_lives() -> None:
+    """libnetwork looks pools up by subnet: the master id answers requests and
+    releases while a sub-pool keeps the pool (failed before: not found)."""
+    driver = DefaultIpam()
+    master = driver.request_pool(LOCAL_DEFAULT, "10.4.0.0/24", "", {}, False)[0]
+    sub = driver.request_pool(LOCAL_DEFAULT, "10.4.0.0/24", "10.4.0.128/25", {}, False)[0]
+    driver.release_pool(master)
+    assert addresses(driver, master, 1) == ["10.4.0.1/24"]
+    driver.release_address(master, ip("10.4.0.1"))
+    driver.release_pool(master)  # releasing it again while the sub-pool lives: no error
+    assert addresses(driver, sub, 1) == ["10.4.0.128/24"]
+    # A pool made for a sub-pool only answers to its master id too.
+    only_sub = driver.request_pool(LOCAL_DEFAULT, "10.5.0.0/24", "10.5.0.64/26", {}, False)[0]
+    assert addresses(driver, "LocalDefault/10.5.0.0/24", 1) == ["10.5.0.1/24"]
+    driver.release_pool(sub)
+    driver.release_pool(only_sub)
+    assert driver.to_json()["spaces"][LOCAL_DEFAULT] == []
+    with pytest.raises(NotFoundError, match="pool id"):
+        driver.request_address(master, None, {})
+    with pytest.raises(InvalidParameterError, match="pool id"):
+        driver.release_pool(master)
+
+
+def test_sub_pool_parent_is_not_checked_for_overlap() -> None:
+    """moby#46756: 10.0.0.0/8 with ip-range 10.0.0.0/16, then 10.0.0.0/16 with
+    ip-range 10.0.0.0/24, is granted by libnetwork's allocateSubnetL (failed
+    before: refused as an overlap). Master pools and dynamic pools still keep
+    clear of both."""
+    driver = DefaultIpam()
+    outer = driver.request_pool(GLOBAL_DEFAULT, "10.0.0.0/8", "10.0.0.0/16", {}, False)[0]
+    inner = driver.request_pool(GLOBAL_DEFAULT, "10.0.0.0/16", "10.0.0.0/24", {}, False)[0]
+    assert inner == "GlobalDefault/10.0.0.0/16/10.0.0.0/24"
+    # Separate bitmaps, as in libnetwork: both hand out 10.0.0.1.
+    assert addresses(driver, outer, 1) == ["10.0.0.1/8"]
+    assert addresses(driver, inner, 1) == ["10.0.0.1/16"]
+    with pytest.raises(ConflictError):
+        driver.request_pool(GLOBAL_DEFAULT, "10.0.0.0/16", "", {}, False)
+    with pytest.raises(ConflictError):
+        driver.request_pool(GLOBAL_DEFAULT, "10.7.0.0/24", "", {}, False)
+    driver.release_pool(outer)  # 10.0.0.0/8 goes; 10.0.0.0/16 still covers 10.0.5.0/24
+    assert str(driver.request_pool(GLOBAL_DEFAULT, "10.7.0.0/24", "", {}, False)[1]) == "10.7.0.0/24"
+    with pytest.raises(ConflictError):
+        driver.request_pool(GLOBAL_DEFAULT, "10.0.5.0/24", "", {}, False)
+    # The nested pools survive a JSON round trip.
+    restored = DefaultIpam.from_json(driver.to_json())
+    assert restored.to_json() == driver.to_json()
+    assert str(driver.request_pool(GLOBAL_DEFAULT, "", "", {}, False)[1]) == "10.1.0.0/24"
+    driver.release_pool(inner)
+    assert str(driver.request_pool(GLOBAL_DEFAULT, "", "", {}, False)[1]) == "10.0.0.0/24"
+
+
+def test_index_of_nested_networks_finds_every_overlap() -> None:
+    index = ipam.pools.NetworkIndex()
+    networks = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "10.0.0.0/16", "10.0.0.0/24", "10.9.9.0/24")]
+    for network in networks:
+        index.add(network)
+    index._check()
+    for probe in ("10.0.0.0/25", "10.200.0.0/16", "8.0.0.0/7", "10.9.9.128/25", "11.0.0.0/8", "0.0.0.0/0"):
+        query = ipaddress.ip_network(probe)
+        expected = [n for n in networks if n.overlaps(query)]
+        hit = index.overlapping(int(query.network_address), int(query.broadcast_address))
+        assert (hit is not None) == bool(expected), probe
+    index.remove(networks[0])
+    index._check()
+    assert index.overlapping(int(ipaddress.ip_address("10.200.0.0")), int(ipaddress.ip_address("10.200.0.255"))) is None
 
 
 # -- bad input: a categorized error naming the problem, and no state change ----------------------
@@ -330,7 +437,7 @@ BAD_CALLS: dict[str, tuple[Callable[[DefaultIpam, str], Any], type[NetsimError],
     ),
     "unknown address space": (
         lambda d, p: d.request_pool("Elsewhere", "10.2.0.0/24", "", {}, False),
-        NotFoundError,
+        InvalidParameterError,
         "Elsewhere",
     ),
     "non-string pool": (
@@ -350,7 +457,37 @@ BAD_CALLS: dict[str, tuple[Callable[[DefaultIpam, str], Any], type[NetsimError],
     ),
     "preferred taken": (lambda d, p: d.request_address(p, ip("10.0.0.1"), {}), ConflictError, "already allocated"),
     "unknown pool id": (lambda d, p: d.request_address("LocalDefault/10.9.0.0/24", None, {}), NotFoundError, "pool id"),
-    "garbage pool id": (lambda d, p: d.request_address("nope", None, {}), NotFoundError, "nope"),
+    "garbage pool id": (lambda d, p: d.request_address("nope", None, {}), InvalidParameterError, "nope"),
+    "garbage pool id released": (
+        lambda d, p: d.release_pool("LocalDefault/10.0.0.0"),
+        InvalidParameterError,
+        "pool id",
+    ),
+    "pool id of an unknown space": (
+        lambda d, p: d.request_address("Elsewhere/10.0.0.0/24", None, {}),
+        InvalidParameterError,
+        "Elsewhere",
+    ),
+    "options not a mapping (pool)": (
+        lambda d, p: d.request_pool(LOCAL_DEFAULT, "10.2.0.0/24", "", NOT_A_MAPPING, False),
+        InvalidParameterError,
+        "mapping",
+    ),
+    "options not a mapping (address)": (
+        lambda d, p: d.request_address(p, None, NOT_A_MAPPING),
+        InvalidParameterError,
+        "mapping",
+    ),
+    "size only with a sub-pool": (
+        lambda d, p: d.request_pool(LOCAL_DEFAULT, "0.0.0.0/24", "10.2.0.0/25", {}, False),
+        InvalidParameterError,
+        "without a pool",
+    ),
+    "size no predefined pool can give": (
+        lambda d, p: d.request_pool(LOCAL_DEFAULT, "0.0.0.0/8", "", {}, False),
+        InvalidParameterError,
+        "/8 subnets",
+    ),
     "release address unknown pool": (
         lambda d, p: d.release_address("LocalDefault/10.9.0.0/24", ip("10.9.0.1")),
         NotFoundError,
@@ -362,7 +499,13 @@ BAD_CALLS: dict[str, tuple[Callable[[DefaultIpam, str], Any], type[NetsimError],
         "out of range",
     ),
     "release reserved address": (lambda d, p: d.release_address(p, ip("10.0.0.0")), InvalidParameterError, "reserved"),
-    "release unknown pool": (lambda d, p: d.release_pool("LocalDefault/10.9.0.0/24"), NotFoundError, "pool id"),
+    # libnetwork's releaseSubnet answers ErrBadPool (invalid parameter) here, where
+    # requestAddress on the same id says "not found" (above): both matched.
+    "release unknown pool": (
+        lambda d, p: d.release_pool("LocalDefault/10.9.0.0/24"),
+        InvalidParameterError,
+        "pool id",
+    ),
 }
 
 
@@ -376,11 +519,11 @@ def test_bad_input_is_categorized_and_changes_nothing(name: str) -> None:
     assert driver.to_json() == before
 
 
-def test_pool_released_twice_is_not_found_and_changes_nothing() -> None:
+def test_pool_released_twice_is_bad_pool_and_changes_nothing() -> None:
     driver, pool_id = prepared()
     driver.release_pool(pool_id)
     before = driver.to_json()
-    with pytest.raises(NotFoundError, match="pool id"):
+    with pytest.raises(InvalidParameterError, match="pool id"):
         driver.release_pool(pool_id)
     with pytest.raises(NotFoundError):
         driver.request_address(pool_id, None, {})

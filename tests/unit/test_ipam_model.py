@@ -59,7 +59,8 @@ class IpamMachine(RuleBasedStateMachine):
         overlaps = any(
             other.version == network.version and other != network and other.overlaps(network) for other in self.pools
         )
-        refused = overlaps or (existing is not None and (sub is None or sub in existing.children))
+        # libnetwork's allocateSubnetL checks overlap for master pools only (moby#46756).
+        refused = (sub is None and overlaps) or (existing is not None and (sub is None or sub in existing.children))
         if refused:
             before = self.driver.to_json()
             with pytest.raises(ConflictError):
@@ -82,10 +83,20 @@ class IpamMachine(RuleBasedStateMachine):
         self.ranges[pool_id] = (existing, start, end)
         return pool_id
 
+    def _master_alive(self, pool_id: str) -> ModelPool | None:
+        """The pool a master id (SPACE/POOL) still designates although not held."""
+        parts = pool_id.split("/")
+        if len(parts) != 3 or parts[1] == "none":
+            return None
+        return self.pools.get(ipaddress.ip_network("/".join(parts[1:])))
+
     @rule(pool_id=consumes(pool_ids))
     def release_pool(self, pool_id: str) -> None:
         if pool_id not in self.ranges:
-            with pytest.raises(NotFoundError):
+            if self._master_alive(pool_id) is not None:
+                self.driver.release_pool(pool_id)  # libnetwork: no error while sub-pools live
+                return
+            with pytest.raises(InvalidParameterError):
                 self.driver.release_pool(pool_id)
             return
         self.driver.release_pool(pool_id)
@@ -106,13 +117,18 @@ class IpamMachine(RuleBasedStateMachine):
         if gateway:
             options[REQUEST_ADDRESS_TYPE] = GATEWAY_TYPE
         if pool_id not in self.ranges:
-            with pytest.raises(NotFoundError):
-                self.driver.request_address(pool_id, None, options)
-            return
-        pool, start, end = self.ranges[pool_id]
+            alive = self._master_alive(pool_id)
+            if alive is None:
+                error = InvalidParameterError if pool_id.endswith("none") else NotFoundError
+                with pytest.raises(error):
+                    self.driver.request_address(pool_id, None, options)
+                return
+            pool, start, end = alive, 0, alive.network.num_addresses - 1
+        else:
+            pool, start, end = self.ranges[pool_id]
         free = [ordinal for ordinal in range(start, end + 1) if ordinal not in pool.taken]
         expected = None
-        if serial and not gateway and pool.cursor > start:
+        if serial and pool.cursor > start:
             expected = next((ordinal for ordinal in free if ordinal >= pool.cursor), None)
         if expected is None and free:
             expected = free[0]
