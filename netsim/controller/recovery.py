@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netsim import netlabel
+from netsim.controller.ipam_reconcile import reconcile_ipam
 from netsim.controller.records import endpoint_key, network_key, sandbox_key
 from netsim.controller.replay import ReplayKernel
 from netsim.controller.views import ipam_data_of
@@ -114,7 +115,7 @@ def recover(ctrl: Controller, replay: ReplayKernel) -> RecoveryReport:
     _clean_broken(ctrl, replay, state, report)
     replay.go_live()
     _sweep(ctrl, replay, state, report, links)
-    _reconcile_ipam(ctrl, state, report)
+    reconcile_ipam(ctrl, state, report)
     return report
 
 
@@ -414,65 +415,3 @@ def _choices_hold(ctrl: Controller, state: _State, sandbox: Record) -> bool:
             if wanted[slot] is None and endpoint[key]:
                 wanted[slot] = {"endpoint": eid, "via": endpoint[key], "dev": endpoint["iface"]}
     return bool(wanted["gw4"] == sandbox["gw4"] and wanted["gw6"] == sandbox["gw6"])
-
-
-# --- 6. IPAM -------------------------------------------------------------------------------------------------
-def _reconcile_ipam(ctrl: Controller, state: _State, report: RecoveryReport) -> None:
-    by_driver: dict[str, list[Record]] = {}
-    for network in state.networks.values():
-        by_driver.setdefault(network["ipam_driver"], []).append(network)
-    for name, entry in ctrl.registry.ipam_drivers().items():
-        ipam = entry.driver
-        if not hasattr(ipam, "pool_ids") or not hasattr(ipam, "allocated"):
-            continue  # cannot enumerate what it holds (a remote IPAM keeps its own books)
-        local_space, _ = ipam.get_default_address_spaces()
-        owners = _owned_addresses(by_driver.get(name, []), state)
-        for pool_id in ipam.pool_ids(local_space):
-            if pool_id not in owners:
-                _quietly(ipam.release_pool, pool_id)
-                report.released.append(f"pool {pool_id}: no network owns it")
-        for pool_id, owned in owners.items():
-            if not pool_id.startswith(f"{local_space}/"):
-                continue
-            try:
-                taken = ipam.allocated(pool_id)
-            except NotFoundError:
-                continue  # the pool itself was lost with the IPAM's store: nothing to compare
-            for address in sorted(taken - owned.all_of_pool, key=int):
-                _quietly(ipam.release_address, pool_id, address)
-                report.released.append(f"address {address} in {pool_id}: no record owns it")
-            for address in sorted(owned.mine - taken, key=int):
-                _quietly(ipam.request_address, pool_id, address, {})
-                report.released.append(f"address {address} in {pool_id}: owned but free, taken back")
-
-
-@dataclass
-class _Owned:
-    mine: set[Any] = field(default_factory=set)
-    #: addresses owned through any pool id sharing this pool's subnet (sub-pools share the bitmap)
-    all_of_pool: set[Any] = field(default_factory=set)
-
-
-def _owned_addresses(networks: list[Record], state: _State) -> dict[str, _Owned]:
-    owners: dict[str, _Owned] = {}
-    subnet_of: dict[str, str] = {}
-    for network in networks:
-        for entry in network["ipv4"] + network["ipv6_pools"]:
-            owned = owners.setdefault(entry["pool_id"], _Owned())
-            subnet_of[entry["pool_id"]] = entry["data"]["Pool"]
-            data = entry["data"]
-            for text in [data.get("Gateway"), *(data.get("AuxAddresses") or {}).values()]:
-                if text:
-                    owned.mine.add(_ip(text))
-    for endpoint in state.endpoints.values():
-        for address, pool_id in (
-            (endpoint["address"], endpoint["pool_id"]),
-            (endpoint["address_ipv6"], endpoint["pool_id6"]),
-        ):
-            if address and pool_id in owners:
-                owners[pool_id].mine.add(_ip(address))
-    for pool_id, owned in owners.items():
-        for other, other_owned in owners.items():
-            if subnet_of[other] == subnet_of[pool_id]:
-                owned.all_of_pool |= other_owned.mine
-    return owners
