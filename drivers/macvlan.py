@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,21 @@ def parse_config(
         gateway=gateway if isinstance(gateway, ipaddress.IPv4Address) else None,
         gateway_ipv6=gateway6 if isinstance(gateway6, ipaddress.IPv6Address) else None,
     )
+
+
+def validate_network_options(options: Mapping[str, Any], host_links: Collection[str] = ()) -> None:
+    """Check parent, mode and MTU without a kernel (the scenario loader's road;
+    :func:`parse_config` is the same check at ``create_network``). The parent,
+    or the base link of a ``parent.VLAN``, must be one of ``host_links`` when
+    they are given: the driver creates VLAN sub-interfaces, never base links."""
+    config = parse_config("0" * 64, options, "eth0", [], [])
+    generic = netlabel.generic_options(options)
+    base = config.vlan[0] if config.vlan else config.parent
+    if host_links and netlabel.MACVLAN_PARENT in generic and base not in host_links:
+        raise InvalidParameterError(
+            f"invalid value {config.parent!r} for {netlabel.MACVLAN_PARENT}: the host has no link {base!r} "
+            f"(it has {', '.join(sorted(host_links))})"
+        )
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from drivers.bridge.config import validate_network_options
 from drivers.bridge.driver import NETWORK_TYPE, BridgeDriver
 from netsim.driverapi import Capability, DriverCallback
 from netsim.registry import kernel_and_host
@@ -16,4 +17,4 @@ def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:
     registry.register_driver(NETWORK_TYPE, BridgeDriver(kernel, host), Capability(data_scope="local"))
 
 
-__all__ = ["BridgeDriver", "init"]
+__all__ = ["BridgeDriver", "init", "validate_network_options"]

@@ -4,7 +4,7 @@ before anything is created, so a bad value changes nothing."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,23 @@ def _host_binding(generic: Mapping[str, Any]) -> str | None:
     except ValueError as exc:
         raise InvalidParameterError(f"invalid value {value!r} for {netlabel.BRIDGE_HOST_BINDING_IPV4}: {exc}") from exc
     return None if address.is_unspecified else str(address)
+
+
+def validate_network_options(options: Mapping[str, Any], host_links: Collection[str] = ()) -> None:
+    """Check the bridge options alone, without a kernel or IPAM data: the
+    scenario loader's road (``create_network`` runs the same parsers, so both
+    refuse the same values). ``host_links`` are links the host has before any
+    network exists: a bridge may not take one of their names."""
+    generic = netlabel.generic_options(options)
+    name = _bridge_name("0" * 64, generic)
+    if netlabel.BRIDGE_NAME in generic and name in host_links:
+        raise InvalidParameterError(
+            f"invalid value {name!r} for {netlabel.BRIDGE_NAME}: the host's {name} has that name"
+        )
+    for key in (netlabel.BRIDGE_ENABLE_ICC, netlabel.BRIDGE_ENABLE_IP_MASQUERADE, netlabel.INTERNAL):
+        _bool_option(generic, key, True)
+    _host_binding(generic)
+    parse_mtu(generic.get(netlabel.DRIVER_MTU))
 
 
 def parse_network_config(

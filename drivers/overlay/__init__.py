@@ -9,11 +9,12 @@ allocation; default: the controller's global store).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from drivers.overlay.driver import NETWORK_TYPE, OverlayDriver, Underlay, _is_ipv4
-from drivers.overlay.vni import VniAllocator
+from drivers.overlay.driver import NETWORK_TYPE, VXLANID_LIST, OverlayDriver, Underlay, _is_ipv4
+from drivers.overlay.vni import VniAllocator, parse_vni
+from netsim import netlabel
 from netsim.driverapi import CONFIG_GLOBAL_STORE, CONFIG_OPTIONS, CONFIG_STORE, Capability, DriverCallback
 from netsim.errors import InvalidParameterError
 from netsim.registry import kernel_and_host
@@ -22,6 +23,14 @@ from netsim.store import MemoryStore
 UNDERLAY_DEV = "underlay_dev"
 UNDERLAY_ADDRESS = "underlay_address"
 GLOBAL_STORE = "global_store"
+
+
+def validate_network_options(options: Mapping[str, Any], host_links: Collection[str] = ()) -> None:
+    """Check the network options without a kernel (the scenario loader's road):
+    the VXLAN id, parsed as ``network_allocate`` parses it."""
+    generic = netlabel.generic_options(options)
+    if VXLANID_LIST in generic:
+        parse_vni(str(generic[VXLANID_LIST]))
 
 
 def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:
@@ -45,4 +54,4 @@ def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:
     registry.register_driver(NETWORK_TYPE, driver, Capability(data_scope="global", connectivity_scope="global"))
 
 
-__all__ = ["OverlayDriver", "init"]
+__all__ = ["OverlayDriver", "init", "validate_network_options"]

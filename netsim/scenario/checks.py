@@ -5,19 +5,29 @@ ranges, gateways and static addresses inside their subnet, nothing assigned
 twice), and every expectation and step must be possible in the state the
 scenario is in at that point. Each failure calls ``fail(key_path, message)``,
 which raises; nothing has been built yet.
+
+Linear in the size of the file: every lookup goes through a dict built once
+(a 5,000-network, 10,000-container file took 38 s when lookups were scans and
+overlaps were checked pairwise; see benchmarks/test_bench_scenario_validation.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NoReturn
 
-from netsim.scenario.model import OUTSIDE, Attachment, Expectation, NetworkSpec, Scenario, outside_host
+from netsim.scenario.model import OUTSIDE, Attachment, ContainerSpec, Expectation, NetworkSpec, Scenario, outside_host
+from netsim.scenario.subnets import (
+    AddressRoom,
+    Fail,
+    IPNet,
+    ParsedNets,
+    check_overlaps,
+    check_placement,
+    room_problem,
+)
 
-Fail = Callable[[str, str], NoReturn]
-IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+__all__ = ["Fail", "IPNet", "check_semantics"]
 
 #: drivers whose endpoints carry no address of their own
 _NO_ADDRESS_DRIVERS = ("null",)
@@ -31,23 +41,44 @@ class _State:
     networks, who is attached where, and which static addresses are taken."""
 
     networks: dict[str, NetworkSpec]
+    #: every container of the file by name (removed ones too)
+    specs: dict[str, ContainerSpec] = field(default_factory=dict)
     containers: set[str] = field(default_factory=set)
     attached: dict[str, list[str]] = field(default_factory=dict)
     taken: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (container, network) → the static addresses it holds there, for O(1) detach
+    held: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    #: network → how many live containers are on it
+    users: dict[str, int] = field(default_factory=dict)
+    #: network → its address budget (default IPAM, IPv4), when bounded
+    rooms: dict[str, AddressRoom] = field(default_factory=dict)
+    #: (container, network) → its static IPv4 address there (None: dynamic)
+    static_v4: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    #: (network, MAC) → the container with that static MAC
+    macs: dict[tuple[str, str], str] = field(default_factory=dict)
+    mac_of: dict[tuple[str, str], str] = field(default_factory=dict)
     addressable: set[str] = field(default_factory=set)
+    #: published host ports: (port, proto) pairs some container publishes
+    published: set[tuple[int, str]] = field(default_factory=set)
+    nets: ParsedNets = field(default_factory=ParsedNets)
 
 
 def check_semantics(scenario: Scenario, fail: Fail) -> None:
     """Raise through ``fail`` on the first meaning error (see module docstring)."""
-    _unique([(f"hosts[{i}]", h) for i, h in enumerate(scenario.hosts)], "host", fail)
-    _unique([(f"networks[{i}].name", n.name) for i, n in enumerate(scenario.networks)], "network", fail)
-    _unique([(f"containers[{i}].name", c.name) for i, c in enumerate(scenario.containers)], "container", fail)
-    if OUTSIDE in {c.name for c in scenario.containers}:
+    _unique(list(scenario.hosts), "hosts[{}]", "host", fail)
+    _unique([n.name for n in scenario.networks], "networks[{}].name", "network", fail)
+    _unique([c.name for c in scenario.containers], "containers[{}].name", "container", fail)
+    state = _State(networks={n.name: n for n in scenario.networks}, specs={c.name: c for c in scenario.containers})
+    if OUTSIDE in state.specs:
         fail("containers", f"{OUTSIDE!r} is reserved for the world beyond the host")
+    first_exclusive: dict[tuple[str, str], str] = {}
+    for net in scenario.networks:
+        if net.driver in _EXCLUSIVE_DRIVERS:
+            first_exclusive.setdefault((net.driver, net.host), net.name)
     for i, net in enumerate(scenario.networks):
-        _check_network(scenario, net, f"networks[{i}]", fail)
-    _check_overlaps(scenario, fail)
-    state = _State(networks={n.name: n for n in scenario.networks})
+        _check_network(scenario, state, net, f"networks[{i}]", first_exclusive, fail)
+    check_overlaps(scenario, state.nets, fail)
+    state.published = {(p.host_port, p.proto) for c in scenario.containers for p in c.publish}
     for i, ctr in enumerate(scenario.containers):
         path = f"containers[{i}]"
         if ctr.host not in scenario.hosts:
@@ -56,8 +87,9 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
         state.attached[ctr.name] = []
         for j, att in enumerate(ctr.networks):
             _attach(state, ctr.name, ctr.host, att, f"{path}.networks[{j}]", fail)
-        _unique([(f"{path}.listen[{j}]", str(x)) for j, x in enumerate(ctr.listen)], "listener", fail)
-    _check_ports(scenario, fail)
+        if len(ctr.listen) > 1:
+            _unique([str(x) for x in ctr.listen], path + ".listen[{}]", "listener", fail)
+    _check_ports(scenario, state, fail)
     _check_expectations(scenario, state, scenario.expect, "expect", fail)
     for i, step in enumerate(scenario.steps):
         path = f"steps[{i}]"
@@ -67,7 +99,7 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
         if step.network and step.network not in state.networks:
             fail(f"{path}.{step.action}", f"unknown or removed network {step.network!r}")
         if step.action == "connect" and step.attachment is not None:
-            host = scenario.container(step.container).host
+            host = state.specs[step.container].host
             _attach(state, step.container, host, step.attachment, f"{path}.connect", fail)
         elif step.action == "disconnect":
             if step.network not in state.attached[step.container]:
@@ -78,8 +110,8 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
                 _detach(state, step.container, name)
             state.containers.discard(step.container)
         elif step.action == "remove_network":
-            users = sorted(c for c in state.containers if step.network in state.attached[c])
-            if users:
+            if state.users.get(step.network):
+                users = sorted(c for c in state.containers if step.network in state.attached[c])
                 fail(
                     f"{path}.remove_network",
                     f"network {step.network!r} still has containers {users}; disconnect them first",
@@ -88,29 +120,39 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
         _check_expectations(scenario, state, step.expect, f"{path}.expect", fail)
 
 
-def _unique(items: list[tuple[str, str]], what: str, fail: Fail) -> None:
+def _unique(names: list[str], path: str, what: str, fail: Fail) -> None:
+    """The first repeated name fails at ``path.format(index)``; O(n)."""
+    if len(set(names)) == len(names):
+        return
     seen: set[str] = set()
-    for path, name in items:
+    for i, name in enumerate(names):
         if name in seen:
-            fail(path, f"duplicate {what} {name!r}")
+            fail(path.format(i), f"duplicate {what} {name!r}")
         seen.add(name)
 
 
-def _subnet(text: str | None) -> IPNet | None:
-    return ipaddress.ip_network(text) if text else None
+def _subnet(state: _State, text: str | None) -> IPNet | None:
+    return state.nets[text] if text else None
 
 
-def _check_network(scenario: Scenario, net: NetworkSpec, path: str, fail: Fail) -> None:
+def _check_network(
+    scenario: Scenario,
+    state: _State,
+    net: NetworkSpec,
+    path: str,
+    first_exclusive: dict[tuple[str, str], str],
+    fail: Fail,
+) -> None:
     if net.host not in scenario.hosts:
         fail(f"{path}.host", f"unknown host {net.host!r}")
     if net.is_global and net.ipv6:
         fail(f"{path}.ipv6", f"IPv6 on a global-scope ({net.driver}) network is not supported by the cluster yet")
     ipam = net.ipam
-    subnet, subnet_v6 = _subnet(ipam.subnet), _subnet(ipam.subnet_v6)
+    subnet, subnet_v6 = _subnet(state, ipam.subnet), _subnet(state, ipam.subnet_v6)
     if net.driver in _EXCLUSIVE_DRIVERS:
-        twins = [n.name for n in scenario.networks if n.driver == net.driver and n.host == net.host]
-        if twins[0] != net.name:
-            fail(f"{path}.driver", f"only one {net.driver} network per host is allowed ({twins[0]!r} exists)")
+        first = first_exclusive[(net.driver, net.host)]
+        if first != net.name:
+            fail(f"{path}.driver", f"only one {net.driver} network per host is allowed ({first!r} exists)")
         if subnet or subnet_v6:
             fail(f"{path}.ipam", f"the {net.driver} driver takes no IPAM configuration")
     if ipam.ip_range and subnet is None:
@@ -122,7 +164,7 @@ def _check_network(scenario: Scenario, net: NetworkSpec, path: str, fail: Fail) 
     if subnet_v6 is not None and not net.ipv6:
         fail(f"{path}.ipam.subnet_v6", "an IPv6 subnet needs 'ipv6: true' on the network")
     if subnet is not None:
-        if ipam.ip_range and not ipaddress.ip_network(ipam.ip_range).subnet_of(subnet):  # type: ignore[arg-type]
+        if ipam.ip_range and not state.nets[ipam.ip_range].subnet_of(subnet):  # type: ignore[arg-type]
             fail(f"{path}.ipam.ip_range", f"ip_range {ipam.ip_range} is not inside subnet {subnet}")
         if ipam.gateway:
             _check_in(subnet, ipam.gateway, f"{path}.ipam.gateway", "gateway", fail)
@@ -130,6 +172,16 @@ def _check_network(scenario: Scenario, net: NetworkSpec, path: str, fail: Fail) 
             _check_in(subnet, addr, f"{path}.ipam.aux_addresses.{key}", "aux address", fail)
     if subnet_v6 is not None and ipam.gateway_v6:
         _check_in(subnet_v6, ipam.gateway_v6, f"{path}.ipam.gateway_v6", "gateway", fail)
+    check_placement(net, path, state.nets, fail)
+    if net.driver in _EXCLUSIVE_DRIVERS + _NO_ADDRESS_DRIVERS:
+        return
+    room = AddressRoom.of(net, state.nets)
+    problem = room_problem(net, room, state.nets)
+    if problem is not None:
+        key = "subnet" if subnet is not None and problem.startswith(f"subnet {subnet} ") else "subnet_v6"
+        fail(f"{path}.ipam.{key}", problem)
+    if room is not None:
+        state.rooms[net.name] = room
 
 
 def _check_in(subnet: IPNet, addr: str, path: str, what: str, fail: Fail) -> None:
@@ -138,21 +190,6 @@ def _check_in(subnet: IPNet, addr: str, path: str, what: str, fail: Fail) -> Non
         fail(path, f"{what} {addr} is outside subnet {subnet}")
     if subnet.version == 4 and subnet.prefixlen < 31 and ip in (subnet.network_address, subnet.broadcast_address):
         fail(path, f"{what} {addr} is the network or broadcast address of {subnet}")
-
-
-def _check_overlaps(scenario: Scenario, fail: Fail) -> None:
-    placed: list[tuple[str, IPNet, str]] = []
-    for i, net in enumerate(scenario.networks):
-        for key, text in (("subnet", net.ipam.subnet), ("subnet_v6", net.ipam.subnet_v6)):
-            subnet = _subnet(text)
-            if subnet is None:
-                continue
-            for host, other, name in placed:
-                same_host = host in (net.host, "*") or net.is_global
-                if same_host and subnet.version == other.version and subnet.overlaps(other):
-                    fail(f"networks[{i}].ipam.{key}", f"subnet {subnet} overlaps {other} of network {name!r}")
-            # a global network is on every host: it must not overlap any host's local networks
-            placed.append(("*" if net.is_global else net.host, subnet, net.name))
 
 
 def _attach(state: _State, container: str, host: str, att: Attachment, path: str, fail: Fail) -> None:
@@ -169,23 +206,40 @@ def _attach(state: _State, container: str, host: str, att: Attachment, path: str
         fail(path, f"a container on the {state.networks[exclusive[0]].driver} network cannot be on other networks")
     if net.driver in _EXCLUSIVE_DRIVERS and (att.ip or att.ipv6 or att.mac):
         fail(path, f"the {net.driver} driver takes no static address or MAC")
+    held = state.held.setdefault((container, net.name), [])
     for addr, text, what in ((att.ip, net.ipam.subnet, "ip"), (att.ipv6, net.ipam.subnet_v6, "ipv6")):
         if addr is None:
             continue
         if what == "ipv6" and not net.ipv6:
             fail(f"{path}.{what}", f"network {net.name!r} has no IPv6")
-        subnet = _subnet(text)
+        subnet = _subnet(state, text)
         if subnet is None:
             fail(f"{path}.{what}", f"a static address needs a network with a configured subnet ({net.name!r} has none)")
         _check_in(subnet, addr, f"{path}.{what}", "address", fail)
-        reserved = {net.ipam.gateway: "the gateway", net.ipam.gateway_v6: "the gateway"}
-        reserved.update({v: f"aux address {k!r}" for k, v in net.ipam.aux_addresses.items()})
-        if addr in reserved:
-            fail(f"{path}.{what}", f"address {addr} is {reserved[addr]} of network {net.name!r}")
+        if addr in (net.ipam.gateway, net.ipam.gateway_v6):
+            fail(f"{path}.{what}", f"address {addr} is the gateway of network {net.name!r}")
+        for key, value in net.ipam.aux_addresses.items():
+            if value == addr:
+                fail(f"{path}.{what}", f"address {addr} is aux address {key!r} of network {net.name!r}")
         owner = state.taken.get((net.name, addr))
         if owner is not None:
             fail(f"{path}.{what}", f"address {addr} on network {net.name!r} is already given to {owner!r}")
         state.taken[(net.name, addr)] = container
+        held.append(addr)
+    if att.mac is not None:
+        # one L2 segment per network: two interfaces with one MAC there confuse every switch and ARP cache
+        owner = state.macs.get((net.name, att.mac))
+        if owner is not None:
+            fail(f"{path}.mac", f"MAC address {att.mac} on network {net.name!r} is already given to {owner!r}")
+        state.macs[(net.name, att.mac)] = container
+        state.mac_of[(container, net.name)] = att.mac
+    room = state.rooms.get(net.name)
+    if room is not None:
+        problem = room.attach(att.ip)
+        if problem is not None:
+            fail(path, f"network {net.name!r} {problem}: no address left for {container!r}")
+    state.static_v4[(container, net.name)] = att.ip
+    state.users[net.name] = state.users.get(net.name, 0) + 1
     current.append(att.network)
     if net.driver not in _NO_ADDRESS_DRIVERS:
         state.addressable.add(container)
@@ -193,16 +247,24 @@ def _attach(state: _State, container: str, host: str, att: Attachment, path: str
 
 def _detach(state: _State, container: str, network: str) -> None:
     state.attached[container].remove(network)
-    for key, owner in list(state.taken.items()):
-        if key[0] == network and owner == container:
-            del state.taken[key]
+    for addr in state.held.pop((container, network), []):
+        del state.taken[(network, addr)]
+    mac = state.mac_of.pop((container, network), None)
+    if mac is not None:
+        del state.macs[(network, mac)]
+    room = state.rooms.get(network)
+    if room is not None:
+        room.detach(state.static_v4.get((container, network)))
+    state.static_v4.pop((container, network), None)
+    state.users[network] -= 1
 
 
-def _check_ports(scenario: Scenario, fail: Fail) -> None:
+def _check_ports(scenario: Scenario, state: _State, fail: Fail) -> None:
     bound: dict[tuple[str, str, int], list[tuple[str, str]]] = {}
     host_listeners: dict[tuple[str, str, int], str] = {}
+    host_networks = {n.name for n in scenario.networks if n.driver == "host"}
     for i, ctr in enumerate(scenario.containers):
-        first = scenario.network(ctr.networks[0].network) if ctr.networks else None
+        first = state.networks.get(ctr.networks[0].network) if ctr.networks else None
         if ctr.publish and first is not None and first.is_global:
             # Docker publishes overlay containers' ports through docker_gwbridge/ingress: not modelled
             fail(
@@ -219,7 +281,7 @@ def _check_ports(scenario: Scenario, fail: Fail) -> None:
                         f"host port {pub.host_port}/{pub.proto} is already published by {other!r}",
                     )
             users.append((ctr.name, pub.host_ip))
-        on_host = any(a.network in {n.name for n in scenario.networks if n.driver == "host"} for a in ctr.networks)
+        on_host = any(a.network in host_networks for a in ctr.networks)
         for j, lst in enumerate(ctr.listen if on_host else ()):
             other = host_listeners.setdefault((ctr.host, lst.proto, lst.port), ctr.name)
             if other != ctr.name:
@@ -229,7 +291,7 @@ def _check_ports(scenario: Scenario, fail: Fail) -> None:
 def _check_expectations(
     scenario: Scenario, state: _State, expectations: tuple[Expectation, ...], path: str, fail: Fail
 ) -> None:
-    names = {c.name for c in scenario.containers}
+    names = state.specs
     for i, exp in enumerate(expectations):
         where = f"{path}[{i}]"
         for key, end in (("from", exp.source), ("to", exp.target)):
@@ -245,17 +307,14 @@ def _check_expectations(
             fail(f"{where}.to", "from outside to outside is not a container network question")
         published = exp.published_port
         if published is not None:
-            publishers = [
-                c for c in scenario.containers for p in c.publish if (p.host_port, p.proto) == (published, exp.proto)
-            ]
-            if exp.reachable and not publishers:
+            if exp.reachable and (published, exp.proto) not in state.published:
                 fail(f"{where}.to", f"impossible: no container publishes {published}/{exp.proto}")
         elif outside_host(exp.target) is None and ":" not in exp.target and not exp.target.replace(".", "").isdigit():
             if exp.target not in names:
                 fail(f"{where}.to", f"unknown container {exp.target!r}")
             if exp.target not in state.addressable:
                 fail(f"{where}.to", f"container {exp.target!r} has no address (it is on no addressed network)")
-            target = scenario.container(exp.target)
+            target = names[exp.target]
             if (
                 exp.reachable
                 and exp.port is not None

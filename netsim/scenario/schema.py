@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
-import yaml
-
 from netsim.errors import InvalidParameterError, ScenarioError
 from netsim.scenario.checks import check_semantics
+from netsim.scenario.driverchecks import check_drivers
 from netsim.scenario.model import (
     OUTSIDE,
     OUTSIDE_AT,
@@ -38,6 +37,7 @@ from netsim.scenario.model import (
     StoreChoice,
 )
 from netsim.scenario.plugins import check_plugin_use, parse_plugins
+from netsim.scenario.reading import read_scenario_data
 from netsim.store import parse_store_url
 from netsim.validate import parse_ip, parse_mac, parse_network, parse_port
 
@@ -151,20 +151,9 @@ def _join(path: str, key: str) -> str:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate one YAML file; ScenarioError names file and key path."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"cannot read file: {exc.strerror or exc}", file=file) from exc
-    try:
-        # libyaml's C loader when present: several times faster than pure Python
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise ScenarioError(f"invalid YAML{line}: {getattr(exc, 'problem', None) or exc}", file=file) from exc
-    return parse_scenario(data, file=file, default_name=Path(path).stem)
+    """Read and validate one YAML file; ScenarioError names file and key path
+    (reading is bounded and strict: see :mod:`netsim.scenario.reading`)."""
+    return parse_scenario(read_scenario_data(path), file=str(path), default_name=Path(path).stem)
 
 
 def parse_scenario(data: object, *, file: str = "", default_name: str = "scenario") -> Scenario:
@@ -195,6 +184,7 @@ def parse_scenario(data: object, *, file: str = "", default_name: str = "scenari
     )
     check_semantics(scenario, rd.fail)
     check_plugin_use(scenario, rd.fail)
+    check_drivers(scenario, rd.fail)
     return scenario
 
 

@@ -4,6 +4,7 @@ removals leave nothing behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from netsim.cli import main
 from netsim.cluster import underlay_address
 from netsim.errors import NetsimError, ScenarioError
 from netsim.kernel.base import Kernel
-from netsim.scenario.model import Expectation
+from netsim.scenario.model import Expectation, IpamSpec
 from netsim.scenario.runner import Backend, built, run_scenario
 from netsim.scenario.schema import load_scenario, parse_scenario
 
@@ -85,11 +86,14 @@ def test_a_failure_while_building_the_cluster_leaks_nothing() -> None:
     scenario = parse_scenario(
         {
             "hosts": ["h1", "h2"],
-            "networks": [{"name": "ov", "driver": "overlay", "ipam": {"driver": "no-such-ipam"}}],
+            "networks": [{"name": "ov", "driver": "overlay"}],
             "containers": [{"name": "a", "host": "h2", "networks": ["ov"]}],
             "expect": [{"from": "a", "to": "outside"}],
         }
     )
+    # the loader refuses an unknown IPAM driver: put one in after it, so the cluster build fails
+    ov = dataclasses.replace(scenario.networks[0], ipam=IpamSpec(driver="no-such-ipam"))
+    scenario = dataclasses.replace(scenario, networks=(ov,))
     result = run_scenario(scenario)
     assert result.error is not None and "no-such-ipam" in result.error
     assert result.leaks == [] and not result.passed
