@@ -44,6 +44,9 @@ class CompareOptions:
     paths: list[str] = field(default_factory=lambda: ["benchmarks"])
     cache: Path | None = None
     python: str = sys.executable
+    # False: run both trees with ``python`` as it is, each tree first on PYTHONPATH. Quick,
+    # and right only when both sides' dependencies (and the harness) are the same.
+    venv: bool = True
     main_branch: str = "main"
 
 
@@ -149,7 +152,10 @@ def compare(options: CompareOptions, progress: Callable[[str], None] | None = No
         base_spec = options.base or gitwork.default_base(repo, head.commit, options.main_branch)
         base = gitwork.checkout(repo, base_spec, cache, "base")
         say(f"base {base.short} ({base.spec}), head {head.short} ({head.spec})")
-        sides = {tree.label: Side(tree, ensure_venv(tree, cache, options.python)) for tree in (base, head)}
+        sides = {
+            tree.label: Side(tree, ensure_venv(tree, cache, options.python) if options.venv else Path(options.python))
+            for tree in (base, head)
+        }
         workdir = Path(tempfile.mkdtemp(prefix="run-", dir=cache))
         try:
             chosen = selection.select(

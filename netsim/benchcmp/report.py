@@ -52,6 +52,11 @@ def ratio_text(row: Row) -> str:
     return f"{d.estimate:.2f} [{d.low:.2f}-{d.high:.2f}]"
 
 
+def _never_ran(row: Row) -> bool:
+    """Skipped by the benchmark itself on both sides (a reference too slow at that size...)."""
+    return row.verdict == "not measured" and not any(row.failures) and not any(row.base_rounds + row.head_rounds)
+
+
 def ordered(rows: list[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (r.reference, _RANK.get(r.verdict, 9), r.nodeid))
 
@@ -59,7 +64,8 @@ def ordered(rows: list[Row]) -> list[Row]:
 def table(comparison: Comparison) -> str:
     header = ("benchmark", "base", "head", "head/base [CI]", "verdict")
     lines: list[tuple[str, ...]] = [header]
-    for row in ordered(comparison.rows):
+    skipped = [r for r in comparison.rows if _never_ran(r)]
+    for row in ordered([r for r in comparison.rows if not _never_ran(r)]):
         verdict = row.verdict.upper() if row.gated and row.verdict in ("slower", "broken") else row.verdict
         if any(row.failures) and row.verdict not in ("broken", "failed"):
             verdict += f" (flaky: failed {row.failures[0]}x base, {row.failures[1]}x head)"
@@ -79,6 +85,8 @@ def table(comparison: Comparison) -> str:
         out.append("  ".join(cells).rstrip())
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
+    if skipped:
+        out.append(f"({len(skipped)} skipped on both sides in every round, e.g. {short_name(skipped[0].nodeid)})")
     for nodeid in comparison.only_head:
         out.append(f"{short_name(nodeid)}: only on head (new?), not compared")
     for nodeid in comparison.only_base:

@@ -25,7 +25,7 @@ from typing import Any
 
 from netsim.benchcmp.gitwork import Tree
 from netsim.benchcmp.lockstep import Worker, accept, drive, stop
-from netsim.benchcmp.selection import PLUGIN_MODULE, output_tail, write_plugin
+from netsim.benchcmp.selection import PLUGIN_MODULE, output_tail, python_path, write_plugin
 from netsim.errors import UnavailableError
 
 #: What a sample measures. ``cpu``: the process's CPU time (all its threads),
@@ -75,7 +75,7 @@ def start_worker(
     plugin_dir = write_plugin(workdir)
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(plugin_dir), os.environ.get("PYTHONPATH", "")) if p),
+        "PYTHONPATH": python_path(plugin_dir, side.tree),
         "NETSIM_BENCHCMP_OUTCOMES": str(outcomes),
         "NETSIM_BENCHCMP_SOCKET": str(sock),
         # Same hash seed both sides: dict and set layouts, hence timings, stop differing by chance.

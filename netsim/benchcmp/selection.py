@@ -56,8 +56,14 @@ def output_tail(text: str, lines: int = 6) -> str:
     return "\n  ".join(kept)
 
 
+def python_path(plugin_dir: Path, tree: Tree) -> str:
+    """The plugin, then the tree itself: without a venv (``--no-venv``) the
+    tree's packages must win over whatever the interpreter has installed."""
+    return os.pathsep.join(p for p in (str(plugin_dir), str(tree.path), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def write_plugin(workdir: Path) -> Path:
-    """The directory to put on PYTHONPATH for ``-p netsim_benchcmp_collect``."""
+    """The directory to put on PYTHONPATH for ``-p netsim_benchcmp_worker``."""
     where = workdir / "plugin"
     where.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(__file__).with_name("worker_plugin.py"), where / f"{PLUGIN_MODULE}.py")
@@ -71,7 +77,7 @@ def collect(tree: Tree, python: Path, paths: list[str], workdir: Path) -> dict[s
     plugin_dir = write_plugin(workdir)
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(plugin_dir), os.environ.get("PYTHONPATH", "")) if p),
+        "PYTHONPATH": python_path(plugin_dir, tree),
         "NETSIM_BENCHCMP_MANIFEST": str(manifest),
     }
     command = [

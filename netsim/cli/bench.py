@@ -47,6 +47,9 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
     cmp.add_argument("--cache", metavar="DIR", help="worktrees and venvs (default ~/.cache/netsim/bench)")
     cmp.add_argument("--python", default=sys.executable, help="interpreter for both venvs (default: this one)")
     cmp.add_argument("--repo", default=".", help="the git checkout (default: the current directory)")
+    cmp.add_argument(
+        "--no-venv", action="store_true", help="use --python as it is for both trees (same dependencies only)"
+    )
 
     trend = bench_sub.add_parser("trend", help="an SVG trend of this machine's saved comparisons")
     trend.add_argument("--dir", help="a machine's results directory (default: this machine and interpreter's)")
@@ -90,6 +93,7 @@ def cmd_bench_compare(args: argparse.Namespace) -> int:
         paths=args.paths or ["benchmarks"],
         cache=Path(args.cache) if args.cache else None,
         python=args.python,
+        venv=not args.no_venv,
     )
     comparison = compare(options)
     print(bench_report.table(comparison))

@@ -1,0 +1,1 @@
+"""Project templates written by ``netsim new-driver`` (package data, not modules)."""
