@@ -7,6 +7,7 @@
     netsim clean [--dry-run]
     netsim plugin serve MODULE:CLASS|--builtin NAME --socket PATH
     netsim bench compare [BASE [HEAD]] [--fake-only] [--rounds N] [--json FILE]
+    netsim new-driver NAME [--dir DIR]
 
 Exit status: 0 all good, 1 an expectation failed (or something leaked),
 2 invalid input (one line on stderr, never a traceback).
@@ -100,7 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     from netsim.cli import bench
 
     bench.add_parser(sub, _Parser)
+    from netsim.cli import new_driver
+
+    new_driver.add_parser(sub)
     return parser
+
+
+def _new_driver_command(args: argparse.Namespace) -> int:
+    from netsim.cli.new_driver import cmd_new_driver
+
+    return cmd_new_driver(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "clean": commands.cmd_clean,
         "plugin": commands.cmd_plugin_serve,
         "bench": _bench_command,
+        "new-driver": _new_driver_command,
     }
     try:
         return handlers[args.command](args)

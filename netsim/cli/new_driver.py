@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 from netsim.errors import ConflictError, InvalidParameterError
 
@@ -49,8 +50,10 @@ class DriverNames:
         return cls(name=name, package=package, project=f"netsim-{name}")
 
     def fill(self, text: str) -> str:
-        return text.replace("{{name}}", self.name).replace("{{package}}", self.package).replace(
-            "{{project}}", self.project
+        return (
+            text.replace("{{name}}", self.name)
+            .replace("{{package}}", self.package)
+            .replace("{{project}}", self.project)
         )
 
     def target_path(self, relative: str) -> str:
@@ -91,7 +94,7 @@ def render(name: str, directory: Path) -> list[Path]:
     return sorted(written)
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     """The ``new-driver`` subcommand's arguments."""
     parser = sub.add_parser(
         "new-driver",
