@@ -30,7 +30,10 @@ def validate_network_options(options: Mapping[str, Any], host_links: Collection[
     the VXLAN id, parsed as ``network_allocate`` parses it."""
     generic = netlabel.generic_options(options)
     if VXLANID_LIST in generic:
-        parse_vni(str(generic[VXLANID_LIST]))
+        try:
+            parse_vni(str(generic[VXLANID_LIST]))
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"invalid value for {VXLANID_LIST}: {exc}") from exc
 
 
 def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:

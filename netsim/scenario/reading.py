@@ -10,8 +10,11 @@ anything but a one-line error naming the file:
 * the text must be UTF-8 (a UTF-8 byte-order mark is allowed); anything else
   is refused with the line and byte where decoding failed;
 * a YAML mapping may not repeat a key (PyYAML silently keeps the last one);
-* an integer too long for Python's int() limit is a YAML error, not a
-  traceback from deep inside PyYAML.
+* an integer over 1,024 bits is a YAML error, not a traceback from deep
+  inside PyYAML (decimal past Python's int() limit) or later (hex, when
+  printed);
+* nesting deeper than 200 levels is refused before libyaml's recursive
+  composer overflows the C stack.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ MAX_SCENARIO_BYTES = 32 * 1024 * 1024
 #: recurses in C and overflows the stack (a segfault) near 30,000 levels;
 #: a scenario is about six deep
 MAX_NESTING = 200
+#: integers beyond this are refused (ports and ids are far smaller; str() of a huge one raises)
+MAX_INT_BITS = 1024
 
 _BASE_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -64,10 +69,12 @@ class _StrictLoader(_BASE_LOADER):  # type: ignore[misc]
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         try:
             value: int = super().construct_yaml_int(node)
-        except ValueError as exc:  # int() refuses more than sys.get_int_max_str_digits() digits
+        except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
+            value = 1 << MAX_INT_BITS
+        if value.bit_length() > MAX_INT_BITS:  # hex, octal and binary have no such limit: str() would fail later
             raise yaml.constructor.ConstructorError(
                 None, None, f"integer too long ({len(str(node.value))} characters)", node.start_mark
-            ) from exc
+            )
         return value
 
 
