@@ -5,9 +5,11 @@
   shown beside what it calibrates, never gated by ``netsim bench compare``:
   when a reference moves, the machine moved, not the code. A benchmark with
   ``reference`` in its node id counts as one without the marker.
-* ``@pytest.mark.linux``: needs the real kernel (root, namespaces).
-* ``--fake-only``: deselects every ``linux`` benchmark, so the rest runs as
-  any user and without touching a kernel (``pytest benchmarks --fake-only``).
+* ``@pytest.mark.linux``: needs the real kernel (root, namespaces);
+  ``@pytest.mark.stores``: needs a real store server (etcd, ZooKeeper).
+* ``--fake-only``: deselects every ``linux`` and ``stores`` benchmark, so the
+  rest runs in-process, as any user, without touching a kernel
+  (``pytest benchmarks --benchmark-only --fake-only``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fake-only",
         action="store_true",
         default=False,
-        help="leave out the real-kernel benchmarks (marker linux): fake kernel and pure code only",
+        help="leave out real-kernel and real-server benchmarks (markers linux, stores): in-process only",
     )
 
 
@@ -31,8 +33,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--fake-only"):
         return
-    kept = [item for item in items if item.get_closest_marker("linux") is None]
-    dropped = [item for item in items if item.get_closest_marker("linux") is not None]
+    dropped = [item for item in items if _outside_the_process(item)]
+    kept = [item for item in items if not _outside_the_process(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _outside_the_process(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) is not None for name in ("linux", "stores"))

@@ -54,7 +54,7 @@ def _store_url(kind: str, etcd: EtcdServer | None, tmp: Path) -> str | None:
 _unique = itertools.count()
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite", "etcd"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", pytest.param("etcd", marks=pytest.mark.stores)])
 def test_lifecycle_on_store(benchmark: Any, kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     benchmark.group = "controller lifecycle by store (fake kernel)"
     server = request.getfixturevalue("etcd") if kind == "etcd" else None
@@ -140,6 +140,7 @@ def _hand_out(url: str, processes: int) -> list[str]:
     return results
 
 
+@pytest.mark.stores
 @pytest.mark.parametrize("processes", [4, 1])
 def test_global_pool_from_host_processes(benchmark: Any, etcd: EtcdServer, processes: int) -> None:
     benchmark.group = "10,000 addresses from one global pool through etcd"

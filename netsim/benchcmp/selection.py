@@ -10,7 +10,8 @@ node ids on one side only are reported, never measured.
   measured and shown, never gated: it is the same-run yardstick, and a
   change to it is the machine's doing, not the code's.
 * A **real-kernel** benchmark (marker ``linux``, or ``linux`` in its node id)
-  is left out by ``fake_only``.
+  and one against a real store server (marker ``stores``: etcd, ZooKeeper)
+  are left out by ``fake_only``: what remains runs in-process, as any user.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def collect(tree: Tree, python: Path, paths: list[str], workdir: Path) -> dict[s
         row["nodeid"]: Benchmark(
             nodeid=row["nodeid"],
             reference=bool(row["reference"]) or "reference" in row["nodeid"].lower(),
-            real_kernel=bool(row["linux"]) or "linux" in row["nodeid"].lower(),
+            real_kernel=bool(row["linux"]) or bool(row.get("stores")) or "linux" in row["nodeid"].lower(),
         )
         for row in rows
     }

@@ -6,7 +6,7 @@ version, older than this package. It uses only the standard library and
 pytest. Each feature is switched on by an environment variable:
 
 * ``NETSIM_BENCHCMP_MANIFEST``: after collection, each item's node id and
-  its ``reference`` and ``linux`` markers, as JSON;
+  its ``reference``, ``linux`` and ``stores`` markers, as JSON;
 * ``NETSIM_BENCHCMP_OUTCOMES``: each test's outcome, one JSON line per report;
 * ``NETSIM_BENCHCMP_SOCKET``: lockstep. Before each test the worker says
   ``ready <nodeid>`` on the unix socket and waits for ``go``; after it, it
@@ -65,6 +65,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             "nodeid": item.nodeid,
             "reference": item.get_closest_marker("reference") is not None,
             "linux": item.get_closest_marker("linux") is not None,
+            "stores": item.get_closest_marker("stores") is not None,
         }
         for item in session.items
     ]
