@@ -32,8 +32,11 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Scope = Literal["local", "global", "swarm"]
 SCOPES: tuple[Scope, ...] = ("local", "global", "swarm")
 
+#: the :class:`netsim.kernel.base.Kernel` (fake or real) every kernel change goes through
 CONFIG_KERNEL = "kernel"
+#: the :class:`netsim.host.Host` the driver runs on: its namespace, uplink and outside
 CONFIG_HOST = "host"
+#: the controller's options for this driver (``ControllerConfig.driver_options[name]``)
 CONFIG_OPTIONS = "options"
 #: the controller's local-scope store (libnetwork's LocalKVClient)
 CONFIG_STORE = "store"
@@ -45,18 +48,26 @@ CONFIG_GLOBAL_STORE = "global_store"
 #: the embedded default, a private in-memory store that dies with the process
 CONFIG_PERSISTENT = "persistent"
 
-# Route types of JoinInfo.add_static_route (libnetwork's types.NEXTHOP/CONNECTED).
+#: route type of :meth:`JoinInfo.add_static_route`: through ``next_hop``
+#: (libnetwork's ``types.NEXTHOP``); the sandbox gets ``DEST via NEXT_HOP``
 NEXTHOP = 0
+#: route type of :meth:`JoinInfo.add_static_route`: on-link, no next hop
+#: (libnetwork's ``types.CONNECTED``); the sandbox gets ``DEST dev IFACE scope link``
 CONNECTED = 1
 
 
 class EventType(enum.IntEnum):
+    """What happened to a table entry (:meth:`Driver.event_notify`)."""
+
     CREATE = 1
     UPDATE = 2
     DELETE = 3
 
 
 class DiscoveryType(enum.IntEnum):
+    """What :meth:`Driver.discover_new` announces: a node of the cluster
+    (``{"Address", "BindAddress", "Self"}``), a datastore, encryption keys."""
+
     NODE = 1
     DATASTORE = 2
     ENCRYPTION_KEYS = 3
@@ -72,9 +83,18 @@ class ObjectType(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Capability:
-    """What the driver declares at registration."""
+    """What the driver declares at registration (libnetwork's driverapi.Capability).
 
+    ``data_scope`` says where its networks' state lives: ``"local"`` (this
+    host only; :meth:`Driver.network_allocate` is not called) or
+    ``"global"``/``"swarm"`` (cluster-wide: allocate/free and table events).
+    ``connectivity_scope`` says how far its endpoints reach: ``"local"``
+    networks must not reach each other (the conformance suite checks it).
+    """
+
+    #: ``"local"``, ``"global"`` or ``"swarm"``
     data_scope: Scope = "local"
+    #: ``"local"``, ``"global"`` or ``"swarm"``
     connectivity_scope: Scope = "local"
 
     def __post_init__(self) -> None:
@@ -85,14 +105,24 @@ class Capability:
 
 @dataclass
 class IPAMData:
-    """One pool handed to a network: libnetwork's driverapi.IPAMData."""
+    """One pool handed to a network: libnetwork's driverapi.IPAMData.
 
+    ``create_network`` receives one per IPv4 and per IPv6 pool, as IPAM
+    allocated them: ``IPAMData("LocalDefault", IPv4Network("10.77.0.0/24"),
+    gateway=IPv4Interface("10.77.0.1/24"))``.
+    """
+
+    #: the IPAM address space (``"LocalDefault"``, ``"GlobalDefault"``)
     address_space: str
+    #: the subnet
     pool: IPNetwork
+    #: the gateway address with the pool's prefix length (None: IPAM gave none)
     gateway: IPInterface | None = None
+    #: addresses reserved by name (Docker's ``--aux-address``)
     aux_addresses: dict[str, IPInterface] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The Docker plugin protocol's shape (CIDR strings)."""
         return {
             "AddressSpace": self.address_space,
             "Pool": str(self.pool),
@@ -102,6 +132,7 @@ class IPAMData:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IPAMData:
+        """From the plugin protocol's shape; malformed data is an InvalidParameterError."""
         try:
             gateway = data.get("Gateway") or None
             pool = data["Pool"]
@@ -121,8 +152,14 @@ class IPAMData:
 
 
 class InterfaceInfo:
-    """The endpoint's interface: each value can be set once, by the controller
-    (from the request and IPAM) or by the driver (only what is still empty)."""
+    """The endpoint's interface, handed to :meth:`Driver.create_endpoint`.
+
+    Each value can be set once: the controller sets what the request and IPAM
+    gave (the IPv4 address always, with the pool's prefix length; the IPv6
+    address on dual-stack networks; the MAC when the user asked for one) and
+    the driver may fill only what is still empty. A second set raises
+    :class:`netsim.errors.ConflictError` (libnetwork: "already set").
+    """
 
     def __init__(
         self,
@@ -136,17 +173,21 @@ class InterfaceInfo:
 
     @property
     def mac_address(self) -> str | None:
+        """Lowercase colon form, or None while unset."""
         return self._mac
 
     @property
     def address(self) -> IPInterface | None:
+        """The IPv4 address with the pool's prefix (``10.77.0.2/24``)."""
         return self._address
 
     @property
     def address_ipv6(self) -> IPInterface | None:
+        """The IPv6 address with the pool's prefix, on dual-stack networks."""
         return self._address_ipv6
 
     def set_mac_address(self, mac: str) -> None:
+        """Set the MAC if none is set (ConflictError otherwise); invalid is InvalidParameterError."""
         if self._mac is not None:
             raise ConflictError(f"endpoint interface MAC address already set to {self._mac}")
         from netsim.validate import parse_mac
@@ -154,6 +195,7 @@ class InterfaceInfo:
         self._mac = parse_mac(mac)
 
     def set_ip_address(self, address: IPInterface) -> None:
+        """Set the IPv4 or IPv6 address (by its version) if that one is unset."""
         if address.version == 4:
             if self._address is not None:
                 raise ConflictError(f"endpoint interface IPv4 address already set to {self._address}")
@@ -169,13 +211,40 @@ class InterfaceInfo:
 
 @dataclass(frozen=True)
 class StaticRoute:
+    """A route the controller adds in the sandbox (see :class:`JoinInfo`)."""
+
     destination: IPNetwork
-    route_type: int  # NEXTHOP or CONNECTED
+    #: :data:`NEXTHOP` or :data:`CONNECTED`
+    route_type: int
+    #: the gateway of a :data:`NEXTHOP` route (None for :data:`CONNECTED`)
     next_hop: IPAddress | None = None
 
 
 class JoinInfo:
-    """What a driver tells the sandbox at join (libnetwork's JoinInfo)."""
+    """What a driver tells the sandbox at join (libnetwork's JoinInfo).
+
+    After :meth:`Driver.join` returns, the controller, in this order:
+
+    1. moves ``src_name`` from the host namespace into the container's
+       namespace, renamed ``<dst_prefix><n>`` with the lowest free ``n``
+       (``eth0``, ``eth1``...), sets the endpoint's MAC if one was given, and
+       raises it;
+    2. adds the endpoint's addresses with the pool's prefix length
+       (``10.77.0.2/24``), so the kernel adds the connected subnet route;
+    3. adds ``static_routes`` in order: :data:`CONNECTED` as ``DEST dev
+       IFACE scope link``, :data:`NEXTHOP` as ``DEST via NEXT_HOP`` (a next
+       hop must be on-link by then: inside the subnet, or made on-link by an
+       earlier CONNECTED route, as Calico does with a gateway outside the
+       subnet);
+    4. points the sandbox's default route (per family) at the gateway of the
+       first endpoint joined that has one (none on ``internal`` networks);
+    5. calls :meth:`Driver.program_external_connectivity` with the
+       container's published ports.
+
+    Leave undoes these in reverse and moves the interface back to the host
+    namespace under ``src_name`` before :meth:`Driver.leave`
+    (``netsim.controller.sandbox``: see the API reference's controller page).
+    """
 
     def __init__(self) -> None:
         self.src_name: str | None = None
@@ -193,16 +262,20 @@ class JoinInfo:
         self.dst_prefix = dst_prefix
 
     def set_gateway(self, gateway: ipaddress.IPv4Address) -> None:
+        """The IPv4 default gateway (a plain address, no prefix)."""
         if gateway.version != 4:
             raise InvalidParameterError(f"IPv4 gateway expected, got {gateway}")
         self.gateway = gateway
 
     def set_gateway_ipv6(self, gateway: ipaddress.IPv6Address) -> None:
+        """The IPv6 default gateway (a plain address, no prefix)."""
         if gateway.version != 6:
             raise InvalidParameterError(f"IPv6 gateway expected, got {gateway}")
         self.gateway_ipv6 = gateway
 
     def add_static_route(self, destination: IPNetwork, route_type: int, next_hop: IPAddress | None = None) -> None:
+        """A route for the sandbox: :data:`NEXTHOP` needs ``next_hop``; :data:`CONNECTED` is on-link.
+        Any other type is an InvalidParameterError."""
         if route_type not in (NEXTHOP, CONNECTED):
             raise InvalidParameterError(f"invalid route type {route_type}: expected 0 (next hop) or 1 (connected)")
         if route_type == NEXTHOP and next_hop is None:
@@ -210,9 +283,11 @@ class JoinInfo:
         self.static_routes.append(StaticRoute(destination, route_type, next_hop))
 
     def disable_gateway_service(self) -> None:
+        """libnetwork: this endpoint must not give the container its default gateway."""
         self.gateway_service_disabled = True
 
     def add_table_entry(self, table_name: str, key: str, value: bytes) -> None:
+        """Global scope: publish ``key -> value`` in ``table_name`` to the other hosts."""
         self.table_entries.append((table_name, key, value))
 
 
@@ -224,15 +299,36 @@ class NetworkInfo:
         self.ipam_updates: list[IPAMData] = []
 
     def table_event_register(self, table_name: str, obj_type: ObjectType = ObjectType.ENDPOINT) -> None:
+        """Global scope: receive :meth:`Driver.event_notify` for entries of ``table_name``."""
         self.tables[table_name] = obj_type
 
     def update_ipam_config(self, ipv4_data: Sequence[IPAMData]) -> None:
+        """Replace the network's IPv4 IPAM data (libnetwork: a driver that changes the gateway)."""
         self.ipam_updates = list(ipv4_data)
 
 
 class Driver(abc.ABC):
-    """libnetwork's driverapi.Driver. Optional calls raise
-    :class:`NotImplementedByDriverError` by default."""
+    """libnetwork's driverapi.Driver, in snake_case.
+
+    The abstract methods are the contract; ``program_external_connectivity``,
+    ``revoke_external_connectivity``, ``event_notify``, ``decode_table_entry``,
+    ``discover_new`` and ``discover_delete`` do nothing by default. IDs are
+    64-hex strings. What the conformance suite holds every driver to:
+
+    * errors come from :mod:`netsim.errors`: :class:`~netsim.errors.NotFoundError`
+      for an unknown network or endpoint ID, :class:`~netsim.errors.ConflictError`
+      for a duplicate, :class:`~netsim.errors.InvalidParameterError` for a bad
+      or unknown option, :class:`~netsim.errors.NotImplementedByDriverError`
+      for a call a local-scope driver does not implement (allocate/free);
+      never a bare ``KeyError``;
+    * every call's inverse removes what it put in the kernel
+      (``delete_network`` after ``create_network``, ``delete_endpoint``
+      after ``create_endpoint``, ``leave`` after ``join``, ``revoke`` after
+      ``program``);
+    * calls for different endpoints may come from several threads at once,
+      and a :class:`~netsim.kernel.base.Kernel` is not thread-safe: hold a
+      lock around the driver's state and kernel work.
+    """
 
     #: After a restart the controller rebuilds an in-process driver's state by
     #: calling it again with every recorded network, endpoint and join on a
@@ -243,10 +339,13 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def network_allocate(
         self, nid: str, options: Mapping[str, str], ipv4_data: Sequence[IPAMData], ipv6_data: Sequence[IPAMData]
-    ) -> dict[str, str]: ...
+    ) -> dict[str, str]:
+        """Global scope: reserve cluster-wide resources (a VNI...); returns options for create_network.
+        Local-scope drivers raise NotImplementedByDriverError."""
 
     @abc.abstractmethod
-    def network_free(self, nid: str) -> None: ...
+    def network_free(self, nid: str) -> None:
+        """Global scope: release what network_allocate reserved."""
 
     @abc.abstractmethod
     def create_network(
@@ -256,48 +355,67 @@ class Driver(abc.ABC):
         ninfo: NetworkInfo,
         ipv4_data: Sequence[IPAMData],
         ipv6_data: Sequence[IPAMData],
-    ) -> None: ...
+    ) -> None:
+        """Create network ``nid``. ``options`` is ``{netlabel.GENERIC_DATA: {driver options}, ENABLE_IPV6:
+        bool, INTERNAL: bool}``; the IPAM data has one entry per pool. A known ``nid`` is a ConflictError."""
 
     @abc.abstractmethod
-    def delete_network(self, nid: str) -> None: ...
+    def delete_network(self, nid: str) -> None:
+        """Remove network ``nid`` and everything create_network made; unknown is NotFoundError."""
 
     @abc.abstractmethod
-    def create_endpoint(self, nid: str, eid: str, ifinfo: InterfaceInfo, options: Mapping[str, Any]) -> None: ...
+    def create_endpoint(self, nid: str, eid: str, ifinfo: InterfaceInfo, options: Mapping[str, Any]) -> None:
+        """Create endpoint ``eid`` (its interface, e.g. a veth pair in the host namespace);
+        fill only what ``ifinfo`` left empty. Unknown ``nid`` is NotFoundError."""
 
     @abc.abstractmethod
-    def delete_endpoint(self, nid: str, eid: str) -> None: ...
+    def delete_endpoint(self, nid: str, eid: str) -> None:
+        """Remove what create_endpoint made (called after leave)."""
 
     @abc.abstractmethod
-    def endpoint_oper_info(self, nid: str, eid: str) -> dict[str, Any]: ...
+    def endpoint_oper_info(self, nid: str, eid: str) -> dict[str, Any]:
+        """Operational data about the endpoint, string keys (``docker network inspect``)."""
 
     @abc.abstractmethod
-    def join(self, nid: str, eid: str, sbox_key: str, jinfo: JoinInfo, options: Mapping[str, Any]) -> None: ...
+    def join(self, nid: str, eid: str, sbox_key: str, jinfo: JoinInfo, options: Mapping[str, Any]) -> None:
+        """Attach the endpoint to the sandbox whose namespace is ``sbox_key``: tell the controller
+        through ``jinfo`` which interface to move in, the gateway and static routes (see JoinInfo)."""
 
     @abc.abstractmethod
-    def leave(self, nid: str, eid: str) -> None: ...
+    def leave(self, nid: str, eid: str) -> None:
+        """Undo join (the controller has moved the interface back to the host namespace)."""
 
     def program_external_connectivity(self, nid: str, eid: str, options: Mapping[str, Any]) -> None:
+        """Publish the endpoint's ports: ``options[netlabel.PORT_MAP]`` is a list of
+        :class:`netsim.netlabel.PortBinding`. Called after join; repeatable."""
         return None
 
     def revoke_external_connectivity(self, nid: str, eid: str) -> None:
+        """Undo program_external_connectivity; harmless when nothing is programmed."""
         return None
 
     def event_notify(self, event: EventType, nid: str, table_name: str, key: str, value: bytes) -> None:
+        """Global scope: another host created, updated or deleted an entry of a registered table."""
         return None
 
     def decode_table_entry(self, table_name: str, key: str, value: bytes) -> tuple[str, dict[str, str]]:
+        """Global scope: ``(object id, fields)`` of a table entry, for inspection."""
         return "", {}
 
     @abc.abstractmethod
-    def type(self) -> str: ...
+    def type(self) -> str:
+        """The driver's type name (``"bridge"``), non-empty."""
 
     @abc.abstractmethod
-    def is_builtin(self) -> bool: ...
+    def is_builtin(self) -> bool:
+        """True only for netsim's own drivers."""
 
     def discover_new(self, dtype: DiscoveryType, data: Any) -> None:
+        """A node (or datastore, keys) appeared; local drivers accept and ignore it."""
         return None
 
     def discover_delete(self, dtype: DiscoveryType, data: Any) -> None:
+        """A node went away; an unknown one is accepted."""
         return None
 
 
@@ -308,6 +426,8 @@ class DriverCallback(Protocol):
 
 
 class DriverInit(Protocol):
+    """A driver's init function, named by a ``netsim.drivers`` entry point."""
+
     def __call__(self, registry: DriverCallback, config: Mapping[str, Any]) -> None: ...
 
 

@@ -10,6 +10,10 @@ Addresses are strings in CIDR form (``"10.0.0.2/24"``, ``"fd00::2/64"``);
 plain IPs are strings too. Names are exactly as the kernel shows them.
 Every mutating call either succeeds completely or raises a
 :class:`netsim.errors.KernelError` (errno kept) and changes nothing.
+
+A kernel object is not thread-safe: one caller at a time (the real kernel
+keeps one netlink socket per namespace). A driver called from several
+threads serializes its kernel work under its own lock.
 """
 
 from __future__ import annotations
@@ -52,10 +56,16 @@ class LinkInfo:
 
 @dataclass(frozen=True)
 class RouteInfo:
-    dst: str  # "default" or a CIDR ("10.0.0.0/24", "fd00::/64")
+    """One route of a namespace's main table, as :meth:`Kernel.routes` lists it."""
+
+    #: ``"default"`` or a CIDR (``"10.0.0.0/24"``, ``"fd00::/64"``)
+    dst: str
+    #: the output link (None for a route that names only a gateway)
     dev: str | None = None
+    #: the gateway (None for an on-link route)
     via: str | None = None
     metric: int = 0
+    #: ``"link"`` for on-link routes (connected, or added with ``scope="link"``)
     scope: Literal["universe", "link", "host"] = "universe"
     #: "kernel" for routes the kernel adds for an address, "static" otherwise.
     proto: Literal["kernel", "static"] = "static"
@@ -64,6 +74,8 @@ class RouteInfo:
 
 @dataclass(frozen=True)
 class NeighbourInfo:
+    """A static (``permanent``) or learned ARP/ND entry."""
+
     dev: str
     ip: str
     mac: str
@@ -173,6 +185,8 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class TraceHop:
+    """One step of a packet's path through the fake kernel (``netsim trace`` prints these)."""
+
     namespace: str
     iface: str | None
     action: str  # "rx", "tx", "route", "bridge", "dnat", "snat", "deliver", "drop", ...
@@ -214,10 +228,12 @@ class Kernel(abc.ABC):
         """A veth pair: ``name`` in ``ns``, ``peer`` in ``peer_ns`` (default ``ns``)."""
 
     @abc.abstractmethod
-    def add_bridge(self, ns: str, name: str) -> None: ...
+    def add_bridge(self, ns: str, name: str) -> None:
+        """A bridge, down, no ports. EEXIST if the name is taken; EINVAL over 15 bytes."""
 
     @abc.abstractmethod
-    def add_macvlan(self, ns: str, name: str, parent: str, mode: MacvlanMode = "bridge") -> None: ...
+    def add_macvlan(self, ns: str, name: str, parent: str, mode: MacvlanMode = "bridge") -> None:
+        """A macvlan child of ``parent`` (in ``ns``) in the given mode; ENODEV without the parent."""
 
     @abc.abstractmethod
     def add_vlan(self, ns: str, name: str, parent: str, vlan_id: int) -> None:
@@ -236,20 +252,26 @@ class Kernel(abc.ABC):
         dstport: int = 4789,
         learning: bool = True,
         dev: str | None = None,
-    ) -> None: ...
+    ) -> None:
+        """A VXLAN device: ``remote`` for point-to-point, ``group`` for multicast,
+        neither for FDB-driven (overlay's design); ``dev`` is the underlay link."""
 
     @abc.abstractmethod
     def delete_link(self, ns: str, name: str) -> None:
         """Delete a link; a veth's peer goes with it."""
 
     @abc.abstractmethod
-    def set_link_up(self, ns: str, name: str, up: bool = True) -> None: ...
+    def set_link_up(self, ns: str, name: str, up: bool = True) -> None:
+        """Up (or down with ``up=False``). A link's routes need it up: a route
+        through a link that is down is refused (ENETDOWN) and goes when it goes down."""
 
     @abc.abstractmethod
-    def set_mtu(self, ns: str, name: str, mtu: int) -> None: ...
+    def set_mtu(self, ns: str, name: str, mtu: int) -> None:
+        """EINVAL outside the link's range (a macvlan or vlan never above its parent)."""
 
     @abc.abstractmethod
-    def set_mac(self, ns: str, name: str, mac: str) -> None: ...
+    def set_mac(self, ns: str, name: str, mac: str) -> None:
+        """Set a unicast MAC; only MACs set this way appear in :meth:`snapshot`."""
 
     @abc.abstractmethod
     def set_master(self, ns: str, name: str, master: str | None) -> None:
@@ -280,10 +302,13 @@ class Kernel(abc.ABC):
 
     # --- addresses, routes, neighbours, fdb -----------------------------------
     @abc.abstractmethod
-    def add_address(self, ns: str, dev: str, cidr: str) -> None: ...
+    def add_address(self, ns: str, dev: str, cidr: str) -> None:
+        """Add ``cidr`` (``"10.0.0.2/24"``) to ``dev``; with the link up the kernel adds the
+        connected route (none for a /32 or /128). The same address may sit on several links."""
 
     @abc.abstractmethod
-    def delete_address(self, ns: str, dev: str, cidr: str) -> None: ...
+    def delete_address(self, ns: str, dev: str, cidr: str) -> None:
+        """Remove it (and its connected route); EADDRNOTAVAIL if absent."""
 
     @abc.abstractmethod
     def addresses(self, ns: str) -> list[tuple[str, str]]:
@@ -308,27 +333,32 @@ class Kernel(abc.ABC):
     @abc.abstractmethod
     def delete_route(
         self, ns: str, dst: str, *, via: str | None = None, dev: str | None = None, metric: int | None = None
-    ) -> None: ...
+    ) -> None:
+        """Delete the route matching what is given; ESRCH if none does."""
 
     @abc.abstractmethod
     def routes(self, ns: str) -> list[RouteInfo]:
         """The main table, kernel (connected) routes included, sorted."""
 
     @abc.abstractmethod
-    def add_neighbour(self, ns: str, dev: str, ip: str, mac: str) -> None: ...
+    def add_neighbour(self, ns: str, dev: str, ip: str, mac: str) -> None:
+        """A permanent ARP (IPv4) or ND (IPv6) entry."""
 
     @abc.abstractmethod
-    def delete_neighbour(self, ns: str, dev: str, ip: str) -> None: ...
+    def delete_neighbour(self, ns: str, dev: str, ip: str) -> None:
+        """Remove a neighbour entry."""
 
     @abc.abstractmethod
-    def neighbours(self, ns: str) -> list[NeighbourInfo]: ...
+    def neighbours(self, ns: str) -> list[NeighbourInfo]:
+        """Permanent entries, sorted."""
 
     @abc.abstractmethod
     def add_fdb(self, ns: str, dev: str, mac: str, dst: str | None = None) -> None:
         """Static FDB entry on a bridge port or a vxlan (``dst`` = remote VTEP)."""
 
     @abc.abstractmethod
-    def delete_fdb(self, ns: str, dev: str, mac: str, dst: str | None = None) -> None: ...
+    def delete_fdb(self, ns: str, dev: str, mac: str, dst: str | None = None) -> None:
+        """Remove a static FDB entry."""
 
     @abc.abstractmethod
     def fdb(self, ns: str) -> list[FdbInfo]:
@@ -337,11 +367,25 @@ class Kernel(abc.ABC):
     # --- sysctls ----------------------------------------------------------------
     @abc.abstractmethod
     def set_sysctl(self, ns: str, key: str, value: str) -> None:
-        """Keys as in /proc/sys with dots: ``net.ipv4.ip_forward``,
-        ``net.ipv6.conf.all.forwarding``, ``net.ipv6.conf.<dev>.disable_ipv6``."""
+        """Keys as in /proc/sys with dots, per namespace (``net.*`` only).
+
+        The fake kernel models exactly ``net.ipv4.ip_forward`` (alias
+        ``net.ipv4.conf.all.forwarding``), ``net.ipv6.conf.all.forwarding``
+        and ``net.ipv6.conf.{all,default,<dev>}.disable_ipv6``: its packets
+        obey them. Any other ``net.*`` key is ENOENT there, so a driver that
+        must run on both kernels relies on Linux's defaults for the rest
+        (no ``proxy_arp``; ``arp_ignore=0``: a namespace answers ARP for any
+        of its addresses on any link). A key outside ``net.*`` is
+        InvalidParameterError on both.
+
+        A simulated host starts with IPv4 forwarding on
+        (:func:`netsim.controller.hostsetup.build_host`); a driver that routes
+        IPv6 turns ``net.ipv6.conf.all.forwarding`` on itself.
+        """
 
     @abc.abstractmethod
-    def get_sysctl(self, ns: str, key: str) -> str: ...
+    def get_sysctl(self, ns: str, key: str) -> str:
+        """The value as a string (``"1"``); ENOENT for a per-device key of a missing link."""
 
     # --- NAT / filter -------------------------------------------------------------
     @abc.abstractmethod
@@ -363,10 +407,12 @@ class Kernel(abc.ABC):
         EADDRINUSE if taken."""
 
     @abc.abstractmethod
-    def delete_listener(self, ns: str, listener: Listener) -> None: ...
+    def delete_listener(self, ns: str, listener: Listener) -> None:
+        """Close the listener's socket."""
 
     @abc.abstractmethod
-    def listeners(self, ns: str) -> list[Listener]: ...
+    def listeners(self, ns: str) -> list[Listener]:
+        """Listeners of ``ns``, sorted."""
 
     # --- packets ----------------------------------------------------------------------
     @abc.abstractmethod
