@@ -26,7 +26,26 @@ def new_id() -> str:
 
 @dataclass
 class DriverUnderTest:
-    """What every check receives: the driver as registered in a controller."""
+    """What every check receives (the ``dut`` fixture): the driver as registered in a controller.
+
+    ``dut.driver`` is the driver object itself (call its methods directly, as
+    libnetwork would), ``dut.ctrl`` a :class:`netsim.controller.Controller`
+    on ``dut.kernel`` with the driver registered under ``dut.name`` (go
+    through it for whole lifecycles: IPAM, join, the sandbox's routes), and
+    ``dut.options`` the ``--netsim-option`` pairs given to every network.
+    The kernel must be back to its state before the check once
+    :meth:`close` has run.
+
+    A check's own test can build one with :func:`build`::
+
+        with make_kernel("fake") as kernel:
+            dut = build(DriverTarget("mydriver"), kernel)
+            try:
+                net = dut.create_network("n1")            # 10.77.0.0/24
+                ep = dut.ctrl.connect("c1", net.name)     # a container on it
+            finally:
+                dut.close()
+    """
 
     target: DriverTarget
     kernel: Kernel
@@ -40,6 +59,7 @@ class DriverUnderTest:
 
     @property
     def is_global(self) -> bool:
+        """True for a global- or swarm-scope driver (allocate/free and table events apply)."""
         return self.capability.data_scope in ("global", "swarm")
 
     def next_subnet(self) -> str:
@@ -47,6 +67,8 @@ class DriverUnderTest:
         return f"10.77.{next(self._subnets)}.0/24"
 
     def ipam_data(self, subnet: str | None = None) -> list[IPAMData]:
+        """``[IPAMData("LocalDefault", subnet, gateway=<first host>/<prefix>)]`` for
+        ``subnet`` (default: :meth:`next_subnet`), as IPAM would hand it to create_network."""
         net = ipaddress.ip_network(subnet or self.next_subnet())
         gateway = ipaddress.ip_interface(f"{next(net.hosts())}/{net.prefixlen}")
         return [IPAMData(address_space="LocalDefault", pool=net, gateway=gateway)]
@@ -73,6 +95,7 @@ class DriverUnderTest:
         )
 
     def close(self) -> None:
+        """Close the controller (it deletes what is left) and run the cleanups."""
         try:
             self.ctrl.close()
         finally:

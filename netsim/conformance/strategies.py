@@ -3,6 +3,21 @@
 >>> from hypothesis import given
 >>> @given(ipv4_subnets())
 ... def test_any_subnet(subnet): ...
+
+What each draws:
+
+* :func:`ipv4_subnets`: an :class:`ipaddress.IPv4Network` in 10.0.0.0/8,
+  e.g. ``IPv4Network("10.3.16.0/20")``;
+* :func:`ipv6_subnets`: an :class:`ipaddress.IPv6Network` in fd00::/8;
+* :func:`bridge_options` / :func:`invalid_bridge_options`: ``dict[str, str]``
+  of Docker's bridge option names, e.g. ``{"com.docker.network.driver.mtu":
+  "1500"}``;
+* :func:`endpoint_plans`: ``list[EndpointPlan]``, e.g.
+  ``[EndpointPlan("ca", 7), EndpointPlan("c1x", None)]`` (distinct container
+  names, distinct host numbers; None lets IPAM choose).
+
+``netsim new-driver`` writes a property test that uses
+:func:`ipv4_subnets` and :func:`endpoint_plans` with the controller.
 """
 
 from __future__ import annotations
@@ -19,7 +34,8 @@ BRIDGE_BOOL_OPTIONS = (
 
 
 def ipv4_subnets(min_prefix: int = 16, max_prefix: int = 29) -> st.SearchStrategy[ipaddress.IPv4Network]:
-    """Private IPv4 subnets inside 10.0.0.0/8, host bits zero."""
+    """Private IPv4 subnets inside 10.0.0.0/8, host bits zero, prefix length in
+    ``[min_prefix, max_prefix]`` (``IPv4Network("10.3.16.0/20")``)."""
 
     def build(prefix: int, value: int) -> ipaddress.IPv4Network:
         base = int(ipaddress.IPv4Address("10.0.0.0")) + (value << (32 - prefix))
@@ -31,7 +47,8 @@ def ipv4_subnets(min_prefix: int = 16, max_prefix: int = 29) -> st.SearchStrateg
 
 
 def ipv6_subnets(min_prefix: int = 48, max_prefix: int = 120) -> st.SearchStrategy[ipaddress.IPv6Network]:
-    """Unique-local IPv6 subnets inside fd00::/8."""
+    """Unique-local IPv6 subnets inside fd00::/8, prefix length in
+    ``[min_prefix, max_prefix]`` (``IPv6Network("fd00:12::/64")``)."""
 
     def build(prefix: int, value: int) -> ipaddress.IPv6Network:
         base = int(ipaddress.IPv6Address("fd00::")) + (value << (128 - prefix))
@@ -68,14 +85,19 @@ def invalid_bridge_options() -> st.SearchStrategy[dict[str, str]]:
 
 @dataclass(frozen=True)
 class EndpointPlan:
-    """A container and the host-number it asks for (None: let IPAM choose)."""
+    """A container and the host number it asks for (None: let IPAM choose).
+
+    The address is ``subnet[host_number]``; host numbers are 2..200, so use
+    subnets of /24 or larger.
+    """
 
     container: str
     host_number: int | None
 
 
 def endpoint_plans(max_endpoints: int = 6) -> st.SearchStrategy[list[EndpointPlan]]:
-    """Distinct containers, some asking for distinct static addresses."""
+    """1..``max_endpoints`` plans: distinct container names (``c`` + 1-6 of
+    ``[a-z0-9]``), the host numbers given distinct."""
     names = st.lists(st.from_regex(r"c[a-z0-9]{1,6}", fullmatch=True), min_size=1, max_size=max_endpoints, unique=True)
 
     def plans(containers: list[str]) -> st.SearchStrategy[list[EndpointPlan]]:
