@@ -107,6 +107,13 @@ def conformance(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Any user: the API reference and guides with Sphinx, warnings as errors (docs/_build/html)."""
+    session.install("-e", ".[docs]")
+    session.run("sphinx-build", "-W", "--keep-going", "-n", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Any user: the main job, every scenario on the fake kernel with a results table."""
     session.install("-e", ".")
