@@ -1,11 +1,12 @@
-"""Interleaved rounds: BASE and HEAD take turns, so both see the same machine.
+"""Rounds of BASE and HEAD measured side by side, so both see the same machine.
 
 A round is one pytest-benchmark run of the selection on each side, the two
 runs in lockstep (:mod:`.lockstep`): benchmark by benchmark, BASE's and
-HEAD's measurements of it are taken back to back, the side going first
-alternating. A load that comes and goes then falls on both sides alike.
-Samples are kept per round, because the statistics pair each round's BASE
-figure with the HEAD figure measured right beside it.
+HEAD's measurements of it are taken at the same moment (CPU timer) or back
+to back, the side going first alternating (wall timer). A load that comes
+and goes then falls on both sides alike. Samples are kept per round, because
+the statistics pair each round's BASE figure with the HEAD figure measured
+beside it.
 """
 
 from __future__ import annotations
