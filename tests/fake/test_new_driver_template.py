@@ -5,6 +5,8 @@ is tests/linux/test_new_driver_template_linux.py."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,15 @@ def test_the_guides_sample_driver_passes_every_check(tmp_path: Path) -> None:
     counts = summary(result)
     assert result.returncode == 0 and counts.get("passed", 0) >= 26, explain(result)
     assert counts.get("skipped", 0) <= 2, explain(result)
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is in the dev extra")
+def test_the_generated_project_is_lint_clean(tmp_path: Path) -> None:
+    """What an author starts from passes ruff with the project's own settings."""
+    render("ptp", tmp_path / "ptp")
+    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+        result = subprocess.run(command, cwd=tmp_path / "ptp", capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_names_fill_the_template() -> None:
