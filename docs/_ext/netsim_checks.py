@@ -134,7 +134,12 @@ class ChecksDirective(Directive):
         body = nodes.tbody()
         for check in checks:
             if not check["asserts"]:
-                LOG.warning("conformance check %s has no docstring and no entry in ASSERTS", check["name"])
+                LOG.warning(
+                    "conformance check %s (%s) has no docstring: give it one, or a row in ASSERTS and "
+                    "LIBNETWORK of docs/_ext/netsim_checks.py",
+                    check["name"],
+                    check["module"],
+                )
             if not check["libnetwork"]:
                 LOG.info("conformance check %s names no libnetwork source", check["name"])
             row = nodes.row()
