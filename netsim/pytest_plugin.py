@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from netsim.errors import NetsimError
+from netsim.interrupts import interrupting_handler
 from netsim.kernel import make_kernel
 from netsim.kernel.base import Kernel
 from netsim.safety import linux_unavailable_reason, namespaces_with_prefix
@@ -127,10 +130,28 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "linux: needs the real Linux kernel (root, network namespaces)")
     config.stash[_SESSION_KEY] = secrets.token_hex(3)
     config.stash[_COUNTER_KEY] = [0]
+    # SIGTERM (CI runners, timeout) would kill pytest without running fixture
+    # teardown, leaving every namespace of the session: make it a KeyboardInterrupt,
+    # which pytest stops on after tearing the fixtures down. SIGINT too, so that a
+    # process forked by pyroute2 exits instead of unwinding pytest's copied stack.
+    # Only over the default handlers.
+    if threading.current_thread() is threading.main_thread():
+        handler = interrupting_handler()
+        defaults = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+        config.stash[_SIGNALS_KEY] = {
+            sig: signal.signal(sig, handler) for sig, default in defaults.items() if signal.getsignal(sig) is default
+        }
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if threading.current_thread() is threading.main_thread():
+        for sig, previous in config.stash.get(_SIGNALS_KEY, {}).items():
+            signal.signal(sig, previous)
 
 
 _SESSION_KEY = pytest.StashKey[str]()
 _COUNTER_KEY = pytest.StashKey[list[int]]()
+_SIGNALS_KEY = pytest.StashKey[dict[Any, Any]]()
 
 
 def session_run_prefix(config: pytest.Config) -> str:

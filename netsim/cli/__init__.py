@@ -10,7 +10,8 @@
     netsim new-driver NAME [--dir DIR]
 
 Exit status: 0 all good, 1 an expectation failed (or something leaked),
-2 invalid input (one line on stderr, never a traceback).
+2 invalid input (one line on stderr, never a traceback), 130 / 143 stopped
+by SIGINT / SIGTERM (after tearing down what was built).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import sys
 
 from netsim.errors import NetsimError
+from netsim.interrupts import exit_status, signals_interrupt
 from netsim.kernel import KERNEL_KINDS
 from netsim.scenario.render import FORMATS
 
@@ -129,16 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         "new-driver": _new_driver_command,
     }
     try:
-        return handlers[args.command](args)
+        with signals_interrupt():  # SIGTERM (CI runners, timeout) unwinds like Ctrl-C: every finally runs
+            return handlers[args.command](args)
     except NetsimError as exc:
         print(f"netsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except (ImportError, OSError) as exc:  # a part of netsim is missing; an output file cannot be written
         print(f"netsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"netsim {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"netsim {args.command}: {str(exc) or 'interrupted'}", file=sys.stderr)
+        return exit_status(exc)
 
 
 def _bench_command(args: argparse.Namespace) -> int:

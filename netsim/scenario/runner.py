@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from netsim.errors import NetsimError, error_kind
+from netsim.interrupts import Cleanup, deferred_interrupts
 from netsim.kernel.base import Kernel, Listener, ProbeResult
 from netsim.scenario.convert import ipam_config as _ipam_config
 from netsim.scenario.convert import port_bindings as _port_bindings
@@ -378,23 +379,31 @@ def built(
     """The scenario built on a fresh kernel; torn down and leak-checked after.
 
     Teardown problems and leaks are appended to ``leaks`` (when given); the
-    kernel is closed in every case.
+    kernel is closed in every case, with SIGINT/SIGTERM held back while it
+    removes its namespaces. An interrupt (Ctrl-C, SIGTERM) always propagates:
+    a cleanup error during it is recorded in ``leaks``, never raised instead.
     """
     backend = backend or Backend()
     kernel = backend.make_kernel(kernel_kind)
+    cleanup = Cleanup(leaks)
     try:
         baseline = kernel.snapshot()
         world = BuiltScenario(scenario, kernel, backend, timeout, pcap_dir)
         try:
             world.build()
             yield world
+        except BaseException as exc:
+            cleanup.interrupted(exc)
+            raise
         finally:
-            problems = world.teardown()
-            problems += snapshot_diff(baseline, kernel.snapshot())
-            if leaks is not None:
-                leaks.extend(problems)
+            cleanup.run("teardown", world.teardown)
+            cleanup.run("leak check", lambda: snapshot_diff(baseline, kernel.snapshot()))
+    except BaseException as exc:
+        cleanup.interrupted(exc)
+        raise
     finally:
-        kernel.close()
+        with deferred_interrupts():
+            cleanup.run("closing the kernel", kernel.close)
 
 
 def run_scenario(

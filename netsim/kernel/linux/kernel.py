@@ -436,6 +436,14 @@ class LinuxKernel(LinuxNamespaces):
         self._handles.clear()
         self._nft.clear()
         self._macs.clear()
+        # Namespaces with this run's exact prefix that this object did not register
+        # (half made when a signal hit ``ip netns add``, or made by a process of the
+        # same run that died) are the run's: remove them too, by exact name.
+        for name in namespaces_with_prefix(self.prefix):
+            try:
+                remove_namespace(name)
+            except Exception as exc:
+                problems.append(f"removing unregistered namespace {name!r}: {exc}")
         left = namespaces_with_prefix(self.prefix)
         if left:
             problems.append(f"namespaces left behind: {left}")

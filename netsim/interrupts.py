@@ -1,0 +1,164 @@
+"""Signals that stop a run without leaking it.
+
+* SIGTERM (what CI runners and ``timeout`` send) kills a Python process
+  without running a single ``finally``: every namespace of a real-kernel run
+  stays behind. :func:`signals_interrupt` turns it (and SIGINT) into
+  :class:`Interrupted`, a KeyboardInterrupt, so it unwinds like Ctrl-C.
+* A forked child (pyroute2 forks to create namespaces) inherits the handler
+  and a copy of the parent's stack: there a signal exits the child at once,
+  it never unwinds the parent's ``finally`` blocks (which would close the
+  parent's kernel from the child: the EBUSY of issue 16).
+* An interrupt must never be hidden by the cleanup it triggers: a cleanup
+  error raised in a ``finally`` would replace the KeyboardInterrupt in flight,
+  and a caller catching errors would carry on with the next scenario.
+  :class:`Cleanup` runs cleanup steps so that, while an interrupt is in
+  flight, their errors are recorded (as problems and as notes on the
+  interrupt) and the interrupt keeps going.
+* :func:`deferred_interrupts` holds SIGINT/SIGTERM back while a short,
+  bounded cleanup step runs (closing a kernel), then delivers them: a second
+  Ctrl-C cannot cut the removal of namespaces in half.
+
+Handlers can only be installed from the main thread; elsewhere these helpers
+change nothing (a signal is only ever handled in the main thread anyway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal that stops the run; ``signum`` says which (exit status 128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def exit_status(exc: KeyboardInterrupt) -> int:
+    """128 + the signal number, as a shell reports a process a signal stopped.
+
+    >>> exit_status(Interrupted(signal.SIGTERM)), exit_status(KeyboardInterrupt())
+    (143, 130)
+    """
+    return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _exit_if_forked(owner: int, signum: int) -> None:
+    """In a forked child (pyroute2 forks to create namespaces and sockets, and
+    stops a child with SIGTERM; Ctrl-C reaches the whole process group), raising
+    would unwind the *parent's* stack copied into the child and run its
+    ``finally`` blocks there: closing the parent's kernel from the child. Exit
+    at once instead, without running anything of the parent's."""
+    if os.getpid() != owner:
+        os._exit(128 + signum)
+
+
+def interrupting_handler() -> Callable[[int, FrameType | None], None]:
+    """A handler raising :class:`Interrupted` in this process, exiting in a fork."""
+    owner = os.getpid()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        _exit_if_forked(owner, signum)
+        raise Interrupted(signum)
+
+    return handle
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` inside the block (SIGTERM's
+    default would kill the process without any ``finally``); the previous
+    handlers come back afterwards."""
+    if not _in_main_thread():
+        yield
+        return
+    handler = interrupting_handler()
+    previous = {sig: signal.signal(sig, handler) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """SIGINT and SIGTERM arriving inside the block are delivered when it ends,
+    as :class:`Interrupted` (an error leaving the block is chained to it)."""
+    if not _in_main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    owner = os.getpid()
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        _exit_if_forked(owner, signum)
+        arrived.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if arrived:
+            # raised even over an error leaving the block (which becomes its __context__):
+            # dropping the signal would let the run carry on
+            raise Interrupted(arrived[0])
+
+
+class Cleanup:
+    """Cleanup steps that never hide an interrupt.
+
+    Call :meth:`interrupted` from an ``except BaseException`` to say what is in
+    flight; :meth:`run` then records a failing step in ``problems`` (and as a
+    note on the interrupt) instead of raising. Without an interrupt in flight a
+    failing step raises as before.
+
+    >>> problems: list[str] = []
+    >>> cleanup = Cleanup(problems)
+    >>> cleanup.interrupted(KeyboardInterrupt())
+    >>> def broken() -> None:
+    ...     raise OSError(16, "busy")
+    >>> cleanup.run("closing the kernel", broken)
+    >>> problems
+    ['closing the kernel: [Errno 16] busy']
+    """
+
+    def __init__(self, problems: list[str] | None = None) -> None:
+        self.problems = problems if problems is not None else []
+        self.interrupt: BaseException | None = None
+
+    def interrupted(self, exc: BaseException) -> None:
+        """Remember ``exc`` if it is an interrupt (KeyboardInterrupt, SystemExit)."""
+        if self.interrupt is None and not isinstance(exc, Exception):
+            self.interrupt = exc
+
+    def run(self, what: str, step: Callable[[], Any]) -> None:
+        """Run ``step``; a list it returns is added to the problems."""
+        try:
+            found = step()
+        except Exception as exc:
+            if self.interrupt is None:
+                raise
+            self.problems.append(f"{what}: {exc}")
+            self.interrupt.add_note(f"while stopping, {what} failed: {exc!r}")
+            return
+        except BaseException as exc:  # a second interrupt during cleanup: remember it, keep its priority
+            self.interrupted(exc)
+            raise
+        if isinstance(found, list):
+            self.problems.extend(str(p) for p in found)
