@@ -210,7 +210,11 @@ class OverlayDriver(Driver):
             if ifinfo.mac_address is None:
                 ifinfo.set_mac_address(mac_from_ipv4(ifinfo.address))
             assert ifinfo.mac_address is not None
-            endpoint = OverlayEndpoint(eid, f"vo{eid[:10]}", f"vc{eid[:10]}", ifinfo.address, ifinfo.mac_address)
+            # 13 hex digits (52 bits, the most 15 bytes allow): two of 10,000 endpoints on a host
+            # share a name with odds ~1e-8 (40 bits: ~5e-5); the same id always gives the same name,
+            # which recovery relies on
+            link = eid[:13]
+            endpoint = OverlayEndpoint(eid, f"vo{link}", f"vc{link}", ifinfo.address, ifinfo.mac_address)
             kernel, ns = self.kernel, self.host.namespace
             with rollback_on_error() as undo:
                 kernel.add_veth(ns, endpoint.host_side, endpoint.container_side)
