@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
+from drivers.bridge.options import BridgeDriverConfig, ExtraNetworkOptions, parse_extra_options
 from drivers.bridge.ports import PortTable
 from drivers.bridge.setup import SETUP_STEPS, IsolationRules, SetupContext
 from netsim import netlabel
 from netsim.driverapi import Driver, InterfaceInfo, IPAMData, IPInterface, JoinInfo, NetworkInfo
 from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, KernelError, NotFoundError
 from netsim.host import Host
-from netsim.kernel.base import Dnat, Kernel
+from netsim.kernel.base import Dnat, Kernel, Listener
 from netsim.netutils import mac_from_ipv4
 from netsim.undo import Undo, rollback_on_error
 
@@ -42,6 +43,10 @@ class BridgeEndpoint:
     address_ipv6: IPInterface | None
     mac: str
     dnat_rules: list[Dnat] = field(default_factory=list)
+    #: the docker-proxy listeners serving this endpoint's published ports (userland proxy on)
+    proxies: list[Listener] = field(default_factory=list)
+    #: every published binding, as endpoint_oper_info reports them
+    published: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -50,12 +55,14 @@ class BridgeNetwork:
     #: the setup steps' undo log, kept as the network's teardown
     teardown: Undo
     endpoints: dict[str, BridgeEndpoint] = field(default_factory=dict)
+    extra: ExtraNetworkOptions = field(default_factory=ExtraNetworkOptions)
 
 
 class BridgeDriver(Driver):
-    def __init__(self, kernel: Kernel, host: Host) -> None:
+    def __init__(self, kernel: Kernel, host: Host, config: BridgeDriverConfig | None = None) -> None:
         self.kernel = kernel
         self.host = host
+        self.config = config if config is not None else BridgeDriverConfig()
         self.networks: dict[str, BridgeNetwork] = {}
         self.isolation = IsolationRules()
         self.ports = PortTable()
@@ -92,6 +99,7 @@ class BridgeDriver(Driver):
         ipv6_data: Sequence[IPAMData],
     ) -> None:
         config = parse_network_config(nid, options, ipv4_data, ipv6_data)
+        extra = parse_extra_options(netlabel.generic_options(options))
         with self._lock:
             if nid in self.networks:
                 raise ConflictError(f"bridge network {nid[:12]!r} exists already")
@@ -109,13 +117,15 @@ class BridgeDriver(Driver):
                     n.config.enable_ipv6 for n in self.networks.values() if n.config.nid != nid
                 ),
                 others_exist=lambda: any(n.config.nid != nid for n in self.networks.values()),
+                driver_config=self.config,
+                extra=extra,
             )
             with rollback_on_error() as undo:
                 for step in SETUP_STEPS:
                     step(ctx, undo)
                 teardown = Undo()
                 teardown.extend(undo)
-            self.networks[nid] = BridgeNetwork(config, teardown)
+            self.networks[nid] = BridgeNetwork(config, teardown, extra=extra)
 
     def delete_network(self, nid: str) -> None:
         with self._lock:
@@ -169,7 +179,7 @@ class BridgeDriver(Driver):
     def delete_endpoint(self, nid: str, eid: str) -> None:
         with self._lock:
             network, endpoint = self._endpoint(nid, eid)
-            if endpoint.dnat_rules:
+            if endpoint.published:
                 self.revoke_external_connectivity(nid, eid)
             # NotFound: the pair went with a deleted sandbox namespace, nothing left to remove.
             with contextlib.suppress(NotFoundError):
@@ -180,16 +190,13 @@ class BridgeDriver(Driver):
         _, endpoint = self._endpoint(nid, eid)
         return {
             netlabel.MAC_ADDRESS: endpoint.mac,
-            netlabel.PORT_MAP: [
-                {"Proto": r.proto, "HostIP": r.dst or "", "HostPort": r.dport, "ContainerPort": r.to_port}
-                for r in endpoint.dnat_rules
-            ],
+            netlabel.PORT_MAP: [dict(binding) for binding in endpoint.published],
         }
 
     # --- sandbox --------------------------------------------------------------------------
     def join(self, nid: str, eid: str, sbox_key: str, jinfo: JoinInfo, options: Mapping[str, Any]) -> None:
         network, endpoint = self._endpoint(nid, eid)
-        jinfo.set_names(endpoint.container_side, CONTAINER_IFACE_PREFIX)
+        jinfo.set_names(endpoint.container_side, network.extra.container_iface_prefix)
         if network.config.internal:
             return  # no gateway: internal networks have no route out
         gateway = network.config.gateway.ip
@@ -204,51 +211,83 @@ class BridgeDriver(Driver):
         self._endpoint(nid, eid)
 
     def program_external_connectivity(self, nid: str, eid: str, options: Mapping[str, Any]) -> None:
+        """Publish ports (libnetwork's port_mapping_linux.go, portmappers/nat).
+
+        With iptables, a DNAT per binding from the host's address; with the
+        userland proxy on (Docker's default) that DNAT skips traffic from the
+        bridge (``! -i BRIDGE``) and a docker-proxy listens on the host port in
+        the host namespace, so the host's own containers reach the port
+        through it; with the proxy off, the DNAT applies to the bridge too
+        (hairpin NAT, see setup_hairpin)."""
         with self._lock:
             network, endpoint = self._endpoint(nid, eid)
             bindings = netlabel.port_bindings(options)
             if network.config.internal or not bindings:
                 return
-            if endpoint.dnat_rules:
+            if endpoint.published:
                 raise ConflictError(f"bridge endpoint {eid[:12]} has its ports programmed already")
             default_ip = network.config.host_binding_ipv4
             self.ports.check_all(bindings, default_ip)
-            ns = self.host.namespace
+            ns, bridge = self.host.namespace, network.config.bridge_name
             with rollback_on_error() as undo:
                 undo.push("release host ports", lambda: self.ports.release_owner(eid))
-                undo.push("forget rules", endpoint.dnat_rules.clear)
+                undo.push("forget bindings", lambda: _forget(endpoint))
                 for binding in bindings:
                     host_ip = binding.host_ip or default_ip
                     if host_ip == "0.0.0.0":
                         host_ip = None
-                    rule = Dnat(
-                        proto=binding.proto,
-                        dport=binding.host_port,
-                        to_addr=str(endpoint.address.ip),
-                        to_port=binding.container_port,
-                        dst=host_ip,
-                    )
                     self.ports.reserve(binding.proto, host_ip, binding.host_port, eid)
-                    self.kernel.add_rule(ns, rule)
-                    # Described by port, not repr(rule): a dataclass repr costs more than the rule.
-                    undo.push(
-                        f"delete DNAT {rule.proto}/{rule.dport}",
-                        lambda rule=rule: self.kernel.delete_rule(ns, rule),  # type: ignore[misc]
+                    endpoint.published.append(
+                        {
+                            "Proto": binding.proto,
+                            "HostIP": host_ip or "",
+                            "HostPort": binding.host_port,
+                            "ContainerPort": binding.container_port,
+                        }
                     )
-                    endpoint.dnat_rules.append(rule)
+                    if self.config.enable_iptables:
+                        rule = Dnat(
+                            proto=binding.proto,
+                            dport=binding.host_port,
+                            to_addr=str(endpoint.address.ip),
+                            to_port=binding.container_port,
+                            dst=host_ip,
+                            not_in_iface=bridge if self.config.userland_proxy else None,
+                        )
+                        self.kernel.add_rule(ns, rule)
+                        # Described by port, not repr(rule): a dataclass repr costs more than the rule.
+                        undo.push(
+                            f"delete DNAT {rule.proto}/{rule.dport}",
+                            lambda rule=rule: self.kernel.delete_rule(ns, rule),  # type: ignore[misc]
+                        )
+                        endpoint.dnat_rules.append(rule)
+                    if self.config.userland_proxy:
+                        proxy = Listener(binding.proto, binding.host_port, host_ip or "0.0.0.0")
+                        self.kernel.add_listener(ns, proxy)
+                        undo.push(
+                            f"stop docker-proxy {proxy.proto}/{proxy.port}",
+                            lambda proxy=proxy: self.kernel.delete_listener(ns, proxy),  # type: ignore[misc]
+                        )
+                        endpoint.proxies.append(proxy)
 
     def revoke_external_connectivity(self, nid: str, eid: str) -> None:
         with self._lock:
             _, endpoint = self._endpoint(nid, eid)
             ns = self.host.namespace
             with rollback_on_error() as undo:
+                for proxy in reversed(endpoint.proxies):
+                    self.kernel.delete_listener(ns, proxy)
+                    undo.push(
+                        f"restart docker-proxy {proxy.proto}/{proxy.port}",
+                        lambda proxy=proxy: self.kernel.add_listener(ns, proxy),  # type: ignore[misc]
+                    )
                 for rule in reversed(endpoint.dnat_rules):
                     self.kernel.delete_rule(ns, rule)
                     undo.push(
                         f"restore DNAT {rule.proto}/{rule.dport}",
                         lambda rule=rule: self.kernel.add_rule(ns, rule),  # type: ignore[misc]
                     )
-            endpoint.dnat_rules.clear()
+            _forget(endpoint)
             self.ports.release_owner(eid)
 
     def type(self) -> str:
@@ -256,3 +295,9 @@ class BridgeDriver(Driver):
 
     def is_builtin(self) -> bool:
         return True
+
+
+def _forget(endpoint: BridgeEndpoint) -> None:
+    endpoint.dnat_rules.clear()
+    endpoint.proxies.clear()
+    endpoint.published.clear()

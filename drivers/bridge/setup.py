@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.bridge.config import BridgeNetworkConfig
+from drivers.bridge.options import BridgeDriverConfig, ExtraNetworkOptions
 from netsim.kernel.base import Filter, Kernel, Masquerade, Rule
 from netsim.netutils import mac_from_ipv4
 from netsim.undo import Undo
@@ -47,6 +48,9 @@ class SetupContext:
     others_need_ipv6: Callable[[], bool]
     #: True while the driver has another network (IPv4 forwarding stays on for it)
     others_exist: Callable[[], bool] = lambda: False
+    #: the driver's own configuration (Docker's daemon options)
+    driver_config: BridgeDriverConfig = field(default_factory=BridgeDriverConfig)
+    extra: ExtraNetworkOptions = field(default_factory=ExtraNetworkOptions)
 
 
 def _add_rule(ctx: SetupContext, undo: Undo, rule: Rule) -> None:
@@ -71,7 +75,11 @@ def setup_mtu(ctx: SetupContext, undo: Undo) -> None:
 
 
 def setup_ip(ctx: SetupContext, undo: Undo) -> None:
-    """The IPv4 gateway address on the bridge (the containers' next hop)."""
+    """The IPv4 gateway address on the bridge (the containers' next hop), unless
+    ``inhibit_ipv4`` says the bridge gets none (libnetwork's setupBridgeIPv4 is
+    skipped then)."""
+    if ctx.extra.inhibit_ipv4:
+        return
     ctx.kernel.add_address(ctx.ns, ctx.config.bridge_name, str(ctx.config.gateway))
 
 
@@ -98,28 +106,57 @@ def _set_forwarding(ctx: SetupContext, undo: Undo, key: str, still_needed: Calla
 
 
 def setup_forwarding(ctx: SetupContext, undo: Undo) -> None:
-    """Routing between bridge and uplink; restored only when no network needs it."""
+    """Routing between bridge and uplink; restored only when no network needs it.
+    With the driver's ``enable_ip_forwarding`` off the sysctls are left alone
+    (libnetwork's setupIPForwarding is not queued)."""
+    if not ctx.driver_config.enable_ip_forwarding:
+        return
     _set_forwarding(ctx, undo, IPV4_FORWARD, ctx.others_exist)
     if ctx.config.enable_ipv6:
         _set_forwarding(ctx, undo, IPV6_FORWARD, ctx.others_need_ipv6)
 
 
+def icc_rules(bridge: str) -> list[Filter]:
+    """enable_icc=false as Docker has it (iptables ``-i BR -o BR -j DROP``, seen by
+    bridged frames through br_netfilter): IP packets between two ports are
+    dropped, ARP is not (iptables never sees ARP), and so are routed packets
+    that leave by the bridge they came in by (hairpin NAT between containers)."""
+    return [
+        Filter(action="drop", in_iface=bridge, out_iface=bridge, layer="bridge", src="0.0.0.0/0"),
+        Filter(action="drop", in_iface=bridge, out_iface=bridge, layer="bridge", src="::/0"),
+        Filter(action="drop", in_iface=bridge, out_iface=bridge),
+    ]
+
+
 def setup_icc(ctx: SetupContext, undo: Undo) -> None:
-    """enable_icc=false: drop frames bridged between two ports of this bridge."""
-    if not ctx.config.enable_icc:
-        br = ctx.config.bridge_name
-        _add_rule(ctx, undo, Filter(action="drop", in_iface=br, out_iface=br, layer="bridge"))
+    """enable_icc=false: drop IP traffic between containers of this bridge (not ARP)."""
+    if not ctx.config.enable_icc and ctx.driver_config.enable_iptables:
+        for rule in icc_rules(ctx.config.bridge_name):
+            _add_rule(ctx, undo, rule)
 
 
 def setup_masquerade(ctx: SetupContext, undo: Undo) -> None:
     """Docker's ``-s SUBNET ! -o BRIDGE -j MASQUERADE`` (never for internal networks)."""
-    if ctx.config.enable_ip_masquerade and not ctx.config.internal:
+    if ctx.config.enable_ip_masquerade and not ctx.config.internal and ctx.driver_config.enable_iptables:
         _add_rule(ctx, undo, Masquerade(src=ctx.config.subnet, not_out_iface=ctx.config.bridge_name))
+
+
+def setup_hairpin(ctx: SetupContext, undo: Undo) -> None:
+    """Userland proxy off: hairpin NAT. A container reaching a published port
+    through the host's address is DNATed back out of the bridge; masquerading
+    that traffic makes the answer come back through the host to be un-NATed.
+    (Docker masquerades only a container reaching itself, ``-s C -d C``: the
+    other hairpin answers are un-NATed by br_netfilter on the bridge, which
+    netsim's kernels do not run.)"""
+    config = ctx.config
+    if ctx.driver_config.userland_proxy or config.internal or not ctx.driver_config.enable_iptables:
+        return
+    _add_rule(ctx, undo, Masquerade(src=config.subnet, out_iface=config.bridge_name))
 
 
 def setup_internal(ctx: SetupContext, undo: Undo) -> None:
     """Internal networks: nothing is routed into or out of the bridge."""
-    if ctx.config.internal:
+    if ctx.config.internal and ctx.driver_config.enable_iptables:
         br = ctx.config.bridge_name
         _add_rule(ctx, undo, Filter(action="drop", in_iface=br))
         _add_rule(ctx, undo, Filter(action="drop", out_iface=br))
@@ -128,6 +165,8 @@ def setup_internal(ctx: SetupContext, undo: Undo) -> None:
 def setup_isolation(ctx: SetupContext, undo: Undo) -> None:
     """Drop routed traffic between this bridge and every other bridge network, both ways."""
     br = ctx.config.bridge_name
+    if not ctx.driver_config.enable_iptables:
+        return
 
     def remove_mine() -> None:
         # Also removes the rules a later network added about this bridge.
@@ -154,6 +193,7 @@ SETUP_STEPS: tuple[Callable[[SetupContext, Undo], None], ...] = (
     setup_forwarding,
     setup_icc,
     setup_masquerade,
+    setup_hairpin,
     setup_internal,
     setup_isolation,
 )

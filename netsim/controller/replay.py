@@ -7,14 +7,15 @@ built-ins and any in-process driver are rebuilt this way instead, with no
 code of their own). While :attr:`ReplayKernel.replaying`:
 
 * reads go to the real kernel;
-* links, addresses, routes, neighbours, FDB entries, sysctls and listeners
+* links, addresses, routes, neighbours, FDB entries and sysctls
   are *recorded, not applied*: the kernel has them already (or lost them,
   which the recovery then finds), and each created link is noted against the
   object being replayed (:attr:`owner`), so the recovery knows what every
   record should own;
 * NAT/filter rules are applied only when missing: a real kernel adopted from
   a crashed process starts with an empty rule memory (its tables are
-  flushed), so replay puts every owned rule back.
+  flushed), so replay puts every owned rule back; drivers' listeners (the
+  bridge's docker-proxy) likewise, and a revoked one is removed.
 
 After :meth:`go_live` the wrapper is transparent: bound methods of the inner
 kernel are copied onto it, so a lookup costs what it costs on the kernel.
@@ -131,6 +132,13 @@ class ReplayKernel:
             owned = self.owned_rules[self.owner]
             if (ns, rule) in owned:
                 owned.remove((ns, rule))
+        elif name in ("add_listener", "delete_listener"):
+            # A driver's listeners (the bridge's docker-proxy) are process state like
+            # rules: put back when a crash took them, removed when the clean-up of a
+            # broken object revokes them (nothing else would).
+            ns, listener = args[0], kwargs["listener"] if "listener" in kwargs else args[1]
+            if (listener in self.inner.listeners(ns)) == (name == "delete_listener"):
+                return apply(*args, **kwargs)
         return None
 
     def go_live(self) -> None:

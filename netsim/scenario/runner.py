@@ -207,8 +207,17 @@ class BuiltScenario:
         ctrl = self.controllers[ctr.spec.host]
         net = ctrl.network(att.network)
         is_host = self.scenario.network(att.network).driver == "host"
-        # Docker programs published ports on the container's first network only.
-        ports = _port_bindings(ctr.spec) if not ctr.attached and not is_host else []
+
+        def internal(name: str) -> bool:
+            spec = self.scenario.network(name)
+            return spec.internal or spec.options.get("com.docker.network.internal") in ("true", "1")
+
+        # Docker programs published ports on the container's gateway endpoint: the
+        # first network it joins that is not internal (libnetwork's sbJoin and
+        # getGatewayEndpoint); an internal first network hands them to the next one.
+        programmed = any(not internal(a.network) for a in ctr.attached)
+        first_gateway = not programmed and not internal(att.network)
+        ports = _port_bindings(ctr.spec) if first_gateway and not is_host else []
         endpoint = ctrl.create_endpoint(net, ctr.spec.name, ipv4=att.ip, ipv6=att.ipv6, mac=att.mac, ports=ports)
         try:
             ctrl.join(endpoint, ctr.sandbox)

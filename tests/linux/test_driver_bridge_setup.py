@@ -14,6 +14,7 @@ from drivers.bridge.setup import (
     SETUP_STEPS,
     IsolationRules,
     SetupContext,
+    icc_rules,
     setup_device,
     setup_device_up,
     setup_forwarding,
@@ -108,7 +109,7 @@ def test_setup_forwarding_restores_what_it_changed(kernel: Kernel, host_ns: str)
             setup_icc,
             {netlabel.BRIDGE_ENABLE_ICC: "false"},
             False,
-            [Filter(action="drop", in_iface=BRIDGE, out_iface=BRIDGE, layer="bridge")],
+            icc_rules(BRIDGE),
         ),
         (setup_icc, {}, False, []),
         (setup_masquerade, {}, False, [Masquerade(src="10.10.0.0/24", not_out_iface=BRIDGE)]),
@@ -145,7 +146,7 @@ def test_all_steps_then_undo_leave_nothing(kernel: Kernel, host_ns: str) -> None
     before = kernel.snapshot()
     cfg = config({netlabel.BRIDGE_ENABLE_ICC: "false", netlabel.DRIVER_MTU: "1450"}, ipv6=True)
     undo = run_and_undo(kernel, context(kernel, host_ns, cfg), list(SETUP_STEPS))
-    assert len(kernel.rules(host_ns)) == 2
+    assert len(kernel.rules(host_ns)) == 4  # three ICC rules and the masquerade
     assert undo.run() == []
     assert kernel.snapshot() == before
 
