@@ -78,7 +78,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def conformance_target(config: pytest.Config) -> ConformanceTarget:
     """The driver named by the command line options (the suite needs one)."""
-    from netsim.conformance.target import DriverTarget, parse_options
+    from netsim.conformance.target import DriverTarget, check_target, parse_options
     from netsim.plugin.launcher import parse_command
 
     spec = config.getoption("--netsim-driver")
@@ -102,7 +102,12 @@ def conformance_target(config: pytest.Config) -> ConformanceTarget:
     except NetsimError as exc:
         pytest.exit(str(exc), returncode=4)
     kernel = str(config.getoption("--netsim-kernel"))
-    return DriverTarget(spec=str(spec), kernel=kernel, options=options, plugin_cmd=argv)
+    target = DriverTarget(spec=str(spec), kernel=kernel, options=options, plugin_cmd=argv)
+    try:
+        check_target(target)
+    except NetsimError as exc:
+        pytest.exit(str(exc), returncode=4)
+    return target
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

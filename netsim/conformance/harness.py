@@ -129,7 +129,10 @@ def build(target: DriverTarget, kernel: Kernel, host: str = "h1", store: KVStore
     """A controller on ``kernel`` with the target driver registered. With a
     ``store`` holding an earlier controller's records, the controller recovers
     them once the target is registered (``dut.ctrl.recovery`` says how it went)."""
-    ctrl = Controller(kernel, ControllerConfig(host=host, store=store, recover_on_open=False))
+    # A module:Class target is tested as given, even when an installed entry point
+    # registers a driver under the same name: those are not loaded then.
+    config = ControllerConfig(host=host, store=store, recover_on_open=False, entry_points=target.kind != "python")
+    ctrl = Controller(kernel, config)
     cleanups: list[Callable[[], None]] = []
     try:
         name = target.spec

@@ -100,3 +100,27 @@ def load_python_target(spec: str) -> InitFunction:
         init: InitFunction = obj
         return init
     raise InvalidParameterError(f"--netsim-driver {spec!r}: {attr} is neither a Driver subclass nor an init function")
+
+
+def check_target(target: DriverTarget) -> None:
+    """Refuse a target that cannot work before any check runs (one usage
+    error instead of one setup error per check): an unknown driver name, an
+    unknown ``plugin:NAME`` built-in, a ``module:attr`` that does not import."""
+    from netsim.registry import BUILTIN_DRIVERS, DRIVER_GROUP, process_entry_points
+
+    builtins = {b.name for b in BUILTIN_DRIVERS}
+    if target.kind == "name":
+        known = builtins | {ep.name for ep in process_entry_points().group(DRIVER_GROUP)}
+        if target.spec not in known:
+            raise NotFoundError(
+                f"--netsim-driver {target.spec!r}: no such driver (known: {', '.join(sorted(known))};"
+                " or give module:Class, unix:///path.sock, plugin:NAME)"
+            )
+    elif target.kind == "plugin":
+        builtin = target.spec.split(":", 1)[1]
+        if builtin not in builtins:
+            raise NotFoundError(
+                f"--netsim-driver {target.spec!r}: plugin: serves a built-in driver ({', '.join(sorted(builtins))})"
+            )
+    elif target.kind == "python":
+        load_python_target(target.spec)
