@@ -14,6 +14,9 @@ each figure beside a same-run reference:
   (connections are never refused: tests/unit/test_plugin_fixes.py) beside
   the same 64 lifecycles from one client in sequence; ``extra_info`` has the
   rate in lifecycles per second.
+* group ``plugin-process-conformance``: the whole conformance suite on the
+  real kernel, once, for the bridge in-process (reference), the built-in
+  bridge served by ``netsim plugin serve`` per check, and the sample plugin.
 
 Needs namespaces (root, or unprivileged user namespaces): marked ``linux``.
 Run: ``python -m pytest benchmarks/test_bench_plugin_process.py --benchmark-only``.
@@ -139,3 +142,38 @@ def test_64_lifecycles_one_after_another_reference(benchmark: Any, netsim_serve_
 def test_64_concurrent_lifecycles(benchmark: Any, netsim_serve_plugin: LaunchedPlugin) -> None:
     benchmark.pedantic(_lifecycles, args=(netsim_serve_plugin, CLIENTS), rounds=10, iterations=1)
     benchmark.extra_info["lifecycles per second"] = round(CLIENTS / benchmark.stats.stats.median)
+
+
+# -- the whole conformance suite on the real kernel --------------------------------------------
+
+_SUITE_TARGETS = {
+    "bridge-in-process-reference": ["--netsim-driver=bridge"],
+    "bridge-plugin-process": [
+        "--netsim-plugin-cmd",
+        f"{sys.executable} -m netsim.plugin serve --builtin bridge --kernel linux "
+        "--socket /run/docker/plugins/xbridge.sock",
+        "--netsim-plugin-name",
+        "xbridge",
+    ],
+    "stdlib-sample-plugin-process": [
+        "--netsim-plugin-cmd",
+        f"{sys.executable} {STDLIB_BRIDGE} --name sb",
+        "--netsim-plugin-name",
+        "sb",
+    ],
+}
+
+
+@pytest.mark.benchmark(group="plugin-process-conformance")
+@pytest.mark.parametrize("target", list(_SUITE_TARGETS))
+def test_conformance_suite_duration(benchmark: Any, target: str, tmp_path: Path) -> None:
+    """One run of the 28 checks (a fresh plugin process per check for the
+    process targets); the in-process bridge is the reference."""
+    command = [sys.executable, "-m", "pytest", "--pyargs", "netsim.conformance", "--netsim-kernel=linux", "-q"]
+    command += ["-p", "no:cacheprovider", *_SUITE_TARGETS[target]]
+
+    def run_suite() -> None:
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-2000:]
+
+    benchmark.pedantic(run_suite, rounds=1, iterations=1)
