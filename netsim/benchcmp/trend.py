@@ -69,11 +69,12 @@ def render(
         y_title="head figure / first figure",
         legend_at_bottom=True,
         legend_at_bottom_columns=2,
+        margin_bottom=40,  # pygal under-reserves the legend below rotated x labels
         truncate_legend=60,
         x_label_rotation=30,
         show_minor_x_labels=True,
         width=1200,
-        height=700 + 14 * len(lines),
+        height=650 + 30 * ((len(lines) + 1) // 2),  # room for the legend, two per row
     )
     chart.x_labels = [
         f"{run.get('saved_at', '')[:13]} {str(run.get('head', {}).get('commit', ''))[:8]}" for run in runs
