@@ -262,7 +262,8 @@ class BridgeDriver(Driver):
                         )
                         endpoint.dnat_rules.append(rule)
                     if self.config.userland_proxy:
-                        proxy = Listener(binding.proto, binding.host_port, host_ip or "0.0.0.0")
+                        target = (str(endpoint.address.ip), binding.container_port)
+                        proxy = Listener(binding.proto, binding.host_port, host_ip or "0.0.0.0", forward_to=target)
                         self.kernel.add_listener(ns, proxy)
                         undo.push(
                             f"stop docker-proxy {proxy.proto}/{proxy.port}",

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import errno
+import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from netsim.errors import kernel_error
 from netsim.naming import MAX_IFNAME, new_run_id, run_prefix
 
 __all__ = ["MAX_IFNAME"]
@@ -162,6 +165,26 @@ class Listener:
     proto: ListenProto
     port: int
     addr: str = "0.0.0.0"  # "::" for IPv6 any
+    #: a proxy, as the bridge driver's docker-proxy: ``(address, port)`` it relays
+    #: to from this namespace. TCP is accepted at once (docker-proxy accepts before
+    #: it dials); each UDP datagram is relayed and only the backend's answer is
+    #: sent back (none when the backend does not answer).
+    forward_to: tuple[str, int] | None = None
+
+
+def check_forward_to(listener: Listener) -> None:
+    """A proxy's target: ``(address, port)`` (EINVAL otherwise; both kernels check alike)."""
+    target = listener.forward_to
+    if target is None:
+        return
+    try:
+        address, port = target
+        ipaddress.ip_address(address)
+        valid = isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise kernel_error(errno.EINVAL, f"invalid listener forward_to {target!r}: expected (address, port)")
 
 
 @dataclass

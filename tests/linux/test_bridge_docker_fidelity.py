@@ -93,7 +93,11 @@ def test_containers_reach_their_hosts_published_ports(make: Any, proxy: bool) ->
     hairpin_masquerade = Masquerade(src="10.80.0.0/24", out_iface=bridge)
     assert (hairpin_masquerade in rules) is not proxy
     proxies = ctrl.kernel.listeners(ctrl.host.namespace)
-    assert proxies == ([Listener("tcp", 8080), Listener("udp", 5353)] if proxy else [])
+    docker_proxies = [
+        Listener("tcp", 8080, forward_to=(ip_of(web), 80)),
+        Listener("udp", 5353, forward_to=(ip_of(web), 53)),
+    ]
+    assert proxies == (docker_proxies if proxy else [])
     for src in ("peer", "web"):  # a neighbour on the same bridge, and the publisher itself
         ns = ctrl.sandbox(src).namespace
         assert outcome(ctrl, ns, host_ip, "tcp", 8080) == "syn-ack", src
@@ -103,6 +107,16 @@ def test_containers_reach_their_hosts_published_ports(make: Any, proxy: bool) ->
     ctrl.disconnect("web", "front")
     assert ctrl.kernel.listeners(ctrl.host.namespace) == []
     assert outcome(ctrl, ctrl.sandbox("peer").namespace, host_ip, "tcp", 8080, MISS) != "syn-ack"
+
+
+@pytest.mark.parametrize("proxy", [True, False], ids=["userland-proxy", "hairpin-nat"])
+def test_udp_hairpin_needs_the_container_to_answer(make: Any, proxy: bool) -> None:
+    """docker-proxy relays a datagram and sends back only the container's answer."""
+    ctrl = make(userland_proxy=proxy)
+    web_and_peer(ctrl)
+    ctrl.kernel.delete_listener(ctrl.sandbox("web").namespace, Listener("udp", 53))
+    peer = ctrl.sandbox("peer").namespace
+    assert outcome(ctrl, peer, ctrl.host.host_ip, "udp", 5353, 1.5) != "udp-reply"
 
 
 @pytest.mark.parametrize("proxy", [True, False], ids=["userland-proxy", "hairpin-nat"])
@@ -139,7 +153,7 @@ def test_iptables_disabled_writes_no_rule_and_the_proxy_still_serves(make: Any) 
     web_and_peer(ctrl, **{netlabel.BRIDGE_ENABLE_ICC: "false"})
     bridge_net(ctrl, "other", "10.82.0.0/24")
     assert ctrl.kernel.rules(ctrl.host.namespace) == []
-    assert Listener("tcp", 8080) in ctrl.kernel.listeners(ctrl.host.namespace)
+    assert [p.port for p in ctrl.kernel.listeners(ctrl.host.namespace)] == [8080, 5353]
     assert outcome(ctrl, ctrl.host.outside_namespace, ctrl.host.host_ip, "tcp", 8080) == "syn-ack"
     # No masquerade: the outside has no route back to the container subnet.
     assert outcome(ctrl, ctrl.sandbox("peer").namespace, ctrl.host.outside_address, wait=MISS) == "timeout"

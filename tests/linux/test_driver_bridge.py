@@ -84,7 +84,7 @@ def test_published_port_dnat_from_outside(ctrl: Controller) -> None:
     # containers go through the docker-proxy listening on the host port).
     rule = Dnat(proto="tcp", dport=8080, to_addr=ip_of(web), to_port=80, not_in_iface=f"br-{web.network_id[:12]}")
     assert rule in ctrl.kernel.rules(ctrl.host.namespace)
-    assert Listener("tcp", 8080) in ctrl.kernel.listeners(ctrl.host.namespace)
+    assert Listener("tcp", 8080, forward_to=(ip_of(web), 80)) in ctrl.kernel.listeners(ctrl.host.namespace)
     assert reach(ctrl, ctrl.host.outside_namespace, ctrl.host.host_ip, "tcp", 8080)
     # A second container may not publish the same host port.
     other = ctrl.create_endpoint("front", "other", ports=[PortBinding("tcp", 81, 8080)])

@@ -11,7 +11,7 @@ import ipaddress
 import re
 
 from netsim.errors import InvalidParameterError, kernel_error
-from netsim.kernel.base import Dnat, FdbInfo, Filter, Listener, Masquerade, NeighbourInfo, Rule
+from netsim.kernel.base import Dnat, FdbInfo, Filter, Listener, Masquerade, NeighbourInfo, Rule, check_forward_to
 from netsim.kernel.fake import l3sync
 from netsim.kernel.fake.common import FakeBase, disable_ipv6_key
 from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeNeighbour, FdbEntry, IPAddr
@@ -82,9 +82,11 @@ def check_listener(listener: Listener) -> ipaddress.IPv4Address | ipaddress.IPv6
     if isinstance(listener.port, bool) or not isinstance(listener.port, int) or not 1 <= listener.port <= 65535:
         raise kernel_error(errno.EINVAL, f"invalid listener port {listener.port!r}: expected 1-65535")
     try:
-        return ipaddress.ip_address(listener.addr)
+        addr = ipaddress.ip_address(listener.addr)
     except ValueError as exc:
         raise kernel_error(errno.EINVAL, f"invalid listener address {listener.addr!r}") from exc
+    check_forward_to(listener)
+    return addr
 
 
 class TablesMixin(FakeBase):

@@ -23,13 +23,15 @@ import threading
 from typing import Any
 
 from netsim.errors import kernel_error
-from netsim.kernel.base import Listener
+from netsim.kernel.base import Listener, check_forward_to
 from netsim.kernel.linux.traffic_nssocket import open_socket
 
 #: how long ``stop`` waits for a serving thread before giving up on it (it is
 #: a daemon thread blocked only in select, so this is never reached in practice)
 STOP_JOIN_SECONDS = 2.0
 UDP_MAX_DATAGRAM = 65535
+#: how long a UDP proxy waits for its backend's answer (the fake kernel's too)
+RELAY_TIMEOUT = 1.0
 IP_PKTINFO = 8  # linux/in.h; Python 3.11's socket module does not export it
 PKTINFO_SPACE = socket.CMSG_SPACE(40)  # room for in_pktinfo (12 bytes) or in6_pktinfo (20)
 
@@ -81,6 +83,7 @@ def check_listener(listener: Listener) -> int:
         raise kernel_error(errno.EINVAL, f"invalid listener protocol {listener.proto!r}: expected tcp or udp")
     if isinstance(listener.port, bool) or not isinstance(listener.port, int) or not 1 <= listener.port <= 65535:
         raise kernel_error(errno.EINVAL, f"invalid listener port {listener.port!r}: expected 1-65535")
+    check_forward_to(listener)
     return listener_family(listener)
 
 
@@ -153,7 +156,26 @@ class RunningListener:
             # route back fails its send: neither may stop the listener
             with contextlib.suppress(OSError):
                 data, ancillary, _, peer = self._sock.recvmsg(UDP_MAX_DATAGRAM, PKTINFO_SPACE)
+                if self.listener.forward_to is not None:
+                    answer = self._relay(data, self.listener.forward_to)
+                    if answer is None:
+                        continue
+                    data = answer
                 echo_from_destination(self._sock, data, ancillary, peer)
+
+    def _relay(self, data: bytes, target: tuple[str, int]) -> bytes | None:
+        """A proxy's second socket (docker-proxy's): send ``data`` to ``target`` from
+        this namespace and return the answer, or None (none in time, or refused:
+        the OSError of an ICMP port unreachable propagates to the caller's suppress)."""
+        family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
+        with contextlib.closing(open_socket(self.ns, family, socket.SOCK_DGRAM)) as out:
+            out.connect(target)
+            out.send(data)
+            watched: list[socket.socket | int] = [out, self._wake_read]
+            readable, _, _ = select.select(watched, [], [], RELAY_TIMEOUT)
+            if out not in readable:
+                return None
+            return out.recv(UDP_MAX_DATAGRAM)
 
     def stop(self) -> None:
         """Wake the thread, wait for it, close the socket. Idempotent."""

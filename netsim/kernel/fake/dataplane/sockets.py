@@ -17,6 +17,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6TimeExceeded, IPv6
 from scapy.packet import Packet, Raw
 
+from netsim.kernel.base import Listener
 from netsim.kernel.fake.dataplane import stack, vxlan
 from netsim.kernel.fake.dataplane.packets import (
     ICMP_ECHO_REPLY,
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from netsim.kernel.fake.state import FakeLink, FakeNamespace
 
 SYN, RST, ACK = 0x02, 0x04, 0x10
+#: how long a UDP proxy waits for its backend's answer (the real kernel's proxy too)
+RELAY_TIMEOUT = 1.0
 #: the initial sequence number listeners answer with (fixed: walks are deterministic)
 LISTENER_ISN = 0x6E657473
 
@@ -132,7 +135,10 @@ def local_input(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) -> No
     elif isinstance(l4, UDP):
         if vxlan.udp_input(walk, ns, ip):
             return
-        if _listening(ns, "udp", ip.dst, int(l4.dport)):
+        listener = _listener(ns, "udp", ip.dst, int(l4.dport))
+        if listener is not None:
+            if listener.forward_to is not None and not _relayed(walk, ns, link, ip, listener.forward_to):
+                return
             walk.hop(ns, link, "deliver", f"udp listener on {l4.dport}: echo back", ip)
             payload = bytes(l4.payload)
             family: type[Packet] = IP if isinstance(ip, IP) else IPv6
@@ -159,14 +165,28 @@ def _echo_reply_v4(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) ->
     stack.local_output(walk, ns, ip)
 
 
-def _listening(ns: FakeNamespace, proto: str, dst: str, port: int) -> bool:
+def _listener(ns: FakeNamespace, proto: str, dst: str, port: int) -> Listener | None:
     # "::" listens on IPv6 only (the real kernel's sockets set IPV6_V6ONLY), so
     # IPv4 needs its own 0.0.0.0 or address listener, as on the real kernel.
     wildcard = "::" if ":" in dst else "0.0.0.0"
     for listener in ns.listeners:
         if listener.proto == proto and listener.port == port and listener.addr in (dst, wildcard):
-            return True
-    return False
+            return listener
+    return None
+
+
+def _listening(ns: FakeNamespace, proto: str, dst: str, port: int) -> bool:
+    return _listener(ns, proto, dst, port) is not None
+
+
+def _relayed(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet, target: tuple[str, int]) -> bool:
+    """A UDP proxy (docker-proxy) relays the datagram from ``ns`` to ``target``: a
+    walk of its own, as the real proxy's second socket. True if the backend answered."""
+    from netsim.kernel.fake.dataplane.probe import probe as relay  # the probe module imports this one
+
+    result = relay(walk.world, ns.name, target[0], "udp", target[1], timeout=RELAY_TIMEOUT)
+    walk.hop(ns, link, "deliver", f"proxy relays to udp {target[0]}:{target[1]}: {result.outcome}", ip)
+    return result.outcome == "udp-reply"
 
 
 def _tcp_input(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet, l4: Packet) -> None:
