@@ -11,7 +11,7 @@ from typing import Any
 from netsim import netlabel
 from netsim.driverapi import IPAMData, IPInterface
 from netsim.errors import InvalidParameterError, KernelError
-from netsim.naming import check_ifname
+from netsim.naming import MAX_IFNAME, check_ifname
 from netsim.validate import parse_bool
 
 BRIDGE_PREFIX = "br-"
@@ -67,6 +67,10 @@ def parse_mtu(value: object) -> int | None:
 
 def _bridge_name(nid: str, generic: Mapping[str, Any]) -> str:
     name = generic.get(netlabel.BRIDGE_NAME) or f"{BRIDGE_PREFIX}{nid[:12]}"
+    if len(str(name).encode()) > MAX_IFNAME:
+        raise InvalidParameterError(
+            f"invalid value {name!r} for {netlabel.BRIDGE_NAME}: longer than {MAX_IFNAME} bytes (Linux's limit)"
+        )
     try:
         check_ifname(str(name))
     except KernelError as exc:
