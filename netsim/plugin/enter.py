@@ -109,14 +109,19 @@ def enter_network(netns: str | None) -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", IFF_UP))
 
 
-def enter_mounts() -> None:
-    """A private mount namespace (unless enter_network made one) with slave propagation."""
-    parent_ns = f"/proc/{os.getppid()}/ns/mnt"
-    if _same_inode("/proc/self/ns/mnt", parent_ns):
+def _namespace_id(path: str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def enter_mounts(original: tuple[int, int]) -> None:
+    """A private mount namespace (unless enter_network made one) with slave
+    propagation; ``original`` is the mount namespace this process started in."""
+    if _namespace_id("/proc/self/ns/mnt") == original:
         _check(_libc().unshare(CLONE_NEWNS), "unshare mount namespace")
     _mount(None, "/", None, MS_REC | MS_SLAVE)
-    if _same_inode("/proc/self/ns/mnt", parent_ns):
-        raise EnterError("still in the parent's mount namespace; refusing to mount anything")
+    if _namespace_id("/proc/self/ns/mnt") == original:
+        raise EnterError("still in the original mount namespace; refusing to mount anything")
 
 
 def _deepest_existing(target: str) -> tuple[str, list[str]]:
@@ -145,8 +150,12 @@ def shadow(directory: str, staging: str) -> None:
         raise EnterError("refusing to shadow /")
     info = os.stat(directory)
     os.makedirs(staging, exist_ok=True)
-    options = f"mode={stat.S_IMODE(info.st_mode):o},uid={info.st_uid},gid={info.st_gid}"
-    _mount("tmpfs", staging, "tmpfs", 0, options)
+    mode = f"mode={stat.S_IMODE(info.st_mode):o}"
+    try:
+        _mount("tmpfs", staging, "tmpfs", 0, f"{mode},uid={info.st_uid},gid={info.st_gid}")
+    except EnterError:
+        # in a user namespace the owner may be unmapped (EINVAL): keep the mode only
+        _mount("tmpfs", staging, "tmpfs", 0, mode)
     for entry in os.scandir(directory):
         source, copy = entry.path, os.path.join(staging, entry.name)
         if entry.is_symlink():
@@ -191,8 +200,9 @@ def main(argv: list[str]) -> int:
     if not command:
         parser.error("no plugin command after --")
     try:
+        original = _namespace_id("/proc/self/ns/mnt")
         enter_network(None if args.new_netns else args.netns)
-        enter_mounts()
+        enter_mounts(original)
         for index, pair in enumerate(args.bind):
             target, sep, source = pair.partition("=")
             if not sep or not os.path.isabs(target) or not os.path.isdir(source):

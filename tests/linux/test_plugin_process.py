@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -221,3 +222,31 @@ def test_a_plugin_does_not_outlive_a_killed_netsim(
         time.sleep(0.01)
     shutil.rmtree(workdir, ignore_errors=True)  # the killed process could not remove it
     assert not _alive(pid), "the plugin outlived the netsim process that launched it"
+
+
+def test_without_root_the_plugin_gets_a_user_namespace() -> None:
+    """The fake kernel's path as an ordinary user: a private network namespace
+    and the per-run plugin directories, through a user namespace."""
+    from netsim.plugin.launcher import ENTER_SCRIPT
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="netsim-plugin-nobody-"))  # pytest's tmp_path is root-only
+    try:
+        _run_as_nobody(ENTER_SCRIPT, tmp_path)
+    finally:
+        shutil.rmtree(tmp_path)
+
+
+def _run_as_nobody(enter_script: Path, tmp_path: Path) -> None:
+    run, etc = tmp_path / "run", tmp_path / "etc"
+    for directory in (tmp_path, run, etc):
+        directory.mkdir(exist_ok=True)
+        directory.chmod(0o777)
+    python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")  # nobody cannot run root's pyenv
+    assert python is not None, "a system python3 is needed to run as nobody"
+    enter = [python, "-I", "-S", str(enter_script), "--new-netns", f"--bind=/run/docker/plugins={run}"]
+    enter += [f"--bind=/etc/docker/plugins={etc}", "--shadow-dir", str(tmp_path / "shadow")]
+    plugin = ["sh", "-c", "touch /run/docker/plugins/p.sock && ip -o link show | wc -l"]
+    done = subprocess.run(["runuser", "-u", "nobody", "--", *enter, "--", *plugin], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1", "only loopback in the private network namespace"
+    assert (run / "p.sock").exists() and not Path("/run/docker").exists()
