@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from test_plugin_helpers import CLOSE, HANG, FakePlugin, Request, ThenClose, chunked_reply, http_reply, short_dir
 
-from netsim.plugin.client import ClientConfig, PluginAddress, PluginClient, PluginConnectError
 from netsim.errors import (
     ConflictError,
     InvalidParameterError,
@@ -24,6 +23,7 @@ from netsim.errors import (
     PluginReplyError,
     PluginUnavailableError,
 )
+from netsim.plugin.client import ClientConfig, PluginAddress, PluginClient, PluginConnectError
 from netsim.plugin.codec import ACCEPT
 
 FAST = ClientConfig(timeout=0.5, retries=2, backoff=0.01, max_backoff=0.02)

@@ -11,10 +11,10 @@ import pytest
 from test_plugin_helpers import HANG, FakePlugin, MemoryIpam, http_reply, network_plugin, short_dir
 
 from drivers.remote import RemoteDriver
-from netsim.plugin.client import ClientConfig
 from netsim.errors import PluginError, PluginProtocolError, PluginReplyError, PluginUnavailableError
 from netsim.kernel.base import Kernel
 from netsim.plugin import PluginServer
+from netsim.plugin.client import ClientConfig
 
 controller_api = pytest.importorskip("netsim.controller")
 # a CreateEndpoint reply that tries to change the address the controller set

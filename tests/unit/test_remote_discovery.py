@@ -13,9 +13,9 @@ from test_plugin_helpers import short_dir
 
 import netsim.plugin.client
 import netsim.plugin.discovery
+from netsim.errors import InvalidParameterError, NotFoundError
 from netsim.plugin.client import ClientConfig, PluginAddress
 from netsim.plugin.discovery import PluginSpec, default_name, find_plugin, plugins_from_config, read_spec_file, scan
-from netsim.errors import InvalidParameterError, NotFoundError
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from test_plugin_helpers import (
 )
 
 from drivers.remote import RemoteDriver, init
-from netsim.plugin.client import ClientConfig
 from netsim.driverapi import (
     Capability,
     DiscoveryType,
@@ -45,6 +44,7 @@ from netsim.errors import (
     error_kind,
 )
 from netsim.plugin import PluginServer
+from netsim.plugin.client import ClientConfig
 
 GLOBAL = Capability("global", "global")
 FAST = ClientConfig(timeout=0.5, retries=1, backoff=0.01)

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from test_plugin_helpers import FakePlugin, MemoryDriver, MemoryIpam, Request, http_reply, short_dir
 
 from drivers.remote import RemoteDriver
-from netsim.plugin.client import ClientConfig
 from ipam.remote import RemoteIpam
 from netsim.driverapi import DiscoveryType, InterfaceInfo, IPAMData, JoinInfo, NetworkInfo
 from netsim.errors import NotImplementedByDriverError, PluginError
 from netsim.plugin import PluginServer
+from netsim.plugin.client import ClientConfig
 
 FAST = ClientConfig(timeout=1.0, retries=1, backoff=0.01)
 V4 = [IPAMData("LocalDefault", ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_interface("10.0.0.1/24"))]

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_plugin_helpers import FakePlugin, MemoryIpam, Request, http_reply, short_dir
 
-from netsim.plugin.client import ClientConfig
 from ipam.remote import RemoteIpam, init
 from netsim.errors import (
     ConflictError,
@@ -27,6 +26,7 @@ from netsim.errors import (
 )
 from netsim.ipamapi import Ipam, IpamCapability
 from netsim.plugin import PluginServer
+from netsim.plugin.client import ClientConfig
 
 FAST = ClientConfig(timeout=0.5, retries=1, backoff=0.01)
 
