@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from netsim.conformance.harness import DriverUnderTest, build
+from netsim.conformance.harness import DriverUnderTest, build, kernel_changes
 from netsim.conformance.target import DriverTarget
 from netsim.kernel.base import Kernel
 from netsim.pytest_plugin import conformance_target
@@ -52,12 +52,4 @@ def dut(
     finally:
         under_test.close()
     left = kernel.snapshot()
-    assert left == baseline, f"the kernel is not as it was before the check: {_diff(baseline, left)}"
-
-
-def _diff(before: dict[str, object], after: dict[str, object]) -> str:
-    lines = []
-    for ns in sorted(set(before) | set(after)):
-        if before.get(ns) != after.get(ns):
-            lines.append(f"namespace {ns}: before={before.get(ns)!r} after={after.get(ns)!r}")
-    return "; ".join(lines)[:2000]
+    assert left == baseline, f"the kernel is not as it was before the check:{kernel_changes(baseline, left)}"

@@ -165,3 +165,49 @@ def build(target: DriverTarget, kernel: Kernel, host: str = "h1", store: KVStore
             cleanup()
         raise
     return DriverUnderTest(target, kernel, ctrl, name, entry.driver, entry.capability, dict(target.options), cleanups)
+
+
+def kernel_changes(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What changed between two kernel snapshots, one item per line
+    ("left behind in NS: rule ...", "gone from NS: link ...")."""
+    lines = []
+    for ns in sorted(set(before) | set(after)):
+        if ns not in before:
+            lines.append(f"namespace {ns} left behind")
+            continue
+        if ns not in after:
+            lines.append(f"namespace {ns} deleted")
+            continue
+        old, new = before[ns], after[ns]
+        for kind in sorted(set(old) | set(new)):
+            was, now = old.get(kind), new.get(kind)
+            if was == now:
+                continue
+            if isinstance(was, dict) and isinstance(now, dict):
+                for key in sorted(set(was) | set(now)):
+                    if was.get(key) != now.get(key):
+                        lines.append(f"{kind} {key} in {ns}: {was.get(key)!r} -> {now.get(key)!r}")
+                continue
+            was_items, now_items = list(was or []), list(now or [])
+            for item in now_items:
+                if item not in was_items:
+                    lines.append(f"left behind in {ns}: {kind[:-1] if kind.endswith('s') else kind} {_short(item)}")
+            for item in was_items:
+                if item not in now_items:
+                    lines.append(f"gone from {ns}: {kind[:-1] if kind.endswith('s') else kind} {_short(item)}")
+    return "\n  " + "\n  ".join(lines[:40]) + (f"\n  ... and {len(lines) - 40} more" if len(lines) > 40 else "")
+
+
+def _short(item: Any) -> str:
+    """A snapshot entry without its empty fields."""
+    if isinstance(item, dict):
+        return ", ".join(f"{k}={v}" for k, v in item.items() if v not in (None, {}, [], ""))
+    return str(item)
+
+
+def assert_unchanged(kernel: Kernel, before: dict[str, Any], what: str) -> None:
+    """Fail with ``what`` and the exact items that differ from ``before``."""
+    __tracebackhide__ = True
+    after = kernel.snapshot()
+    if after != before:
+        raise AssertionError(f"{what}:{kernel_changes(before, after)}")

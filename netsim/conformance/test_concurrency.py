@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 
-from netsim.conformance.harness import DriverUnderTest, new_id
+from netsim.conformance.harness import DriverUnderTest, assert_unchanged, new_id
 from netsim.driverapi import InterfaceInfo, JoinInfo
 
 WORKERS = 8
@@ -29,7 +29,7 @@ def test_concurrent_endpoint_create_and_delete(dut: DriverUnderTest) -> None:
         with ThreadPoolExecutor(WORKERS) as pool_executor:
             done = list(pool_executor.map(lifecycle, range(WORKERS * 3)))
         assert len(set(done)) == WORKERS * 3
-        assert dut.kernel.snapshot() == before, "concurrent create/delete left something behind"
+        assert_unchanged(dut.kernel, before, "concurrent create/delete left something behind")
     finally:
         dut.driver.delete_network(nid)
 

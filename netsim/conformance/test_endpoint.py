@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from netsim.conformance.harness import DriverUnderTest, new_id
+from netsim.conformance.harness import DriverUnderTest, assert_unchanged, new_id
 from netsim.driverapi import InterfaceInfo
 from netsim.errors import NetsimError
 from netsim.validate import parse_mac
@@ -77,6 +77,6 @@ def test_delete_endpoint_undoes_create(dut: DriverUnderTest) -> None:
         address = ipaddress.ip_interface(f"{data[0].pool[9]}/{data[0].pool.prefixlen}")
         dut.driver.create_endpoint(nid, eid, InterfaceInfo(address=address), {})
         dut.driver.delete_endpoint(nid, eid)
-        assert dut.kernel.snapshot() == before, "delete_endpoint left something in the kernel"
+        assert_unchanged(dut.kernel, before, "delete_endpoint left something in the kernel")
     finally:
         dut.driver.delete_network(nid)

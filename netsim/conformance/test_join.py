@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from netsim.conformance.harness import DriverUnderTest, new_id
+from netsim.conformance.harness import DriverUnderTest, assert_unchanged, new_id
 from netsim.driverapi import CONNECTED, NEXTHOP, InterfaceInfo, IPAMData, JoinInfo
 
 MAX_PREFIX = 13  # room for a two-digit index within IFNAMSIZ-1
@@ -105,7 +105,7 @@ def test_disconnect_undoes_connect(dut: DriverUnderTest) -> None:
         dut.ctrl.connect("conf-leave-c", net.name)
         dut.ctrl.disconnect("conf-leave-c", net.name)
         dut.ctrl.delete_sandbox("conf-leave-c")
-        assert dut.kernel.snapshot() == before, "leave + delete endpoint did not undo join + create endpoint"
+        assert_unchanged(dut.kernel, before, "leave + delete endpoint did not undo join + create endpoint")
     finally:
         if any(sb.container == "conf-leave-c" for sb in dut.ctrl.sandboxes()):
             dut.ctrl.delete_sandbox("conf-leave-c")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.conformance.harness import DriverUnderTest, new_id
+from netsim.conformance.harness import DriverUnderTest, assert_unchanged, new_id
 from netsim.driverapi import NetworkInfo
 from netsim.errors import NetsimError, NotFoundError, NotImplementedByDriverError, PluginReplyError
 
@@ -13,7 +13,7 @@ def test_create_then_delete_network(dut: DriverUnderTest) -> None:
     before = dut.kernel.snapshot()
     nid, _ = dut.create_network_direct()
     dut.driver.delete_network(nid)
-    assert dut.kernel.snapshot() == before, "delete_network did not undo what create_network did in the kernel"
+    assert_unchanged(dut.kernel, before, "delete_network did not undo what create_network did in the kernel")
 
 
 def test_duplicate_create_is_refused(dut: DriverUnderTest) -> None:
@@ -52,4 +52,4 @@ def test_network_through_controller_round_trip(dut: DriverUnderTest) -> None:
     before = dut.kernel.snapshot()
     net = dut.create_network("conf-net")
     dut.ctrl.delete_network(net.name)
-    assert dut.kernel.snapshot() == before
+    assert_unchanged(dut.kernel, before, "the kernel changed")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from netsim.conformance.harness import build
+from netsim.conformance.harness import assert_unchanged, build
 from netsim.conformance.target import DriverTarget
 from netsim.kernel.base import Kernel
 from netsim.store import MemoryStore
@@ -49,7 +49,7 @@ def test_restart_rebuilds_the_driver_exactly(
         second.close()
         for cleanup in reversed(first.cleanups):
             cleanup()
-    assert kernel.snapshot() == baseline, "the restarted controller's close left the kernel changed"
+    assert_unchanged(kernel, baseline, "the restarted controller's close left the kernel changed")
 
 
 def _links(kernel: Kernel, namespace: str) -> list[str]:

@@ -43,3 +43,19 @@ def test_module_attr_target_beside_its_own_entry_point(tmp_path: Path) -> None:
     )
     counts = summary(result)
     assert result.returncode == 0 and counts.get("passed", 0) >= 8, explain(result)
+
+
+def test_a_leak_is_named_item_by_item(pytester: pytest.Pytester) -> None:
+    pytester.syspathinsert(Path(__file__).parent)
+    result = pytester.runpytest_inprocess(
+        "--pyargs",
+        "netsim.conformance.test_network",
+        "--netsim-driver=faulty_drivers:LeakyDeleteNetwork",
+        "-k",
+        "test_create_then_delete_network",
+        "-p",
+        "no:cacheprovider",
+    )
+    text = "\n".join(result.outlines)
+    assert "left behind in netsim-" in text, text[-3000:]
+    assert "before={" not in text  # no whole-snapshot dump
