@@ -211,3 +211,28 @@ def assert_unchanged(kernel: Kernel, before: dict[str, Any], what: str) -> None:
     after = kernel.snapshot()
     if after != before:
         raise AssertionError(f"{what}:{kernel_changes(before, after)}")
+
+
+class expect_error:
+    """``with expect_error(NotFoundError, "for an unknown network"):``: the block
+    must raise one of ``kinds``; another exception or none fails the check
+    with what was expected and what came ("expected NotFoundError for an
+    unknown network, got KeyError: '15c2...'")."""
+
+    def __init__(self, kinds: type[BaseException] | tuple[type[BaseException], ...], what: str) -> None:
+        self.kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        self.what = what
+
+    def __enter__(self) -> expect_error:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        __tracebackhide__ = True
+        expected = " or ".join(k.__name__ for k in self.kinds)
+        if exc is None:
+            raise AssertionError(f"expected {expected} {self.what}, but the call succeeded")
+        if isinstance(exc, self.kinds):
+            return True
+        if not isinstance(exc, Exception):
+            return False  # KeyboardInterrupt and the like pass through
+        raise AssertionError(f"expected {expected} {self.what}, got {type(exc).__name__}: {exc}") from exc

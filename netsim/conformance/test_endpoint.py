@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-import pytest
-
-from netsim.conformance.harness import DriverUnderTest, assert_unchanged, new_id
+from netsim.conformance.harness import DriverUnderTest, assert_unchanged, expect_error, new_id
 from netsim.driverapi import InterfaceInfo
 from netsim.errors import NetsimError
 from netsim.validate import parse_mac
@@ -65,7 +63,7 @@ def test_endpoint_oper_info_is_a_mapping(dut: DriverUnderTest) -> None:
 
 
 def test_create_endpoint_on_unknown_network_fails(dut: DriverUnderTest) -> None:
-    with pytest.raises(NetsimError):
+    with expect_error(NetsimError, "from create_endpoint on an unknown network"):
         dut.driver.create_endpoint(new_id(), new_id(), InterfaceInfo(), {})
 
 

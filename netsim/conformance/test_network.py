@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from netsim.conformance.harness import DriverUnderTest, assert_unchanged, new_id
+from netsim.conformance.harness import DriverUnderTest, assert_unchanged, expect_error, new_id
 from netsim.driverapi import NetworkInfo
 from netsim.errors import NetsimError, NotFoundError, NotImplementedByDriverError, PluginReplyError
 
@@ -19,14 +17,14 @@ def test_create_then_delete_network(dut: DriverUnderTest) -> None:
 def test_duplicate_create_is_refused(dut: DriverUnderTest) -> None:
     nid, data = dut.create_network_direct()
     try:
-        with pytest.raises(NetsimError):
+        with expect_error(NetsimError, "from a second create_network with the same id"):
             dut.driver.create_network(nid, dut.network_options(), NetworkInfo(), data, [])
     finally:
         dut.driver.delete_network(nid)
 
 
 def test_delete_unknown_network_is_not_found(dut: DriverUnderTest) -> None:
-    with pytest.raises((NotFoundError, PluginReplyError)):
+    with expect_error((NotFoundError, PluginReplyError), "from delete_network of an unknown network"):
         dut.driver.delete_network(new_id())
 
 
@@ -38,7 +36,7 @@ def test_allocate_and_free_are_symmetric(dut: DriverUnderTest) -> None:
         first = dut.driver.network_allocate(nid, dict(dut.options), data, [])
     except NotImplementedByDriverError:
         assert not dut.is_global, "a global-scope driver must implement network_allocate"
-        with pytest.raises(NotImplementedByDriverError):
+        with expect_error(NotImplementedByDriverError, "from network_free when network_allocate is not implemented"):
             dut.driver.network_free(nid)
         return
     assert isinstance(first, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in first.items())

@@ -59,3 +59,31 @@ def test_a_leak_is_named_item_by_item(pytester: pytest.Pytester) -> None:
     text = "\n".join(result.outlines)
     assert "left behind in netsim-" in text, text[-3000:]
     assert "before={" not in text  # no whole-snapshot dump
+
+
+def test_a_wrong_exception_says_what_was_expected(pytester: pytest.Pytester) -> None:
+    pytester.syspathinsert(Path(__file__).parent)
+    pytester.syspathinsert()
+    pytester.makepyfile(
+        keyerror_driver="""
+from faulty_drivers import Wrapped
+
+class RawKeyError(Wrapped):
+    def delete_network(self, nid):
+        if nid not in self.inner.networks:
+            raise KeyError(nid[:4])
+        super().delete_network(nid)
+"""
+    )
+    result = pytester.runpytest_inprocess(
+        "--pyargs",
+        "netsim.conformance.test_network",
+        "--netsim-driver=keyerror_driver:RawKeyError",
+        "-k",
+        "unknown",
+        "-p",
+        "no:cacheprovider",
+    )
+    text = "\n".join(result.outlines)
+    expected = "expected NotFoundError or PluginReplyError from delete_network of an unknown network, got KeyError"
+    assert expected in text, text[-3000:]
