@@ -64,6 +64,11 @@ def render_text(scenario: Scenario) -> str:
     lines = [
         f"scenario {scenario.name}" + (f": {scenario.description.splitlines()[0]}" if scenario.description else "")
     ]
+    # (network, host) → member lines in file order: one pass over the containers, not one per network
+    members_of: dict[tuple[str, str], list[str]] = {}
+    for c in scenario.containers:
+        for a in c.networks:
+            members_of.setdefault((a.network, c.host), []).append(f"{c.name} {_addresses(a)}{_ctr_extras(c)}")
     for h_index, host in enumerate(scenario.hosts):
         last_host = h_index == len(scenario.hosts) - 1
         last_host = last_host and not scenario.multi_host
@@ -73,12 +78,7 @@ def render_text(scenario: Scenario) -> str:
         loose = [c for c in scenario.containers if c.host == host and not c.networks]
         branches: list[tuple[str, list[str]]] = []
         for net in nets:
-            members = [
-                f"{c.name} {_addresses(a)}{_ctr_extras(c)}"
-                for c in scenario.containers
-                for a in c.networks
-                if a.network == net.name and c.host == host
-            ]
+            members = members_of.get((net.name, host), [])
             branches.append((f"network {net.name} ({_net_label(net)})", members))
         if loose:
             branches.append(("no network", [f"{c.name} (loopback only){_ctr_extras(c)}" for c in loose]))
