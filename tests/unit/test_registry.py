@@ -26,7 +26,8 @@ def make_config_for(seen: list[str] | None = None) -> Any:
     def config_for(name: str) -> Mapping[str, Any]:
         if seen is not None:
             seen.append(name)
-        return {CONFIG_KERNEL: kernel, CONFIG_HOST: host, CONFIG_OPTIONS: {"who": name}}
+        # No options: the bridge driver refuses options it does not know (Docker's are typed).
+        return {CONFIG_KERNEL: kernel, CONFIG_HOST: host, CONFIG_OPTIONS: {}}
 
     return config_for
 
