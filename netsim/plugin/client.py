@@ -287,9 +287,10 @@ class PluginClient:
             return None
         try:
             reply = json.loads(raw) if raw.strip() else None
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             if status == 200:
-                raise PluginProtocolError(f"reply is not valid JSON: {exc}", plugin=self.name, call=method) from exc
+                raise PluginProtocolError(f"reply is not valid JSON: {problem}", plugin=self.name, call=method) from exc
             reply = None
         if status != 200:
             message = _error_text(reply) or raw[:200].decode(errors="replace").strip() or "(empty body)"

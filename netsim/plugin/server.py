@@ -14,6 +14,7 @@ open connection and removes the socket file it made (only that file).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import socket
 import socketserver
 import stat
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, cast
@@ -36,8 +38,41 @@ LOG = logging.getLogger("netsim.plugin")
 MAX_REQUEST_BODY = 4 * 1024 * 1024
 #: A kept-alive connection with no request for this long is closed.
 IDLE_TIMEOUT = 60.0
+#: From a request's first byte to its last: a client trickling a byte at a time
+#: is cut off here (a per-read timeout would let it hold a thread forever).
+REQUEST_DEADLINE = 10.0
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL
 _MAX_SOCKET_PATH = 107
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The connection's reading side with two clocks: up to IDLE_TIMEOUT for a
+    request to start, then REQUEST_DEADLINE for all of it (line, headers,
+    body); each recv waits only for what is left. ``next_request()`` rearms."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def next_request(self) -> None:
+        self.deadline = None
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is None:
+            self.sock.settimeout(IDLE_TIMEOUT)
+        else:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"request not complete within {REQUEST_DEADLINE:g} s")
+            self.sock.settimeout(left)
+        count = self.sock.recv_into(buffer)
+        if count and self.deadline is None:
+            self.deadline = time.monotonic() + REQUEST_DEADLINE
+        return count
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -50,7 +85,31 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
         self.server.track(self.connection, True)
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        finally:
+            self._reader.next_request()
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":  # http.server would serve it: no status line, no headers
+            self.send_error(400, "HTTP/0.9 requests are not supported")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, HTTP/0.9 or 2.0, unknown
+        method, oversized or too many headers) in Docker's JSON shape, not HTML."""
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+            self.request_version = "HTTP/1.1"  # 0.9 replies have no status line or headers
+        with contextlib.suppress(OSError):
+            self._reply(code, {"Err": message or self.responses.get(code, ("error",))[0]}, close=True)
 
     def finish(self) -> None:
         self.server.track(self.connection, False)
@@ -61,19 +120,32 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self._reply(411, {"Err": "chunked request bodies are not supported; send Content-Length"}, close=True)
             return
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1:  # which one frames the body? (request smuggling): malformed
+            self._reply(400, {"Err": "more than one Content-Length header"}, close=True)
+            return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = int(lengths[0]) if lengths and lengths[0].strip() else 0
         except ValueError:
             self._reply(400, {"Err": "invalid Content-Length"}, close=True)
             return
-        if length < 0 or length > MAX_REQUEST_BODY:
+        if length < 0 or not lengths[0].strip().isdigit():
+            self._reply(400, {"Err": f"invalid Content-Length {lengths[0]!r}"}, close=True)
+            return
+        if length > MAX_REQUEST_BODY:
             self._reply(413, {"Err": f"request body of {length} bytes exceeds {MAX_REQUEST_BODY}"}, close=True)
             return
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            self.close_connection = True  # the client went away mid-body: nobody to answer
+            return
         try:
             body = json.loads(raw) if raw.strip() else None
         except (UnicodeDecodeError, ValueError) as exc:
             self._reply(400, {"Err": f"request body is not valid JSON: {exc}"})
+            return
+        except RecursionError:
+            self._reply(400, {"Err": "request body is not valid JSON: nested too deeply"}, close=True)
             return
         status, reply = self.server.handlers.dispatch(self.path.lstrip("/").split("?", 1)[0], body)
         self._reply(status, reply)
@@ -81,7 +153,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _not_allowed(self) -> None:
         self._reply(405, {"Err": f"method {self.command} not allowed: plugin calls are POST"}, close=True)
 
-    do_GET = do_PUT = do_DELETE = do_HEAD = _not_allowed
+    do_GET = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = do_TRACE = do_CONNECT = _not_allowed
 
     def _reply(self, status: int, reply: dict[str, Any], *, close: bool = False) -> None:
         data = json.dumps(reply, separators=(",", ":")).encode()

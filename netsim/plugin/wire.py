@@ -57,13 +57,26 @@ class Connection:
         self.sock.settimeout(remaining)
 
     def _line(self, deadline: float) -> bytes:
-        self._arm(deadline)
-        line = self.reader.readline(_MAX_LINE + 1)
-        if len(line) > _MAX_LINE:
-            raise BrokenReply(f"reply line longer than {_MAX_LINE} bytes")
-        if not line:
-            raise BrokenReply("connection closed before the reply was complete")
-        return line
+        """One line, the deadline rearmed before every read: ``readline`` alone
+        restarts the socket timeout on each byte, so a plugin sending a byte
+        every half second held a caller far past its deadline."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            self._arm(deadline)
+            buffered = self.reader.peek(1)  # at most one recv, bounded by what is left
+            if not buffered:
+                if parts:  # a last line without its newline, as readline() returns it: callers judge it
+                    return b"".join(parts)
+                raise BrokenReply("connection closed before the reply was complete")
+            end = buffered.find(b"\n")
+            take = self.reader.read(len(buffered) if end < 0 else end + 1)  # from the buffer: no I/O
+            parts.append(take)
+            size += len(take)
+            if size > _MAX_LINE:
+                raise BrokenReply(f"reply line longer than {_MAX_LINE} bytes")
+            if end >= 0:
+                return b"".join(parts)
 
     def exchange(self, request: bytes, deadline: float, max_body: int) -> Reply:
         """Send ``request`` and read the reply; TimeoutError past ``deadline``."""
