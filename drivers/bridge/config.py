@@ -8,6 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from drivers.bridge.options import parse_extra_options
 from netsim import netlabel
 from netsim.driverapi import IPAMData, IPInterface
 from netsim.errors import InvalidParameterError, KernelError
@@ -104,6 +105,7 @@ def validate_network_options(options: Mapping[str, Any], host_links: Collection[
         _bool_option(generic, key, True)
     _host_binding(generic)
     parse_mtu(generic.get(netlabel.DRIVER_MTU))
+    parse_extra_options(generic)  # refused Docker options (gateway modes, ...) at load, as create_network does
 
 
 def parse_network_config(
