@@ -39,24 +39,47 @@ _PROTO_NUMBERS = {"tcp": 6, "udp": 17}
 _PROTO_NAMES = {number: name for name, number in _PROTO_NUMBERS.items()}
 
 
+#: Docker's default range for a host port left to the daemon (``-p 80``, ``-P``):
+#: portallocator's DefaultPortRangeStart / DefaultPortRangeEnd
+EPHEMERAL_PORTS = (49153, 60999)
+
+
 @dataclass(frozen=True)
 class PortBinding:
     """A published port: ``host_ip:host_port`` on the host → ``container_port`` in the container.
 
     ``host_ip`` "" means every host address (or the network's
-    ``host_binding_ipv4`` option when set).
+    ``host_binding_ipv4`` option when set). As in Docker's types.PortBinding,
+    ``host_port`` 0 leaves the port to the driver (the first free one of
+    :data:`EPHEMERAL_PORTS`), and ``host_port``-``host_port_end`` is a range
+    of which the first free port is taken (``host_port_end`` 0: no range).
+
+    >>> PortBinding("tcp", 80, 9000, host_port_end=9005).host_range()
+    (9000, 9005)
+    >>> PortBinding("udp", 53, 0).host_range()
+    (49153, 60999)
     """
 
     proto: Literal["tcp", "udp"]
     container_port: int
     host_port: int
     host_ip: str = ""
+    host_port_end: int = 0
 
     def __post_init__(self) -> None:
         if self.proto not in ("tcp", "udp"):
             raise InvalidParameterError(f"invalid port binding protocol {self.proto!r}: expected tcp or udp")
         object.__setattr__(self, "container_port", parse_port(self.container_port, what="container port"))
-        object.__setattr__(self, "host_port", parse_port(self.host_port, what="host port"))
+        if self.host_port != 0:
+            object.__setattr__(self, "host_port", parse_port(self.host_port, what="host port"))
+        end = self.host_port_end
+        if end not in (0, self.host_port):
+            end = parse_port(end, what="host port range end")
+            if self.host_port == 0 or end < self.host_port:
+                raise InvalidParameterError(
+                    f"invalid host port range {self.host_port}-{end}: expected START-END with START <= END"
+                )
+        object.__setattr__(self, "host_port_end", 0 if end == self.host_port else end)
         if self.host_ip:
             try:
                 address = ipaddress.ip_address(self.host_ip)
@@ -65,13 +88,27 @@ class PortBinding:
             if address.version != 4:
                 raise InvalidParameterError(f"invalid host IP {self.host_ip!r} in port binding: IPv4 expected")
 
+    def host_range(self) -> tuple[int, int]:
+        """The host ports this binding may take, inclusive."""
+        if self.host_port == 0:
+            return EPHEMERAL_PORTS
+        return self.host_port, self.host_port_end or self.host_port
+
+    @property
+    def fixed(self) -> bool:
+        """One known host port (not 0, not a range)."""
+        return self.host_port != 0 and self.host_port_end == 0
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "Proto": self.proto,
             "ContainerPort": self.container_port,
             "HostPort": self.host_port,
             "HostIP": self.host_ip,
         }
+        if self.host_port_end:
+            out["HostPortEnd"] = self.host_port_end
+        return out
 
     def to_docker_json(self) -> dict[str, Any]:
         """Docker's types.PortBinding as plugins receive it (Proto is the IP protocol number)."""
@@ -81,7 +118,7 @@ class PortBinding:
             "Port": self.container_port,
             "HostIP": self.host_ip,
             "HostPort": self.host_port,
-            "HostPortEnd": self.host_port,
+            "HostPortEnd": self.host_port_end or self.host_port,
         }
 
     @classmethod
@@ -91,8 +128,12 @@ class PortBinding:
             if "Port" in data and "ContainerPort" not in data:
                 raw = data["Proto"]
                 proto: Any = raw if isinstance(raw, str) else _PROTO_NAMES[int(raw)]
-                return cls(proto, int(data["Port"]), int(data["HostPort"]), str(data.get("HostIP", "")))
-            return cls(data["Proto"], int(data["ContainerPort"]), int(data["HostPort"]), str(data.get("HostIP", "")))
+                host, end = int(data["HostPort"]), int(data.get("HostPortEnd") or 0)
+                return cls(proto, int(data["Port"]), host, str(data.get("HostIP", "")), end if end != host else 0)
+            end = int(data.get("HostPortEnd") or 0)
+            return cls(
+                data["Proto"], int(data["ContainerPort"]), int(data["HostPort"]), str(data.get("HostIP", "")), end
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidParameterError(f"malformed port binding {dict(data)!r}: {exc}") from exc
 

@@ -236,19 +236,24 @@ class BridgeDriver(Driver):
                     host_ip = binding.host_ip or default_ip
                     if host_ip == "0.0.0.0":
                         host_ip = None
-                    self.ports.reserve(binding.proto, host_ip, binding.host_port, eid)
+                    # A fixed port, or the first free one of a range or of the ephemeral range.
+                    if binding.fixed:
+                        port = binding.host_port
+                        self.ports.reserve(binding.proto, host_ip, port, eid)
+                    else:
+                        port = self.ports.allocate(binding.proto, host_ip, *binding.host_range(), eid)
                     endpoint.published.append(
                         {
                             "Proto": binding.proto,
                             "HostIP": host_ip or "",
-                            "HostPort": binding.host_port,
+                            "HostPort": port,
                             "ContainerPort": binding.container_port,
                         }
                     )
                     if self.config.enable_iptables:
                         rule = Dnat(
                             proto=binding.proto,
-                            dport=binding.host_port,
+                            dport=port,
                             to_addr=str(endpoint.address.ip),
                             to_port=binding.container_port,
                             dst=host_ip,
@@ -263,7 +268,7 @@ class BridgeDriver(Driver):
                         endpoint.dnat_rules.append(rule)
                     if self.config.userland_proxy:
                         target = (str(endpoint.address.ip), binding.container_port)
-                        proxy = Listener(binding.proto, binding.host_port, host_ip or "0.0.0.0", forward_to=target)
+                        proxy = Listener(binding.proto, port, host_ip or "0.0.0.0", forward_to=target)
                         self.kernel.add_listener(ns, proxy)
                         undo.push(
                             f"stop docker-proxy {proxy.proto}/{proxy.port}",

@@ -45,6 +45,25 @@ class PortTable:
         self.check(proto, host_ip, host_port)
         self.by_port.setdefault((proto, host_port), []).append(Mapping(proto, host_ip, host_port, owner))
 
+    def allocate(self, proto: str, host_ip: str | None, first: int, last: int, owner: str) -> int:
+        """Reserve the first free port of ``first``..``last`` (libnetwork's
+        portallocator); ConflictError naming the range when none is free.
+        O(range x bindings of a port) at worst.
+
+        >>> table = PortTable(); table.reserve("tcp", None, 9000, "ep1")
+        >>> table.allocate("tcp", None, 9000, 9005, "ep2")
+        9001
+        """
+        for port in range(first, last + 1):
+            if all(
+                not (taken.host_ip is None or host_ip is None or taken.host_ip == host_ip)
+                for taken in self.by_port.get((proto, port), [])
+            ):
+                self.by_port.setdefault((proto, port), []).append(Mapping(proto, host_ip, port, owner))
+                return port
+        where = f"{host_ip or '0.0.0.0'}:{first}" + (f"-{last}" if last != first else "")
+        raise ConflictError(f"bind for {proto} {where} failed: all ports are allocated")
+
     def release_owner(self, owner: str) -> None:
         for key in list(self.by_port):
             kept = [m for m in self.by_port[key] if m.owner != owner]
@@ -66,4 +85,8 @@ class PortTable:
         """Refuse duplicates inside ``bindings`` too, before anything is reserved."""
         scratch = PortTable({k: list(v) for k, v in self.by_port.items()})
         for binding in bindings:
-            scratch.reserve(binding.proto, binding.host_ip or host_ip_default, binding.host_port, "this endpoint")
+            host_ip = binding.host_ip or host_ip_default
+            if binding.fixed:
+                scratch.reserve(binding.proto, host_ip, binding.host_port, "this endpoint")
+            else:
+                scratch.allocate(binding.proto, host_ip, *binding.host_range(), "this endpoint")

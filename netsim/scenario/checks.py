@@ -78,7 +78,7 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
     for i, net in enumerate(scenario.networks):
         _check_network(scenario, state, net, f"networks[{i}]", first_exclusive, fail)
     check_overlaps(scenario, state.nets, fail)
-    state.published = {(p.host_port, p.proto) for c in scenario.containers for p in c.publish}
+    state.published = {(p.host_port, p.proto) for c in scenario.containers for p in c.publish if p.fixed}
     for i, ctr in enumerate(scenario.containers):
         path = f"containers[{i}]"
         if ctr.host not in scenario.hosts:
@@ -273,6 +273,8 @@ def _check_ports(scenario: Scenario, state: _State, fail: Fail) -> None:
                 "none here: list a local network (bridge) first",
             )
         for j, pub in enumerate(ctr.publish):
+            if not pub.fixed:
+                continue  # the driver picks a free port of the range at run time
             users = bound.setdefault((ctr.host, pub.proto, pub.host_port), [])
             for other, other_ip in users:
                 if "" in (other_ip, pub.host_ip) or other_ip == pub.host_ip:

@@ -39,6 +39,12 @@ def port_bindings(ctr: ContainerSpec) -> list[Any]:
     from netsim.controller import PortBinding
 
     return [
-        PortBinding(proto=p.proto, container_port=p.container_port, host_port=p.host_port, host_ip=p.host_ip)
+        PortBinding(
+            proto=p.proto,
+            container_port=p.container_port,
+            host_port=p.host_port,
+            host_ip=p.host_ip,
+            host_port_end=p.host_port_end,
+        )
         for p in ctr.publish
     ]

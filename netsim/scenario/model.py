@@ -91,20 +91,29 @@ class ListenSpec:
 
 @dataclass(frozen=True)
 class PublishSpec:
-    """``[host_ip:]host_port:container_port[/proto]`` as in ``docker run -p``.
+    """``[host_ip:]host_port:container_port[/proto]`` as in ``docker run -p``;
+    ``host_port`` 0 leaves the port to the driver (Docker's ephemeral range),
+    ``host_port_end`` makes a range of which the first free port is taken.
 
-    >>> str(PublishSpec(5353, 53, "udp", "127.0.0.1"))
-    '127.0.0.1:5353:53/udp'
+    >>> str(PublishSpec(5353, 53, "udp", "127.0.0.1")), str(PublishSpec(9000, 80, host_port_end=9005))
+    ('127.0.0.1:5353:53/udp', '9000-9005:80/tcp')
     """
 
     host_port: int
     container_port: int
     proto: ListenProto = "tcp"
     host_ip: str = ""
+    host_port_end: int = 0
+
+    @property
+    def fixed(self) -> bool:
+        """One known host port: expectations can name it (``published:PORT``)."""
+        return self.host_port != 0 and self.host_port_end == 0
 
     def __str__(self) -> str:
         ip = f"{self.host_ip}:" if self.host_ip else ""
-        return f"{ip}{self.host_port}:{self.container_port}/{self.proto}"
+        host = f"{self.host_port}-{self.host_port_end}" if self.host_port_end else str(self.host_port)
+        return f"{ip}{host}:{self.container_port}/{self.proto}"
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ from netsim.validate import parse_ip, parse_mac, parse_network, parse_port
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _PUBLISH_RE = re.compile(
-    r"^(?:(?P<ip>[0-9.]+|\[[0-9A-Fa-f:.]+\]):)?(?P<host>[^:/]+):(?P<ctr>[^:/]+)(?:/(?P<proto>[a-z]+))?$"
+    r"^(?:(?:(?P<ip>[0-9.]+|\[[0-9A-Fa-f:.]+\]):)?(?P<host>[^:/]+):)?(?P<ctr>[^:/]+)(?:/(?P<proto>[a-z]+))?$"
 )
+_PORTS_RE = re.compile(r"^[0-9]+(?:-[0-9]+)?$")
 _STEP_ACTIONS: tuple[StepAction, ...] = ("connect", "disconnect", "remove_container", "remove_network")
 
 
@@ -277,20 +278,44 @@ def _listen(rd: _Reader, value: object, path: str) -> ListenSpec:
     return ListenSpec(proto=cast(ListenProto, rd.proto(proto, path, ("tcp", "udp"))), port=rd.port(port, path))
 
 
-def _publish(rd: _Reader, value: object, path: str) -> PublishSpec:
+def _publish(rd: _Reader, value: object, path: str) -> list[PublishSpec]:
+    """Docker's ``-p``: ``[IP:]HOST:CTR[/PROTO]``, ``CTR`` or ``0:CTR`` (a port the
+    driver picks from the ephemeral range), ``HOST-END:CTR`` (the first free of
+    a range), ``HOST-END:CTR-CTREND`` (one to one, equal lengths)."""
     text = rd.text(value, path)
     match = _PUBLISH_RE.match(text)
-    if match is None:
-        rd.fail(path, f"invalid published port {text!r}: expected [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]")
+    expected = "[HOST_IP:][HOST_PORT[-END]:]CONTAINER_PORT[-END][/PROTO]"
+    if match is None or not all(_PORTS_RE.match(part) for part in (match["host"] or "0", match["ctr"])):
+        rd.fail(path, f"invalid published port {text!r}: expected {expected}")
     host_ip = ""
     if match["ip"]:
         host_ip = rd.ip(match["ip"].strip("[]"), path)
-    return PublishSpec(
-        host_port=rd.port(match["host"], path),
-        container_port=rd.port(match["ctr"], path),
-        proto=cast(ListenProto, rd.proto(match["proto"] or "tcp", path, ("tcp", "udp"))),
-        host_ip=host_ip,
-    )
+    proto = cast(ListenProto, rd.proto(match["proto"] or "tcp", path, ("tcp", "udp")))
+    ctr_first, ctr_last = _port_range(rd, match["ctr"], path)
+    if match["host"] is None or match["host"] == "0":
+        host_first, host_last = 0, 0
+    else:
+        host_first, host_last = _port_range(rd, match["host"], path)
+    if ctr_first == ctr_last:
+        end = host_last if host_last != host_first else 0
+        return [PublishSpec(host_first, ctr_first, proto, host_ip, end)]
+    if host_first == 0:
+        return [PublishSpec(0, port, proto, host_ip) for port in range(ctr_first, ctr_last + 1)]
+    if host_last - host_first != ctr_last - ctr_first:
+        rd.fail(path, f"invalid published port {text!r}: host and container ranges differ in length")
+    return [
+        PublishSpec(host_first + offset, ctr_first + offset, proto, host_ip)
+        for offset in range(ctr_last - ctr_first + 1)
+    ]
+
+
+def _port_range(rd: _Reader, text: str, path: str) -> tuple[int, int]:
+    first, dash, last = text.partition("-")
+    start = rd.port(first, path)
+    end = rd.port(last, path) if dash else start
+    if end < start:
+        rd.fail(path, f"invalid port range {text!r}: the end is below the start")
+    return start, end
 
 
 def _container(rd: _Reader, value: object, path: str, default_host: str) -> ContainerSpec:
@@ -306,7 +331,9 @@ def _container(rd: _Reader, value: object, path: str, default_host: str) -> Cont
             _listen(rd, x, f"{path}.listen[{i}]") for i, x in enumerate(rd.seq(raw.get("listen"), f"{path}.listen"))
         ),
         publish=tuple(
-            _publish(rd, x, f"{path}.publish[{i}]") for i, x in enumerate(rd.seq(raw.get("publish"), f"{path}.publish"))
+            spec
+            for i, x in enumerate(rd.seq(raw.get("publish"), f"{path}.publish"))
+            for spec in _publish(rd, x, f"{path}.publish[{i}]")
         ),
     )
 
