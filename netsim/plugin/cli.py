@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -69,10 +70,17 @@ def build_served(
         if not issubclass(target, Driver | Ipam):
             raise InvalidParameterError(f"{target.__name__} is neither a netsim Driver nor an Ipam")
         cls = target
+        # As the conformance suite does: the driver config first (kernel, host,
+        # options), then no arguments.
         try:
-            target = cls()
-        except TypeError as exc:
-            raise InvalidParameterError(f"cannot construct {cls.__name__} without arguments: {exc}") from exc
+            target = cls(dict(config or {}))  # type: ignore[call-arg]
+        except TypeError:
+            try:
+                target = cls()
+            except TypeError as exc:
+                raise InvalidParameterError(
+                    f"cannot construct {cls.__name__} from the driver config or without arguments: {exc}"
+                ) from exc
     if isinstance(target, Driver):
         return target, None, None
     if isinstance(target, Ipam):
@@ -161,6 +169,8 @@ def _start(args: argparse.Namespace, stack: contextlib.ExitStack) -> PluginServe
             config = json.loads(args.config)
             if not isinstance(config, dict):
                 raise InvalidParameterError("--config must be a JSON object")
+            # A driver that works on a kernel gets a simulated host, as --builtin does.
+            config = {**host_config(stack, args.kernel), **config}
             driver, capability, ipam = build_served(load_target(args.target), name=args.name, config=config)
         if args.scope:
             capability = Capability(args.scope, args.connectivity_scope or args.scope)
@@ -176,6 +186,32 @@ def _start(args: argparse.Namespace, stack: contextlib.ExitStack) -> PluginServe
         return None
     stack.callback(server.stop)
     return server
+
+
+def host_config(stack: contextlib.ExitStack, kernel_kind: str) -> dict[str, Any]:
+    """The driver config a served target's init function or class receives:
+    the kernel and host it acts on, as a controller would give them. Launched
+    by netsim inside a simulated host (``NETSIM_PLUGIN_HOST``, linux kernel):
+    that host; otherwise a fresh one on a ``kernel_kind`` kernel, removed when
+    ``stack`` closes."""
+    from netsim.driverapi import CONFIG_HOST, CONFIG_KERNEL, CONFIG_OPTIONS
+    from netsim.kernel import make_kernel
+    from netsim.plugin.hosted import HOST_ENV, host_from_environment
+
+    if kernel_kind == "linux" and os.environ.get(HOST_ENV):
+        kernel = make_kernel("linux")
+        stack.callback(kernel.close)
+        host = host_from_environment(kernel)
+        assert host is not None
+        kernel.borrow_namespace(host.namespace)  # type: ignore[attr-defined]
+        return {CONFIG_KERNEL: kernel, CONFIG_HOST: host, CONFIG_OPTIONS: {}}
+    from netsim.controller import Controller, ControllerConfig
+
+    kernel = make_kernel(kernel_kind)
+    stack.callback(kernel.close)
+    controller = Controller(kernel, ControllerConfig(host="plugin", entry_points=False))
+    stack.callback(controller.close)
+    return {CONFIG_KERNEL: kernel, CONFIG_HOST: controller.host, CONFIG_OPTIONS: {}}
 
 
 def serve_builtin(
@@ -199,7 +235,8 @@ def serve_builtin(
 
     kernel = make_kernel(kernel_kind)
     stack.callback(kernel.close)
-    controller = Controller(kernel, ControllerConfig(host="plugin", entry_points=False))
+    # Entry points too: --builtin serves any installed driver by name.
+    controller = Controller(kernel, ControllerConfig(host="plugin"))
     stack.callback(controller.close)
     try:
         entry = controller.registry.driver(name)
@@ -209,7 +246,7 @@ def serve_builtin(
     try:
         return None, None, controller.registry.ipam(name).driver
     except NotFoundError:
-        raise NotFoundError(f"no built-in network or IPAM driver named {name!r}") from None
+        raise NotFoundError(f"no built-in or installed network or IPAM driver named {name!r}") from None
 
 
 def main() -> int:

@@ -71,8 +71,14 @@ def serve_builtin_in_host(
     if not (environ if environ is not None else os.environ).get(HOST_ENV):
         return None
     targets = {driver.name: driver.target for driver in BUILTIN_DRIVERS}
+    from netsim.registry import DRIVER_GROUP, process_entry_points
+
+    for entry_point in process_entry_points().group(DRIVER_GROUP):
+        targets.setdefault(entry_point.name, entry_point.value)  # installed drivers are served the same way
     if name not in targets:
-        raise NotFoundError(f"no built-in network driver named {name!r} (built-ins: {', '.join(sorted(targets))})")
+        raise NotFoundError(
+            f"no built-in or installed network driver named {name!r} (known: {', '.join(sorted(targets))})"
+        )
     kernel = make_kernel("linux")
     stack.callback(kernel.close)
     host = host_from_environment(kernel, environ)
