@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from netsim.conformance.harness import DriverUnderTest, assert_unchanged, expect_error, new_id
+from netsim.controller import IpamConfig, PoolConfig
 from netsim.driverapi import InterfaceInfo
 from netsim.errors import NetsimError
 from netsim.validate import parse_mac
@@ -78,3 +81,75 @@ def test_delete_endpoint_undoes_create(dut: DriverUnderTest) -> None:
         assert_unchanged(dut.kernel, before, "delete_endpoint left something in the kernel")
     finally:
         dut.driver.delete_network(nid)
+
+
+def test_duplicate_endpoint_id_is_refused(dut: DriverUnderTest) -> None:
+    """A second create_endpoint with an endpoint id the network already has is
+    refused with a netsim error and changes nothing in the kernel; a driver that
+    keeps no endpoint state (null, host) may accept it as a no-op instead.
+    Either way one delete_endpoint then undoes the first create completely.
+
+    libnetwork's bridge, macvlan and overlay look the id up first and fail
+    (``endpoint %s already exists``); null's and host's CreateEndpoint do nothing."""
+    nid, data = dut.create_network_direct()
+    try:
+        before_create = dut.kernel.snapshot()
+        eid = new_id()
+        pool = data[0].pool
+        dut.driver.create_endpoint(
+            nid, eid, InterfaceInfo(address=ipaddress.ip_interface(f"{pool[30]}/{pool.prefixlen}")), {}
+        )
+        try:
+            before_duplicate = dut.kernel.snapshot()
+            again = InterfaceInfo(address=ipaddress.ip_interface(f"{pool[31]}/{pool.prefixlen}"))
+            try:
+                dut.driver.create_endpoint(nid, eid, again, {})
+            except NetsimError:
+                pass  # refused, as libnetwork's stateful drivers do
+            except Exception as exc:
+                raise AssertionError(
+                    f"expected a netsim error for a duplicate endpoint id, got {type(exc).__name__}: {exc}"
+                ) from exc
+            assert_unchanged(dut.kernel, before_duplicate, "a duplicate create_endpoint changed the kernel")
+        finally:
+            dut.driver.delete_endpoint(nid, eid)
+        assert_unchanged(dut.kernel, before_create, "one delete_endpoint did not undo create + duplicate create")
+    finally:
+        dut.driver.delete_network(nid)
+
+
+@pytest.mark.kernel_effects
+def test_ipv6_endpoint_on_a_dual_stack_network(dut: DriverUnderTest) -> None:
+    """On a network with an IPv4 and an IPv6 pool, an endpoint created with an
+    IPv6 address keeps it, and after join the container's interface carries
+    both its IPv4 and its IPv6 address. Skipped for null and host networks,
+    which get no pools at all (libnetwork's ``hasSpecialDriver`` skips IPAM).
+
+    libnetwork hands create_network the IPv6 pools (ipV6Data) and create_endpoint
+    the address (InterfaceInfo.AddressIPv6); osl puts both on the interface."""
+    subnet = dut.next_subnet()
+    v6_subnet = f"fd77:0:0:{subnet.split('.')[2]}::/64"
+    net = dut.ctrl.create_network(
+        "conf-dual",
+        driver=dut.name,
+        options=dict(dut.options),
+        ipv6=True,
+        ipam=IpamConfig(pools=[PoolConfig(subnet=subnet)], pools_v6=[PoolConfig(subnet=v6_subnet)]),
+    )
+    try:
+        if not net.ipv6_data:
+            pytest.skip("the network has no IP pools (a null or host network, as in libnetwork)")
+        wanted = ipaddress.ip_interface(f"{ipaddress.ip_network(v6_subnet)[0x20]}/64")
+        ep = dut.ctrl.connect("conf-dual-c", net.name, ipv6=str(wanted.ip))
+        try:
+            assert ep.address_ipv6 == wanted, f"the endpoint's IPv6 address is {ep.address_ipv6}, not {wanted}"
+            sandbox = ep.sandbox
+            assert sandbox is not None and ep.iface, "the joined endpoint has no interface in its sandbox"
+            on_iface = {cidr for dev, cidr in dut.kernel.addresses(sandbox.namespace) if dev == ep.iface}
+            assert str(wanted) in on_iface, f"{ep.iface} in the container carries {sorted(on_iface)}, not {wanted}"
+            assert str(ep.address) in on_iface, f"{ep.iface} lost its IPv4 address {ep.address}: {sorted(on_iface)}"
+        finally:
+            dut.ctrl.disconnect("conf-dual-c", net.name)
+            dut.ctrl.delete_sandbox("conf-dual-c")
+    finally:
+        dut.ctrl.delete_network(net.name)

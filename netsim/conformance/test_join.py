@@ -51,11 +51,28 @@ def test_join_interface_names_are_valid(dut: DriverUnderTest) -> None:
         assert not any(c in prefix for c in "/: \t"), f"bad destination prefix {prefix!r}"
 
 
-def test_join_gateway_is_inside_the_subnet(dut: DriverUnderTest) -> None:
+def test_join_gateway_is_on_link(dut: DriverUnderTest) -> None:
+    """A gateway given at join is on-link: inside the network's subnet (and not its
+    network address), or inside a CONNECTED static route of the same join.
+
+    libnetwork's ``SetGateway`` stores any address, and the sandbox adds the
+    join's connected routes to the interface before its default route, so a
+    gateway outside the subnet is valid when a connected route reaches it
+    (Calico's 169.254.1.1 with ``169.254.1.1/32 dev eth0``). One reached by
+    nothing could never be a default route's next hop."""
     with joined(dut) as (jinfo, data, _):
-        if jinfo.gateway is not None:
-            assert any(jinfo.gateway in d.pool for d in data), f"gateway {jinfo.gateway} is outside {data[0].pool}"
-            assert jinfo.gateway != data[0].pool.network_address, "the gateway is the network address"
+        gateway = jinfo.gateway
+        if gateway is None:
+            return
+        connected = [r.destination for r in jinfo.static_routes if r.route_type == CONNECTED]
+        if any(gateway.version == net.version and gateway in net for net in connected):
+            return
+        pools = [d.pool for d in data if d.pool.version == gateway.version]
+        assert any(gateway in pool for pool in pools), (
+            f"gateway {gateway} is outside {', '.join(map(str, pools)) or 'every pool'} and no CONNECTED "
+            "static route reaches it"
+        )
+        assert all(gateway != pool.network_address for pool in pools), "the gateway is the network address"
 
 
 def test_join_static_routes_are_valid(dut: DriverUnderTest) -> None:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from netsim import netlabel
 from netsim.conformance.harness import DriverUnderTest, assert_unchanged, expect_error, new_id
 from netsim.driverapi import NetworkInfo
-from netsim.errors import NetsimError, NotFoundError, NotImplementedByDriverError, PluginReplyError
+from netsim.errors import (
+    InvalidParameterError,
+    NetsimError,
+    NotFoundError,
+    NotImplementedByDriverError,
+    PluginReplyError,
+)
 
 
 def test_create_then_delete_network(dut: DriverUnderTest) -> None:
@@ -51,3 +58,28 @@ def test_network_through_controller_round_trip(dut: DriverUnderTest) -> None:
     net = dut.create_network("conf-net")
     dut.ctrl.delete_network(net.name)
     assert_unchanged(dut.kernel, before, "the kernel changed")
+
+
+def test_malformed_option_value_is_invalid_parameter(dut: DriverUnderTest) -> None:
+    """A malformed value of a driver option (``com.docker.network.driver.mtu=12ab``)
+    is refused with InvalidParameterError, not another error, and the refused
+    create leaves the kernel as it was; a driver that does not take the option
+    (null, host, overlay) may ignore it.
+
+    libnetwork's bridge parses its options with ``parseErr`` →
+    ``types.InvalidParameterErrorf``; like libnetwork it ignores option keys it
+    does not know, so this check is about values, not unknown keys."""
+    before = dut.kernel.snapshot()
+    nid = new_id()
+    options = dut.network_options()
+    options[netlabel.GENERIC_DATA] = {**options[netlabel.GENERIC_DATA], netlabel.DRIVER_MTU: "12ab"}
+    try:
+        dut.driver.create_network(nid, options, NetworkInfo(), dut.ipam_data(), [])
+    except InvalidParameterError:
+        assert_unchanged(dut.kernel, before, "a create_network refused for a malformed option changed the kernel")
+        return
+    except Exception as exc:
+        raise AssertionError(
+            f"expected InvalidParameterError for {netlabel.DRIVER_MTU}='12ab', got {type(exc).__name__}: {exc}"
+        ) from exc
+    dut.driver.delete_network(nid)

@@ -13,6 +13,7 @@ from typing import Any
 
 from drivers.bridge import init as bridge_init
 from netsim.driverapi import (
+    CONNECTED,
     NEXTHOP,
     Capability,
     DiscoveryType,
@@ -24,7 +25,7 @@ from netsim.driverapi import (
     NetworkInfo,
     StaticRoute,
 )
-from netsim.errors import ConflictError, NotFoundError, NotImplementedByDriverError
+from netsim.errors import ConflictError, InvalidParameterError, NotFoundError, NotImplementedByDriverError
 from netsim.kernel.base import Filter
 
 
@@ -341,3 +342,47 @@ class NoIsolation(Wrapped):
         for rule in kernel.rules(ns):
             if isinstance(rule, Filter) and rule.layer == "ip" and rule.in_iface and rule.out_iface:
                 kernel.delete_rule(ns, rule)
+
+
+class CalicoGateway(Wrapped):
+    """Not faulty: Calico's design, a link-local gateway outside the subnet reached
+    through a CONNECTED /32 route. libnetwork accepts it, so the suite must too."""
+
+    def join(self, nid: str, eid: str, sbox_key: str, jinfo: JoinInfo, options: Mapping[str, Any]) -> None:
+        super().join(nid, eid, sbox_key, jinfo, options)
+        jinfo.gateway = ipaddress.IPv4Address("169.254.1.1")
+        jinfo.static_routes.append(StaticRoute(ipaddress.ip_network("169.254.1.1/32"), CONNECTED, None))
+
+
+class DuplicateEndpointLeaks(Wrapped):
+    """Takes a second create_endpoint with a known id as a new endpoint under
+    another name: a second veth nobody will ever delete."""
+
+    def create_endpoint(self, nid: str, eid: str, ifinfo: InterfaceInfo, options: Mapping[str, Any]) -> None:
+        try:
+            super().create_endpoint(nid, eid, ifinfo, options)
+        except ConflictError:
+            super().create_endpoint(nid, uuid.uuid4().hex * 2, InterfaceInfo(address=ifinfo.address), options)
+
+
+class MalformedMtuBareError(Wrapped):
+    """Parses the MTU option with a bare int(): a malformed value escapes as ValueError."""
+
+    def create_network(
+        self, nid: str, options: Mapping[str, Any], ninfo: NetworkInfo, v4: Sequence[IPAMData], v6: Sequence[IPAMData]
+    ) -> None:
+        generic = options.get("com.docker.network.generic") or {}
+        if "com.docker.network.driver.mtu" in generic:
+            int(generic["com.docker.network.driver.mtu"])
+        super().create_network(nid, options, ninfo, v4, v6)
+
+
+class NoDualStack(Wrapped):
+    """Refuses any network with an IPv6 pool: no dual stack."""
+
+    def create_network(
+        self, nid: str, options: Mapping[str, Any], ninfo: NetworkInfo, v4: Sequence[IPAMData], v6: Sequence[IPAMData]
+    ) -> None:
+        if v6:
+            raise InvalidParameterError("faulty: IPv6 pools are not supported")
+        super().create_network(nid, options, ninfo, v4, v6)
