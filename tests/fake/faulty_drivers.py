@@ -4,6 +4,7 @@ can be shown to catch it (tests/fake/test_conformance_catches.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import threading
 import time
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from drivers.bridge import init as bridge_init
+from netsim import netlabel
 from netsim.driverapi import (
     CONNECTED,
     NEXTHOP,
@@ -386,3 +388,18 @@ class NoDualStack(Wrapped):
         if v6:
             raise InvalidParameterError("faulty: IPv6 pools are not supported")
         super().create_network(nid, options, ninfo, v4, v6)
+
+
+class PublishesToTheWrongPort(Wrapped):
+    """Reports the requested port map but forwards each host port to the
+    container port + 1, where nothing listens: the port never answers."""
+
+    def program_external_connectivity(self, nid: str, eid: str, options: Mapping[str, Any]) -> None:
+        bindings = options.get(netlabel.PORT_MAP) or []
+        shifted = [
+            {**b, "ContainerPort": int(b["ContainerPort"]) + 1}
+            if isinstance(b, Mapping)
+            else dataclasses.replace(b, container_port=b.container_port + 1)
+            for b in bindings
+        ]
+        super().program_external_connectivity(nid, eid, {**options, netlabel.PORT_MAP: shifted})

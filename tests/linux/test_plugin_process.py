@@ -75,14 +75,16 @@ def test_stdlib_plugin_passes_the_whole_suite_on_the_real_kernel(pytester: pytes
     verdicts = _suite(pytester, "linux", "--netsim-plugin-cmd", PLUGIN_CMD, "--netsim-plugin-name", "sbridge")
     failed = {name: v for name, v in verdicts.items() if v[0] in ("failure", "error")}
     assert not failed, failed
-    assert len(verdicts) == 32
+    assert len(verdicts) == 33
     skipped = {name for name, v in verdicts.items() if v[0] == "skipped"}
     # the table-event checks, which are for global-scope drivers (the sample is local), and
-    # the restart check (a plugin keeps its own state: nothing is replayed to it)
+    # the restart check (a plugin keeps its own state: nothing is replayed to it), and the
+    # published-port check (the sample publishes no ports: no port map in its oper info)
     assert skipped == {
         "test_event_notify_accepts_every_event_type",
         "test_decode_table_entry_returns_id_and_strings",
         "test_restart_rebuilds_the_driver_exactly",
+        "test_published_port_is_reachable_from_outside",
     }
     assert _mounts() == before, "the root mount namespace changed"
 
@@ -99,6 +101,7 @@ def test_on_the_fake_kernel_kernel_effect_checks_skip_with_the_reason(pytester: 
         "test_endpoints_of_one_network_reach_each_other",
         "test_separate_networks_do_not_reach_each_other",
         "test_ipv6_endpoint_on_a_dual_stack_network",
+        "test_published_port_is_reachable_from_outside",
     }
     assert sum(1 for outcome, _ in verdicts.values() if outcome == "passed") == 22
 

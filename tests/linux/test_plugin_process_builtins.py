@@ -32,7 +32,7 @@ def test_builtin_bridge_in_its_own_process_has_the_in_process_verdicts(pytester:
     command = [sys.executable, "-m", "netsim.plugin", "serve", "--builtin", "bridge", "--kernel", "linux"]
     command += ["--socket", "/run/docker/plugins/xbridge.sock"]
     served = _verdicts(pytester, "--netsim-plugin-cmd", shlex.join(command), "--netsim-plugin-name", "xbridge")
-    assert len(in_process) == 32
+    assert len(in_process) == 33
     # A plugin process keeps its own state across a controller restart: that check skips for it.
     assert served == {**in_process, "test_restart_rebuilds_the_driver_exactly": "skipped"}
     assert "failure" not in served.values() and "error" not in served.values()
