@@ -47,4 +47,5 @@ def test_the_guides_sample_driver_passes_every_check_on_the_real_kernel(tmp_path
     )
     counts = helpers.summary(result)
     assert result.returncode == 0 and counts.get("passed", 0) >= 26, helpers.explain(result)
-    assert counts.get("skipped", 0) <= 2, helpers.explain(result)
+    # table events (global scope) and the published-port check (the sample publishes none)
+    assert counts.get("skipped", 0) <= 3, helpers.explain(result)
