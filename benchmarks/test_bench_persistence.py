@@ -58,7 +58,9 @@ _unique = itertools.count()
 def test_lifecycle_on_store(benchmark: Any, kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     benchmark.group = "controller lifecycle by store (fake kernel)"
     server = request.getfixturevalue("etcd") if kind == "etcd" else None
-    ctrl = Controller(FakeKernel(), ControllerConfig(local_store=_store_url(kind, server, tmp_path), entry_points=False))
+    ctrl = Controller(
+        FakeKernel(), ControllerConfig(local_store=_store_url(kind, server, tmp_path), entry_points=False)
+    )
     ctrl.create_network("bench", "bridge")
     names = (f"e{i}" for i in itertools.count())
     try:
