@@ -167,14 +167,24 @@ def _check_nesting(text: str, file: str) -> None:
     depth = 0
     starts = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
     ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
-    for event in yaml.parse(text, Loader=_BASE_LOADER):
-        if isinstance(event, starts):
-            depth += 1
-            if depth > MAX_NESTING:
-                line = event.start_mark.line + 1 if event.start_mark is not None else 0
-                raise ScenarioError(f"invalid YAML at line {line}: nested deeper than {MAX_NESTING} levels", file=file)
-        elif isinstance(event, ends):
-            depth -= 1
+    try:
+        for event in yaml.parse(text, Loader=_BASE_LOADER):
+            if isinstance(event, starts):
+                depth += 1
+                if depth > MAX_NESTING:
+                    line = event.start_mark.line + 1 if event.start_mark is not None else 0
+                    raise ScenarioError(
+                        f"invalid YAML at line {line}: nested deeper than {MAX_NESTING} levels", file=file
+                    )
+            elif isinstance(event, ends):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        # Newer libyaml (PyYAML 6.0.4) stops at its own depth limit first: same refusal, same words.
+        if "nesting depth" not in str(exc):
+            raise
+        where = getattr(exc, "problem_mark", None)
+        line = where.line + 1 if where is not None else 0
+        raise ScenarioError(f"invalid YAML at line {line}: nested deeper than {MAX_NESTING} levels", file=file) from exc
 
 
 def parse_yaml(text: str, file: str) -> object:

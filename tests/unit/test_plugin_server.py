@@ -338,7 +338,7 @@ def test_serve_builtin_bridge(sock_dir: Path, kernel_kind: str) -> None:
 
 def test_serve_builtin_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert serve_main(["serve", "--builtin", "nope", "--socket", "/tmp/nsp-unused2.sock"]) == 1
-    assert "no built-in network or IPAM driver named 'nope'" in capsys.readouterr().err
+    assert "no built-in or installed network or IPAM driver named 'nope'" in capsys.readouterr().err
     assert serve_main(["serve", "x:Y", "--builtin", "bridge", "--socket", "/tmp/nsp-unused2.sock"]) == 1
     assert "either MODULE:CLASS or --builtin" in capsys.readouterr().err
     assert not os.path.exists("/tmp/nsp-unused2.sock")
