@@ -20,16 +20,16 @@ if TYPE_CHECKING:
 Record = dict[str, Any]
 
 
-def _ip(text: str) -> Any:
+def parse_ip_text(text: str) -> Any:
     """The address of ``10.0.0.2/24`` (ip_interface would build a network too: 20x the cost)."""
     return ipaddress.ip_address(text.partition("/")[0])
 
 
-def _addresses(endpoint: Record) -> list[tuple[str | None, str | None]]:
+def endpoint_addresses(endpoint: Record) -> list[tuple[str | None, str | None]]:
     return [(endpoint["address"], endpoint["pool_id"]), (endpoint["address_ipv6"], endpoint["pool_id6"])]
 
 
-def _quietly(action: Any, *args: Any) -> None:
+def quietly(action: Any, *args: Any) -> None:
     with contextlib.suppress(NetsimError):
         action(*args)
 
@@ -46,7 +46,7 @@ def reconcile_ipam(ctrl: Controller, state: _State, report: RecoveryReport) -> N
         owners = _owned_addresses(by_driver.get(name, []), state)
         for pool_id in ipam.pool_ids(local_space):
             if pool_id not in owners:
-                _quietly(ipam.release_pool, pool_id)
+                quietly(ipam.release_pool, pool_id)
                 report.released.append(f"pool {pool_id}: no network owns it")
         for pool_id, owned in owners.items():
             if not pool_id.startswith(f"{local_space}/"):
@@ -56,10 +56,10 @@ def reconcile_ipam(ctrl: Controller, state: _State, report: RecoveryReport) -> N
             except NotFoundError:
                 continue  # the pool itself was lost with the IPAM's store: nothing to compare
             for address in sorted(taken - owned.all_of_pool, key=int):
-                _quietly(ipam.release_address, pool_id, address)
+                quietly(ipam.release_address, pool_id, address)
                 report.released.append(f"address {address} in {pool_id}: no record owns it")
             for address in sorted(owned.mine - taken, key=int):
-                _quietly(ipam.request_address, pool_id, address, {})
+                quietly(ipam.request_address, pool_id, address, {})
                 report.released.append(f"address {address} in {pool_id}: owned but free, taken back")
 
 
@@ -80,14 +80,14 @@ def _owned_addresses(networks: list[Record], state: _State) -> dict[str, _Owned]
             data = entry["data"]
             for text in [data.get("Gateway"), *(data.get("AuxAddresses") or {}).values()]:
                 if text:
-                    owned.mine.add(_ip(text))
+                    owned.mine.add(parse_ip_text(text))
     for endpoint in state.endpoints.values():
         for address, pool_id in (
             (endpoint["address"], endpoint["pool_id"]),
             (endpoint["address_ipv6"], endpoint["pool_id6"]),
         ):
             if address and pool_id in owners:
-                owners[pool_id].mine.add(_ip(address))
+                owners[pool_id].mine.add(parse_ip_text(address))
     for pool_id, owned in owners.items():
         for other, other_owned in owners.items():
             if subnet_of[other] == subnet_of[pool_id]:

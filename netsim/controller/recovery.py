@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netsim import netlabel
+from netsim.controller.ipam_reconcile import parse_ip_text as _ip
+from netsim.controller.ipam_reconcile import quietly as _quietly
 from netsim.controller.ipam_reconcile import reconcile_ipam
 from netsim.controller.records import endpoint_key, network_key, sandbox_key
 from netsim.controller.replay import ReplayKernel
@@ -88,11 +90,6 @@ class _State:
 def _records(ctrl: Controller, prefix: str) -> list[Record]:
     """Private, mutable copies of the records under ``prefix``."""
     return ctrl.records.all_under(prefix)
-
-
-def _ip(text: str) -> Any:
-    """The address of ``10.0.0.2/24`` (ip_interface would build a network too: 20x the cost)."""
-    return ipaddress.ip_address(text.partition("/")[0])
 
 
 def _replays(ctrl: Controller, driver_name: str) -> bool:
@@ -257,11 +254,6 @@ def _check_health(ctrl: Controller, replay: ReplayKernel, state: _State, links: 
 
 
 # --- 4. clean-up of broken objects ---------------------------------------------------------------------
-def _quietly(action: Any, *args: Any) -> None:
-    with contextlib.suppress(NetsimError):
-        action(*args)
-
-
 def _clean_broken(ctrl: Controller, replay: ReplayKernel, state: _State, report: RecoveryReport) -> None:
     for key, why in sorted(state.broken_endpoints.items()):
         report.removed.append(f"endpoint {state.endpoints[key]['name']!r}: {why}")
@@ -315,10 +307,6 @@ def _remove_endpoint(ctrl: Controller, replay: ReplayKernel, state: _State, key:
     ctrl.records.delete(endpoint_key(nid, eid))
     ctrl.records.release_name(f"endpoint/{nid}", endpoint["name"])
     del state.endpoints[key]
-
-
-def _addresses(endpoint: Record) -> list[tuple[str | None, str | None]]:
-    return [(endpoint["address"], endpoint["pool_id"]), (endpoint["address_ipv6"], endpoint["pool_id6"])]
 
 
 def _release_endpoint_addresses(ctrl: Controller, network: Record, endpoint: Record) -> None:
@@ -390,7 +378,7 @@ def _sweep(ctrl: Controller, replay: ReplayKernel, state: _State, report: Recove
         ns = sandbox["namespace"]
         defaults = [r for r in kernel.routes(ns) if r.dst == "default" and r.proto == "static"]
         recorded = {(g["via"], g["dev"]) for g in (sandbox["gw4"], sandbox["gw6"]) if g}
-        if {(r.via, r.dev) for r in defaults} == recorded and _choices_hold(ctrl, state, sandbox):
+        if {(r.via, r.dev) for r in defaults} == recorded and _choices_hold(ctrl, sandbox):
             continue  # the common case: kernel and record agree
         for route in defaults:
             dst = "default" if route.family == 4 else "default6"
@@ -403,15 +391,9 @@ def _sweep(ctrl: Controller, replay: ReplayKernel, state: _State, report: Recove
             report.swept.append(f"container {sandbox['container']!r}: default routes reset")
 
 
-def _choices_hold(ctrl: Controller, state: _State, sandbox: Record) -> bool:
-    """Whether the recorded gateways are still the ones libnetwork would choose
-    (the first joined endpoint with a gateway, per family)."""
-    wanted: dict[str, Any] = {"gw4": None, "gw6": None}
-    for nid, eid in sandbox["endpoints"]:
-        endpoint = state.endpoints.get((nid, eid))
-        if endpoint is None or not endpoint["iface"]:
-            continue
-        for slot, key in (("gw4", "gateway"), ("gw6", "gateway6")):
-            if wanted[slot] is None and endpoint[key]:
-                wanted[slot] = {"endpoint": eid, "via": endpoint[key], "dev": endpoint["iface"]}
-    return bool(wanted["gw4"] == sandbox["gw4"] and wanted["gw6"] == sandbox["gw6"])
+def _choices_hold(ctrl: Controller, sandbox: Record) -> bool:
+    """Whether the recorded gateways are still the ones libnetwork would choose."""
+    from netsim.controller.sandbox import gateway_choices
+
+    chosen = gateway_choices(ctrl, sandbox)
+    return bool(chosen["gateway"] == sandbox["gw4"] and chosen["gateway6"] == sandbox["gw6"])

@@ -120,7 +120,7 @@ def unplug_interface(ctrl: Controller, sandbox: dict[str, Any], endpoint: dict[s
     undo.push(f"move {src} in", lambda: kernel.move_link(host_ns, src, ns, name))
 
 
-def _gateway_choices(ctrl: Controller, sandbox: dict[str, Any]) -> dict[str, dict[str, str] | None]:
+def gateway_choices(ctrl: Controller, sandbox: dict[str, Any]) -> dict[str, dict[str, str] | None]:
     """libnetwork's choice, per family (``gateway``, ``gateway6``): the first
     endpoint joined, in join order, that has a gateway (drivers give none for
     internal networks). One pass over the sandbox's endpoints, O(endpoints)."""
@@ -142,7 +142,7 @@ def update_default_routes(ctrl: Controller, sandbox: dict[str, Any], undo: Undo)
     if not sandbox["own_namespace"]:
         return  # never touch the host's own routes
     kernel, ns = ctrl.kernel, sandbox["namespace"]
-    choices = _gateway_choices(ctrl, sandbox)
+    choices = gateway_choices(ctrl, sandbox)
     for slot, key, dst in (("gw4", "gateway", "default"), ("gw6", "gateway6", "default6")):
         current, wanted = sandbox[slot], choices[key]
         if current == wanted:
