@@ -18,7 +18,7 @@ import sys
 import threading
 from typing import Any
 
-from netsim.cluster import notify_node
+from netsim.cluster import UNDERLAY_BRIDGE, UNDERLAY_DEV, notify_node, underlay_address
 from netsim.cluster.shared import (
     ClusterIpam,
     StoreTableEvents,
@@ -35,14 +35,8 @@ from netsim.netlabel import PortBinding
 from netsim.store import KVStore, WatchEvent, open_store
 from netsim.undo import rollback_on_error
 
-UNDERLAY_DEV = "eth1"
-UNDERLAY_BRIDGE = "br0"
 CLUSTER_IPAM = "cluster-default"
 NODE_PREFIX = "cluster/node/"
-
-
-def underlay_address(index: int) -> str:
-    return f"198.19.0.{index + 2}"
 
 
 def ipam_config(data: dict[str, Any]) -> IpamConfig:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from netsim import errors
-from netsim.cluster.host import UNDERLAY_BRIDGE
+from netsim.cluster import UNDERLAY_BRIDGE
 from netsim.controller import IpamConfig
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError, UnavailableError
 from netsim.kernel.base import Kernel
