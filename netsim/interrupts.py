@@ -17,6 +17,15 @@
 * :func:`deferred_interrupts` holds SIGINT/SIGTERM back while a short,
   bounded cleanup step runs (closing a kernel), then delivers them: a second
   Ctrl-C cannot cut the removal of namespaces in half.
+* Python swallows an exception raised in a ``__del__`` method or a weakref
+  callback ("Exception ignored in ..."): a signal landing there would be
+  lost and the run would carry on to its end. The handler therefore also
+  records each signal; :func:`raise_if_interrupted`, called where the next
+  piece of work begins, delivers a swallowed one, and the CLI checks
+  :func:`interrupt_pending` when a command returns. The same record quiets
+  the fallout of an interrupt (a generator pyroute2 leaves half-run in its
+  event loop fails again when it is collected, at exit): those unraisable
+  errors are consequences of the signal already reported, not news.
 
 Handlers can only be installed from the main thread; elsewhere these helpers
 change nothing (a signal is only ever handled in the main thread anyway).
@@ -25,14 +34,19 @@ change nothing (a signal is only ever handled in the main thread anyway).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+#: signals the interrupting handler received in this process (see the module docstring)
+_received: list[int] = []
 
 
 class Interrupted(KeyboardInterrupt):
@@ -72,9 +86,54 @@ def interrupting_handler() -> Callable[[int, FrameType | None], None]:
 
     def handle(signum: int, frame: FrameType | None) -> None:
         _exit_if_forked(owner, signum)
+        _received.append(signum)
         raise Interrupted(signum)
 
     return handle
+
+
+def interrupt_pending() -> Interrupted | None:
+    """The interrupt a signal received inside :func:`signals_interrupt` stands for, if any."""
+    return Interrupted(_received[0]) if _received else None
+
+
+def raise_if_interrupted() -> None:
+    """Deliver a signal whose :class:`Interrupted` Python swallowed (raised in a
+    ``__del__`` or weakref callback). Call it only where new work begins, never
+    in cleanup: an interrupt already unwinding the stack never reaches here."""
+    pending = interrupt_pending()
+    if pending is not None:
+        raise pending
+
+
+def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 32:  # a bounded walk: chains can be cyclic
+        if isinstance(exc, Interrupted):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+class _QuietInterruptFallout(logging.Filter):
+    """asyncio logs errors of callbacks and async generators it closes: drop
+    those an interrupt caused."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and _caused_by_interrupt(record.exc_info[1]))
+
+
+_QUIET_ASYNCIO = _QuietInterruptFallout()
+
+
+def _quiet_unraisable(previous: Callable[[Any], object]) -> Callable[[Any], object]:
+    def hook(unraisable: Any) -> None:
+        if _caused_by_interrupt(unraisable.exc_value):
+            return  # a swallowed signal (delivered by raise_if_interrupted) or its fallout
+        previous(unraisable)
+
+    return hook
 
 
 @contextlib.contextmanager
@@ -86,12 +145,24 @@ def signals_interrupt() -> Iterator[None]:
         yield
         return
     handler = interrupting_handler()
+    _received.clear()
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_unraisable(previous_hook)
+    logging.getLogger("asyncio").addFilter(_QUIET_ASYNCIO)
     previous = {sig: signal.signal(sig, handler) for sig in _SIGNALS}
     try:
         yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        if _received:
+            # the hooks stay: the half-run generators an interrupt left are collected at
+            # interpreter exit, after this block; the record goes, so that later work in
+            # this process (a test suite) is not stopped by a signal already dealt with
+            _received.clear()
+        else:
+            sys.unraisablehook = previous_hook
+            logging.getLogger("asyncio").removeFilter(_QUIET_ASYNCIO)
 
 
 @contextlib.contextmanager

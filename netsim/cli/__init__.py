@@ -20,7 +20,7 @@ import argparse
 import sys
 
 from netsim.errors import NetsimError
-from netsim.interrupts import exit_status, signals_interrupt
+from netsim.interrupts import exit_status, interrupt_pending, signals_interrupt
 from netsim.kernel import KERNEL_KINDS
 from netsim.scenario.render import FORMATS
 
@@ -132,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         with signals_interrupt():  # SIGTERM (CI runners, timeout) unwinds like Ctrl-C: every finally runs
-            return handlers[args.command](args)
+            status = handlers[args.command](args)
+            swallowed = interrupt_pending()  # a signal Python ignored in a __del__: the command ran on
+            if swallowed is not None:
+                raise swallowed
+            return status
     except NetsimError as exc:
         print(f"netsim {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from netsim.errors import InvalidParameterError, ScenarioError
+from netsim.interrupts import raise_if_interrupted
 from netsim.scenario.inspect import inspect_networks
 from netsim.scenario.model import Expectation, Scenario, StoreChoice, outside_host
 from netsim.scenario.plugins import refuse_unreachable
@@ -60,10 +61,14 @@ def cmd_run(args: argparse.Namespace, backend: Backend | None = None) -> int:
     for scenario in scenarios:  # a plugin program cannot drive the fake kernel: refused before anything runs
         refuse_unreachable(scenario, args.kernel)
     progress = ProgressPrinter(sys.stderr, total=len(scenarios), quiet=args.quiet)
-    results = [
-        run_scenario(s, args.kernel, backend=backend, progress=progress, timeout=args.timeout, pcap_dir=args.pcap)
-        for s in scenarios
-    ]
+    results = []
+    for scenario in scenarios:
+        raise_if_interrupted()  # a signal Python swallowed in a weakref callback still stops the run
+        results.append(
+            run_scenario(
+                scenario, args.kernel, backend=backend, progress=progress, timeout=args.timeout, pcap_dir=args.pcap
+            )
+        )
     print(format_table(results))
     if args.json:
         write_json(results, args.json)

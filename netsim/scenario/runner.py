@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from netsim.errors import NetsimError, error_kind
-from netsim.interrupts import Cleanup, deferred_interrupts
+from netsim.interrupts import Cleanup, deferred_interrupts, raise_if_interrupted
 from netsim.kernel.base import Kernel, Listener, ProbeResult
 from netsim.scenario.convert import ipam_config as _ipam_config
 from netsim.scenario.convert import port_bindings as _port_bindings
@@ -437,6 +437,7 @@ def run_scenario(
             scenario, kernel_kind, backend=backend, timeout=timeout, pcap_dir=pcap_dir, leaks=result.leaks
         ) as world:
             for label, step, exps in phases:
+                raise_if_interrupted()  # a signal swallowed in a weakref callback still stops the run
                 if step is not None:
                     world.apply(step)
                 done = [world.probe(exp, label) for exp in exps]

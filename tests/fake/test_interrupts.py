@@ -7,12 +7,21 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
+import weakref
 from typing import Any
 
 import pytest
 
 from netsim.errors import kernel_error
-from netsim.interrupts import Cleanup, Interrupted, deferred_interrupts, exit_status, signals_interrupt
+from netsim.interrupts import (
+    Cleanup,
+    Interrupted,
+    deferred_interrupts,
+    exit_status,
+    raise_if_interrupted,
+    signals_interrupt,
+)
 from netsim.kernel import make_kernel
 from netsim.scenario.runner import Backend, run_scenario
 from netsim.scenario.schema import parse_scenario
@@ -96,3 +105,52 @@ def test_a_forked_child_exits_instead_of_unwinding_the_parents_stack() -> None:
         os.kill(pid, signal.SIGTERM)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGTERM
+
+
+def test_a_signal_python_swallows_in_a_weakref_callback_still_stops_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    class Owner:
+        pass
+
+    owner = Owner()
+
+    raised_in_callback: list[type[BaseException]] = []
+
+    def on_collect(_: object) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs between these bytecodes: inside the callback
+                pass
+        except BaseException as exc:
+            raised_in_callback.append(type(exc))
+            raise
+
+    watcher = weakref.ref(owner, on_collect)
+    hook = sys.unraisablehook
+    try:
+        with signals_interrupt():
+            del owner  # Python ignores what the callback raises: without the record the run went on
+            assert watcher() is None and raised_in_callback == [Interrupted]
+            with pytest.raises(Interrupted) as info:
+                raise_if_interrupted()
+        assert info.value.signum == signal.SIGTERM
+        assert "Exception ignored" not in capsys.readouterr().err  # the signal's own fallout stays quiet
+        raise_if_interrupted()  # once the block is left the record is gone: later work goes on
+    finally:
+        sys.unraisablehook = hook
+
+
+def test_unraisable_errors_an_interrupt_did_not_cause_are_still_reported() -> None:
+    seen: list[BaseException | None] = []
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: seen.append(unraisable.exc_value)
+    try:
+        with signals_interrupt():
+
+            class Broken:
+                def __del__(self) -> None:
+                    raise ValueError("a real bug in a finalizer")
+
+            Broken()
+        assert [type(e) for e in seen] == [ValueError]
+    finally:
+        sys.unraisablehook = hook
