@@ -16,6 +16,7 @@ per address call, O(routes of the namespace) per route call.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import re
 import socket
@@ -36,19 +37,39 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _PLAIN_V4 = re.compile(rf"({_OCTET}(?:\.{_OCTET}){{3}})(?:/(3[0-2]|[12]?\d))?")
 
 
+# Parsed addresses are immutable, and a host's calls name the same few addresses
+# over and over: ipaddress's parser costs more than the rest of an endpoint
+# setup, so results are memoized (bounded; refusals raise and are not kept).
+PARSE_CACHE_SIZE = 4096
+
+
 def fast_ip(text: str, *, what: str) -> IPAddr:
-    """parse_ip, with a fast path for dotted-quad IPv4 (ipaddress's parser
-    costs more than the rest of an endpoint setup)."""
+    """parse_ip, memoized for strings (see PARSE_CACHE_SIZE)."""
     if isinstance(text, str):
-        match = _PLAIN_V4.fullmatch(text)
-        if match is not None and match[2] is None:
-            return ipaddress.IPv4Address(int.from_bytes(socket.inet_aton(match[1]), "big"))
+        return _cached_ip(text, what)
     return parse_ip(text, what=what)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _cached_ip(text: str, what: str) -> IPAddr:
+    match = _PLAIN_V4.fullmatch(text)
+    if match is not None and match[2] is None:
+        return ipaddress.IPv4Address(int.from_bytes(socket.inet_aton(match[1]), "big"))
+    return parse_ip(text, what=what)
+
+
+#: ipaddress.ip_address for strings, memoized (the same ValueError on bad input)
+cached_ip_address = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(ipaddress.ip_address)
 
 
 def parse_cidr(cidr: str) -> IPIface:
     if not isinstance(cidr, str) or "/" not in cidr:
         raise InvalidParameterError(f"invalid address {cidr!r}: expected CIDR form such as 10.0.0.2/24")
+    return _cached_cidr(cidr)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _cached_cidr(cidr: str) -> IPIface:
     match = _PLAIN_V4.fullmatch(cidr)
     if match is not None:
         return ipaddress.IPv4Interface((int.from_bytes(socket.inet_aton(match[1]), "big"), int(match[2])))
@@ -67,6 +88,11 @@ def parse_route_dst(dst: str) -> IPNet:
         return DEFAULT_V4
     if dst == "default6":
         return DEFAULT_V6
+    return _cached_route_dst(dst) if isinstance(dst, str) else parse_network(dst, what="route destination")
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _cached_route_dst(dst: str) -> IPNet:
     return parse_network(dst, what="route destination")
 
 

@@ -14,6 +14,7 @@ from netsim.errors import InvalidParameterError, kernel_error
 from netsim.kernel.base import Dnat, FdbInfo, Filter, Listener, Masquerade, NeighbourInfo, Rule, check_forward_to
 from netsim.kernel.fake import l3sync
 from netsim.kernel.fake.common import FakeBase, disable_ipv6_key
+from netsim.kernel.fake.layer3 import cached_ip_address, fast_ip
 from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeNeighbour, FdbEntry, IPAddr
 from netsim.naming import check_ifname
 from netsim.validate import parse_ip, parse_network, parse_port
@@ -54,9 +55,9 @@ def validate_rule(rule: Rule) -> None:
             raise InvalidParameterError(f"invalid DNAT protocol {rule.proto!r}: expected tcp or udp")
         parse_port(rule.dport, what="DNAT port")
         parse_port(rule.to_port, what="DNAT target port")
-        families = {parse_ip(rule.to_addr, what="DNAT target address").version}
+        families = {fast_ip(rule.to_addr, what="DNAT target address").version}
         if rule.dst is not None:
-            families.add(parse_ip(rule.dst, what="DNAT address").version)
+            families.add(fast_ip(rule.dst, what="DNAT address").version)
         if len(families) > 1:
             raise InvalidParameterError(f"rule mixes IPv4 and IPv6 addresses: {rule!r}")
         names = (rule.not_in_iface,)
@@ -82,7 +83,8 @@ def check_listener(listener: Listener) -> ipaddress.IPv4Address | ipaddress.IPv6
     if isinstance(listener.port, bool) or not isinstance(listener.port, int) or not 1 <= listener.port <= 65535:
         raise kernel_error(errno.EINVAL, f"invalid listener port {listener.port!r}: expected 1-65535")
     try:
-        addr = ipaddress.ip_address(listener.addr)
+        text = listener.addr
+        addr = cached_ip_address(text) if isinstance(text, str) else ipaddress.ip_address(text)
     except ValueError as exc:
         raise kernel_error(errno.EINVAL, f"invalid listener address {listener.addr!r}") from exc
     check_forward_to(listener)
