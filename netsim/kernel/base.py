@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from netsim.errors import kernel_error
+from netsim.kernel.dns import RESOLVE_TIMEOUT, RESOLVER_ADDRESS, DnsLookup, DnsResult
 from netsim.naming import MAX_IFNAME, new_run_id, run_prefix
 
 __all__ = ["MAX_IFNAME"]
@@ -436,6 +437,33 @@ class Kernel(abc.ABC):
     @abc.abstractmethod
     def listeners(self, ns: str) -> list[Listener]:
         """Listeners of ``ns``, sorted."""
+
+    # --- DNS servers (the embedded resolver: netsim.kernel.dns) -------------------------
+    @abc.abstractmethod
+    def add_dns_server(self, ns: str, addr: str, lookup: DnsLookup) -> None:
+        """Answer DNS queries over UDP on ``addr:53`` in ``ns``, each through
+        ``lookup`` (replies as :mod:`netsim.kernel.dns` builds them). It takes
+        precedence over a wildcard UDP listener on port 53, as a more specific
+        bound socket does on Linux; EADDRINUSE if a DNS server or a UDP listener
+        holds ``addr:53`` itself, EADDRNOTAVAIL if ``addr`` is not local."""
+
+    @abc.abstractmethod
+    def delete_dns_server(self, ns: str, addr: str) -> None:
+        """Stop it and close its socket; ENOENT if there is none."""
+
+    @abc.abstractmethod
+    def dns_servers(self, ns: str) -> list[str]:
+        """Addresses of ``ns`` with a DNS server, sorted."""
+
+    @abc.abstractmethod
+    def resolve(
+        self, ns: str, name: str, qtype: str = "A", server: str = RESOLVER_ADDRESS, timeout: float = RESOLVE_TIMEOUT
+    ) -> DnsResult:
+        """Send one DNS query from ``ns`` to ``server:53`` over UDP and return
+        the answer (``rcode`` is the probe outcome, e.g. ``"port-unreachable"``
+        or ``"timeout"``, when no DNS answer came). ``qtype`` is A, AAAA, PTR,
+        MX, SRV or TXT (InvalidParameterError otherwise); PTR takes the reverse
+        name (:func:`netsim.kernel.dns.reverse_name`)."""
 
     # --- packets ----------------------------------------------------------------------
     @abc.abstractmethod

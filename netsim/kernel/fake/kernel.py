@@ -28,12 +28,13 @@ import errno
 from collections.abc import Mapping
 
 from netsim.errors import InvalidParameterError, kernel_error
-from netsim.kernel.base import ProbeResult, Proto
+from netsim.kernel.base import Listener, ProbeResult, Proto
+from netsim.kernel.dns import DNS_PORT, RESOLVE_TIMEOUT, RESOLVER_ADDRESS, DnsLookup, DnsResult
 from netsim.kernel.fake import l3sync
 from netsim.kernel.fake.layer3 import Layer3Mixin
 from netsim.kernel.fake.links import LinksMixin
 from netsim.kernel.fake.state import FakeLink, FakeNamespace
-from netsim.kernel.fake.tables import TablesMixin
+from netsim.kernel.fake.tables import TablesMixin, check_listener
 from netsim.naming import check_nsname
 
 
@@ -92,6 +93,30 @@ class FakeKernel(LinksMixin, Layer3Mixin, TablesMixin):
 
         self._ns(ns)
         return dataplane_probe(self.world, ns, dst, proto, port, timeout, src)
+
+    # --- DNS servers: netsim.kernel.fake.dataplane.dns --------------------------------
+    def add_dns_server(self, ns: str, addr: str, lookup: DnsLookup) -> None:
+        space = self._ns(ns)
+        address = check_listener(Listener("udp", DNS_PORT, addr))
+        if str(address) in space.dns_servers or Listener("udp", DNS_PORT, str(address)) in space.listeners:
+            raise kernel_error(errno.EADDRINUSE, f"udp {addr}:{DNS_PORT} is taken in {ns!r}")
+        if not self._bindable(space, address):
+            raise kernel_error(errno.EADDRNOTAVAIL, f"{addr} is not an address of namespace {ns!r}")
+        space.dns_servers[str(address)] = lookup
+
+    def delete_dns_server(self, ns: str, addr: str) -> None:
+        if self._ns(ns).dns_servers.pop(addr, None) is None:
+            raise kernel_error(errno.ENOENT, f"no DNS server on {addr} in {ns!r}")
+
+    def dns_servers(self, ns: str) -> list[str]:
+        return sorted(self._ns(ns).dns_servers)
+
+    def resolve(
+        self, ns: str, name: str, qtype: str = "A", server: str = RESOLVER_ADDRESS, timeout: float = RESOLVE_TIMEOUT
+    ) -> DnsResult:
+        from netsim.kernel.fake.dataplane import dns
+
+        return dns.resolve(self.world, ns, name, qtype, server, timeout)
 
     def capture(self, ns: str, ifaces: list[str], path: str) -> contextlib.AbstractContextManager[None]:
         from netsim.kernel.fake.dataplane import capture as dataplane_capture

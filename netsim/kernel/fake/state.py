@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netsim.kernel.base import LinkKind, Listener, Rule
+from netsim.kernel.dns import DnsLookup
 
 IPIface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -106,6 +107,8 @@ class FakeNamespace:
     )
     rules: list[Rule] = field(default_factory=list)
     listeners: list[Listener] = field(default_factory=list)
+    #: DNS servers by address (``"127.0.0.11"``): their lookup (netsim.kernel.dns)
+    dns_servers: dict[str, DnsLookup] = field(default_factory=dict)
     conntrack: list[ConntrackEntry] = field(default_factory=list)
 
     def link_by_index(self, ifindex: int) -> FakeLink | None:

@@ -262,6 +262,8 @@ class TablesMixin(FakeBase):
     def add_listener(self, ns: str, listener: Listener) -> None:
         space = self._ns(ns)
         addr = check_listener(listener)
+        if listener.proto == "udp" and listener.port == 53 and str(addr) in space.dns_servers:
+            raise kernel_error(errno.EADDRINUSE, f"udp {listener.addr}:53 is taken by a DNS server")
         for held in space.listeners:
             if held.proto != listener.proto or held.port != listener.port:
                 continue

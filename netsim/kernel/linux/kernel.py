@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from netsim.errors import InvalidParameterError, KernelError, kernel_error
 from netsim.kernel.base import Filter, LinkInfo, Listener, MacvlanMode, ProbeResult, Proto, Rule
+from netsim.kernel.dns import DNS_PORT, RESOLVE_TIMEOUT, RESOLVER_ADDRESS, DnsLookup, DnsResult
 from netsim.kernel.linux import links as decode
 from netsim.kernel.linux import rtnl
 from netsim.kernel.linux.layer3 import LinuxNamespaces
@@ -394,6 +395,33 @@ class LinuxKernel(LinuxNamespaces):
         if self._traffic is None:
             return []
         return list(self._traffic.listeners(ns))
+
+    # --- DNS servers: netsim.kernel.linux.traffic_dns --------------------------
+    def add_dns_server(self, ns: str, addr: str, lookup: DnsLookup) -> None:
+        from netsim.kernel.linux.traffic_listen import check_listener
+
+        self._handle(ns)
+        check_listener(Listener("udp", DNS_PORT, addr))
+        traffic = self._traffic_manager()
+        if Listener("udp", DNS_PORT, addr) in traffic.listeners(ns):
+            raise kernel_error(errno.EADDRINUSE, f"udp {addr}:{DNS_PORT} is taken in {ns!r}")
+        traffic.dns.add(ns, addr, lookup)
+
+    def delete_dns_server(self, ns: str, addr: str) -> None:
+        self._handle(ns)
+        self._traffic_manager().dns.delete(ns, addr)
+
+    def dns_servers(self, ns: str) -> list[str]:
+        self._handle(ns)
+        return [] if self._traffic is None else self._traffic.dns.servers(ns)
+
+    def resolve(
+        self, ns: str, name: str, qtype: str = "A", server: str = RESOLVER_ADDRESS, timeout: float = RESOLVE_TIMEOUT
+    ) -> DnsResult:
+        from netsim.kernel.linux.traffic_dns import resolve
+
+        self._handle(ns)
+        return resolve(ns, name, qtype, server, timeout)
 
     def probe(
         self,

@@ -39,6 +39,7 @@ from typing import Protocol
 from netsim.errors import KernelNotFoundError, kernel_error
 from netsim.kernel.base import Listener, ProbeResult, Proto
 from netsim.kernel.linux.traffic_capture import PacketCapture
+from netsim.kernel.linux.traffic_dns import DnsServers
 from netsim.kernel.linux.traffic_listen import RunningListener, check_listener
 from netsim.kernel.linux.traffic_nssocket import relax_icmp_rate_limits
 from netsim.kernel.linux.traffic_probe import NamespaceProber
@@ -70,6 +71,8 @@ class TrafficManager:
         self._captures: dict[str, list[PacketCapture]] = {}
         #: namespaces whose ICMP error rate limits are already lifted
         self._relaxed: set[str] = set()
+        #: DNS servers (netsim.kernel.linux.traffic_dns), closed with their namespace
+        self.dns = DnsServers()
 
     def _check_namespace(self, ns: str) -> None:
         """ENOENT unless ``ns`` is one of the kernel's own namespaces."""
@@ -177,19 +180,21 @@ class TrafficManager:
             prober.close()
         for capture in captures:
             capture.stop()
+        self.dns.close_namespace(ns)
 
     def close(self) -> None:
         """Close everything in every namespace. Idempotent."""
         with self._lock:
             held = set(self._listeners) | set(self._probers) | set(self._captures)
-        for ns in sorted(held):
+        for ns in sorted(held | set(self.dns.namespaces())):
             self.close_namespace(ns)
 
     def open_namespaces(self) -> list[str]:
         """Namespaces in which this manager still holds a socket (for leak checks)."""
         with self._lock:
-            return sorted(
+            held = {
                 ns
                 for ns in set(self._listeners) | set(self._probers) | set(self._captures)
                 if self._listeners.get(ns) or ns in self._probers or self._captures.get(ns)
-            )
+            }
+        return sorted(held | set(self.dns.namespaces()))

@@ -100,9 +100,12 @@ def bind_listener_socket(ns: str, listener: Listener) -> socket.socket:
     try:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        if listener.proto == "tcp":
-            # lets a deleted-then-re-added listener bind past TIME_WAIT; Linux still
-            # refuses a second listening socket on the same address (EADDRINUSE)
+        if listener.proto == "tcp" or ipaddress.ip_address(listener.addr).is_unspecified:
+            # TCP: lets a deleted-then-re-added listener bind past TIME_WAIT; Linux still
+            # refuses a second listening socket on the same address (EADDRINUSE).
+            # UDP wildcard: lets the embedded DNS server (traffic_dns, also SO_REUSEADDR)
+            # bind 127.0.0.11:53 beside it; two listeners still conflict as before,
+            # as at most one of any conflicting pair is a wildcard of one family.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((listener.addr, listener.port))
         if listener.proto == "tcp":

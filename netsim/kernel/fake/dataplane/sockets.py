@@ -18,7 +18,7 @@ from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoReq
 from scapy.packet import Packet, Raw
 
 from netsim.kernel.base import Listener
-from netsim.kernel.fake.dataplane import stack, vxlan
+from netsim.kernel.fake.dataplane import dns, stack, vxlan
 from netsim.kernel.fake.dataplane.packets import (
     ICMP_ECHO_REPLY,
     ICMP_ECHO_REQUEST,
@@ -133,7 +133,7 @@ def local_input(walk: Walk, ns: FakeNamespace, link: FakeLink, ip: Packet) -> No
     elif isinstance(l4, TCP):
         _tcp_input(walk, ns, link, ip, l4)
     elif isinstance(l4, UDP):
-        if vxlan.udp_input(walk, ns, ip):
+        if vxlan.udp_input(walk, ns, ip) or dns.udp_input(walk, ns, link, ip):
             return
         listener = _listener(ns, "udp", ip.dst, int(l4.dport))
         if listener is not None:
