@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from drivers.overlay.driver import NETWORK_TYPE, VXLANID_LIST, OverlayDriver, Underlay, _is_ipv4
+from drivers.overlay.driver import NETWORK_TYPE, VXLANID_LIST, OverlayDriver, Underlay, _is_ipv4, refuse_encrypted
 from drivers.overlay.vni import VniAllocator, parse_vni
 from netsim import netlabel
 from netsim.driverapi import CONFIG_GLOBAL_STORE, CONFIG_OPTIONS, CONFIG_STORE, Capability, DriverCallback
@@ -27,8 +27,9 @@ GLOBAL_STORE = "global_store"
 
 def validate_network_options(options: Mapping[str, Any], host_links: Collection[str] = ()) -> None:
     """Check the network options without a kernel (the scenario loader's road):
-    the VXLAN id, parsed as ``network_allocate`` parses it."""
+    the VXLAN id, parsed as ``network_allocate`` parses it; ``encrypted`` is refused."""
     generic = netlabel.generic_options(options)
+    refuse_encrypted(generic)
     if VXLANID_LIST in generic:
         try:
             parse_vni(str(generic[VXLANID_LIST]))

@@ -1,20 +1,21 @@
 """libnetwork's overlay driver: one L2 segment per network spanning hosts, carried
 in VXLAN over the hosts' underlay.
 
-Per network and host: a bridge ``ov-<vni>`` with a vxlan ``vx-<vni>`` (learning
-off, dstport 4789, local = the host's underlay address) enslaved to it.
-Endpoints are veth pairs whose host side sits on the bridge. A joined endpoint
-publishes a :class:`PeerRecord` in ``overlay_peer_table``; the controller
-carries it to the other hosts, whose :meth:`OverlayDriver.event_notify`
-programs the peer (libnetwork's peerAdd): FDB mac → VTEP on the vxlan, a
-permanent neighbour ip → mac on the bridge, and an all-zero FDB entry per
-remote VTEP so that ARP and broadcast reach every host of the network (head-end
-replication; libnetwork answers ARP from the vxlan's proxy instead).
+Per network and host, a sandbox namespace holds the bridge ``br0`` and the
+VXLAN device ``vxlan0`` (see :mod:`drivers.overlay.sandbox`, which follows
+libnetwork's ``ov_network.go``). Endpoints are veth pairs with one end on
+``br0``. A joined endpoint publishes a :class:`PeerRecord` in
+``overlay_peer_table``; the controller carries it to the other hosts, whose
+:meth:`OverlayDriver.event_notify` programs the peer (libnetwork's peerAdd):
+permanent neighbours IP → MAC and an FDB entry MAC → VTEP on ``vxlan0``,
+whose ARP/ND proxy then answers for it: nothing is flooded to other VTEPs.
 
-Simplifications, each deliberate: the bridge and vxlan live in the host
-namespace (libnetwork gives every network its own sandbox namespace); there is
-no egress (libnetwork adds a second interface on ``docker_gwbridge``), so
-containers get no gateway; no encryption; IPv4 peers only.
+Differences from libnetwork, each deliberate: the sandbox is built when the
+network is created on a host, not at its first join or peer; one bridge and
+VXLAN per network (libnetwork makes one pair per IPv4 subnet); the peer
+record carries the endpoint's IPv6 address too (libnetwork's has one address);
+no egress through ``docker_gwbridge`` (containers get no gateway); encrypted
+networks are refused (ESP is not available on this kernel kind).
 """
 
 from __future__ import annotations
@@ -24,40 +25,48 @@ import errno
 import ipaddress
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from drivers.overlay import sandbox
 from drivers.overlay.peers import PEER_TABLE, FloodRefs, PeerRecord
 from drivers.overlay.vni import VniAllocator, parse_vni
 from netsim import netlabel
-from netsim.driverapi import Driver, EventType, InterfaceInfo, IPAMData, IPInterface, JoinInfo, NetworkInfo
-from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, KernelError, NotFoundError
+from netsim.driverapi import Driver, EventType, InterfaceInfo, IPAMData, IPInterface, IPNetwork, JoinInfo, NetworkInfo
+from netsim.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidParameterError,
+    KernelError,
+    NotFoundError,
+    UnavailableError,
+)
 from netsim.host import Host
 from netsim.kernel.base import Kernel
 from netsim.netutils import mac_from_ipv4
-from netsim.undo import Undo, rollback_on_error
+from netsim.undo import rollback_on_error
 
 log = logging.getLogger(__name__)
 
 NETWORK_TYPE = "overlay"
 VXLANID_LIST = "com.docker.network.driver.overlay.vxlanid_list"
+#: libnetwork's secureOption: ``docker network create -d overlay --opt encrypted``
+ENCRYPTED = "encrypted"
 CONTAINER_IFACE_PREFIX = "eth"
-VXLAN_PORT = 4789
-#: 1500 minus the 50 bytes of outer Ethernet, IP, UDP and VXLAN headers
-OVERLAY_MTU = 1450
-ZERO_MAC = "00:00:00:00:00:00"
+VXLAN_PORT = sandbox.VXLAN_PORT
+OVERLAY_MTU = sandbox.OVERLAY_MTU
 
 
-def bridge_mac(vtep: str, vni: int) -> str:
-    """A fixed, locally administered MAC for a network's bridge on one host.
-
-    Linux gives a bridge the lowest MAC of its ports and flushes every
-    neighbour on it, permanent ones included, when that MAC changes: without
-    a set MAC, the peers programmed before a local container arrived vanish.
-    """
-    raw = b"\x06" + ipaddress.ip_address(vtep).packed[-2:] + vni.to_bytes(3, "big")
-    return ":".join(f"{b:02x}" for b in raw)
+def refuse_encrypted(options: Mapping[str, Any]) -> None:
+    """libnetwork encrypts an ``encrypted`` overlay with IPsec ESP between the
+    VTEPs (xfrm states and policies); this machine kind's kernel has no ESP
+    (no xfrm), and netsim does not fake encryption: refuse, on both kernels."""
+    if ENCRYPTED in options:
+        raise UnavailableError(
+            f"overlay option {ENCRYPTED!r}: encrypted overlay networks need IPsec ESP (xfrm), "
+            "which this kernel kind lacks; netsim refuses them rather than send clear text"
+        )
 
 
 @dataclass(frozen=True)
@@ -71,10 +80,11 @@ class Underlay:
 @dataclass
 class OverlayEndpoint:
     eid: str
-    host_side: str
+    bridge_side: str
     container_side: str
     address: IPInterface
     mac: str
+    address_ipv6: IPInterface | None = None
     joined: bool = False
 
 
@@ -84,12 +94,18 @@ class OverlayNetwork:
     vni: int
     #: this host allocated the VNI itself (single-host use): free it on delete
     owns_vni: bool
-    bridge: str
-    vxlan: str
+    #: the network sandbox (namespace) on this host
+    namespace: str
+    subnets: list[IPNetwork] = field(default_factory=list)
     endpoints: dict[str, OverlayEndpoint] = field(default_factory=dict)
     #: remote endpoints by table key (endpoint id)
     peers: dict[str, PeerRecord] = field(default_factory=dict)
-    flood: FloodRefs = field(default_factory=FloodRefs)
+    #: FDB entries by (VTEP, MAC): libnetwork's fdbCnt
+    fdb_refs: FloodRefs = field(default_factory=FloodRefs)
+
+    def holds(self, record: PeerRecord) -> bool:
+        """Whether every address of the peer lies in one of the network's subnets."""
+        return all(any(a.ip in subnet for subnet in self.subnets) for a in record.addresses())
 
 
 class OverlayDriver(Driver):
@@ -98,6 +114,7 @@ class OverlayDriver(Driver):
         self.host = host
         self.underlay = underlay
         self.vnis = vnis
+        self.tunnel = sandbox.Tunnel(host.namespace, underlay.dev, underlay.address)
         self.networks: dict[str, OverlayNetwork] = {}
         self._lock = threading.RLock()
 
@@ -105,6 +122,7 @@ class OverlayDriver(Driver):
     def network_allocate(
         self, nid: str, options: Mapping[str, str], ipv4_data: Sequence[IPAMData], ipv6_data: Sequence[IPAMData]
     ) -> dict[str, str]:
+        refuse_encrypted(options)
         wanted = parse_vni(options[VXLANID_LIST]) if VXLANID_LIST in options else None
         vni = self.vnis.allocate(nid, wanted)
         return {VXLANID_LIST: str(vni)}
@@ -119,6 +137,10 @@ class OverlayDriver(Driver):
             raise NotFoundError(f"overlay network {nid[:12]!r} not found")
         return network
 
+    def namespace_of(self, nid: str) -> str:
+        """The network sandbox's namespace on this host."""
+        return self._network(nid).namespace
+
     def create_network(
         self,
         nid: str,
@@ -130,6 +152,7 @@ class OverlayDriver(Driver):
         generic = options.get(netlabel.GENERIC_DATA) or {}
         if not isinstance(generic, Mapping):
             raise InvalidParameterError(f"overlay network options must be a mapping, got {generic!r}")
+        refuse_encrypted(generic)
         given = parse_vni(generic[VXLANID_LIST]) if VXLANID_LIST in generic else None
         if not ipv4_data:
             raise InvalidParameterError("overlay network needs an IPv4 pool")
@@ -148,49 +171,29 @@ class OverlayDriver(Driver):
                     undo.push(f"free VNI {vni}", lambda: self.vnis.free(nid))
                 else:
                     vni = given
-                network = OverlayNetwork(nid, vni, given is None, f"ov-{vni}", f"vx-{vni}")
-                self._build_links(network, undo)
+                ns = self.kernel.ns(sandbox.namespace_role(self.host.name, nid))
+                network = OverlayNetwork(nid, vni, given is None, ns, [d.pool for d in [*ipv4_data, *ipv6_data]])
+                sandbox.build(self.kernel, ns, vni, nid, self.tunnel, ipv4_data, undo)
             ninfo.table_event_register(PEER_TABLE)
             self.networks[nid] = network
-
-    def _build_links(self, network: OverlayNetwork, undo: Undo) -> None:
-        kernel, ns = self.kernel, self.host.namespace
-        kernel.add_bridge(ns, network.bridge)
-        undo.push(f"delete {network.bridge}", lambda: kernel.delete_link(ns, network.bridge))
-        kernel.set_mac(ns, network.bridge, bridge_mac(self.underlay.address, network.vni))
-        kernel.add_vxlan(
-            ns,
-            network.vxlan,
-            network.vni,
-            local=self.underlay.address,
-            dstport=VXLAN_PORT,
-            learning=False,
-            dev=self.underlay.dev,
-        )
-        undo.push(f"delete {network.vxlan}", lambda: kernel.delete_link(ns, network.vxlan))
-        kernel.set_mtu(ns, network.vxlan, OVERLAY_MTU)
-        kernel.set_master(ns, network.vxlan, network.bridge)
-        kernel.set_link_up(ns, network.vxlan)
-        kernel.set_link_up(ns, network.bridge)
 
     def delete_network(self, nid: str) -> None:
         with self._lock:
             network = self._network(nid)
             if network.endpoints:
                 raise ForbiddenError(f"overlay network {nid[:12]} has {len(network.endpoints)} active endpoints")
-            problems: list[str] = []
-            # Deleting the links takes their FDB entries and neighbours with them.
-            for name in (network.vxlan, network.bridge):
-                try:
-                    self.kernel.delete_link(self.host.namespace, name)
-                except (KernelError, NotFoundError) as exc:
-                    problems.append(f"delete {name}: {exc}")
+            problem = None
+            # The namespace takes the bridge, neighbours and FDB entries with it.
+            try:
+                sandbox.destroy(self.kernel, network.namespace)
+            except (KernelError, NotFoundError) as exc:
+                problem = f"delete sandbox {network.namespace}: {exc}"
             del self.networks[nid]
             if network.owns_vni:
                 with contextlib.suppress(NotFoundError):
                     self.vnis.free(nid)
-            if problems:
-                raise KernelError(errno.EIO, f"overlay network {nid[:12]} teardown incomplete: {'; '.join(problems)}")
+            if problem:
+                raise KernelError(errno.EIO, f"overlay network {nid[:12]} teardown incomplete: {problem}")
 
     # --- endpoints ---------------------------------------------------------------------------
     def _endpoint(self, nid: str, eid: str) -> tuple[OverlayNetwork, OverlayEndpoint]:
@@ -214,16 +217,17 @@ class OverlayDriver(Driver):
             # share a name with odds ~1e-8 (40 bits: ~5e-5); the same id always gives the same name,
             # which recovery relies on
             link = eid[:13]
-            endpoint = OverlayEndpoint(eid, f"vo{link}", f"vc{link}", ifinfo.address, ifinfo.mac_address)
-            kernel, ns = self.kernel, self.host.namespace
-            with rollback_on_error() as undo:
-                kernel.add_veth(ns, endpoint.host_side, endpoint.container_side)
-                undo.push("delete veth", lambda: kernel.delete_link(ns, endpoint.host_side))
-                for side in (endpoint.host_side, endpoint.container_side):
-                    kernel.set_mtu(ns, side, OVERLAY_MTU)
-                kernel.set_mac(ns, endpoint.container_side, endpoint.mac)
-                kernel.set_master(ns, endpoint.host_side, network.bridge)
-                kernel.set_link_up(ns, endpoint.host_side)
+            endpoint = OverlayEndpoint(
+                eid, f"vo{link}", f"vc{link}", ifinfo.address, ifinfo.mac_address, ifinfo.address_ipv6
+            )
+            sandbox.add_endpoint_veth(
+                self.kernel,
+                network.namespace,
+                self.host.namespace,
+                endpoint.bridge_side,
+                endpoint.container_side,
+                endpoint.mac,
+            )
             network.endpoints[eid] = endpoint
 
     def delete_endpoint(self, nid: str, eid: str) -> None:
@@ -231,7 +235,7 @@ class OverlayDriver(Driver):
             network, endpoint = self._endpoint(nid, eid)
             # Not found: the pair went with a deleted sandbox namespace.
             with contextlib.suppress(NotFoundError):
-                self.kernel.delete_link(self.host.namespace, endpoint.host_side)
+                self.kernel.delete_link(network.namespace, endpoint.bridge_side)
             del network.endpoints[eid]
 
     def endpoint_oper_info(self, nid: str, eid: str) -> dict[str, Any]:
@@ -245,7 +249,7 @@ class OverlayDriver(Driver):
             if endpoint.joined:
                 raise ConflictError(f"overlay endpoint {eid[:12]} is already joined")
             jinfo.set_names(endpoint.container_side, CONTAINER_IFACE_PREFIX)
-            record = PeerRecord(endpoint.address, endpoint.mac, self.underlay.address)
+            record = PeerRecord(endpoint.address, endpoint.mac, self.underlay.address, endpoint.address_ipv6)
             jinfo.add_table_entry(PEER_TABLE, eid, record.encode())
             endpoint.joined = True
 
@@ -257,9 +261,9 @@ class OverlayDriver(Driver):
     # --- table events (networkdb) ---------------------------------------------------------------
     def event_notify(self, event: EventType, nid: str, table_name: str, key: str, value: bytes) -> None:
         """Program (CREATE/UPDATE) or remove (DELETE) a remote peer. Events for
-        other tables, unknown networks, this host's own VTEP or with malformed
-        values are ignored, as libnetwork logs and drops them: gossip must not
-        fail a remote host's operation."""
+        other tables, unknown networks, this host's own VTEP, addresses outside
+        the network's subnets or malformed values are ignored, as libnetwork
+        logs and drops them: gossip must not fail a remote host's operation."""
         if table_name != PEER_TABLE:
             return
         with self._lock:
@@ -269,7 +273,7 @@ class OverlayDriver(Driver):
                 return
             if event == EventType.DELETE:
                 if key in network.peers:
-                    self._peer_delete(network, key)
+                    sandbox.delete_peer(self.kernel, network.namespace, network.peers.pop(key), network.fdb_refs)
                 return
             try:
                 record = PeerRecord.decode(value)
@@ -278,34 +282,13 @@ class OverlayDriver(Driver):
                 return
             if record.vtep == self.underlay.address or network.peers.get(key) == record:
                 return
+            if not network.holds(record):
+                log.warning("overlay: peer %s is outside network %s's subnets: dropped", key[:12], nid[:12])
+                return
             if key in network.peers:
-                self._peer_delete(network, key)
-            self._peer_add(network, key, record)
-
-    def _peer_add(self, network: OverlayNetwork, key: str, record: PeerRecord) -> None:
-        kernel, ns = self.kernel, self.host.namespace
-        with rollback_on_error() as undo:
-            kernel.add_fdb(ns, network.vxlan, record.mac, dst=record.vtep)
-            undo.push("delete fdb", lambda: kernel.delete_fdb(ns, network.vxlan, record.mac, dst=record.vtep))
-            kernel.add_neighbour(ns, network.bridge, str(record.address.ip), record.mac)
-            undo.push("delete neighbour", lambda: kernel.delete_neighbour(ns, network.bridge, str(record.address.ip)))
-            if network.flood.count(record.vtep) == 0:
-                kernel.add_fdb(ns, network.vxlan, ZERO_MAC, dst=record.vtep)
-            network.flood.add(record.vtep)
-        network.peers[key] = record
-
-    def _peer_delete(self, network: OverlayNetwork, key: str) -> None:
-        """Remove what _peer_add programmed; an entry already gone (the kernel
-        dropped it) is not an error, the bookkeeping must still move on."""
-        kernel, ns = self.kernel, self.host.namespace
-        record = network.peers.pop(key)
-        steps: list[Callable[[], None]] = [lambda: kernel.delete_fdb(ns, network.vxlan, record.mac, dst=record.vtep)]
-        steps.append(lambda: kernel.delete_neighbour(ns, network.bridge, str(record.address.ip)))
-        if network.flood.remove(record.vtep):
-            steps.append(lambda: kernel.delete_fdb(ns, network.vxlan, ZERO_MAC, dst=record.vtep))
-        for step in steps:
-            with contextlib.suppress(NotFoundError):
-                step()
+                sandbox.delete_peer(self.kernel, network.namespace, network.peers.pop(key), network.fdb_refs)
+            sandbox.add_peer(self.kernel, network.namespace, record, network.fdb_refs)
+            network.peers[key] = record
 
     def peers(self, nid: str) -> dict[str, PeerRecord]:
         """The remote endpoints programmed for ``nid`` (a copy)."""

@@ -35,10 +35,19 @@ class PeerRecord:
     address: IPInterface
     mac: str
     vtep: str
+    #: the endpoint's IPv6 address on a dual-stack overlay (libnetwork's record has one
+    #: address field; netsim adds ``EndpointIPv6`` so that ND is answered from the table too)
+    address_ipv6: IPInterface | None = None
 
     def encode(self) -> bytes:
         body = {"EndpointIP": str(self.address), "EndpointMAC": self.mac, "TunnelEndpointIP": self.vtep}
+        if self.address_ipv6 is not None:
+            body["EndpointIPv6"] = str(self.address_ipv6)
         return json.dumps(body, sort_keys=True).encode()
+
+    def addresses(self) -> list[IPInterface]:
+        """The endpoint's addresses, IPv4 first."""
+        return [self.address] if self.address_ipv6 is None else [self.address, self.address_ipv6]
 
     @classmethod
     def decode(cls, value: bytes) -> PeerRecord:
@@ -50,11 +59,14 @@ class PeerRecord:
             address = ipaddress.ip_interface(str(body["EndpointIP"]))
             vtep = ipaddress.ip_address(str(body["TunnelEndpointIP"]))
             mac = parse_mac(str(body["EndpointMAC"]))
+            address6 = ipaddress.ip_interface(str(body["EndpointIPv6"])) if "EndpointIPv6" in body else None
         except (UnicodeDecodeError, ValueError, TypeError, KeyError, InvalidParameterError) as exc:
             raise InvalidParameterError(f"malformed overlay peer record {bytes(value)[:80]!r}: {exc}") from exc
         if address.version != 4 or vtep.version != 4:
             raise InvalidParameterError(f"overlay peer record needs IPv4 endpoint and VTEP addresses, got {body!r}")
-        return cls(address, mac, str(vtep))
+        if address6 is not None and address6.version != 6:
+            raise InvalidParameterError(f"overlay peer record's EndpointIPv6 is not IPv6: {body!r}")
+        return cls(address, mac, str(vtep), address6)
 
     def decode_fields(self) -> dict[str, str]:
         """What libnetwork's DecodeTableEntry shows for a peer."""
@@ -62,10 +74,10 @@ class PeerRecord:
 
 
 class FloodRefs:
-    """How many peers each remote VTEP serves in one network.
+    """A reference count per key: how many peers need one kernel entry.
 
-    The all-zero FDB entry towards a VTEP (where broadcast and ARP go) lives
-    while at least one peer behind it does. O(1) per operation.
+    The overlay keys it by ``(VTEP, MAC)`` as libnetwork's ``fdbCnt``: the FDB
+    entry MAC → VTEP lives while at least one peer needs it. O(1) per operation.
 
     >>> refs = FloodRefs()
     >>> refs.add("198.19.0.3"), refs.add("198.19.0.3"), refs.remove("198.19.0.3"), refs.remove("198.19.0.3")

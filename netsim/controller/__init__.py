@@ -49,7 +49,8 @@ def _adopt_host_namespaces(kernel: Kernel, host: str) -> list[str]:
     """This host's namespaces left by a process that died (real kernel; the fake keeps its own)."""
     own = {kernel.ns(host), kernel.ns(f"{host}-out")}
     containers = kernel.ns(_sandbox.sandbox_namespace_role(host, ""))
-    return kernel.adopt_namespaces(lambda name: name in own or name.startswith(containers))
+    networks = kernel.ns(f"{host}-ov-")  # the overlay driver's network sandboxes (drivers/overlay/sandbox.py)
+    return kernel.adopt_namespaces(lambda name: name in own or name.startswith((containers, networks)))
 
 
 class _Operation:

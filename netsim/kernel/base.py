@@ -32,8 +32,10 @@ from netsim.naming import MAX_IFNAME, new_run_id, run_prefix
 
 __all__ = ["MAX_IFNAME"]
 
-LinkKind = Literal["loopback", "veth", "bridge", "macvlan", "vlan", "vxlan"]
+LinkKind = Literal["loopback", "veth", "bridge", "macvlan", "vlan", "vxlan", "ipvlan"]
 MacvlanMode = Literal["bridge", "private", "vepa", "passthru"]
+IpvlanMode = Literal["l2", "l3", "l3s"]
+IpvlanFlag = Literal["bridge", "private", "vepa"]
 Proto = Literal["icmp", "tcp", "udp"]
 ListenProto = Literal["tcp", "udp"]
 
@@ -54,7 +56,8 @@ class LinkInfo:
     #: macvlan/vlan: the parent link; vxlan: the underlay device (or None).
     parent: str | None = None
     #: kind-specific: macvlan ``mode``; vlan ``vlan_id``; vxlan ``vni``,
-    #: ``local``, ``remote``, ``group``, ``dstport``, ``learning``.
+    #: ``local``, ``remote``, ``group``, ``dstport``, ``learning``, ``proxy``,
+    #: ``l2miss``, ``l3miss``.
     attrs: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -260,6 +263,13 @@ class Kernel(abc.ABC):
         """A macvlan child of ``parent`` (in ``ns``) in the given mode; ENODEV without the parent."""
 
     @abc.abstractmethod
+    def add_ipvlan(self, ns: str, name: str, parent: str, mode: IpvlanMode = "l2", flag: IpvlanFlag = "bridge") -> None:
+        """An ipvlan slave of ``parent`` sharing its MAC (attrs ``mode``, ``flag``).
+        Mode and flag belong to the parent's port in Linux: a new slave's apply to
+        every slave of that parent. ENODEV without the parent; a kernel without the
+        ipvlan link kind answers EOPNOTSUPP (see divergences.py)."""
+
+    @abc.abstractmethod
     def add_vlan(self, ns: str, name: str, parent: str, vlan_id: int) -> None:
         """An 802.1q sub-interface (``eth0.10``) of ``parent``."""
 
@@ -276,9 +286,20 @@ class Kernel(abc.ABC):
         dstport: int = 4789,
         learning: bool = True,
         dev: str | None = None,
+        proxy: bool = False,
+        l2miss: bool = False,
+        l3miss: bool = False,
     ) -> None:
         """A VXLAN device: ``remote`` for point-to-point, ``group`` for multicast,
-        neither for FDB-driven (overlay's design); ``dev`` is the underlay link."""
+        neither for FDB-driven (overlay's design); ``dev`` is the underlay link.
+
+        ``proxy`` (Linux's ``VXLAN_F_PROXY``): every ARP request and IPv6
+        neighbour solicitation sent out of the device is consumed there, and
+        answered from the device's own neighbour table when it holds the
+        target (never flooded to VTEPs). ``l2miss``/``l3miss`` ask the kernel
+        to report FDB/neighbour misses on netlink (nobody in netsim listens:
+        the flags are kept and reported, as libnetwork sets them). The device's
+        UDP socket stays in the namespace it was created in when it moves."""
 
     @abc.abstractmethod
     def delete_link(self, ns: str, name: str) -> None:

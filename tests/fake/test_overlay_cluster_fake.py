@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.overlay import OverlayDriver
-from drivers.overlay.driver import ZERO_MAC
 from netsim.cluster import Cluster, underlay_address
 from netsim.controller import IpamConfig, PoolConfig
 from netsim.errors import ConflictError, InvalidParameterError, NotFoundError
@@ -81,13 +80,13 @@ def test_one_id_one_vni_one_subnet_on_every_host() -> None:
 def test_a_failure_on_the_second_host_undoes_the_first() -> None:
     kernel = FakeKernel()
     with Cluster(kernel, ["h1", "h2"]) as cluster:
-        # Something already holds the bridge name the network needs on h2.
-        kernel.add_bridge(cluster.controller("h2").host.namespace, "ov-4096")
+        # Something on h2 already holds the VNI the network gets, on VXLAN's port.
+        kernel.add_vxlan(cluster.controller("h2").host.namespace, "squatter", 4096)
         before = _global_state(cluster)
         with pytest.raises(ConflictError):
             cluster.create_network("ov")
         assert _global_state(cluster) == before
-        kernel.delete_link(cluster.controller("h2").host.namespace, "ov-4096")
+        kernel.delete_link(cluster.controller("h2").host.namespace, "squatter")
         cluster.create_network("ov")  # and the name, VNI and pool are free again
 
 
@@ -105,7 +104,7 @@ def test_delete_network_waits_for_every_host() -> None:
         assert cluster._shared_ipams["default"].held() == (0, 0)
 
 
-def test_three_hosts_reach_each_other_through_head_end_flooding() -> None:
+def test_three_hosts_reach_each_other_with_fdb_entries_per_peer_and_no_flood_list() -> None:
     kernel = FakeKernel()
     with Cluster(kernel, ["h1", "h2", "h3"]) as cluster:
         nid = cluster.create_network("ov")
@@ -118,8 +117,10 @@ def test_three_hosts_reach_each_other_through_head_end_flooding() -> None:
                 if src != dst:
                     result = probe(kernel, cluster.sandbox_namespace(src, f"c-{src}"), ips[dst])
                     assert result.reachable, (src, dst, result.outcome)
-        h3_flood = {f.dst for f in kernel.fdb(cluster.controller("h3").host.namespace) if f.mac == ZERO_MAC}
-        assert h3_flood == {underlay_address(0), underlay_address(1)}
+        h3 = _overlay(cluster, "h3")
+        h3_fdb = {(f.mac, f.dst) for f in kernel.fdb(h3.namespace_of(nid))}
+        assert h3_fdb == {(p.mac, p.vtep) for p in h3.peers(nid).values()}
+        assert {dst for _, dst in h3_fdb} == {underlay_address(0), underlay_address(1)}
 
 
 HOSTS = ["h1", "h2", "h3"]

@@ -1,5 +1,6 @@
-"""The overlay driver on one host of the fake kernel: peer programming from
-table events, refusals that leave everything as it was, rollback."""
+"""The overlay driver on one host of the fake kernel: the network sandbox
+(namespace with br0 and vxlan0), peer programming from table events,
+refusals that leave everything as it was, rollback."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 import drivers.overlay as overlay_package
 from drivers.overlay import OverlayDriver
-from drivers.overlay.driver import VXLANID_LIST, ZERO_MAC
+from drivers.overlay.driver import ENCRYPTED, VXLANID_LIST
 from drivers.overlay.peers import PEER_TABLE, PeerRecord
 from netsim import netlabel
 from netsim.controller import Controller, ControllerConfig
@@ -23,6 +24,7 @@ from netsim.errors import (
     KernelError,
     NetsimError,
     NotFoundError,
+    UnavailableError,
 )
 from netsim.kernel.fake import FakeKernel
 from netsim.registry import Registry
@@ -77,21 +79,43 @@ def _peer(ip: str, mac: str, vtep: str = REMOTE) -> bytes:
     return PeerRecord(ipaddress.ip_interface(f"{ip}/24"), mac, vtep).encode()
 
 
+def _sandbox(ctrl: Controller, nid: str = NID) -> str:
+    return _driver(ctrl).namespace_of(nid)
+
+
 def _programmed(ctrl: Controller) -> tuple[set[tuple[str, str | None]], set[tuple[str, str]]]:
-    ns = ctrl.host.namespace
-    fdb = {(f.mac, f.dst) for f in ctrl.kernel.fdb(ns) if f.dev.startswith("vx-")}
-    neighbours = {(n.ip, n.mac) for n in ctrl.kernel.neighbours(ns) if n.dev.startswith("ov-")}
+    ns = _sandbox(ctrl)
+    fdb = {(f.mac, f.dst) for f in ctrl.kernel.fdb(ns) if f.dev == "vxlan0"}
+    neighbours = {(n.ip, n.mac) for n in ctrl.kernel.neighbours(ns) if n.dev == "vxlan0"}
     return fdb, neighbours
 
 
-def test_create_network_builds_bridge_and_vxlan_and_registers_the_peer_table(ctrl: Controller) -> None:
+def test_create_network_builds_its_sandbox_as_libnetwork_and_registers_the_peer_table(ctrl: Controller) -> None:
     ninfo = _create(ctrl, **{VXLANID_LIST: "4242"})
     assert PEER_TABLE in ninfo.tables
-    vxlan = ctrl.kernel.link(ctrl.host.namespace, "vx-4242")
-    assert vxlan.master == "ov-4242" and vxlan.attrs["vni"] == 4242 and vxlan.mtu == 1450
+    ns = _sandbox(ctrl)
+    assert ns == ctrl.kernel.ns(f"h1-ov-{NID[:12]}") and ns in ctrl.kernel.namespaces()
+    vxlan = ctrl.kernel.link(ns, "vxlan0")
+    assert vxlan.master == "br0" and vxlan.attrs["vni"] == 4242 and vxlan.mtu == 1450
+    flags = {key: vxlan.attrs[key] for key in ("learning", "proxy", "l2miss", "l3miss")}
+    assert flags == {"learning": True, "proxy": True, "l2miss": True, "l3miss": True}  # ov_utils.go createVxlan
+    # the UDP socket stays with the underlay: local address and device are the host's
     assert vxlan.attrs["local"] == ctrl.host.host_ip and vxlan.parent == ctrl.host.uplink
+    assert ("br0", "10.5.0.1/24") in ctrl.kernel.addresses(ns)  # the gateway sits on br0, as in libnetwork
+    assert [link.name for link in ctrl.kernel.links(ctrl.host.namespace) if link.kind in ("vxlan", "bridge")] == []
     _driver(ctrl).delete_network(NID)
-    assert [link.name for link in ctrl.kernel.links(ctrl.host.namespace) if link.name.startswith(("ov-", "vx-"))] == []
+    assert ns not in ctrl.kernel.namespaces()
+
+
+def test_encrypted_networks_are_refused_as_unavailable(ctrl: Controller) -> None:
+    before = _state(ctrl)
+    with pytest.raises(UnavailableError, match="ESP"):
+        _create(ctrl, **{ENCRYPTED: ""})
+    with pytest.raises(UnavailableError, match="ESP"):
+        _driver(ctrl).network_allocate(NID, {ENCRYPTED: "true"}, [], [])
+    with pytest.raises(UnavailableError, match="ESP"):
+        overlay_package.validate_network_options({netlabel.GENERIC_DATA: {ENCRYPTED: ""}})
+    assert _state(ctrl) == before
 
 
 def test_without_network_allocate_the_driver_allocates_and_frees_its_vni(ctrl: Controller) -> None:
@@ -107,16 +131,12 @@ def test_events_program_and_remove_remote_peers(ctrl: Controller) -> None:
     driver.event_notify(EventType.CREATE, NID, PEER_TABLE, "e1", _peer("10.5.0.7", "02:42:0a:05:00:07"))
     driver.event_notify(EventType.CREATE, NID, PEER_TABLE, "e2", _peer("10.5.0.8", "02:42:0a:05:00:08"))
     fdb, neighbours = _programmed(ctrl)
-    assert fdb == {("02:42:0a:05:00:07", REMOTE), ("02:42:0a:05:00:08", REMOTE), (ZERO_MAC, REMOTE)}
+    # no all-zero flood entry: ARP for a peer is answered by the vxlan's proxy
+    assert fdb == {("02:42:0a:05:00:07", REMOTE), ("02:42:0a:05:00:08", REMOTE)}
     assert neighbours == {("10.5.0.7", "02:42:0a:05:00:07"), ("10.5.0.8", "02:42:0a:05:00:08")}
-    # UPDATE moves e2 behind another VTEP: the flood list follows.
+    # UPDATE moves e2 behind another VTEP: its FDB entry follows.
     driver.event_notify(EventType.UPDATE, NID, PEER_TABLE, "e2", _peer("10.5.0.8", "02:42:0a:05:00:08", "198.18.9.10"))
-    assert _programmed(ctrl)[0] == {
-        ("02:42:0a:05:00:07", REMOTE),
-        (ZERO_MAC, REMOTE),
-        ("02:42:0a:05:00:08", "198.18.9.10"),
-        (ZERO_MAC, "198.18.9.10"),
-    }
+    assert _programmed(ctrl)[0] == {("02:42:0a:05:00:07", REMOTE), ("02:42:0a:05:00:08", "198.18.9.10")}
     for key in ("e1", "e2"):
         driver.event_notify(EventType.DELETE, NID, PEER_TABLE, key, b"")
     assert _programmed(ctrl) == (set(), set())
@@ -134,6 +154,8 @@ def test_events_program_and_remove_remote_peers(ctrl: Controller) -> None:
         (EventType.DELETE, NID, PEER_TABLE, b"never created"),
         # this host's own VTEP: the endpoint is local, nothing to tunnel
         (EventType.CREATE, NID, PEER_TABLE, _peer("10.5.0.7", "02:42:0a:05:00:07", "198.18.0.2")),
+        # outside the network's subnets (libnetwork: "couldn't find the subnet")
+        (EventType.CREATE, NID, PEER_TABLE, _peer("10.6.0.7", "02:42:0a:06:00:07")),
     ],
 )
 def test_events_the_driver_cannot_use_change_nothing(
@@ -223,7 +245,7 @@ def test_endpoint_lifecycle_and_busy_network(ctrl: Controller) -> None:
 
 def test_a_kernel_failure_rolls_the_network_back() -> None:
     """The underlay device does not exist: the vxlan cannot be made; the
-    bridge and the VNI taken before it are given back."""
+    sandbox namespace, its bridge and the VNI taken before it are given back."""
     kernel = FakeKernel()
     ctrl = Controller(kernel, ControllerConfig(host="h1", driver_options={"overlay": {"underlay_dev": "eth9"}}))
     try:

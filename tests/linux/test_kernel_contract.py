@@ -225,6 +225,9 @@ def test_vxlan_attributes_and_errors(kernel: Kernel) -> None:
         "group": None,
         "dstport": 4789,
         "learning": True,
+        "proxy": False,
+        "l2miss": False,
+        "l3miss": False,
     }
     refused(kernel, lambda: kernel.add_vxlan(ns, "vx1", 42, dstport=4789), "kernel-exists:EEXIST")
     refused(kernel, lambda: kernel.add_vxlan(ns, "vx1", 43, group="239.1.1.1"), "kernel-invalid:EINVAL")
@@ -233,6 +236,9 @@ def test_vxlan_attributes_and_errors(kernel: Kernel) -> None:
     )
     refused(kernel, lambda: kernel.add_vxlan(ns, "vx1", 43, remote="10.0.0.2", group="239.1.1.1"), "invalid-parameter")
     kernel.add_vxlan(ns, "vx1", 43, group="239.1.1.1", dev="u0", learning=False)
+    kernel.add_vxlan(ns, "vx2", 44, dev="u0", proxy=True, l2miss=True, l3miss=True)  # libnetwork's overlay flags
+    flags = kernel.link(ns, "vx2").attrs
+    assert (flags["proxy"], flags["l2miss"], flags["l3miss"]) == (True, True, True)
     assert kernel.link(ns, "vx1").attrs["group"] == "239.1.1.1"
     assert kernel.link(ns, "vx1").attrs["learning"] is False
 

@@ -53,13 +53,25 @@ def test_containers_on_different_hosts_reach_each_other(kernel: Kernel, cluster:
     assert not closed.reachable and closed.outcome == "rst"
 
 
+def _sandbox(cluster: Cluster, host: str, nid: str) -> str:
+    driver = cluster.controller(host).registry.driver("overlay").driver
+    assert isinstance(driver, OverlayDriver)
+    return driver.namespace_of(nid)
+
+
 def test_the_tunnel_is_vxlan_from_each_hosts_underlay_address(kernel: Kernel, cluster: Cluster) -> None:
+    """libnetwork's layout: per network and host, a namespace with br0 and
+    vxlan0 (learning, proxy, l2miss, l3miss), the tunnel on the host's underlay."""
     nid = cluster.create_network("ov")
     vni = int(cluster.controller("h1").records.network(nid)["options"][VXLANID_LIST])
     for index, host in enumerate(cluster.hosts):
-        vxlan = kernel.link(cluster.controller(host).host.namespace, f"vx-{vni}")
-        assert vxlan.kind == "vxlan" and vxlan.master == f"ov-{vni}"
-        assert vxlan.attrs["vni"] == vni and vxlan.attrs["dstport"] == 4789 and not vxlan.attrs["learning"]
+        ns = _sandbox(cluster, host, nid)
+        vxlan = kernel.link(ns, "vxlan0")
+        assert vxlan.kind == "vxlan" and vxlan.master == "br0" and kernel.link(ns, "br0").kind == "bridge"
+        assert vxlan.attrs["vni"] == vni and vxlan.attrs["dstport"] == 4789
+        assert {k: vxlan.attrs[k] for k in ("learning", "proxy", "l2miss", "l3miss")} == dict.fromkeys(
+            ("learning", "proxy", "l2miss", "l3miss"), True
+        )
         assert vxlan.attrs["local"] == underlay_address(index) and vxlan.parent == "eth1"
 
 
@@ -80,11 +92,11 @@ def test_separate_overlays_do_not_reach_each_other(kernel: Kernel, cluster: Clus
     assert _ip(cluster, "h2", x) not in [str(p.address.ip) for p in h1_overlay.peers(blue).values()]
 
 
-def _programmed(kernel: Kernel, cluster: Cluster, host: str) -> dict[str, Any]:
-    ns = cluster.controller(host).host.namespace
+def _programmed(kernel: Kernel, cluster: Cluster, host: str, nid: str) -> dict[str, Any]:
+    ns = _sandbox(cluster, host, nid)
     return {
-        "fdb": {(f.mac, f.dst) for f in kernel.fdb(ns) if f.dev.startswith("vx-")},
-        "neighbours": {(n.ip, n.mac) for n in kernel.neighbours(ns) if n.dev.startswith("ov-")},
+        "fdb": {(f.mac, f.dst) for f in kernel.fdb(ns) if f.dev == "vxlan0"},
+        "neighbours": {(n.ip, n.mac) for n in kernel.neighbours(ns) if n.dev == "vxlan0"},
     }
 
 
@@ -93,16 +105,17 @@ def test_leave_removes_the_peer_on_the_other_host(kernel: Kernel, cluster: Clust
     a = cluster.connect("h1", "a", "ov")
     b = cluster.connect("h2", "b", "ov")
     a_ip, a_mac = _ip(cluster, "h1", a), _mac(cluster, "h1", a)
-    on_h2 = _programmed(kernel, cluster, "h2")
-    assert on_h2["fdb"] == {(a_mac, underlay_address(0)), ("00:00:00:00:00:00", underlay_address(0))}
+    nid = a.network_id
+    on_h2 = _programmed(kernel, cluster, "h2", nid)
+    assert on_h2["fdb"] == {(a_mac, underlay_address(0))}  # no flood entry: the proxy answers ARP
     assert on_h2["neighbours"] == {(a_ip, a_mac)}
     b_ns = cluster.sandbox_namespace("h2", "b")
     cluster.disconnect("h1", "a", "ov")
-    assert _programmed(kernel, cluster, "h2") == {"fdb": set(), "neighbours": set()}
+    assert _programmed(kernel, cluster, "h2", nid) == {"fdb": set(), "neighbours": set()}
     assert [e.origin for e in cluster.bus.entries(a.network_id)] == ["h2"]
     assert not probe(kernel, b_ns, a_ip, timeout=MISS).reachable
     # h1 still knows b: its peer stays until b leaves.
-    assert _programmed(kernel, cluster, "h1")["neighbours"] == {(_ip(cluster, "h2", b), _mac(cluster, "h2", b))}
+    assert _programmed(kernel, cluster, "h1", nid)["neighbours"] == {(_ip(cluster, "h2", b), _mac(cluster, "h2", b))}
     assert cluster.bus.failures == []
 
 

@@ -2,7 +2,8 @@
 
 Sending: the destination MAC's FDB entry names the remote VTEP; unknown and
 broadcast frames go to every all-zero-MAC entry and to the device's
-``remote``. The frame travels as UDP (device's ``dstport``) from ``local``
+``remote``; with ``proxy`` on, ARP and neighbour solicitations are answered
+or consumed on the device first (:mod:`.vxlan_proxy`). The frame travels as UDP (device's ``dstport``) from ``local``
 through the underlay namespace's normal IP output. Receiving: a UDP datagram
 to a local address on a vxlan port is decapsulated into the device whose VNI
 and port match (learning the inner source MAC's VTEP); a VNI nobody serves is
@@ -20,7 +21,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet
 
-from netsim.kernel.fake.dataplane import routing, stack
+from netsim.kernel.fake.dataplane import routing, stack, vxlan_proxy
 from netsim.kernel.fake.dataplane.packets import ZERO_MAC, is_multicast_mac
 from netsim.kernel.fake.state import FdbEntry
 
@@ -55,6 +56,8 @@ def _remotes(link: FakeLink, dst_mac: str) -> list[IPAddr]:
 
 def transmit(walk: Walk, link: FakeLink, frame: Packet) -> None:
     """Encapsulate ``frame`` (sent out of vxlan ``link``) towards its VTEP(s)."""
+    if link.attrs.get("proxy") and vxlan_proxy.consumes(walk, link, frame):
+        return
     targets = _remotes(link, frame.dst)
     if not targets:
         walk.hop(link.ns, link, "drop", f"vxlan: no FDB entry or remote for {frame.dst}", frame)
