@@ -16,7 +16,18 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from netsim.scenario.model import OUTSIDE, Attachment, ContainerSpec, Expectation, NetworkSpec, Scenario, outside_host
+from netsim.scenario.expectkeys import check_probe_keys
+from netsim.scenario.model import (
+    HOST,
+    OUTSIDE,
+    Attachment,
+    ContainerSpec,
+    Expectation,
+    NetworkSpec,
+    Scenario,
+    host_target,
+    outside_host,
+)
 from netsim.scenario.subnets import (
     AddressRoom,
     Fail,
@@ -69,8 +80,9 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
     _unique([n.name for n in scenario.networks], "networks[{}].name", "network", fail)
     _unique([c.name for c in scenario.containers], "containers[{}].name", "container", fail)
     state = _State(networks={n.name: n for n in scenario.networks}, specs={c.name: c for c in scenario.containers})
-    if OUTSIDE in state.specs:
-        fail("containers", f"{OUTSIDE!r} is reserved for the world beyond the host")
+    for word, meaning in ((OUTSIDE, "the world beyond the host"), (HOST, "the host itself")):
+        if word in state.specs:
+            fail("containers", f"{word!r} is reserved for {meaning}")
     first_exclusive: dict[tuple[str, str], str] = {}
     for net in scenario.networks:
         if net.driver in _EXCLUSIVE_DRIVERS:
@@ -311,7 +323,12 @@ def _check_expectations(
         if published is not None:
             if exp.reachable and (published, exp.proto) not in state.published:
                 fail(f"{where}.to", f"impossible: no container publishes {published}/{exp.proto}")
-        elif outside_host(exp.target) is None and ":" not in exp.target and not exp.target.replace(".", "").isdigit():
+        elif (
+            outside_host(exp.target) is None
+            and host_target(exp.target) is None
+            and ":" not in exp.target
+            and not exp.target.replace(".", "").isdigit()
+        ):
             if exp.target not in names:
                 fail(f"{where}.to", f"unknown container {exp.target!r}")
             if exp.target not in state.addressable:
@@ -323,3 +340,13 @@ def _check_expectations(
                 and not any((lst.proto, lst.port) == (exp.proto, exp.port) for lst in target.listen)
             ):
                 fail(f"{where}.port", f"impossible: {exp.target!r} does not listen on {exp.proto}/{exp.port}")
+        check_probe_keys(
+            scenario,
+            exp,
+            where,
+            fail,
+            specs=names,
+            live=state.containers,
+            attached=state.attached,
+            networks=state.networks,
+        )

@@ -18,6 +18,9 @@ OUTSIDE = "outside"
 PUBLISHED_PREFIX = "published:"
 #: ``outside@h2``: the world beyond host h2 (plain ``outside`` is host-relative)
 OUTSIDE_AT = OUTSIDE + "@"
+#: ``to: host`` / ``to: host@h2``: the host's own outside-facing address
+HOST = "host"
+HOST_AT = HOST + "@"
 #: drivers whose networks have global scope: created once, through the cluster, on every host
 GLOBAL_SCOPE_DRIVERS = ("overlay",)
 
@@ -33,6 +36,20 @@ def outside_host(name: str) -> str | None:
         return ""
     if name.startswith(OUTSIDE_AT):
         return name[len(OUTSIDE_AT) :]
+    return None
+
+
+def host_target(name: str) -> str | None:
+    """``None`` if ``name`` is not a host by name; else the host it names
+    ("" when plain ``host``: the host the probe's source is on, or the first).
+
+    >>> host_target("host"), host_target("host@h2"), host_target("web")
+    ('', 'h2', None)
+    """
+    if name == HOST:
+        return ""
+    if name.startswith(HOST_AT):
+        return name[len(HOST_AT) :]
     return None
 
 
@@ -140,6 +157,12 @@ class Expectation:
     proto: Proto = "icmp"
     port: int | None = None
     reachable: bool = True
+    #: the way the probe must end (netsim.scenario.outcomes.OUTCOMES), None: any of ``reachable``'s kind
+    outcome: str | None = None
+    #: who the target must see as the source: ``host``/``host@H``, a container, or an IP
+    seen_from: str | None = None
+    #: 4 or 6: probe the target's address of that family (None: its first address)
+    family: int | None = None
 
     @property
     def published_port(self) -> int | None:
@@ -150,7 +173,11 @@ class Expectation:
     def describe(self) -> str:
         """``web -> db tcp/5432 reachable`` (one line, for tables and JUnit)."""
         what = "reachable" if self.reachable else "unreachable"
-        return f"{self.source} -> {self.target} {self.proto_port} {what}"
+        if self.outcome is not None and self.outcome != "ok":
+            what += f" ({self.outcome})"
+        family = f" IPv{self.family}" if self.family else ""
+        seen = f" seen from {self.seen_from}" if self.seen_from else ""
+        return f"{self.source} -> {self.target}{family} {self.proto_port} {what}{seen}"
 
     @property
     def proto_port(self) -> str:
@@ -236,6 +263,8 @@ class Scenario:
     steps: tuple[Step, ...] = ()
     plugins: tuple[PluginSpec, ...] = ()
     store: StoreChoice | None = None
+    #: host → what the world beyond it listens on (``outside: {listen}`` and ``hosts[i].outside``)
+    outside_listen: dict[str, tuple[ListenSpec, ...]] = field(default_factory=dict)
 
     def plugin(self, name: str) -> PluginSpec | None:
         """The plugin called ``name``, or None (a built-in or installed driver)."""

@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from netsim.scenario.outcomes import observed_json, observed_text
 from netsim.scenario.results import ScenarioResult
 
 TABLE_HEADER = ("expectation", "from", "to", "proto/port", "expected", "got", "outcome", "result")
@@ -31,7 +32,7 @@ def table_rows(results: list[ScenarioResult]) -> list[tuple[str, ...]]:
                     exp.proto_port,
                     _yes_no(exp.reachable),
                     _yes_no(res.reachable),
-                    res.outcome,
+                    observed_text(res),
                     "PASS" if res.passed else "FAIL",
                 )
             )
@@ -72,6 +73,7 @@ def to_json(results: list[ScenarioResult]) -> dict[str, Any]:
                         "port": r.expectation.port,
                         "expect": r.expectation.reachable,
                         "reachable": r.reachable,
+                        **observed_json(r),
                         "passed": r.passed,
                     }
                     for r in s.results

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netsim.scenario.model import Expectation
+from netsim.scenario.outcomes import observed_outcome
 
 NOT_RUN = "not-run"
 
@@ -24,10 +25,19 @@ class ExpectationResult:
     outcome: str = NOT_RUN
     #: fake kernel: the hop-by-hop path (netsim.kernel.base.TraceHop list)
     trace: list[Any] = field(default_factory=list)
+    #: ``seen_from``: the source address the far end saw (None: the request never arrived)
+    seen: str | None = None
+    #: ``seen_from``: the addresses it names on the built scenario
+    seen_expected: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
-        return self.reachable is not None and self.reachable == self.expectation.reachable
+        exp = self.expectation
+        if self.reachable is None or self.reachable != exp.reachable:
+            return False
+        if exp.outcome is not None and observed_outcome(self.outcome) != exp.outcome:
+            return False
+        return exp.seen_from is None or (self.seen is not None and self.seen in self.seen_expected)
 
 
 @dataclass

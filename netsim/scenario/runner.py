@@ -24,7 +24,19 @@ from netsim.interrupts import Cleanup, deferred_interrupts, raise_if_interrupted
 from netsim.kernel.base import Kernel, Listener, ProbeResult
 from netsim.scenario.convert import ipam_config as _ipam_config
 from netsim.scenario.convert import port_bindings as _port_bindings
-from netsim.scenario.model import Attachment, ContainerSpec, Expectation, Scenario, Step, StoreChoice, outside_host
+from netsim.scenario.farend import container_address, expected_sources, far_end_namespace, target_host_name
+from netsim.scenario.model import (
+    Attachment,
+    ContainerSpec,
+    Expectation,
+    Scenario,
+    Step,
+    StoreChoice,
+    host_target,
+    outside_host,
+)
+from netsim.scenario.observe import observed
+from netsim.scenario.outside import OutsideListeners
 from netsim.scenario.plugins import ScenarioPlugins, refuse_unreachable
 from netsim.scenario.results import ExpectationResult, ScenarioResult, snapshot_diff
 from netsim.scenario.source import source_address
@@ -145,6 +157,8 @@ class BuiltScenario:
         self._probes = 0
         #: the scenario's plugins: started inside each host after its controller, stopped after them
         self.plugins = ScenarioPlugins(scenario, kernel.kind)
+        #: listeners in the hosts' outside namespaces (``outside: {listen}``)
+        self.outside = OutsideListeners(kernel)
 
     # --- build ----------------------------------------------------------------
     def build(self) -> None:
@@ -186,6 +200,7 @@ class BuiltScenario:
             )
         for spec in self.scenario.containers:
             self._create_container(spec)
+        self.outside.start(self.scenario, {h: c.host.outside_namespace for h, c in self.controllers.items()})
 
     def _create_container(self, spec: ContainerSpec) -> None:
         ctr = self.containers[spec.name] = _Container(spec)
@@ -276,6 +291,9 @@ class BuiltScenario:
         target_outside = outside_host(exp.target)
         if target_outside is not None:
             return src_ns, self.controllers[target_outside or host].host.outside_address
+        named_host = target_host_name(self, exp)
+        if named_host is not None:
+            return src_ns, self.controllers[named_host].host.host_ip
         if exp.published_port is not None:
             return src_ns, self.controllers[self._target_host(exp)].host.host_ip
         if exp.target not in {c.name for c in self.scenario.containers}:
@@ -284,6 +302,8 @@ class BuiltScenario:
         if target is None:  # removed: probe where it used to be
             return src_ns, self.gone.get(exp.target, "")
         shared = {a.network for a in source.attached} if source else set()
+        if exp.family is not None:
+            return src_ns, container_address(self, exp, shared)
         for att in target.attached:
             if att.network in shared and (att.ipv4 or att.ipv6):
                 return src_ns, att.ipv4 or att.ipv6 or ""
@@ -293,6 +313,8 @@ class BuiltScenario:
         return src_ns, target.last_addresses[0] if target.last_addresses else ""
 
     def _target_host(self, exp: Expectation) -> str:
+        if host_target(exp.target):  # host@H: that host (plain "host" is the source's, or the first)
+            return host_target(exp.target) or ""
         if exp.published_port is not None:
             for ctr in self.scenario.containers:
                 if any(p.host_port == exp.published_port and p.proto == exp.proto for p in ctr.publish):
@@ -310,9 +332,10 @@ class BuiltScenario:
             result.reachable, result.outcome = False, "no-address"
             return result
         self._probes += 1
+        far_end = far_end_namespace(self, exp) if exp.seen_from else None
         try:
             src = source_address(self.kernel, src_ns, dst)
-            with self._capture(src_ns, exp):
+            with self._capture(src_ns, exp), observed(self.kernel, far_end, exp.proto) as seen:
                 answer = self.backend.probe(self.kernel, src_ns, dst, exp.proto, exp.port, self.timeout, src)
                 retried = retry and exp.reachable and not answer.reachable and answer.outcome == "timeout"
                 if retried:
@@ -323,6 +346,8 @@ class BuiltScenario:
             result.reachable, result.outcome = False, f"error: {error_kind(exc)}: {exc}"
             return result
         result.reachable, result.trace = answer.reachable, list(answer.trace)
+        if exp.seen_from:
+            result.seen, result.seen_expected = seen.source, expected_sources(self, exp, src_ns)
         result.outcome = f"{answer.outcome} (2nd try)" if retried else answer.outcome
         return result
 
@@ -339,7 +364,7 @@ class BuiltScenario:
     def teardown(self) -> list[str]:
         """Remove listeners, release what uses the plugins and stop them, close
         every controller; report what failed, keep going."""
-        problems = []
+        problems = self.outside.stop()
         for ctr in self.containers.values():
             try:
                 self._remove_listeners(ctr)
