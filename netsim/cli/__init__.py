@@ -8,6 +8,7 @@
     netsim plugin serve MODULE:CLASS|--builtin NAME --socket PATH
     netsim bench compare [BASE [HEAD]] [--fake-only] [--rounds N] [--json FILE]
     netsim new-driver NAME [--dir DIR]
+    netsim schema [-o FILE]
 
 Exit status: 0 all good, 1 an expectation failed (or something leaked),
 2 invalid input (one line on stderr, never a traceback), 130 / 143 stopped
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     from netsim.cli import new_driver
 
     new_driver.add_parser(sub)
+    from netsim.scenario import json_schema
+
+    json_schema.add_parser(sub)
     return parser
 
 
@@ -129,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "plugin": commands.cmd_plugin_serve,
         "bench": _bench_command,
         "new-driver": _new_driver_command,
+        "schema": _schema_command,
     }
     try:
         with signals_interrupt():  # SIGTERM (CI runners, timeout) unwinds like Ctrl-C: every finally runs
@@ -146,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"netsim {args.command}: {str(exc) or 'interrupted'}", file=sys.stderr)
         return exit_status(exc)
+
+
+def _schema_command(args: argparse.Namespace) -> int:
+    from netsim.scenario.json_schema import cmd_schema
+
+    return cmd_schema(args)
 
 
 def _bench_command(args: argparse.Namespace) -> int:

@@ -25,29 +25,19 @@ import contextlib
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 from netsim.errors import InvalidParameterError, NetsimError, ScenarioError
 from netsim.plugin.client import PluginAddress
 from netsim.plugin.launcher import LaunchedPlugin, launch_plugin
 from netsim.registry import BUILTIN_DRIVERS, BUILTIN_IPAM_DRIVERS, load_target
+from netsim.scenario.definition import PLUGIN
 from netsim.scenario.model import PluginSpec, Scenario
+from netsim.scenario.shape import ShapeReader as ShapeReader  # re-exported: other readers type against it
 
 #: the registry's remote init functions (the road any installed driver takes)
 REMOTE_INITS = ("ipam.remote:init", "drivers.remote:init")
 RESERVED = frozenset({b.name for b in (*BUILTIN_DRIVERS, *BUILTIN_IPAM_DRIVERS)} | {"remote"})
-
-
-class ShapeReader(Protocol):
-    """What :mod:`netsim.scenario.schema`'s reader offers (errors name file and key)."""
-
-    def fail(self, path: str, message: str) -> NoReturn: ...
-    def mapping(
-        self, value: object, path: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
-    ) -> dict[str, Any]: ...
-    def seq(self, value: object, path: str) -> list[Any]: ...
-    def text(self, value: object, path: str) -> str: ...
-    def name(self, value: object, path: str) -> str: ...
 
 
 def parse_plugins(rd: ShapeReader, value: object, hosts: tuple[str, ...]) -> tuple[PluginSpec, ...]:
@@ -55,14 +45,13 @@ def parse_plugins(rd: ShapeReader, value: object, hosts: tuple[str, ...]) -> tup
     plugins: list[PluginSpec] = []
     for index, item in enumerate(rd.seq(value, "plugins")):
         path = f"plugins[{index}]"
-        raw = rd.mapping(item, path, ("name", "command", "socket", "hosts"), ("name",))
-        name = rd.name(raw["name"], f"{path}.name")
+        entry = rd.obj(item, path, PLUGIN)
+        raw = entry.raw
+        name = entry["name"]
         if name in RESERVED:
             rd.fail(f"{path}.name", f"{name!r} is a built-in driver's name; call the plugin something else")
         if any(p.name == name for p in plugins):
             rd.fail(f"{path}.name", f"plugin {name!r} is listed twice")
-        if ("command" in raw) == ("socket" in raw):
-            rd.fail(path, "give exactly one of 'command' (a program netsim starts) and 'socket' (a running plugin)")
         command: tuple[str, ...] = ()
         socket = ""
         if "command" in raw:
