@@ -16,12 +16,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
+import os
 import struct
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from netsim.errors import InvalidParameterError, KernelError, kernel_error
-from netsim.kernel.base import Filter, IpvlanFlag, IpvlanMode, LinkInfo, Listener, MacvlanMode, ProbeResult, Proto, Rule
+from netsim.kernel.base import Filter, LinkInfo, Listener, MacvlanMode, ProbeResult, Proto, Rule
 from netsim.kernel.dns import DNS_PORT, RESOLVE_TIMEOUT, RESOLVER_ADDRESS, DnsLookup, DnsResult
 from netsim.kernel.linux import links as decode
 from netsim.kernel.linux import rtnl
@@ -30,13 +32,14 @@ from netsim.kernel.linux.netns import (
     NamespaceHandle,
     create_namespace,
     namespace_fd,
+    namespace_path,
+    netlink_errors,
     open_namespace,
     remove_namespace,
     run_in_namespace,
     write_namespace_defaults,
 )
 from netsim.kernel.linux.nft import NftNamespace
-from netsim.kernel.linux.reaper import LinkReaper
 from netsim.naming import NAMESPACE_ROOT, check_ifname, check_nsname
 from netsim.safety import namespaces_with_prefix
 from netsim.validate import parse_ip, parse_mac
@@ -59,8 +62,6 @@ class LinuxKernel(LinuxNamespaces):
         #: namespaces of other runs used but never removed (borrow_namespace)
         self._borrowed: set[str] = set()
         self._closed = False
-        #: link deletions whose kernel side (the grace period) is still running
-        self._reaper = LinkReaper()
         self._traffic: TrafficManager | None = None
         self._traffic_import_error: ImportError | None = None
         try:
@@ -75,11 +76,17 @@ class LinuxKernel(LinuxNamespaces):
     def _nsid(self, handle: NamespaceHandle, other: str) -> int | None:
         """The id ``handle``'s namespace uses for ``other`` (cached once assigned)."""
         if other not in handle.nsids:
-            with namespace_fd(other) as fd:
-                nsid = handle.rtnl.nsid(fd)
-            if nsid is None:
+            with netlink_errors(f"open namespace {other!r}"):
+                fd = os.open(namespace_path(other), os.O_RDONLY)
+            try:
+                with netlink_errors(f"netnsid of {other!r}"):
+                    reply = handle.ipr.get_netnsid(fd=fd)
+            finally:
+                os.close(fd)
+            nsid = reply.get("nsid") if reply else None
+            if nsid is None or nsid < 0:
                 return None
-            handle.nsids[other] = nsid
+            handle.nsids[other] = int(nsid)
         return handle.nsids[other]
 
     def _resolver(self, handle: NamespaceHandle, names: Mapping[int, str]) -> decode.Resolver:
@@ -174,29 +181,31 @@ class LinuxKernel(LinuxNamespaces):
         for other, handle in self._handles.items():
             nsid = self._nsid(handle, name) if other != name else None
             if nsid is not None:
-                found += [(handle, index) for index, link_nsid in handle.rtnl.link_netnsids() if link_nsid == nsid]
+                found += [
+                    (handle, int(msg["index"]))
+                    for msg in self._link_messages(handle)
+                    if msg.get_attr("IFLA_LINK_NETNSID") == nsid
+                ]
         return found
 
-    def _delete_dependents(self, name: str) -> None:
-        """Delete the links elsewhere that Linux would destroy with namespace ``name``.
-
-        Linux dismantles a removed namespace later, in a workqueue (cleanup_net): its
-        veth peers elsewhere would linger for 10-50 ms. Deleting them first (the reaper
-        returns once each is unlisted; a veth's end in ``name`` goes in the same batch)
-        makes delete_namespace synchronous, as the contract (and the fake) has it,
-        without waiting for the namespace's own teardown."""
-        for handle, index in self._dependents(name):
-            try:
-                self._reaper.delete(handle.rtnl, index, what=f"delete link {index} tied to namespace {name!r}")
-            except KernelError as exc:
-                if exc.errno != errno.ENODEV:  # gone with an earlier one (both ends of a pair)
-                    raise
+    def _wait_destroyed(self, doomed: list[tuple[NamespaceHandle, int]], timeout: float = 5.0) -> None:
+        """Linux dismantles a namespace in a workqueue (cleanup_net), so its veth peers
+        elsewhere linger for some milliseconds; wait so that delete_namespace is
+        synchronous, as the contract (and the fake) has it."""
+        deadline = time.monotonic() + timeout
+        while doomed:
+            doomed = [(handle, index) for handle, index in doomed if handle.rtnl.has_index(index)]
+            if doomed and time.monotonic() > deadline:
+                names = sorted({handle.name for handle, _ in doomed})
+                raise kernel_error(errno.EBUSY, f"links tied to the deleted namespace linger in {names}")
+            if doomed:
+                time.sleep(0.002)
 
     def delete_namespace(self, name: str) -> None:
         if name in self._borrowed:
             raise kernel_error(errno.EPERM, f"namespace {name!r} is borrowed from another run: not ours to delete")
         handle = self._handle(name)
-        self._delete_dependents(name)
+        doomed = self._dependents(name)
         if self._traffic is not None:
             self._traffic.close_namespace(name)
         handle.close()
@@ -208,6 +217,7 @@ class LinuxKernel(LinuxNamespaces):
             other.nsids.pop(name, None)
         self._macs = {key: mac for key, mac in self._macs.items() if key[0] != name}
         remove_namespace(name)
+        self._wait_destroyed(doomed)
         self._all_links_changed()
 
     def namespaces(self) -> list[str]:
@@ -235,25 +245,6 @@ class LinuxKernel(LinuxNamespaces):
         handle = self._handle(ns)
         data = rtnl.nla_u32(1, rtnl.MACVLAN_MODE_NUMBER[mode])
         handle.rtnl.new_link(name, "macvlan", link=self._index(handle, parent), data=data)
-
-    def add_ipvlan(self, ns: str, name: str, parent: str, mode: IpvlanMode = "l2", flag: IpvlanFlag = "bridge") -> None:
-        check_ifname(name)
-        if mode not in rtnl.IPVLAN_MODE_NUMBER or flag not in rtnl.IPVLAN_FLAG_NUMBER:
-            raise InvalidParameterError(f"invalid ipvlan mode {mode!r} or flag {flag!r}")
-        handle = self._handle(ns)
-        # IFLA_IPVLAN_MODE, IFLA_IPVLAN_FLAGS (u16 each)
-        data = rtnl.nla(1, struct.pack("=H", rtnl.IPVLAN_MODE_NUMBER[mode]))
-        data += rtnl.nla(2, struct.pack("=H", rtnl.IPVLAN_FLAG_NUMBER[flag]))
-        try:
-            handle.rtnl.new_link(name, "ipvlan", link=self._index(handle, parent), data=data)
-        except KernelError as exc:
-            if exc.errno != errno.EOPNOTSUPP:
-                raise
-            # rtnl_newlink found no "ipvlan" rtnl_link_ops (nothing was created)
-            raise kernel_error(
-                errno.EOPNOTSUPP,
-                f"this kernel has no ipvlan link kind (built without CONFIG_IPVLAN, no module to load): {exc.strerror}",
-            ) from exc
 
     def add_vlan(self, ns: str, name: str, parent: str, vlan_id: int) -> None:
         check_ifname(name)
@@ -301,7 +292,7 @@ class LinuxKernel(LinuxNamespaces):
 
     def delete_link(self, ns: str, name: str) -> None:
         handle = self._handle(ns)
-        self._reaper.delete(handle.rtnl, self._index(handle, name), what=f"delete link {name!r}")
+        handle.rtnl.delete_link(self._index(handle, name), what=f"delete link {name!r}")
         self._macs.pop((ns, name), None)
         self._all_links_changed()
 
@@ -460,7 +451,7 @@ class LinuxKernel(LinuxNamespaces):
             return
         self._closed = True
         atexit.unregister(self.close)
-        problems: list[str] = [f"deleting a link: {failure}" for failure in self._reaper.wait()]
+        problems: list[str] = []
         if self._traffic is not None:
             try:
                 self._traffic.close()
