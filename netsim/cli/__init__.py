@@ -1,6 +1,6 @@
 """``netsim``: run scenarios, draw them, trace a packet, inspect, clean up.
 
-    netsim run scenarios/ [--kernel fake|linux] [--json FILE] [--junit FILE] [--pcap DIR] [-q]
+    netsim run scenarios/ [--kernel fake|linux] [--json FILE] [--junit FILE] [--pcap DIR] [-q] [-j N]
     netsim show SCENARIO [--format text|dot|svg|mermaid]
     netsim trace SCENARIO --from A --to B[:PORT/PROTO] [--kernel fake|linux]
     netsim inspect SCENARIO [--kernel fake|linux]
@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", metavar="FILE", help="write results as JUnit XML")
     run.add_argument("--pcap", metavar="DIR", help="capture each probe to DIR/<scenario>-<n>-...pcap")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument(
+        "-j", "--jobs", type=int, default=1, metavar="N", help="run N scenarios at once, in processes (0: one per CPU)"
+    )
 
     show = sub.add_parser("show", help="draw a scenario's topology")
     show.add_argument("scenario")

@@ -15,14 +15,14 @@ import sys
 from typing import Any
 
 from netsim.errors import InvalidParameterError, ScenarioError
-from netsim.interrupts import raise_if_interrupted
 from netsim.scenario.inspect import inspect_networks
 from netsim.scenario.model import Expectation, Scenario, StoreChoice, outside_host
+from netsim.scenario.parallel import run_scenarios
 from netsim.scenario.plugins import refuse_unreachable
 from netsim.scenario.progress import ProgressPrinter
 from netsim.scenario.render import render
 from netsim.scenario.report import format_table, write_json, write_junit
-from netsim.scenario.runner import Backend, built, run_scenario
+from netsim.scenario.runner import Backend, built
 from netsim.scenario.schema import load_scenario, parse_expectation, scenario_files
 from netsim.store import parse_store_url
 
@@ -61,14 +61,15 @@ def cmd_run(args: argparse.Namespace, backend: Backend | None = None) -> int:
     for scenario in scenarios:  # a plugin program cannot drive the fake kernel: refused before anything runs
         refuse_unreachable(scenario, args.kernel)
     progress = ProgressPrinter(sys.stderr, total=len(scenarios), quiet=args.quiet)
-    results = []
-    for scenario in scenarios:
-        raise_if_interrupted()  # a signal Python swallowed in a weakref callback still stops the run
-        results.append(
-            run_scenario(
-                scenario, args.kernel, backend=backend, progress=progress, timeout=args.timeout, pcap_dir=args.pcap
-            )
-        )
+    results = run_scenarios(  # -j N: N processes, results in file order (netsim.scenario.parallel)
+        scenarios,
+        args.kernel,
+        jobs=getattr(args, "jobs", 1),
+        backend=backend,
+        progress=progress,
+        timeout=args.timeout,
+        pcap_dir=args.pcap,
+    )
     print(format_table(results))
     if args.json:
         write_json(results, args.json)
