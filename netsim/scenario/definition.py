@@ -94,7 +94,7 @@ CONTAINER = Obj(
 PROBE = Obj(
     {
         "from": Leaf("text", "a container, outside or outside@HOST"),
-        "to": Leaf("text", "a container, an IP address, outside, outside@HOST or published:PORT"),
+        "to": Leaf("text", "a container, an IP address, outside, outside@HOST, host, host@HOST or published:PORT"),
         "proto": Leaf("proto", "icmp (default), tcp or udp", enum=PROBE_PROTOS),
         "port": Leaf("port", "needed for tcp and udp", nullable=True),
         "reachable": Leaf("flag", "what Docker would do (default true, or what outcome implies)"),

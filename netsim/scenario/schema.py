@@ -23,6 +23,7 @@ from netsim.scenario.checks import check_semantics
 from netsim.scenario.driverchecks import check_drivers
 from netsim.scenario.expectkeys import parse_probe_keys
 from netsim.scenario.model import (
+    HOST_AT,
     OUTSIDE,
     OUTSIDE_AT,
     PUBLISHED_PREFIX,
@@ -258,6 +259,8 @@ def _expectation(rd: _Reader, value: object, path: str) -> Expectation:
         target = rd.ip(target, join(path, "to"))
     elif target.startswith(OUTSIDE_AT):
         target = OUTSIDE_AT + rd.name(target[len(OUTSIDE_AT) :], join(path, "to"))
+    elif target.startswith(HOST_AT):
+        target = HOST_AT + rd.name(target[len(HOST_AT) :], join(path, "to"))
     elif target != OUTSIDE:
         target = rd.name(target, join(path, "to"))
     if proto == "icmp" and port is not None:
