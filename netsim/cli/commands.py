@@ -16,7 +16,8 @@ from typing import Any
 
 from netsim.errors import InvalidParameterError, ScenarioError
 from netsim.scenario.inspect import inspect_networks
-from netsim.scenario.model import Expectation, Scenario, StoreChoice, outside_host
+from netsim.scenario.model import Expectation, Scenario, StoreChoice, host_target, outside_host
+from netsim.scenario.observe import translation_line
 from netsim.scenario.parallel import run_scenarios
 from netsim.scenario.plugins import refuse_unreachable
 from netsim.scenario.progress import ProgressPrinter
@@ -120,7 +121,12 @@ def trace_expectation(scenario: Scenario, source: str, target: str) -> Expectati
             raise ScenarioError(f"unknown host {pinned!r} in {end!r}", file=scenario.file, path=flag)
     if outside_host(exp.source) is None and exp.source not in names:
         raise ScenarioError(f"unknown container {exp.source!r}", file=scenario.file, path="--from")
-    plain_name = outside_host(exp.target) is None and exp.published_port is None and ":" not in exp.target
+    plain_name = (
+        outside_host(exp.target) is None
+        and host_target(exp.target) is None
+        and exp.published_port is None
+        and ":" not in exp.target
+    )
     if plain_name and not exp.target.replace(".", "").isdigit() and exp.target not in names:
         raise ScenarioError(f"unknown container {exp.target!r}", file=scenario.file, path="--to")
     return exp
@@ -155,7 +161,7 @@ def cmd_trace(args: argparse.Namespace, backend: Backend | None = None) -> int:
     check_kernel(args.kernel)
     leaks: list[str] = []
     with built(scenario, args.kernel, backend=backend, timeout=args.timeout, pcap_dir=args.pcap, leaks=leaks) as world:
-        result = world.probe(exp, "trace", retry=False)
+        result = world.probe(exp, "trace", retry=False, observe=True)
         prefix = world.kernel.prefix
     where = f"{exp.target} ({result.dst or 'no address'})"
     print(f"trace {exp.source} -> {where} {exp.proto_port} on the {args.kernel} kernel")
@@ -170,6 +176,9 @@ def cmd_trace(args: argparse.Namespace, backend: Backend | None = None) -> int:
         print("(no hop-by-hop trace from this kernel: the probe's outcome is all it reports; use --pcap DIR)")
     for line in _crossing_lines(scenario, exp, result.trace, prefix):
         print(line)
+    translation = translation_line(result.sent_from, result.far_end, result.seen, prefix)
+    if translation is not None:
+        print(translation)
     verdict = "reachable" if result.reachable else "unreachable"
     print(f"outcome: {result.outcome} ({verdict})")
     if not result.reachable:

@@ -90,3 +90,17 @@ def _is_request(l4: Packet, proto: str) -> bool:
 def matches(seen: str | None, expected: Iterable[str]) -> bool:
     """Whether the observed source is one of the expected addresses."""
     return seen is not None and seen in set(expected)
+
+
+def translation_line(sent_from: str | None, far_end: str | None, seen: str | None, prefix: str = "") -> str | None:
+    """``netsim trace``'s summary of the source translation, on either kernel:
+    ``source: sent from 10.1.0.2, seen by h1-out as 198.18.0.2 (translated)``.
+    None when the far end was not watched (an address with no known owner)."""
+    if far_end is None:
+        return None
+    where = far_end[len(prefix) :] if prefix and far_end.startswith(prefix) else far_end
+    sent = sent_from or "the address the kernel chose"
+    if seen is None:
+        return f"source: sent from {sent}; nothing arrived at {where}"
+    verdict = "unchanged" if seen == sent_from else "translated"
+    return f"source: sent from {sent}, seen by {where} as {seen} ({verdict})"

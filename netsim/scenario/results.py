@@ -25,7 +25,11 @@ class ExpectationResult:
     outcome: str = NOT_RUN
     #: fake kernel: the hop-by-hop path (netsim.kernel.base.TraceHop list)
     trace: list[Any] = field(default_factory=list)
-    #: ``seen_from``: the source address the far end saw (None: the request never arrived)
+    #: the source address the probe was sent from (None: the kernel chose)
+    sent_from: str | None = None
+    #: ``seen_from`` (or ``netsim trace``): the namespace watched as the far end (None: not watched)
+    far_end: str | None = None
+    #: ... and the source address it saw (None: nothing arrived)
     seen: str | None = None
     #: ``seen_from``: the addresses it names on the built scenario
     seen_expected: tuple[str, ...] = ()

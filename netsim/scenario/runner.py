@@ -322,17 +322,18 @@ class BuiltScenario:
         names = {c.name: c.host for c in self.scenario.containers}
         return names.get(exp.target, self.scenario.hosts[0])
 
-    def probe(self, exp: Expectation, phase: str, *, retry: bool = True) -> ExpectationResult:
+    def probe(self, exp: Expectation, phase: str, *, retry: bool = True, observe: bool = False) -> ExpectationResult:
         """Probe one expectation. With ``retry``, a positive expectation whose
         probe timed out gets one more try (see below); ``netsim trace`` wants
-        the first packet's story and passes False."""
+        the first packet's story and passes False. With ``observe`` (and for
+        every ``seen_from``), the far end's view is recorded in ``result.seen``."""
         src_ns, dst = self.resolve(exp)
         result = ExpectationResult(exp, phase, dst=dst)
         if not dst:
             result.reachable, result.outcome = False, "no-address"
             return result
         self._probes += 1
-        far_end = far_end_namespace(self, exp) if exp.seen_from else None
+        far_end = far_end_namespace(self, exp) if exp.seen_from or observe else None
         try:
             src = source_address(self.kernel, src_ns, dst)
             with self._capture(src_ns, exp), observed(self.kernel, far_end, exp.proto) as seen:
@@ -346,8 +347,9 @@ class BuiltScenario:
             result.reachable, result.outcome = False, f"error: {error_kind(exc)}: {exc}"
             return result
         result.reachable, result.trace = answer.reachable, list(answer.trace)
+        result.sent_from, result.seen, result.far_end = src, seen.source, far_end
         if exp.seen_from:
-            result.seen, result.seen_expected = seen.source, expected_sources(self, exp, src_ns)
+            result.seen_expected = expected_sources(self, exp, src_ns)
         result.outcome = f"{answer.outcome} (2nd try)" if retried else answer.outcome
         return result
 
