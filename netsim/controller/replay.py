@@ -40,6 +40,7 @@ MUTATIONS = frozenset(
         "add_veth",
         "add_bridge",
         "add_macvlan",
+        "add_ipvlan",
         "add_vlan",
         "add_vxlan",
         "delete_link",
@@ -64,7 +65,7 @@ MUTATIONS = frozenset(
         "delete_listener",
     }
 )
-_NEW_LINK = frozenset({"add_bridge", "add_macvlan", "add_vlan", "add_vxlan"})
+_NEW_LINK = frozenset({"add_bridge", "add_macvlan", "add_ipvlan", "add_vlan", "add_vxlan"})
 
 
 class ReplayKernel:

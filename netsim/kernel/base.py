@@ -32,8 +32,10 @@ from netsim.naming import MAX_IFNAME, new_run_id, run_prefix
 
 __all__ = ["MAX_IFNAME"]
 
-LinkKind = Literal["loopback", "veth", "bridge", "macvlan", "vlan", "vxlan"]
+LinkKind = Literal["loopback", "veth", "bridge", "macvlan", "vlan", "vxlan", "ipvlan"]
 MacvlanMode = Literal["bridge", "private", "vepa", "passthru"]
+IpvlanMode = Literal["l2", "l3", "l3s"]
+IpvlanFlag = Literal["bridge", "private", "vepa"]
 Proto = Literal["icmp", "tcp", "udp"]
 ListenProto = Literal["tcp", "udp"]
 
@@ -259,6 +261,13 @@ class Kernel(abc.ABC):
     @abc.abstractmethod
     def add_macvlan(self, ns: str, name: str, parent: str, mode: MacvlanMode = "bridge") -> None:
         """A macvlan child of ``parent`` (in ``ns``) in the given mode; ENODEV without the parent."""
+
+    @abc.abstractmethod
+    def add_ipvlan(self, ns: str, name: str, parent: str, mode: IpvlanMode = "l2", flag: IpvlanFlag = "bridge") -> None:
+        """An ipvlan slave of ``parent`` sharing its MAC (attrs ``mode``, ``flag``).
+        Mode and flag belong to the parent's port in Linux: a new slave's apply to
+        every slave of that parent. ENODEV without the parent; a kernel without the
+        ipvlan link kind answers EOPNOTSUPP (see divergences.py)."""
 
     @abc.abstractmethod
     def add_vlan(self, ns: str, name: str, parent: str, vlan_id: int) -> None:

@@ -69,7 +69,7 @@ _REFUSED: tuple[tuple[int, int, int, str], ...] = tuple(
 )
 
 #: drivers whose containers live on the host's uplink LAN (the outside range)
-_ON_UPLINK_DRIVERS = ("macvlan",)
+_ON_UPLINK_DRIVERS = ("macvlan", "ipvlan")
 _OUTSIDE_WHY = _REFUSED[0][3]
 
 #: the default IPAM's first pool for a network without a subnet: global scope 10.0.0.0/8 in /24s

@@ -16,7 +16,7 @@ import ipaddress
 from typing import Any
 
 from netsim.errors import InvalidParameterError, kernel_error
-from netsim.kernel.base import LinkInfo, LinkKind, MacvlanMode
+from netsim.kernel.base import IpvlanFlag, IpvlanMode, LinkInfo, LinkKind, MacvlanMode
 from netsim.kernel.fake import l3sync
 from netsim.kernel.fake.bridgeports import BridgePorts
 from netsim.kernel.fake.common import DEFAULT_MTU, ETH_MAX_MTU, IPV4_MIN_MTU, FakeBase
@@ -25,6 +25,10 @@ from netsim.naming import check_ifname
 from netsim.validate import parse_ip, parse_mac
 
 MACVLAN_MODES = ("private", "vepa", "bridge", "passthru")
+IPVLAN_MODES = ("l2", "l3", "l3s")
+IPVLAN_FLAGS = ("bridge", "private", "vepa")
+#: upper devices that hold their parent's rx_handler (one per device in Linux)
+RX_HANDLER_UPPERS = ("macvlan", "ipvlan")
 VLAN_ID_LIMIT = 4095  # ids 0..4094; Linux answers ERANGE from 4095 on
 VNI_LIMIT = 1 << 24
 VXLAN_HEADROOM = {4: 50, 6: 70}
@@ -84,10 +88,34 @@ class LinksMixin(FakeBase):
             raise kernel_error(errno.EINVAL, f"loopback {parent!r} cannot carry a macvlan")
         if lower.master is not None:
             raise kernel_error(errno.EBUSY, f"{parent!r} is a bridge port and cannot carry a macvlan")
+        if any(link.kind == "ipvlan" for link in self._uppers.get(lower, [])):
+            raise kernel_error(errno.EBUSY, f"{parent!r} carries ipvlans and cannot carry a macvlan")
         siblings = [link for link in self._uppers.get(lower, []) if link.kind == "macvlan"]
         if siblings and (mode == "passthru" or any(s.attrs.get("mode") == "passthru" for s in siblings)):
             raise kernel_error(errno.EINVAL, f"a passthru macvlan must be alone on {parent!r}")
         self._new_link(space, name, "macvlan", parent=lower, mtu=lower.mtu, attrs={"mode": mode})
+
+    def add_ipvlan(self, ns: str, name: str, parent: str, mode: IpvlanMode = "l2", flag: IpvlanFlag = "bridge") -> None:
+        check_ifname(name)
+        if mode not in IPVLAN_MODES:
+            raise InvalidParameterError(f"invalid ipvlan mode {mode!r}: expected one of {IPVLAN_MODES}")
+        if flag not in IPVLAN_FLAGS:
+            raise InvalidParameterError(f"invalid ipvlan flag {flag!r}: expected one of {IPVLAN_FLAGS}")
+        space, lower = self._link(ns, parent)
+        self._check_free(space, name)
+        if lower.kind == "ipvlan" and lower.parent is not None:
+            lower = lower.parent  # ipvlan_link_new: a slave's slave sits on the port's device
+        if lower.kind == "loopback":
+            raise kernel_error(errno.EINVAL, f"loopback {parent!r} cannot carry an ipvlan")
+        if lower.master is not None:
+            raise kernel_error(errno.EBUSY, f"{parent!r} is a bridge port and cannot carry an ipvlan")
+        siblings = [link for link in self._uppers.get(lower, []) if link.kind == "ipvlan"]
+        if any(link.kind == "macvlan" for link in self._uppers.get(lower, [])):
+            raise kernel_error(errno.EBUSY, f"{parent!r} carries macvlans and cannot carry an ipvlan")
+        attrs = {"mode": mode, "flag": flag}
+        for sibling in siblings:  # mode and flag are the port's: the newest slave sets them for all
+            sibling.attrs.update(attrs)
+        self._new_link(space, name, "ipvlan", parent=lower, mtu=lower.mtu, mac=lower.mac, attrs=attrs)
 
     def add_vlan(self, ns: str, name: str, parent: str, vlan_id: int) -> None:
         check_ifname(name)
@@ -222,7 +250,7 @@ class LinksMixin(FakeBase):
         if link.kind == "loopback":
             return 0, 2**31 - 1
         high = ETH_MAX_MTU
-        if link.kind in ("macvlan", "vlan") and link.parent is not None:
+        if link.kind in ("macvlan", "vlan", "ipvlan") and link.parent is not None:
             high = link.parent.mtu
         elif link.kind == "vxlan":
             family = 6 if ":" in str(link.attrs.get("remote") or link.attrs.get("group") or "") else 4
@@ -239,7 +267,7 @@ class LinksMixin(FakeBase):
         # macvlans and vlans never exceed their lower device's MTU
         if mtu < old:
             for upper in self._uppers.get(link, []):
-                if upper.kind in ("macvlan", "vlan") and upper.mtu > mtu:
+                if upper.kind in ("macvlan", "vlan", "ipvlan") and upper.mtu > mtu:
                     self._apply_mtu(upper, mtu)
         if link.master is not None:
             self._ports[link.master].mtu_changed(old, mtu)
@@ -259,6 +287,11 @@ class LinksMixin(FakeBase):
     def set_mac(self, ns: str, name: str, mac: str) -> None:
         normalized = parse_mac(mac)
         space, link = self._link(ns, name)
+        if link.kind == "ipvlan":
+            raise kernel_error(errno.EOPNOTSUPP, f"ipvlan {name!r} shares its parent's MAC (no ndo_set_mac_address)")
+        for upper in self._uppers.get(link, []):
+            if upper.kind == "ipvlan":
+                upper.mac = normalized  # NETDEV_CHANGEADDR: ipvlan slaves follow their parent
         old, link.mac = link.mac, normalized
         self.world.explicit_macs[(space.name, link.name)] = normalized
         if link.master is not None:
@@ -302,8 +335,8 @@ class LinksMixin(FakeBase):
             raise kernel_error(errno.EINVAL, f"cannot enslave {name!r} to {master!r}")
         if link.master is bridge:
             return
-        if any(upper.kind == "macvlan" for upper in self._uppers.get(link, [])):
-            raise kernel_error(errno.EBUSY, f"{name!r} carries macvlans and cannot be a bridge port")
+        if any(upper.kind in RX_HANDLER_UPPERS for upper in self._uppers.get(link, [])):
+            raise kernel_error(errno.EBUSY, f"{name!r} carries macvlans or ipvlans and cannot be a bridge port")
         if link in self._stacked_above(bridge):
             raise kernel_error(errno.EBUSY, f"{name!r} is stacked on {master!r}: enslaving it would make a loop")
         self._release_port(link)

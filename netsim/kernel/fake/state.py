@@ -62,7 +62,7 @@ class FakeLink:
             return False
         if self.kind == "veth":
             return self.peer is not None and self.peer.up
-        if self.kind in ("macvlan", "vlan") and self.parent is not None:
+        if self.kind in ("macvlan", "vlan", "ipvlan") and self.parent is not None:
             return self.parent.oper_up
         return True
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from netsim.errors import InvalidParameterError, KernelError, kernel_error
-from netsim.kernel.base import Filter, LinkInfo, Listener, MacvlanMode, ProbeResult, Proto, Rule
+from netsim.kernel.base import Filter, IpvlanFlag, IpvlanMode, LinkInfo, Listener, MacvlanMode, ProbeResult, Proto, Rule
 from netsim.kernel.dns import DNS_PORT, RESOLVE_TIMEOUT, RESOLVER_ADDRESS, DnsLookup, DnsResult
 from netsim.kernel.linux import links as decode
 from netsim.kernel.linux import rtnl
@@ -245,6 +245,25 @@ class LinuxKernel(LinuxNamespaces):
         handle = self._handle(ns)
         data = rtnl.nla_u32(1, rtnl.MACVLAN_MODE_NUMBER[mode])
         handle.rtnl.new_link(name, "macvlan", link=self._index(handle, parent), data=data)
+
+    def add_ipvlan(self, ns: str, name: str, parent: str, mode: IpvlanMode = "l2", flag: IpvlanFlag = "bridge") -> None:
+        check_ifname(name)
+        if mode not in rtnl.IPVLAN_MODE_NUMBER or flag not in rtnl.IPVLAN_FLAG_NUMBER:
+            raise InvalidParameterError(f"invalid ipvlan mode {mode!r} or flag {flag!r}")
+        handle = self._handle(ns)
+        # IFLA_IPVLAN_MODE, IFLA_IPVLAN_FLAGS (u16 each)
+        data = rtnl.nla(1, struct.pack("=H", rtnl.IPVLAN_MODE_NUMBER[mode]))
+        data += rtnl.nla(2, struct.pack("=H", rtnl.IPVLAN_FLAG_NUMBER[flag]))
+        try:
+            handle.rtnl.new_link(name, "ipvlan", link=self._index(handle, parent), data=data)
+        except KernelError as exc:
+            if exc.errno != errno.EOPNOTSUPP:
+                raise
+            # rtnl_newlink found no "ipvlan" rtnl_link_ops (nothing was created)
+            raise kernel_error(
+                errno.EOPNOTSUPP,
+                f"this kernel has no ipvlan link kind (built without CONFIG_IPVLAN, no module to load): {exc.strerror}",
+            ) from exc
 
     def add_vlan(self, ns: str, name: str, parent: str, vlan_id: int) -> None:
         check_ifname(name)

@@ -26,7 +26,9 @@ RT_TABLE_MAIN = 254
 SCOPE_BY_NUMBER = {0: "universe", 253: "link", 254: "host"}
 SCOPE_NUMBER = {"universe": 0, "link": 253, "host": 254}
 MACVLAN_MODES = ("private", "vepa", "bridge", "passthru")
-KNOWN_KINDS = ("veth", "bridge", "macvlan", "vlan", "vxlan")
+KNOWN_KINDS = ("veth", "bridge", "macvlan", "vlan", "vxlan", "ipvlan")
+IPVLAN_MODES = ("l2", "l3", "l3s")
+IPVLAN_FLAGS = ("bridge", "private", "vepa")
 
 #: resolves (ifindex, link-netnsid or None) to ``(namespace, name)``, or None when not ours
 Resolver = Callable[[int, int | None], tuple[str, str] | None]
@@ -88,10 +90,13 @@ def decode_link(msg: Any, names: Mapping[int, str], resolve: Resolver) -> LinkIn
     linked = attr(msg, "IFLA_LINK")
     if kind == "veth" and linked:
         peer = resolve(int(linked), link_netnsid)
-    elif kind in ("macvlan", "vlan") and linked:
+    elif kind in ("macvlan", "vlan", "ipvlan") and linked:
         found = resolve(int(linked), link_netnsid)
         parent = found[1] if found else None
-        if kind == "macvlan":
+        if kind == "ipvlan":
+            attrs["mode"] = IPVLAN_MODES[int(attr(data, "IFLA_IPVLAN_MODE", 0))] if data is not None else "l2"
+            attrs["flag"] = IPVLAN_FLAGS[int(attr(data, "IFLA_IPVLAN_FLAGS", 0))] if data is not None else "bridge"
+        elif kind == "macvlan":
             attrs["mode"] = str(attr(data, "IFLA_MACVLAN_MODE", "bridge")) if data is not None else "bridge"
         else:
             attrs["vlan_id"] = int(attr(data, "IFLA_VLAN_ID", 0)) if data is not None else 0

@@ -4,7 +4,7 @@
 ``probe`` sends one packet and reports what came back, with a hop-by-hop
 trace; ``capture`` writes what crosses chosen links to a pcap file.
 Modules: ``walk`` (event loop), ``links`` (veth, loopback, vlan), ``bridge``,
-``macvlan``, ``vxlan``, ``stack`` (IP input/forward/output), ``routing``,
+``macvlan``, ``ipvlan``, ``vxlan``, ``stack`` (IP input/forward/output), ``routing``,
 ``neighbour`` (ARP/ND), ``nat`` (conntrack), ``filters``, ``sockets``
 (listeners, the probe socket), ``pcap``, ``packets`` (scapy helpers).
 

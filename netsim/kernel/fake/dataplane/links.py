@@ -3,7 +3,7 @@ when it arrives on one (``receive``), per link kind.
 
 Only links that are operationally up pass frames. A bridge port hands what
 it receives to its bridge (its own stack never sees it, as with Linux's
-rx_handler); a macvlan or vlan parent hands frames on to its children first.
+rx_handler); a macvlan, ipvlan or vlan parent hands frames on to its children first.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Packet
 
-from netsim.kernel.fake.dataplane import bridge, macvlan, stack, vxlan
+from netsim.kernel.fake.dataplane import bridge, ipvlan, macvlan, stack, vxlan
 from netsim.kernel.fake.dataplane.packets import ETH_VLAN
 from netsim.kernel.fake.dataplane.pcap import record
 
@@ -38,6 +38,8 @@ def transmit(walk: Walk, link: FakeLink, frame: Packet) -> None:
         bridge.from_host(walk, link, frame)
     elif kind == "macvlan":
         macvlan.transmit(walk, link, frame)
+    elif kind == "ipvlan":
+        ipvlan.transmit(walk, link, frame)
     elif kind == "vxlan":
         vxlan.transmit(walk, link, frame)
     elif kind == "vlan":
@@ -64,7 +66,7 @@ def receive(walk: Walk, link: FakeLink, frame: Packet) -> None:
     if isinstance(frame.payload, Dot1Q):
         _vlan_receive(walk, link, frame)
         return
-    if macvlan.parent_input(walk, link, frame):
+    if macvlan.parent_input(walk, link, frame) or ipvlan.parent_input(walk, link, frame):
         return
     stack.frame_input(walk, link, frame)
 

@@ -23,7 +23,7 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import ARP
 from scapy.packet import Packet
 
-from netsim.kernel.fake.dataplane import links, routing
+from netsim.kernel.fake.dataplane import ipvlan, links, routing
 from netsim.kernel.fake.dataplane import stack as ip_stack
 from netsim.kernel.fake.dataplane.packets import BROADCAST_MAC, ether, make, stack
 from netsim.kernel.fake.dataplane.walk import NEIGHBOUR_GIVE_UP
@@ -39,6 +39,9 @@ def send(walk: Walk, link: FakeLink, gateway: IPAddr, ip: Packet, *, forwarded: 
     ns = link.ns
     if link.kind == "loopback":
         links.transmit(walk, link, ether(link.mac, link.mac, ip))
+        return
+    if ipvlan.is_noarp(link):
+        ipvlan.noarp_send(walk, link, ip)
         return
     entry = ns.neighbours.get((link.name, gateway))
     if entry is not None and entry.mac is not None:

@@ -154,12 +154,12 @@ class Walk:
 
     # --- topology helpers (cached for the walk) -------------------------------------
     def macvlans_of(self, parent: FakeLink) -> list[FakeLink]:
-        """Macvlan links whose parent is ``parent``, in any namespace."""
+        """Macvlan, vlan and ipvlan links whose parent is ``parent``, in any namespace."""
         if self._children is None:
             children: dict[int, list[FakeLink]] = {}
             for ns in self.world.namespaces.values():
                 for link in ns.links.values():
-                    if link.kind in ("macvlan", "vlan") and link.parent is not None:
+                    if link.kind in ("macvlan", "vlan", "ipvlan") and link.parent is not None:
                         children.setdefault(id(link.parent), []).append(link)
             self._children = children
         return self._children.get(id(parent), [])
