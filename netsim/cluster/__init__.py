@@ -30,7 +30,7 @@ from netsim.cluster.ipam import SharedIpam
 from netsim.controller import Controller, ControllerConfig, Endpoint, IpamConfig
 from netsim.controller.records import network_key
 from netsim.driverapi import DiscoveryType, EventType
-from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError
+from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NoSpaceError, NotFoundError
 from netsim.ipamapi import DEFAULT_IPAM
 from netsim.kernel.base import Kernel
 from netsim.store import KVStore, MemoryStore, open_store
@@ -97,8 +97,13 @@ class Cluster:
         self._local_store = local_store
         self.bus = TableEventBus()
         self.controllers: dict[str, Controller] = {}
+        #: host -> its index (underlay address .index+2); an index is reused once its host left
+        self._index_of: dict[str, int] = {}
+        self._host_teardown: dict[str, Undo] = {}
         self._shared_ipams: dict[str, SharedIpam] = {}
         self._networks: dict[str, tuple[str, str]] = {}  # name -> (network id, driver)
+        #: name -> how each host creates it (a host joining later replays it)
+        self._definitions: dict[str, _Definition] = {}
         self._forced_id: str | None = None
         self._closed = False
         self.underlay_namespace = kernel.ns(UNDERLAY_ROLE)
@@ -120,6 +125,13 @@ class Cluster:
         kernel.set_link_up(ns, UNDERLAY_BRIDGE)
 
     def _add_host(self, name: str, index: int, undo: Undo) -> None:
+        own = Undo()
+        self._host_teardown[name] = own
+        undo.push(f"tear down host {name}", lambda: _run_all(f"host {name}", own))
+        self._index_of[name] = index
+        self._build_host(name, index, own)
+
+    def _build_host(self, name: str, index: int, undo: Undo) -> None:
         overlay_options = {
             "underlay_dev": UNDERLAY_DEV,
             "underlay_address": underlay_address(index),
@@ -154,10 +166,56 @@ class Cluster:
         host already here; every host already here learns the new one."""
         new = self.controllers[name]
         notify_node(new, underlay_address(index), self_node=True)
-        for other_index, (other, ctrl) in enumerate(self.controllers.items()):
+        for other, ctrl in self.controllers.items():
             if other != name:
-                notify_node(new, underlay_address(other_index))
+                notify_node(new, underlay_address(self._index_of[other]))
                 notify_node(ctrl, underlay_address(index))
+
+    # --- membership -----------------------------------------------------------------------------------
+    def add_host(self, name: str) -> Controller:
+        """A host joining the running cluster, as a node joins a swarm: it
+        learns the other nodes, gets every cluster network (same id, VNI and
+        pool), and networkdb's bulk sync hands it every live table entry, so
+        its first container reaches the existing ones on its first packet."""
+        if name in self.controllers:
+            raise ConflictError(f"host {name!r} is already in the cluster")
+        if len(self.controllers) >= MAX_CLUSTER_HOSTS:
+            raise NoSpaceError(f"a cluster holds at most {MAX_CLUSTER_HOSTS} hosts")
+        index = min(set(range(MAX_CLUSTER_HOSTS)) - set(self._index_of.values()))
+        with rollback_on_error() as undo:
+            undo.push(f"forget host {name}", lambda: self._forget_host(name))
+            self._add_host(name, index, undo)
+            ctrl = self.controllers[name]
+            for shared_name, shared in self._shared_ipams.items():
+                ctrl.registry.register_ipam_driver(SHARED_IPAM_PREFIX + shared_name, shared)
+            for network, definition in self._definitions.items():
+                self._create_on(ctrl, network, definition, replay=definition.ipam_calls)
+            self.bus.sync(name)
+        own = self._host_teardown[name]
+        self._teardown.push(f"tear down host {name}", lambda: _run_all(f"host {name}", own))
+        return ctrl
+
+    def remove_host(self, name: str) -> None:
+        """A host leaving: networkdb withdraws the entries it owned (its peers
+        vanish from every other host at once, gracefully or not), the others
+        forget the node, then the host is closed and unplugged."""
+        if self.controller(name) is self._primary():
+            # its IPAM instance allocates for the whole cluster, as a swarm manager's does
+            raise ConflictError(f"host {name!r} holds the cluster's address allocation: it cannot leave")
+        address = underlay_address(self._index_of[name])
+        self.bus.withdraw(name)
+        for other, staying in self.controllers.items():
+            if other != name:
+                notify_node(staying, address, new=False)
+        problems = self._host_teardown[name].run()
+        self._forget_host(name)
+        if problems:
+            raise NetsimError(f"host {name} teardown incomplete: {'; '.join(problems)}")
+
+    def _forget_host(self, name: str) -> None:
+        self.controllers.pop(name, None)
+        self._index_of.pop(name, None)
+        self._host_teardown.pop(name, None)
 
     def _new_id(self) -> str:
         """Controllers' id factory: the cluster-wide network id while a network
@@ -214,9 +272,11 @@ class Cluster:
         ipam: IpamConfig | None = None,
         internal: bool = False,
         labels: Mapping[str, str] | None = None,
+        ipv6: bool = False,
     ) -> str:
         """Create ``name`` on every host with one id, one VNI and one IPAM
-        allocation; returns the network id. All or nothing."""
+        allocation (``ipv6``: dual stack, as ``--ipv6``); returns the network
+        id. All or nothing."""
         if name in self._networks:
             raise ConflictError(f"cluster network {name!r} exists already")
         ipam = ipam or IpamConfig()
@@ -233,27 +293,45 @@ class Cluster:
         with rollback_on_error() as undo:
             allocated = entry.driver.network_allocate(nid, dict(options or {}), [], [])
             undo.push("network_free", lambda: entry.driver.network_free(nid))
-            host_options = {**dict(options or {}), **allocated}
-            host_ipam = dataclasses.replace(ipam, driver=shared_name)
-            recorded: list[Any] = []
+            definition = _Definition(
+                nid, driver, {**dict(options or {}), **allocated}, dataclasses.replace(ipam, driver=shared_name)
+            )
+            definition.internal, definition.labels, definition.ipv6 = internal, labels, ipv6
             for index, ctrl in enumerate(self.controllers.values()):
                 if index == 0:
                     shared.start_recording()
+                    try:
+                        self._create_on(ctrl, name, definition, replay=None)
+                    finally:
+                        definition.ipam_calls = shared.stop_recording()
                 else:
-                    shared.start_replay(recorded)
-                self._forced_id = nid
-                try:
-                    ctrl.create_network(name, driver, host_options, host_ipam, False, internal, labels)
-                finally:
-                    self._forced_id = None
-                    if index == 0:
-                        recorded = shared.stop_recording()
-                    else:
-                        with contextlib.suppress(ConflictError):
-                            shared.stop_replay()
+                    self._create_on(ctrl, name, definition, replay=definition.ipam_calls)
                 undo.push(f"delete on {ctrl.config.host}", lambda ctrl=ctrl: ctrl.delete_network(nid))  # type: ignore[misc]
             self._networks[name] = (nid, driver)
+            self._definitions[name] = definition
         return nid
+
+    def _create_on(self, ctrl: Controller, name: str, definition: _Definition, replay: list[Any] | None) -> None:
+        """Create the network on one host; ``replay``: the first host's IPAM answers."""
+        shared = self._shared_ipams[definition.ipam.driver[len(SHARED_IPAM_PREFIX) :]]
+        if replay is not None:
+            shared.start_replay(replay)
+        self._forced_id = definition.nid
+        try:
+            ctrl.create_network(
+                name,
+                definition.driver,
+                definition.options,
+                definition.ipam,
+                definition.ipv6,
+                definition.internal,
+                definition.labels,
+            )
+        finally:
+            self._forced_id = None
+            if replay is not None:
+                with contextlib.suppress(ConflictError):
+                    shared.stop_replay()
 
     def delete_network(self, name: str) -> None:
         """Delete on every host (refused while any host has endpoints on it), then free the VNI."""
@@ -270,6 +348,7 @@ class Cluster:
             except NetsimError as exc:
                 errors.append(exc)
         del self._networks[name]
+        self._definitions.pop(name, None)
         try:
             driver.network_free(nid)
         except NetsimError as exc:
@@ -308,12 +387,13 @@ class Cluster:
             return
         self._closed = True
         errors: list[BaseException] = []
-        hosts = list(self.controllers.values())
-        for index in reversed(range(len(hosts))):
-            for staying in hosts[:index]:
-                notify_node(staying, underlay_address(index), new=False)
+        hosts = list(self.controllers.items())
+        for position in reversed(range(len(hosts))):
+            name, ctrl = hosts[position]
+            for _, staying in hosts[:position]:
+                notify_node(staying, underlay_address(self._index_of[name]), new=False)
             try:
-                hosts[index].close()
+                ctrl.close()
             except NetsimError as exc:
                 errors.append(exc)
         for nid, driver in self._networks.values():
@@ -322,6 +402,7 @@ class Cluster:
             except NetsimError as exc:
                 errors.append(exc)
         self._networks.clear()
+        self._definitions.clear()
         problems = self._teardown.run()
         if problems:
             errors.append(NetsimError(f"cluster teardown incomplete: {'; '.join(problems)}"))
@@ -335,6 +416,27 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclasses.dataclass
+class _Definition:
+    """A cluster network as every host creates it."""
+
+    nid: str
+    driver: str
+    options: dict[str, str]
+    ipam: IpamConfig
+    internal: bool = False
+    labels: Mapping[str, str] | None = None
+    ipv6: bool = False
+    #: the first host's IPAM answers, replayed by every other host
+    ipam_calls: list[Any] = dataclasses.field(default_factory=list)
+
+
+def _run_all(what: str, undo: Undo) -> None:
+    problems = undo.run()
+    if problems:
+        raise NetsimError(f"{what} teardown incomplete: {'; '.join(problems)}")
 
 
 __all__ = ["Cluster", "SharedIpam", "TableEntry", "TableEventBus", "underlay_address"]

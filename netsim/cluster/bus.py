@@ -35,7 +35,8 @@ class TableEntry:
 class TableEventBus:
     """Live entries keyed by ``(nid, table, key)`` and one subscriber per host.
 
-    ``publish`` costs O(1) plus one delivery per other host; ``entries`` O(n).
+    ``publish`` costs O(1) plus one delivery per other host; ``entries``,
+    ``sync`` and ``withdraw`` O(n log n) for n live entries.
 
     >>> bus = TableEventBus()
     >>> seen = []
@@ -44,6 +45,8 @@ class TableEventBus:
     >>> bus.publish("h2", EventType.CREATE, "n1", "t", "k2", b"v")  # not echoed to its origin
     >>> seen, [e.key for e in bus.entries("n1")]
     (['CREATE'], ['k', 'k2'])
+    >>> bus.withdraw("h1"), seen, [e.key for e in bus.entries("n1")]
+    (1, ['CREATE', 'DELETE'], ['k2'])
     """
 
     def __init__(self) -> None:
@@ -78,16 +81,46 @@ class TableEventBus:
             else:
                 self._entries[(nid, table, key)] = TableEntry(origin, nid, table, key, value)
             targets = sorted((host, deliver) for host, deliver in self._subscribers.items() if host != origin)
+        entry = TableEntry(origin, nid, table, key, value)
         for host, deliver in targets:
-            try:
-                deliver(event, nid, table, key, value)
-            except Exception as exc:  # gossip never fails the publisher; keep a record
-                line = f"{host}: {event.name} {table}/{key[:12]}: {exc!r}"
-                log.warning("table event delivery failed: %s", line)
-                self.failures.append(line)
+            self._deliver(host, deliver, event, entry)
+
+    def sync(self, host: str) -> int:
+        """networkdb's bulk sync for a host that just joined (or got a network):
+        every live entry of the other hosts, as CREATE events, to its subscriber.
+        Returns how many were delivered. O(entries)."""
+        with self._lock:
+            deliver = self._subscribers.get(host)
+            if deliver is None:
+                raise NotFoundError(f"host {host!r} is not subscribed to table events")
+            entries = sorted((e for e in self._entries.values() if e.origin != host), key=_entry_order)
+        for entry in entries:
+            self._deliver(host, deliver, EventType.CREATE, entry)
+        return len(entries)
+
+    def withdraw(self, origin: str) -> int:
+        """A host left: every entry it still owns is deleted, and the others are
+        told (networkdb deletes a departed node's entries). Returns how many."""
+        with self._lock:
+            owned = sorted((e for e in self._entries.values() if e.origin == origin), key=_entry_order)
+        for entry in owned:
+            self.publish(origin, EventType.DELETE, entry.nid, entry.table, entry.key, entry.value)
+        return len(owned)
+
+    def _deliver(self, host: str, deliver: Deliver, event: EventType, entry: TableEntry) -> None:
+        try:
+            deliver(event, entry.nid, entry.table, entry.key, entry.value)
+        except Exception as exc:  # gossip never fails the publisher; keep a record
+            line = f"{host}: {event.name} {entry.table}/{entry.key[:12]}: {exc!r}"
+            log.warning("table event delivery failed: %s", line)
+            self.failures.append(line)
 
     def entries(self, nid: str | None = None) -> list[TableEntry]:
         """Live entries (of one network), sorted by table and key."""
         with self._lock:
             found = [e for e in self._entries.values() if nid is None or e.nid == nid]
-        return sorted(found, key=lambda e: (e.nid, e.table, e.key))
+        return sorted(found, key=_entry_order)
+
+
+def _entry_order(entry: TableEntry) -> tuple[str, str, str]:
+    return entry.nid, entry.table, entry.key

@@ -80,7 +80,8 @@ def transmit(walk: Walk, link: FakeLink, frame: Packet) -> None:
         header.add_payload(inner)
         datagram.add_payload(header)
         outer.add_payload(datagram)
-        walk.hop(link.ns, link, "encap", f"vxlan vni {vni} to {target}:{dstport}", outer)
+        # recorded where the packet now is: the socket's (underlay) namespace, as decap is
+        walk.hop(under, link, "encap", f"vxlan vni {vni} to {target}:{dstport}", outer)
         failure = stack.local_output(walk, under, outer)
         if failure is not None:
             walk.hop(under, None, "drop", f"vxlan underlay: {failure}", outer)
