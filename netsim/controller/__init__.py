@@ -9,6 +9,7 @@ completes or rolls back everything it did.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import secrets
 import threading
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from netsim.controller.inspect import inspect_network
 from netsim.controller.records import Records, endpoint_key
 from netsim.controller.recovery import RecoveryReport, recover
 from netsim.controller.replay import ReplayKernel
+from netsim.controller.services import ServiceRecords
 from netsim.controller.stores import open_stores
 from netsim.controller.views import Endpoint, Network, Sandbox
 from netsim.driverapi import (
@@ -37,12 +39,21 @@ from netsim.driverapi import (
 )
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError, NotImplementedByDriverError
 from netsim.kernel.base import Kernel
+from netsim.kernel.dns import RESOLVE_TIMEOUT, DnsResult, reverse_name
 from netsim.netlabel import PortBinding
 from netsim.registry import EntryPointScan, Registry, process_entry_points
 from netsim.undo import rollback_on_error
 
 NetworkRef = Network | str
 SandboxRef = Sandbox | str
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _adopt_host_namespaces(kernel: Kernel, host: str) -> list[str]:
@@ -88,6 +99,8 @@ class Controller:
         self.store = self.stores.local
         self.global_store = self.stores.global_
         self.records = Records(self.store)
+        #: names and addresses the embedded DNS answers (netsim.controller.services)
+        self.services = ServiceRecords()
         self._lock = threading.RLock()
         # A store that groups writes (sqlite) gets one transaction per public call.
         self._batch: Any = getattr(self.store, "batch", None)
@@ -263,9 +276,14 @@ class Controller:
         ipv6: str | None = None,
         mac: str | None = None,
         ports: Sequence[PortBinding] | None = None,
+        aliases: Sequence[str] | None = None,
     ) -> Endpoint:
+        """``aliases``: names the embedded DNS answers with this endpoint's
+        addresses on this network (Docker's ``--network-alias``)."""
         with self._op():
-            return _endpoint.create_endpoint(self, self._network_id(network), name, ipv4, ipv6, mac, ports)
+            return _endpoint.create_endpoint(
+                self, self._network_id(network), name, ipv4, ipv6, mac, ports, aliases=aliases
+            )
 
     def delete_endpoint(self, ep: Endpoint) -> None:
         with self._op():
@@ -301,8 +319,10 @@ class Controller:
         ipv6: str | None = None,
         mac: str | None = None,
         ports: Sequence[PortBinding] | None = None,
+        aliases: Sequence[str] | None = None,
     ) -> Endpoint:
-        """``docker network connect``: sandbox (made if missing) + endpoint + join."""
+        """``docker network connect``: sandbox (made if missing) + endpoint + join
+        (``aliases``: ``--alias``, names the embedded DNS answers on this network)."""
         with self._op(), rollback_on_error() as undo:
             nid = self._network_id(network)
             sid = self.records.lookup_name(_sandbox.SANDBOX_INDEX, container)
@@ -311,10 +331,23 @@ class Controller:
                 sb = _sandbox.create_sandbox(self, container, host_namespace=driver.type() == _join.HOST_TYPE)
                 undo.push("delete sandbox", lambda: _sandbox.delete_sandbox(self, sb.id))
                 sid = sb.id
-            ep = _endpoint.create_endpoint(self, nid, name or container, ipv4, ipv6, mac, ports)
+            ep = _endpoint.create_endpoint(self, nid, name or container, ipv4, ipv6, mac, ports, aliases=aliases)
             undo.push("delete endpoint", lambda: _endpoint.delete_endpoint(self, nid, ep.id))
             _join.join(self, nid, ep.id, sid)
             return ep
+
+    def resolve(
+        self, container: SandboxRef, name: str, qtype: str = "A", timeout: float = RESOLVE_TIMEOUT
+    ) -> DnsResult:
+        """Ask the container's resolver (127.0.0.11) for ``name``: one real DNS
+        query sent from its namespace (``qtype`` A, AAAA, or PTR with an address
+        or a reverse name). Outside the controller's lock: on the real kernel
+        the resolver answers from a thread that reads the service records."""
+        with self._op():
+            namespace = self.records.sandbox(self._sandbox_id(container))["namespace"]
+        if qtype == "PTR" and _is_address(name):
+            name = reverse_name(name)
+        return self.kernel.resolve(namespace, name, qtype, timeout=timeout)
 
     def disconnect(self, container: str, network: NetworkRef) -> None:
         """``docker network disconnect``: leave + delete the container's endpoint on ``network``."""

@@ -11,6 +11,7 @@ from netsim import netlabel
 from netsim.controller.config import check_name, parse_address, parse_ports
 from netsim.controller.network import SPECIAL_DRIVERS
 from netsim.controller.records import endpoint_key
+from netsim.controller.services import check_aliases
 from netsim.controller.views import Endpoint
 from netsim.driverapi import InterfaceInfo, IPAddress, IPInterface
 from netsim.errors import ConflictError, InvalidParameterError, NoSpaceError
@@ -63,9 +64,11 @@ def create_endpoint(
     ipv6: str | None,
     mac: str | None,
     ports: Sequence[PortBinding] | None,
+    aliases: Sequence[str] | None = None,
 ) -> Endpoint:
     network = ctrl.records.network(nid)
     check_name(name, "endpoint")
+    names = check_aliases(aliases)
     wanted_mac = parse_mac(mac) if mac else None
     bindings = parse_ports(ports)
     preferred4 = parse_address(ipv4, 4, "IPv4 address")
@@ -108,6 +111,7 @@ def create_endpoint(
             "gateway6": None,
             "static_routes": [],
             "created": time.time_ns(),
+            **({"aliases": names} if names else {}),
         }
         ctrl.records.put(endpoint_key(nid, eid), record)
     return Endpoint(ctrl, nid, eid, name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from netsim import netlabel
+from netsim.controller import services
 from netsim.controller.records import endpoint_key, sandbox_key
 from netsim.controller.sandbox import make_namespace, plug_interface, unplug_interface, update_default_routes
 from netsim.driverapi import EventType, JoinInfo
@@ -105,6 +106,7 @@ def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
         _save(ctrl, sandbox_key(sid), sandbox, sandbox_before, undo)
         driver.program_external_connectivity(nid, eid, {netlabel.PORT_MAP: endpoint["ports"]})
         undo.push("revoke external connectivity", lambda: driver.revoke_external_connectivity(nid, eid))
+        services.joined(ctrl, nid, network, endpoint, sandbox, undo)
     _publish(ctrl, EventType.CREATE, nid, endpoint.get("table_entries", []))
 
 
@@ -132,4 +134,5 @@ def leave(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
         endpoint.pop("table_entries", None)
         _save(ctrl, endpoint_key(nid, eid), endpoint, endpoint_before, undo)
         _save(ctrl, sandbox_key(sid), sandbox, sandbox_before, undo)
+    services.left(ctrl, nid, eid, sid)
     _publish(ctrl, EventType.DELETE, nid, published)

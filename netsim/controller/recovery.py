@@ -46,6 +46,7 @@ from netsim.controller.ipam_reconcile import quietly as _quietly
 from netsim.controller.ipam_reconcile import reconcile_ipam
 from netsim.controller.records import endpoint_key, network_key, sandbox_key
 from netsim.controller.replay import ReplayKernel
+from netsim.controller.services import rebuild as rebuild_service_records
 from netsim.controller.views import ipam_data_of
 from netsim.driverapi import InterfaceInfo, JoinInfo, NetworkInfo
 from netsim.errors import NetsimError, NotFoundError
@@ -113,6 +114,7 @@ def recover(ctrl: Controller, replay: ReplayKernel) -> RecoveryReport:
     replay.go_live()
     _sweep(ctrl, replay, state, report, links)
     reconcile_ipam(ctrl, state, report)
+    rebuild_service_records(ctrl)
     return report
 
 

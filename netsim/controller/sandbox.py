@@ -162,11 +162,13 @@ def delete_sandbox(ctrl: Controller, sid: str) -> None:
     """Leave and delete every endpoint (libnetwork's Sandbox.Delete), then the namespace."""
     from netsim.controller.endpoint import delete_endpoint
     from netsim.controller.join import leave
+    from netsim.controller.services import sandbox_deleted
 
     record = ctrl.records.sandbox_view(sid)
     for nid, eid in reversed(record["endpoints"]):
         leave(ctrl, nid, eid, sid)
         delete_endpoint(ctrl, nid, eid)
+    sandbox_deleted(ctrl, record)
     if record["own_namespace"]:
         ctrl.kernel.delete_namespace(record["namespace"])
     ctrl.records.delete(sandbox_key(sid))
