@@ -311,14 +311,62 @@ class Bitmap:
                 if origin == low:
                     self._low = found + 1
                 return found
-        found = self._find_free(origin) if origin < self._bits else -1
-        if found < 0 and origin != low:
+            if origin == low:
+                found = self._descend_and_take()
+                if found >= 0:
+                    return found
+            else:
+                found = self._find_free(origin)
+                if found >= 0:
+                    return self._take(found, False)
+        if origin != low and low < self._bits:
             # Serial search found nothing after the cursor: wrap around.
-            origin = low
-            found = self._find_free(low) if low < self._bits else -1
-        if found < 0:
-            raise NoSpaceError(f"no free ordinal in [0, {self._bits})")
-        return self._take(found, origin == low)
+            found = self._find_free(low)
+            if found >= 0:
+                return self._take(found, True)
+        raise NoSpaceError(f"no free ordinal in [0, {self._bits})")
+
+    def _descend_and_take(self) -> int:
+        """First-fit ``set_any``'s slow path (the hint's word is full): nothing
+        below the hint is free, so the lowest free ordinal of the whole map is
+        the answer, found by descending from the top along lowest clear
+        summary bits (no climb), then taken. -1 (nothing changed) when the map
+        is full. O(levels), one call where a search, a take and a summary
+        update were three."""
+        levels = self._levels
+        k = len(levels) - 1
+        index = 0
+        word = levels[k][0]
+        if word == FULL:
+            return -1
+        while k:
+            index = (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
+            k -= 1
+            word = levels[k][index]
+        leaf = levels[0]
+        bit = (word + 1) & ~word
+        found = (index << SHIFT) | (bit.bit_length() - 1)
+        old = word
+        word |= bit
+        leaf[index] = word
+        self._count += 1
+        self._cursor = self._low = found + 1
+        if not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at:
+            self._promote(0)
+        # _grew inlined (this path fills a word more often than not): mark full words upwards.
+        k = 1
+        top = len(levels)
+        while word == FULL and k < top:
+            level = levels[k]
+            parent = index >> SHIFT
+            above = level[parent]
+            word = above | (1 << (index & LOW_BITS))
+            level[parent] = word
+            if not above and type(level) is SparseWords and len(level) > level.promote_at:
+                self._promote(k)
+            index = parent
+            k += 1
+        return found
 
     def _take(self, found: int, lowest: bool) -> int:
         """Set free ordinal ``found`` as handed out by a search; ``lowest``: the
