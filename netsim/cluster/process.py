@@ -101,6 +101,10 @@ class ProcessCluster:
         self.underlay_namespace = kernel.ns(UNDERLAY_ROLE)
         self.log_dir = Path(tempfile.mkdtemp(prefix="netsim-cluster-"))
         self.hosts: dict[str, _HostProcess] = {}
+        #: host -> its index (underlay address, run id); never reused within a cluster
+        self._index_of: dict[str, int] = {}
+        self._local_store_dir = local_store_dir
+        self._experimental = experimental
         self._networks: dict[str, str] = {}
         self._closed = False
         self._teardown = Undo()
@@ -118,6 +122,7 @@ class ProcessCluster:
 
     # --- processes --------------------------------------------------------------------------------
     def _start(self, name: str, index: int, local_store: str | None, experimental: bool) -> None:
+        self._index_of[name] = index
         config = {
             "kernel": "linux",
             "run_id": host_run_id(self.kernel.run_id, index),
@@ -196,6 +201,40 @@ class ProcessCluster:
         if process.returncode != 0:
             tail = host.log_path.read_text(errors="replace")[-2000:]
             raise NetsimError(f"cluster host {name!r} exited with {process.returncode}; its log ends:\n{tail}")
+
+    # --- membership -----------------------------------------------------------------------------------
+    def add_host(self, name: str) -> None:
+        """Start a host process that joins the running cluster: it gets every
+        cluster network from its definition in the store and catches up on
+        the table entries there (the overlay's peers) before it answers."""
+        if name in self.hosts:
+            raise ConflictError(f"host {name!r} is already in the cluster")
+        index = max(self._index_of.values(), default=-1) + 1
+        if index >= MAX_HOSTS:
+            raise InvalidParameterError(f"a cluster holds at most {MAX_HOSTS} hosts")
+        local = f"sqlite:///{self._local_store_dir}/{name}.db" if self._local_store_dir else None
+        self._start(name, index, local, self._experimental)
+        try:
+            for network in self._networks:
+                self.call(name, "ensure_network", name=network)
+        except BaseException:
+            self._stop(name)
+            raise
+        self._teardown.push(f"stop {name}", lambda: self._stop(name))
+
+    def remove_host(self, name: str) -> None:
+        """A host leaves: its containers go (their peer entries leave the store
+        and every other host withdraws them), its copies of the networks go,
+        its process stops and removes its namespaces."""
+        if name not in self.hosts:
+            raise NotFoundError(f"host {name!r} is not in the cluster (hosts: {', '.join(self.hosts)})")
+        if len(self.hosts) == 1:
+            raise ConflictError(f"host {name!r} is the cluster's last host: close the cluster instead")
+        self.call(name, "remove_containers")
+        for network in self._networks:
+            self.call(name, "drop_network", name=network)
+        self._stop(name)
+        self.sync()
 
     # --- networks -------------------------------------------------------------------------------------
     def create_network(

@@ -67,3 +67,35 @@ def test_processes_refuse_what_cannot_work(netsim_kernel_factory: Callable[[str]
         ProcessCluster(["h1", "h2"], "sqlite:///tmp/x.db", kernel=fake)
     with pytest.raises(InvalidParameterError, match="global store"):
         ProcessCluster(["h1", "h2"], "memory://", kernel=fake)
+
+
+def test_a_host_process_joining_late_gets_networks_and_peers_from_the_store(
+    server_store_url: Callable[[str], str], netsim_kernel_factory: Callable[[str], Kernel]
+) -> None:
+    """The global store carries what the in-process bus carries: a host
+    started after the network and its containers exist gets the network from
+    its definition and the peers from the table entries, so its container's
+    first probe arrives; a host leaving takes its peers with it."""
+    kernel = netsim_kernel_factory("linux")
+    url = server_store_url("sqlite")
+    with ProcessCluster(["h1", "h2"], url, kernel=kernel) as cluster:
+        cluster.create_network("ov", ipam=IpamConfig(pools=[PoolConfig(subnet="10.78.0.0/24")]))
+        a = cluster.connect("h1", "a", "ov")
+        b = cluster.connect("h2", "b", "ov")
+        cluster.add_host("h3")
+        with pytest.raises(ConflictError, match="already"):
+            cluster.add_host("h3")
+        c = cluster.connect("h3", "c", "ov")
+        a_ip, b_ip = a["address"].split("/")[0], b["address"].split("/")[0]
+        first = cluster.probe("h3", "c", a_ip)
+        assert first["reachable"] and first["outcome"] == "echo-reply"
+        assert cluster.probe("h1", "a", c["address"].split("/")[0])["reachable"]
+        cluster.remove_host("h2")
+        assert not cluster.probe("h3", "c", b_ip)["reachable"]
+        assert cluster.probe("h3", "c", a_ip)["reachable"]
+        store = open_store(url)
+        try:
+            assert len(store.list("cluster/table/")) == 2
+        finally:
+            store.close()
+    assert namespaces_with_prefix(f"netsim-{kernel.run_id[:9]}h") == []
