@@ -16,7 +16,7 @@ from drivers.overlay.driver import NETWORK_TYPE, VXLANID_LIST, OverlayDriver, Un
 from drivers.overlay.vni import VniAllocator, parse_vni
 from netsim import netlabel
 from netsim.driverapi import CONFIG_GLOBAL_STORE, CONFIG_OPTIONS, CONFIG_STORE, Capability, DriverCallback
-from netsim.errors import InvalidParameterError
+from netsim.errors import InvalidParameterError, UnavailableError
 from netsim.registry import kernel_and_host
 from netsim.store import MemoryStore
 
@@ -29,7 +29,10 @@ def validate_network_options(options: Mapping[str, Any], host_links: Collection[
     """Check the network options without a kernel (the scenario loader's road):
     the VXLAN id, parsed as ``network_allocate`` parses it; ``encrypted`` is refused."""
     generic = netlabel.generic_options(options)
-    refuse_encrypted(generic)
+    try:
+        refuse_encrypted(generic)
+    except UnavailableError as exc:  # the loader's road reports option errors as invalid parameters
+        raise InvalidParameterError(str(exc)) from exc
     if VXLANID_LIST in generic:
         try:
             parse_vni(str(generic[VXLANID_LIST]))

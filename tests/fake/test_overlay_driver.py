@@ -113,7 +113,8 @@ def test_encrypted_networks_are_refused_as_unavailable(ctrl: Controller) -> None
         _create(ctrl, **{ENCRYPTED: ""})
     with pytest.raises(UnavailableError, match="ESP"):
         _driver(ctrl).network_allocate(NID, {ENCRYPTED: "true"}, [], [])
-    with pytest.raises(UnavailableError, match="ESP"):
+    # the scenario loader's road: an invalid option there, with the same reason
+    with pytest.raises(InvalidParameterError, match="ESP"):
         overlay_package.validate_network_options({netlabel.GENERIC_DATA: {ENCRYPTED: ""}})
     assert _state(ctrl) == before
 
@@ -268,3 +269,16 @@ def test_init_refuses_a_bad_underlay_or_store(ctrl: Controller, options: dict[st
     with pytest.raises(InvalidParameterError, match="overlay"):
         overlay_package.init(registry, config)
     assert registry.drivers() == {}
+
+
+def test_a_scenario_with_an_encrypted_overlay_is_refused_at_load(tmp_path: Any) -> None:
+    from netsim.errors import ScenarioError
+    from netsim.scenario.schema import load_scenario
+
+    path = tmp_path / "encrypted.yaml"
+    path.write_text(
+        "name: enc\nhosts: [h1, h2]\nnetworks:\n  - {name: ov, driver: overlay, options: {encrypted: ''}}\n"
+        "containers:\n  - {name: a, host: h1, networks: [ov]}\n"
+    )
+    with pytest.raises(ScenarioError, match=r"networks\[0\]\.options: overlay option 'encrypted'.*ESP"):
+        load_scenario(path)
