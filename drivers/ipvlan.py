@@ -188,7 +188,7 @@ class IpvlanDriver(Driver):
                 raise ConflictError(f"ipvlan network {nid[:12]!r} exists already")
             for other in self.networks.values():
                 if other.config.parent == config.parent:
-                    raise ConflictError(
+                    raise ForbiddenError(
                         f"network {dummy_name(other.config.nid)} is already using parent interface {config.parent}"
                     )
             network = IpvlanNetwork(config)
