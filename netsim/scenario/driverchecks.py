@@ -8,7 +8,7 @@ checked by the driver itself: a driver module may offer
     validate_network_options(options: Mapping[str, str], host_links: Collection[str]) -> None
 
 which raises InvalidParameterError for a bad option without touching a kernel
-(bridge, macvlan and overlay do; they run the same parsers again in
+(bridge, macvlan, ipvlan and overlay do; they run the same parsers again in
 ``create_network``, so both roads refuse the same values). ``host_links`` are
 the links a simulated host has before any network exists.
 
