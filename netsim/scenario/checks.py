@@ -17,6 +17,13 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from netsim.scenario.expectkeys import check_probe_keys
+from netsim.scenario.lifecycle import (
+    LIFECYCLE_ACTIONS,
+    absent_reason,
+    check_lifecycle_step,
+    check_new_names,
+    check_state_assertions,
+)
 from netsim.scenario.model import (
     HOST,
     OUTSIDE,
@@ -72,6 +79,8 @@ class _State:
     #: published host ports: (port, proto) pairs some container publishes
     published: set[tuple[int, str]] = field(default_factory=set)
     nets: ParsedNets = field(default_factory=ParsedNets)
+    #: containers that exist but do not run (``state: created``, ``stop``): no namespace
+    stopped: set[str] = field(default_factory=set)
 
 
 def check_semantics(scenario: Scenario, fail: Fail) -> None:
@@ -79,7 +88,10 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
     _unique(list(scenario.hosts), "hosts[{}]", "host", fail)
     _unique([n.name for n in scenario.networks], "networks[{}].name", "network", fail)
     _unique([c.name for c in scenario.containers], "containers[{}].name", "container", fail)
-    state = _State(networks={n.name: n for n in scenario.networks}, specs={c.name: c for c in scenario.containers})
+    check_new_names(scenario, fail)
+    state = _State(
+        networks={n.name: n for n in scenario.networks}, specs={c.name: c for c in scenario.all_containers()}
+    )
     for word, meaning in ((OUTSIDE, "the world beyond the host"), (HOST, "the host itself")):
         if word in state.specs:
             fail("containers", f"{word!r} is reserved for {meaning}")
@@ -99,12 +111,20 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
         state.attached[ctr.name] = []
         for j, att in enumerate(ctr.networks):
             _attach(state, ctr.name, ctr.host, att, f"{path}.networks[{j}]", fail)
+        if ctr.state == "created":
+            state.stopped.add(ctr.name)
         if len(ctr.listen) > 1:
             _unique([str(x) for x in ctr.listen], path + ".listen[{}]", "listener", fail)
     _check_ports(scenario, state, fail)
     _check_expectations(scenario, state, scenario.expect, "expect", fail)
+    check_state_assertions(state, scenario.state, fail)
     for i, step in enumerate(scenario.steps):
         path = f"steps[{i}]"
+        if step.action in LIFECYCLE_ACTIONS:
+            check_lifecycle_step(scenario, state, step, path, fail)
+            _check_expectations(scenario, state, step.expect, f"{path}.expect", fail)
+            check_state_assertions(state, step.state, fail)
+            continue
         if step.container and step.container not in state.containers:
             what = "removed" if step.container in state.attached else "unknown"
             fail(f"{path}.{step.action}", f"{what} container {step.container!r}")
@@ -121,6 +141,7 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
             for name in list(state.attached[step.container]):
                 _detach(state, step.container, name)
             state.containers.discard(step.container)
+            state.stopped.discard(step.container)
         elif step.action == "remove_network":
             if state.users.get(step.network):
                 users = sorted(c for c in state.containers if step.network in state.attached[c])
@@ -130,6 +151,7 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
                 )
             del state.networks[step.network]
         _check_expectations(scenario, state, step.expect, f"{path}.expect", fail)
+        check_state_assertions(state, step.state, fail)
 
 
 def _unique(names: list[str], path: str, what: str, fail: Fail) -> None:
@@ -315,8 +337,9 @@ def _check_expectations(
         if outside_host(exp.source) is None:
             if exp.source not in names:
                 fail(f"{where}.from", f"unknown container {exp.source!r}")
-            if exp.source not in state.containers:
-                fail(f"{where}.from", f"container {exp.source!r} was removed in an earlier step")
+            reason = absent_reason(state, exp.source)
+            if reason is not None:
+                fail(f"{where}.from", f"container {exp.source!r} {reason}")
         if outside_host(exp.source) is not None and outside_host(exp.target) is not None:
             fail(f"{where}.to", "from outside to outside is not a container network question")
         published = exp.published_port
@@ -331,6 +354,10 @@ def _check_expectations(
         ):
             if exp.target not in names:
                 fail(f"{where}.to", f"unknown container {exp.target!r}")
+            if exp.target not in state.attached:
+                fail(f"{where}.to", f"container {exp.target!r} does not exist yet at this point")
+            if exp.reachable and exp.target in state.stopped:
+                fail(f"{where}.to", f"impossible: container {exp.target!r} is not running at this point")
             if exp.target not in state.addressable:
                 fail(f"{where}.to", f"container {exp.target!r} has no address (it is on no addressed network)")
             target = names[exp.target]

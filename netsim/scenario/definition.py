@@ -9,10 +9,12 @@ function of :mod:`netsim.scenario.schema` that handles its mapping.
 from __future__ import annotations
 
 from netsim.scenario.outcomes import OUTCOMES
-from netsim.scenario.shape import Either, Leaf, Obj, Seq, Strings
+from netsim.scenario.shape import Either, Leaf, Node, Obj, Seq, Strings
 
 PROBE_PROTOS = ("icmp", "tcp", "udp")
 PORT_PROTOS = ("tcp", "udp")
+#: a container's state when the scenario creates it
+STATES = ("running", "created")
 
 #: the world beyond a host as a server (netsim.scenario.outside)
 OUTSIDE = Obj(
@@ -60,7 +62,7 @@ NETWORK = Obj(
 )
 
 #: where one container joins one network, with optional static addresses
-ATTACH_KEYS = {
+ATTACH_KEYS: dict[str, Node] = {
     "network": Leaf("name"),
     "ip": Leaf("ip4", "static IPv4 address (--ip)", nullable=True),
     "ipv6": Leaf("ip6", "static IPv6 address (--ip6)", nullable=True),
@@ -86,6 +88,7 @@ CONTAINER = Obj(
         "networks": Seq(ATTACHMENT, "networks in join order"),
         "listen": Seq(LISTEN, "listeners started in the container"),
         "publish": Seq(PUBLISH, "published ports, programmed on the first non-internal network"),
+        "state": Leaf("choice", "running (default) or created (docker create: started by a start step)", enum=STATES),
     },
     required=("name",),
     title="container",
@@ -106,8 +109,58 @@ PROBE = Obj(
     title="probe",
     description="a probe from one end to the other",
 )
-EXPECTATION = PROBE
-EXPECTATIONS = Seq(EXPECTATION, "expectations, probed in order")
+#: what a container's namespace must hold, read from the kernel (netsim.scenario.state)
+ROUTE = Obj(
+    {
+        "to": Leaf("text", "default, or a CIDR (IPv4 or IPv6)"),
+        "via": Leaf("ip", "the gateway (absent: any, or on-link)", nullable=True),
+        "dev": Leaf("name", "the output interface"),
+    },
+    required=("to",),
+    title="route",
+)
+_ADDRESS = Leaf("text", "ADDRESS or ADDRESS/PREFIX, IPv4 or IPv6", pattern=r"^ *[0-9A-Fa-f:.]+(/[0-9]+)? *$")
+_GATEWAY = Leaf("text", "an address, or none: no default route", pattern=r"^ *([0-9A-Fa-f:.]+|none) *$")
+CONTAINER_FACTS = Obj(
+    {
+        "interface": Leaf("name", "the interface address, mtu, mac and up are about (default: any for address)"),
+        "interfaces": Seq(Leaf("name"), "exactly these interfaces, lo included"),
+        "address": Either((_ADDRESS, Seq(_ADDRESS)), "addresses the interface (or the container) has"),
+        "no_address": Either((_ADDRESS, Seq(_ADDRESS)), "addresses it must not have"),
+        "mtu": Leaf("mtu", "the interface's MTU"),
+        "mac": Leaf("mac", "the interface's MAC address"),
+        "up": Leaf("flag", "the interface is up"),
+        "default_via": _GATEWAY,
+        "default_via_v6": _GATEWAY,
+        "routes": Seq(ROUTE, "routes the main table holds (others may exist)"),
+    },
+    title="container facts",
+)
+CONTAINER_STATE = Obj(
+    {"container": Leaf("name"), "has": CONTAINER_FACTS},
+    required=("container", "has"),
+    title="container state",
+    description="what the container's network namespace holds, read from the kernel",
+)
+NETWORK_FACTS = Obj(
+    {
+        "gateway": Leaf("ip4", "the address on the network's bridge"),
+        "subnet": Leaf("cidr4", "the subnet of that address"),
+        "gateway_v6": Leaf("ip6", "the IPv6 address on the bridge"),
+        "subnet_v6": Leaf("cidr6", "its subnet"),
+        "bridge": Leaf("name", "the bridge's name (br-<id> unless com.docker.network.bridge.name)"),
+        "mtu": Leaf("mtu", "the bridge's MTU"),
+    },
+    title="network facts",
+)
+NETWORK_STATE = Obj(
+    {"network": Leaf("name"), "has": NETWORK_FACTS},
+    required=("network", "has"),
+    title="network state",
+    description="what the network's bridge in the host's namespace holds, read from the kernel",
+)
+EXPECTATION = Either((PROBE, CONTAINER_STATE, NETWORK_STATE), "a probe, or a container's or network's state")
+EXPECTATIONS = Seq(EXPECTATION, "expectations, checked in order")
 
 CONNECT = Obj({"container": Leaf("name"), **ATTACH_KEYS}, required=("container", "network"), title="connect")
 DISCONNECT = Obj({"container": Leaf("name"), "network": Leaf("name")}, required=("container", "network"))
@@ -116,6 +169,11 @@ STEP_ACTIONS: dict[str, Leaf | Obj] = {
     "disconnect": DISCONNECT,
     "remove_container": Leaf("name", "a container to remove"),
     "remove_network": Leaf("name", "a network to remove (it must be empty)"),
+    "create_container": CONTAINER,
+    "start": Leaf("name", "docker start: join its networks again (static addresses kept)"),
+    "stop": Leaf("name", "docker stop: leave every network, release the sandbox"),
+    "restart": Leaf("name", "docker restart: stop, then start"),
+    "create_network": NETWORK,
 }
 STEP = Obj(
     {**STEP_ACTIONS, "expect": EXPECTATIONS},

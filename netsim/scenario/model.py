@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from netsim.scenario.statecheck import StateCheck
+
 Proto = Literal["icmp", "tcp", "udp"]
 ListenProto = Literal["tcp", "udp"]
 
@@ -140,6 +142,8 @@ class ContainerSpec:
     networks: tuple[Attachment, ...] = ()
     listen: tuple[ListenSpec, ...] = ()
     publish: tuple[PublishSpec, ...] = ()
+    #: "running" (started when created) or "created" (``docker create``: a start step starts it)
+    state: str = "running"
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,17 @@ class Expectation:
         return self.proto if self.port is None else f"{self.proto}/{self.port}"
 
 
-StepAction = Literal["connect", "disconnect", "remove_container", "remove_network"]
+StepAction = Literal[
+    "connect",
+    "disconnect",
+    "remove_container",
+    "remove_network",
+    "create_container",
+    "start",
+    "stop",
+    "restart",
+    "create_network",
+]
 
 
 @dataclass(frozen=True)
@@ -201,8 +215,19 @@ class Step:
     network: str = ""
     attachment: Attachment | None = None
     expect: tuple[Expectation, ...] = ()
+    #: ``create_container`` / ``create_network``: what it creates
+    new_container: ContainerSpec | None = None
+    new_network: NetworkSpec | None = None
+    #: state assertions that hold after the step (``{container|network: ..., has: ...}``)
+    state: tuple[StateCheck, ...] = ()
 
     def describe(self) -> str:
+        if self.action in ("start", "stop", "restart"):
+            return f"{self.action} {self.container}"
+        if self.action == "create_container":
+            return f"create container {self.container}"
+        if self.action == "create_network":
+            return f"create network {self.network}"
         if self.action == "connect":
             return f"connect {self.container} to {self.network}"
         if self.action == "disconnect":
@@ -265,28 +290,39 @@ class Scenario:
     store: StoreChoice | None = None
     #: host → what the world beyond it listens on (``outside: {listen}`` and ``hosts[i].outside``)
     outside_listen: dict[str, tuple[ListenSpec, ...]] = field(default_factory=dict)
+    #: state assertions of the initial phase (each step carries its own)
+    state: tuple[StateCheck, ...] = ()
 
     def plugin(self, name: str) -> PluginSpec | None:
         """The plugin called ``name``, or None (a built-in or installed driver)."""
         return next((p for p in self.plugins if p.name == name), None)
 
     def network(self, name: str) -> NetworkSpec:
-        """The network called ``name``; KeyError if none (validated files never miss)."""
-        for net in self.networks:
+        """The network called ``name`` (steps' ``create_network`` too); KeyError if none."""
+        for net in self.all_networks():
             if net.name == name:
                 return net
         raise KeyError(name)
 
     def container(self, name: str) -> ContainerSpec:
-        for ctr in self.containers:
+        for ctr in self.all_containers():
             if ctr.name == name:
                 return ctr
         raise KeyError(name)
 
+    def all_networks(self) -> tuple[NetworkSpec, ...]:
+        """``networks:`` then the networks steps create (names are unique over the file)."""
+        return self.networks + tuple(s.new_network for s in self.steps if s.new_network is not None)
+
+    def all_containers(self) -> tuple[ContainerSpec, ...]:
+        """``containers:`` then the containers steps create (names are unique over the file)."""
+        return self.containers + tuple(s.new_container for s in self.steps if s.new_container is not None)
+
     @property
     def multi_host(self) -> bool:
         """Several hosts or a global-scope network: built on a :class:`netsim.cluster.Cluster`."""
-        return len(self.hosts) > 1 or any(net.is_global for net in self.networks)
+        return len(self.hosts) > 1 or any(net.is_global for net in self.all_networks())
 
     def expectation_count(self) -> int:
-        return len(self.expect) + sum(len(step.expect) for step in self.steps)
+        probes = len(self.expect) + sum(len(step.expect) for step in self.steps)
+        return probes + len(self.state) + sum(len(step.state) for step in self.steps)

@@ -6,8 +6,10 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from netsim.scenario.outcomes import observed_json, observed_text
+from netsim.scenario.outcomes import observed_text
+from netsim.scenario.reportjson import REPORT_VERSION, ordered, row_id, scenario_json, state_cells
 from netsim.scenario.results import ScenarioResult
+from netsim.scenario.state import StateResult
 
 TABLE_HEADER = ("expectation", "from", "to", "proto/port", "expected", "got", "outcome", "result")
 
@@ -21,7 +23,11 @@ def _yes_no(value: bool | None) -> str:
 def table_rows(results: list[ScenarioResult]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for scenario in results:
-        for i, res in enumerate(scenario.results, 1):
+        for i, res in enumerate(ordered(scenario), 1):
+            if isinstance(res, StateResult):
+                cells = state_cells(res)
+                rows.append((row_id(scenario, i, res.phase), *cells, "PASS" if res.passed else "FAIL"))
+                continue
             exp = res.expectation
             target = exp.target if not res.dst or res.dst == exp.target else f"{exp.target} ({res.dst})"
             rows.append(
@@ -51,37 +57,18 @@ def format_table(results: list[ScenarioResult]) -> str:
         for leak in scenario.leaks:
             lines.append(f"{scenario.name}: FAIL: leak: {leak}")
     passed = sum(s.passed for s in results)
-    checks = sum(len(s.results) for s in results)
+    checks = sum(len(s.results) + len(s.state_results) for s in results)
     held = sum(r.passed for s in results for r in s.results)
+    held += sum(r.passed for s in results for r in s.state_results)
     lines.append(f"{passed}/{len(results)} scenarios passed, {held}/{checks} expectations hold")
     return "\n".join(lines)
 
 
 def to_json(results: list[ScenarioResult]) -> dict[str, Any]:
-    """``{"scenarios": [{"name", "kernel", "passed", "expectations": [...]}]}``."""
-    return {
-        "scenarios": [
-            {
-                "name": s.name,
-                "kernel": s.kernel,
-                "passed": s.passed,
-                "expectations": [
-                    {
-                        "from": r.expectation.source,
-                        "to": r.expectation.target,
-                        "proto": r.expectation.proto,
-                        "port": r.expectation.port,
-                        "expect": r.expectation.reachable,
-                        "reachable": r.reachable,
-                        **observed_json(r),
-                        "passed": r.passed,
-                    }
-                    for r in s.results
-                ],
-            }
-            for s in results
-        ]
-    }
+    """``{"version": 2, "scenarios": [{"name", "kernel", "passed", "expectations": [...]}]}``:
+    every row of the table and more; the shape is :data:`reportjson.REPORT_SCHEMA`
+    (docs/scenario-report.md)."""
+    return {"version": REPORT_VERSION, "scenarios": [scenario_json(s) for s in results]}
 
 
 def write_json(results: list[ScenarioResult], path: str) -> None:
@@ -95,7 +82,7 @@ def to_junit(results: list[ScenarioResult]) -> ET.Element:
     ``teardown and leak check`` case that fails on build errors and leaks."""
     root = ET.Element("testsuites", name="netsim")
     for s in results:
-        cases = len(s.results) + 1
+        cases = len(s.results) + len(s.state_results) + 1
         failures = s.failures + (0 if s.error is None and not s.leaks else 1)
         suite = ET.SubElement(
             root,
@@ -107,7 +94,15 @@ def to_junit(results: list[ScenarioResult]) -> ET.Element:
         )
         if s.file:
             suite.set("file", s.file)
-        for i, res in enumerate(s.results, 1):
+        for i, res in enumerate(ordered(s), 1):
+            if isinstance(res, StateResult):
+                case = ET.SubElement(
+                    suite, "testcase", classname=f"netsim.{s.name}", name=f"{i}: {res.check.describe()}"
+                )
+                if not res.passed:
+                    failure = ET.SubElement(case, "failure", message=res.outcome)
+                    failure.text = f"{res.phase}: " + "; ".join(res.problems or [res.outcome])
+                continue
             case = ET.SubElement(
                 suite, "testcase", classname=f"netsim.{s.name}", name=f"{i}: {res.expectation.describe()}"
             )

@@ -7,6 +7,7 @@ from typing import Any
 
 from netsim.scenario.model import Expectation
 from netsim.scenario.outcomes import observed_outcome
+from netsim.scenario.state import StateResult
 
 NOT_RUN = "not-run"
 
@@ -25,6 +26,8 @@ class ExpectationResult:
     outcome: str = NOT_RUN
     #: fake kernel: the hop-by-hop path (netsim.kernel.base.TraceHop list)
     trace: list[Any] = field(default_factory=list)
+    #: how long the probe took, retries included (0.0: never probed)
+    seconds: float = 0.0
     #: the source address the probe was sent from (None: the kernel chose)
     sent_from: str | None = None
     #: ``seen_from`` (or ``netsim trace``): the namespace watched as the far end (None: not watched)
@@ -55,14 +58,17 @@ class ScenarioResult:
     #: differences between the kernel's snapshot after teardown and its baseline
     leaks: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: state assertions' verdicts (``{container|network: ..., has: ...}``), in phase order
+    state_results: list[StateResult] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return self.error is None and not self.leaks and all(r.passed for r in self.results)
+        checks = all(r.passed for r in self.results) and all(r.passed for r in self.state_results)
+        return self.error is None and not self.leaks and checks
 
     @property
     def failures(self) -> int:
-        return sum(not r.passed for r in self.results)
+        return sum(not r.passed for r in self.results) + sum(not r.passed for r in self.state_results)
 
 
 def snapshot_diff(baseline: dict[str, Any], after: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from netsim.errors import NetsimError, error_kind
 from netsim.interrupts import Cleanup, deferred_interrupts, raise_if_interrupted
 from netsim.kernel.base import Kernel, Listener, ProbeResult
+from netsim.scenario import steps as lifecycle
 from netsim.scenario.convert import ipam_config as _ipam_config
 from netsim.scenario.convert import port_bindings as _port_bindings
 from netsim.scenario.farend import container_address, expected_sources, far_end_namespace, target_host_name
@@ -29,6 +30,7 @@ from netsim.scenario.model import (
     Attachment,
     ContainerSpec,
     Expectation,
+    NetworkSpec,
     Scenario,
     Step,
     StoreChoice,
@@ -40,6 +42,7 @@ from netsim.scenario.outside import OutsideListeners
 from netsim.scenario.plugins import ScenarioPlugins, refuse_unreachable
 from netsim.scenario.results import ExpectationResult, ScenarioResult, snapshot_diff
 from netsim.scenario.source import source_address
+from netsim.scenario.state import StateResult, check_state
 
 
 class Progress(Protocol):
@@ -137,6 +140,10 @@ class _Container:
     #: addresses it had, kept after a disconnect/removal so "to: name" still resolves
     last_addresses: list[str] = field(default_factory=list)
     listeners: list[Listener] = field(default_factory=list)
+    #: the networks it joins when started (``docker network connect`` on a stopped one adds here)
+    config: list[Attachment] = field(default_factory=list)
+    #: False after ``stop`` (or for ``state: created``): no sandbox, no endpoints
+    running: bool = False
 
 
 class BuiltScenario:
@@ -179,44 +186,35 @@ class BuiltScenario:
         for host, ctrl in self.controllers.items():
             self.plugins.attach(host, ctrl)
         for net in self.scenario.networks:
-            if net.is_global:
-                self.cluster.create_network(
-                    net.name,
-                    driver=net.driver,
-                    options=dict(net.options),
-                    ipam=_ipam_config(net),
-                    internal=net.internal,
-                    labels=dict(net.labels),
-                )
-                continue
-            self.controllers[net.host].create_network(
-                net.name,
-                driver=net.driver,
-                options=dict(net.options),
-                ipam=_ipam_config(net),
-                ipv6=net.ipv6,
-                internal=net.internal,
-                labels=dict(net.labels),
-            )
+            self._create_network(net)
         for spec in self.scenario.containers:
             self._create_container(spec)
         self.outside.start(self.scenario, {h: c.host.outside_namespace for h, c in self.controllers.items()})
 
+    def _create_network(self, net: NetworkSpec) -> None:
+        """``docker network create``: through the cluster for a global network."""
+        if net.is_global:
+            self.cluster.create_network(
+                net.name,
+                driver=net.driver,
+                options=dict(net.options),
+                ipam=_ipam_config(net),
+                internal=net.internal,
+                labels=dict(net.labels),
+            )
+            return
+        self.controllers[net.host].create_network(
+            net.name,
+            driver=net.driver,
+            options=dict(net.options),
+            ipam=_ipam_config(net),
+            ipv6=net.ipv6,
+            internal=net.internal,
+            labels=dict(net.labels),
+        )
+
     def _create_container(self, spec: ContainerSpec) -> None:
-        ctr = self.containers[spec.name] = _Container(spec)
-        ctrl = self.controllers[spec.host]
-        on_host = any(self.scenario.network(a.network).driver == "host" for a in spec.networks)
-        ctr.sandbox = ctrl.create_sandbox(spec.name, host_namespace=on_host)
-        ctr.namespace = ctr.sandbox.namespace
-        ctr.on_host_network = on_host
-        for att in spec.networks:
-            self._attach(ctr, att)
-        for lst in spec.listen:
-            # one socket per family: on Linux netsim's "::" listeners are IPv6-only
-            for any_addr in ("0.0.0.0", "::"):
-                listener = Listener(proto=lst.proto, port=lst.port, addr=any_addr)
-                self.kernel.add_listener(ctr.namespace, listener)
-                ctr.listeners.append(listener)
+        lifecycle.create_container(self, spec)  # and start it, unless state: created
 
     def _attach(self, ctr: _Container, att: Attachment) -> None:
         ctrl = self.controllers[ctr.spec.host]
@@ -261,17 +259,17 @@ class BuiltScenario:
     # --- steps ----------------------------------------------------------------
     def apply(self, step: Step) -> None:
         ctrl = self.controllers[self.scenario.container(step.container).host] if step.container else None
-        if step.action == "connect" and step.attachment is not None:
-            self._attach(self.containers[step.container], step.attachment)
+        if step.action in lifecycle.LIFECYCLE_STEPS:
+            lifecycle.apply_lifecycle(self, step)
+        elif step.action == "connect" and step.attachment is not None:
+            lifecycle.connect(self, self.containers[step.container], step.attachment)
         elif step.action == "disconnect":
-            self._detach(self.containers[step.container], step.network)
+            lifecycle.disconnect(self, self.containers[step.container], step.network)
         elif step.action == "remove_container":
             ctr = self.containers[step.container]
-            self._remove_listeners(ctr)
-            for att in list(ctr.attached):
-                self._detach(ctr, att.network)
             assert ctrl is not None
-            ctrl.delete_sandbox(ctr.sandbox)
+            if ctr.running:
+                lifecycle.stop_container(self, ctr)
             self.forget(step.container)
             del self.containers[step.container]
         elif step.action == "remove_network":
@@ -288,15 +286,20 @@ class BuiltScenario:
         source = self.containers.get(exp.source)
         host = source.spec.host if source else outside_host(exp.source) or self._target_host(exp)
         src_ns = source.namespace if source else self.controllers[host].host.outside_namespace
+        v6 = exp.family == 6
         target_outside = outside_host(exp.target)
         if target_outside is not None:
-            return src_ns, self.controllers[target_outside or host].host.outside_address
+            world = self.controllers[target_outside or host].host
+            return src_ns, world.outside_address_v6 if v6 else world.outside_address
         named_host = target_host_name(self, exp)
         if named_host is not None:
-            return src_ns, self.controllers[named_host].host.host_ip
+            return src_ns, self.controllers[named_host].host.host_ip_v6 if v6 else self.controllers[
+                named_host
+            ].host.host_ip
         if exp.published_port is not None:
-            return src_ns, self.controllers[self._target_host(exp)].host.host_ip
-        if exp.target not in {c.name for c in self.scenario.containers}:
+            publisher = self.controllers[self._target_host(exp)].host
+            return src_ns, publisher.host_ip_v6 if v6 else publisher.host_ip
+        if exp.target not in {c.name for c in self.scenario.all_containers()}:
             return src_ns, exp.target
         target = self.containers.get(exp.target)
         if target is None:  # removed: probe where it used to be
@@ -316,10 +319,10 @@ class BuiltScenario:
         if host_target(exp.target):  # host@H: that host (plain "host" is the source's, or the first)
             return host_target(exp.target) or ""
         if exp.published_port is not None:
-            for ctr in self.scenario.containers:
+            for ctr in self.scenario.all_containers():
                 if any(p.host_port == exp.published_port and p.proto == exp.proto for p in ctr.publish):
                     return ctr.host
-        names = {c.name: c.host for c in self.scenario.containers}
+        names = {c.name: c.host for c in self.scenario.all_containers()}
         return names.get(exp.target, self.scenario.hosts[0])
 
     def probe(self, exp: Expectation, phase: str, *, retry: bool = True, observe: bool = False) -> ExpectationResult:
@@ -442,6 +445,14 @@ def built(
             cleanup.run("closing the kernel", kernel.close)
 
 
+def _timed(world: BuiltScenario, exp: Expectation, phase: str) -> ExpectationResult:
+    """Probe one expectation and record how long it took (the JSON report's ``seconds``)."""
+    started = time.perf_counter()
+    result = world.probe(exp, phase)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 def run_scenario(
     scenario: Scenario,
     kernel_kind: str = "fake",
@@ -459,6 +470,9 @@ def run_scenario(
     phases: list[tuple[str, Step | None, tuple[Expectation, ...]]] = [("initial", None, scenario.expect)]
     phases += [(f"step {i + 1}: {s.describe()}", s, s.expect) for i, s in enumerate(scenario.steps)]
     pending = [ExpectationResult(exp, label) for label, _, exps in phases for exp in exps]
+    #: state assertions by phase label, checked after the phase's probes
+    states = {"initial": scenario.state} | {label: s.state for label, s, _ in phases if s is not None}
+    pending_state = [StateResult(c, label) for label, checks in states.items() for c in checks]
     try:
         with built(
             scenario, kernel_kind, backend=backend, timeout=timeout, pcap_dir=pcap_dir, leaks=result.leaks
@@ -467,15 +481,19 @@ def run_scenario(
                 raise_if_interrupted()  # a signal swallowed in a weakref callback still stops the run
                 if step is not None:
                     world.apply(step)
-                done = [world.probe(exp, label) for exp in exps]
+                done = [_timed(world, exp, label) for exp in exps]
                 result.results.extend(done)
                 del pending[: len(done)]
+                checked = [check_state(world, check, label) for check in states[label]]
+                result.state_results.extend(checked)
+                del pending_state[: len(checked)]
                 progress.phase_done(scenario, label, done)
     except NetsimError as exc:
         result.error = f"{error_kind(exc)}: {exc}"
     except Exception as exc:  # a bug in a driver or kernel must not hide the other scenarios
         result.error = f"internal error: {type(exc).__name__}: {exc}"
     result.results.extend(pending)
+    result.state_results.extend(pending_state)
     result.seconds = time.perf_counter() - started
     progress.scenario_done(result)
     return result

@@ -45,6 +45,7 @@ from netsim.scenario.outside import parse_outside
 from netsim.scenario.plugins import check_plugin_use, parse_plugins
 from netsim.scenario.reading import read_scenario_data
 from netsim.scenario.shape import Fields, ShapeReader, join
+from netsim.scenario.statecheck import is_state_entry, parse_state_checks
 from netsim.store import parse_store_url
 
 _PUBLISH_RE = re.compile(
@@ -85,7 +86,8 @@ def parse_scenario(data: object, *, file: str = "", default_name: str = "scenari
             for i, c in enumerate(rd.seq(raw.get("containers"), "containers"))
         ),
         expect=_expectations(rd, raw.get("expect"), "expect"),
-        steps=tuple(_step(rd, s, f"steps[{i}]") for i, s in enumerate(rd.seq(raw.get("steps"), "steps"))),
+        state=parse_state_checks(rd, raw.get("expect"), "expect"),
+        steps=tuple(_step(rd, s, f"steps[{i}]", default_host) for i, s in enumerate(rd.seq(raw.get("steps"), "steps"))),
         plugins=parse_plugins(rd, raw.get("plugins"), hosts),
         store=_store(rd, raw["store"], hosts) if "store" in raw else None,
         outside_listen=parse_outside(
@@ -230,6 +232,7 @@ def _container(rd: _Reader, value: object, path: str, default_host: str) -> Cont
             for i, x in enumerate(rd.seq(raw.get("publish"), f"{path}.publish"))
             for spec in _publish(rd, x, f"{path}.publish[{i}]")
         ),
+        state=ctr.get("state", "running"),
     )
 
 
@@ -239,7 +242,9 @@ def parse_expectation(data: object, *, file: str = "", path: str = "expect") -> 
 
 
 def _expectations(rd: _Reader, value: object, path: str) -> tuple[Expectation, ...]:
-    return tuple(_expectation(rd, e, f"{path}[{i}]") for i, e in enumerate(rd.seq(value, path)))
+    """The probes of an ``expect:`` list (its state assertions: :func:`parse_state_checks`)."""
+    items = enumerate(rd.seq(value, path))
+    return tuple(_expectation(rd, e, f"{path}[{i}]") for i, e in items if not is_state_entry(e))
 
 
 def _expectation(rd: _Reader, value: object, path: str) -> Expectation:
@@ -283,21 +288,29 @@ def _expectation(rd: _Reader, value: object, path: str) -> Expectation:
     )
 
 
-def _step(rd: _Reader, value: object, path: str) -> Step:
+def _step(rd: _Reader, value: object, path: str, default_host: str = "h1") -> Step:
     step = rd.obj(value, path, D.STEP)
     action = next(key for key in _STEP_ACTIONS if key in step)
     sub = step.path(action)
     expect = _expectations(rd, step.raw.get("expect"), step.path("expect"))
+    state = parse_state_checks(rd, step.raw.get("expect"), step.path("expect"))
     if action in ("remove_container", "remove_network"):
         name = step[action]
         if action == "remove_container":
-            return Step(action=action, container=name, expect=expect)
-        return Step(action=action, network=name, expect=expect)
+            return Step(action=action, container=name, expect=expect, state=state)
+        return Step(action=action, network=name, expect=expect, state=state)
+    if action in ("start", "stop", "restart"):
+        return Step(action=action, container=step[action], expect=expect, state=state)
+    if action == "create_container":
+        ctr = _container(rd, step.raw[action], sub, default_host)
+        return Step(action=action, container=ctr.name, new_container=ctr, expect=expect, state=state)
+    if action == "create_network":
+        net = _network(rd, step.raw[action], sub, default_host)
+        return Step(action=action, network=net.name, new_network=net, expect=expect, state=state)
     body = rd.obj(step.raw[action], sub, D.CONNECT if action == "connect" else D.DISCONNECT)
     attachment = _attachment_of(body) if action == "connect" else Attachment(network=body["network"])
-    return Step(
-        action=action, container=body["container"], network=attachment.network, attachment=attachment, expect=expect
-    )
+    container = body["container"]
+    return Step(action, container, attachment.network, attachment, expect=expect, state=state)
 
 
 def scenario_files(paths: list[str]) -> list[Path]:

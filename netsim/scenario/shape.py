@@ -119,6 +119,8 @@ LEAF_SCHEMAS: dict[str, dict[str, Any]] = {
     "ip6": {"type": "string", "format": "ipv6"},
     "mac": {"type": "string", "pattern": r"^ *[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5} *$"},
     "proto": {"type": "string"},
+    "choice": {"type": "string"},
+    "mtu": {"type": "integer", "minimum": 68, "maximum": 65535},
 }
 
 
@@ -146,6 +148,15 @@ class ShapeReader:
         kind = node.kind
         if kind == "proto":
             return self.proto(value, path, node.enum)
+        if kind == "choice":
+            text = self.text(value, path).lower()
+            if text not in node.enum:
+                self.fail(path, f"unknown value {text!r}; expected one of: {', '.join(node.enum)}")
+            return text
+        if kind == "mtu":
+            if isinstance(value, bool) or not isinstance(value, int) or not 68 <= value <= 65535:
+                self.fail(path, f"expected an MTU (an integer 68-65535), got {value!r}")
+            return value
         if kind in ("cidr4", "cidr6"):
             return self.cidr(value, path, 4 if kind == "cidr4" else 6)
         if kind in ("ip4", "ip6"):

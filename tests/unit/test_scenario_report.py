@@ -60,12 +60,14 @@ def test_table_has_one_row_per_expectation_and_the_verdicts() -> None:
     assert lines[-1] == "1/2 scenarios passed, 2/4 expectations hold"
 
 
-def test_json_has_exactly_the_issue_shape(tmp_path: Path) -> None:
+def test_json_carries_what_the_table_shows(tmp_path: Path) -> None:
     data = to_json(sample_results())
-    assert list(data) == ["scenarios"]
+    assert list(data) == ["version", "scenarios"]
     first = data["scenarios"][0]
-    assert list(first) == ["name", "kernel", "passed", "expectations"]
-    assert first["expectations"][0] == {
+    assert list(first) == ["name", "kernel", "file", "passed", "seconds", "error", "leaks", "expectations"]
+    row = first["expectations"][0]
+    # the issue's keys, unchanged ...
+    assert {k: row[k] for k in ("from", "to", "proto", "port", "expect", "reachable", "passed")} == {
         "from": "web",
         "to": "db",
         "proto": "tcp",
@@ -74,7 +76,13 @@ def test_json_has_exactly_the_issue_shape(tmp_path: Path) -> None:
         "reachable": True,
         "passed": True,
     }
-    assert data["scenarios"][1]["expectations"][1]["reachable"] is None
+    # ... and the table's other cells: id, step, the address probed, its family, how it ended
+    assert (row["id"], row["phase"], row["step"]) == ("good#1", "initial", None)
+    assert (row["address"], row["family"], row["outcome"], row["probe_outcome"]) == ("10.0.0.3", 4, "ok", "syn-ack")
+    assert first["expectations"][1]["step"] == 1 and first["expectations"][1]["id"] == "good#2 [step 1]"
+    bad = data["scenarios"][1]
+    assert bad["error"] == "conflict: network exists" and bad["leaks"] == ["namespace x is left behind"]
+    assert bad["expectations"][1]["reachable"] is None and bad["expectations"][1]["address"] is None
     path = tmp_path / "out.json"
     write_json(sample_results(), str(path))
     assert json.loads(path.read_text()) == data

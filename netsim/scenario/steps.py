@@ -1,0 +1,100 @@
+"""The lifecycle steps on a built scenario, as Docker's daemon does them.
+
+* ``start`` (moby's ``allocateNetwork``): a new sandbox, then the container's
+  configured networks joined in order, then its listeners (its processes).
+  Static addresses and MACs come from the configuration, so they are the same
+  again; dynamic addresses are requested from IPAM anew, and are the same
+  only if still free.
+* ``stop`` (moby's ``releaseNetwork``): listeners go with the processes, the
+  sandbox is deleted, which leaves every network and deletes every endpoint
+  (``sb.Delete()``), releasing the addresses; the configuration (networks,
+  static addresses, published ports) stays for the next start.
+* ``restart``: stop, then start.
+* ``create_container``: ``docker create`` (``state: created``) or ``docker run``.
+* ``create_network``: ``docker network create`` mid-run.
+
+``connect``/``disconnect`` on a stopped container change only its
+configuration, as ``docker network connect`` does: the next start joins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from netsim.kernel.base import Listener
+from netsim.scenario.model import Attachment, ContainerSpec, NetworkSpec, Step
+
+if TYPE_CHECKING:
+    from netsim.scenario.runner import BuiltScenario, _Container
+
+LIFECYCLE_STEPS = ("create_container", "start", "stop", "restart", "create_network")
+
+
+def create_network(world: BuiltScenario, net: NetworkSpec) -> None:
+    """``docker network create`` mid-run, as the build creates the file's networks."""
+    world._create_network(net)
+
+
+def create_container(world: BuiltScenario, spec: ContainerSpec) -> None:
+    """``docker create`` (``state: created``), or ``docker run``: create and start."""
+    from netsim.scenario.runner import _Container
+
+    ctr = world.containers[spec.name] = _Container(spec, config=list(spec.networks))
+    if spec.state != "created":
+        start_container(world, ctr)
+
+
+def start_container(world: BuiltScenario, ctr: _Container) -> None:
+    """A sandbox, the configured networks joined in order, then the listeners."""
+    spec = ctr.spec
+    ctrl = world.controllers[spec.host]
+    on_host = any(world.scenario.network(a.network).driver == "host" for a in ctr.config)
+    ctr.sandbox = ctrl.create_sandbox(spec.name, host_namespace=on_host)
+    ctr.namespace = ctr.sandbox.namespace
+    ctr.on_host_network = on_host
+    ctr.running = True
+    for att in ctr.config:
+        world._attach(ctr, att)
+    for lst in spec.listen:
+        # one socket per family: on Linux netsim's "::" listeners are IPv6-only
+        for any_addr in ("0.0.0.0", "::"):
+            listener = Listener(proto=lst.proto, port=lst.port, addr=any_addr)
+            world.kernel.add_listener(ctr.namespace, listener)
+            ctr.listeners.append(listener)
+
+
+def stop_container(world: BuiltScenario, ctr: _Container) -> None:
+    """Listeners go, every endpoint leaves and is deleted, the sandbox is deleted."""
+    world._remove_listeners(ctr)
+    for att in list(reversed(ctr.attached)):
+        world._detach(ctr, att.network)
+    world.controllers[ctr.spec.host].delete_sandbox(ctr.sandbox)
+    ctr.sandbox = None
+    ctr.running = False
+
+
+def connect(world: BuiltScenario, ctr: _Container, att: Attachment) -> None:
+    """``docker network connect``: joined now if running, else at the next start."""
+    ctr.config.append(att)
+    if ctr.running:
+        world._attach(ctr, att)
+
+
+def disconnect(world: BuiltScenario, ctr: _Container, network: str) -> None:
+    ctr.config = [a for a in ctr.config if a.network != network]
+    if ctr.running:
+        world._detach(ctr, network)
+
+
+def apply_lifecycle(world: BuiltScenario, step: Step) -> None:
+    """One of :data:`LIFECYCLE_STEPS` (validated at load: names exist, states fit)."""
+    if step.action == "create_network" and step.new_network is not None:
+        create_network(world, step.new_network)
+    elif step.action == "create_container" and step.new_container is not None:
+        create_container(world, step.new_container)
+    else:
+        ctr: Any = world.containers[step.container]
+        if step.action in ("stop", "restart"):
+            stop_container(world, ctr)
+        if step.action in ("start", "restart"):
+            start_container(world, ctr)
