@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from netsim.scenario.dnscheck import check_dns_expectation
 from netsim.scenario.expectkeys import check_probe_keys
 from netsim.scenario.lifecycle import (
     LIFECYCLE_ACTIONS,
@@ -330,6 +331,11 @@ def _check_expectations(
     names = state.specs
     for i, exp in enumerate(expectations):
         where = f"{path}[{i}]"
+        if exp.dns is not None:
+            problem = check_dns_expectation(names, lambda name: absent_reason(state, name), exp)
+            if problem is not None:
+                fail(f"{where}.from", problem)
+            continue
         for key, end in (("from", exp.source), ("to", exp.target)):
             pinned = outside_host(end)
             if pinned and pinned not in scenario.hosts:

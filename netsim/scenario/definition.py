@@ -67,6 +67,7 @@ ATTACH_KEYS: dict[str, Node] = {
     "ip": Leaf("ip4", "static IPv4 address (--ip)", nullable=True),
     "ipv6": Leaf("ip6", "static IPv6 address (--ip6)", nullable=True),
     "mac": Leaf("mac", "static MAC address (--mac-address)", nullable=True),
+    "aliases": Seq(Leaf("text", "a DNS name"), "--network-alias: names the embedded DNS answers on this network"),
 }
 ATTACH_ENTRY = Obj(ATTACH_KEYS, required=("network",), title="attachment")
 ATTACHMENT = Either(
@@ -159,7 +160,28 @@ NETWORK_STATE = Obj(
     title="network state",
     description="what the network's bridge in the host's namespace holds, read from the kernel",
 )
-EXPECTATION = Either((PROBE, CONTAINER_STATE, NETWORK_STATE), "a probe, or a container's or network's state")
+#: a container asks its resolver (netsim.scenario.dnscheck)
+DNS_EXPECTATION = Obj(
+    {
+        "from": Leaf("text", "the container that asks (its resolver at 127.0.0.11)"),
+        "resolve": Leaf("text", "a name, name.network, or an address (then a PTR query)"),
+        "type": Leaf("text", "A (default), AAAA or PTR (the default for an address)", enum=("A", "AAAA", "PTR")),
+        "expect": Either(
+            (
+                Seq(Leaf("text"), "exactly these addresses (names for PTR); [] for none"),
+                Leaf("text", "this response code and no records", enum=("servfail", "nxdomain", "refused")),
+            ),
+            "the answer",
+        ),
+    },
+    required=("from", "resolve", "expect"),
+    title="dns",
+    description="a DNS query from a container to its embedded resolver",
+)
+EXPECTATION = Either(
+    (PROBE, CONTAINER_STATE, NETWORK_STATE, DNS_EXPECTATION),
+    "a probe, a container's or network's state, or a DNS query",
+)
 EXPECTATIONS = Seq(EXPECTATION, "expectations, checked in order")
 
 CONNECT = Obj({"container": Leaf("name"), **ATTACH_KEYS}, required=("container", "network"), title="connect")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from netsim.scenario.dnscheck import DnsQuery
 from netsim.scenario.statecheck import StateCheck
 
 Proto = Literal["icmp", "tcp", "udp"]
@@ -97,6 +98,8 @@ class Attachment:
     ip: str | None = None
     ipv6: str | None = None
     mac: str | None = None
+    #: --network-alias: names the embedded DNS answers with this endpoint's addresses
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,8 @@ class Expectation:
     seen_from: str | None = None
     #: 4 or 6: probe the target's address of that family (None: its first address)
     family: int | None = None
+    #: a DNS expectation (``resolve:``): ``target`` is the name asked (netsim.scenario.dnscheck)
+    dns: DnsQuery | None = None
 
     @property
     def published_port(self) -> int | None:
@@ -176,6 +181,8 @@ class Expectation:
 
     def describe(self) -> str:
         """``web -> db tcp/5432 reachable`` (one line, for tables and JUnit)."""
+        if self.dns is not None:
+            return self.dns.describe(self.source, self.target)
         what = "reachable" if self.reachable else "unreachable"
         if self.outcome is not None and self.outcome != "ok":
             what += f" ({self.outcome})"
@@ -185,6 +192,8 @@ class Expectation:
 
     @property
     def proto_port(self) -> str:
+        if self.dns is not None:
+            return f"dns/{self.dns.qtype}"
         return self.proto if self.port is None else f"{self.proto}/{self.port}"
 
 

@@ -25,6 +25,7 @@ from netsim.kernel.base import Kernel, Listener, ProbeResult
 from netsim.scenario import steps as lifecycle
 from netsim.scenario.convert import ipam_config as _ipam_config
 from netsim.scenario.convert import port_bindings as _port_bindings
+from netsim.scenario.dnscheck import probe_dns
 from netsim.scenario.farend import container_address, expected_sources, far_end_namespace, target_host_name
 from netsim.scenario.model import (
     Attachment,
@@ -231,7 +232,10 @@ class BuiltScenario:
         programmed = any(not internal(a.network) for a in ctr.attached)
         first_gateway = not programmed and not internal(att.network)
         ports = _port_bindings(ctr.spec) if first_gateway and not is_host else []
-        endpoint = ctrl.create_endpoint(net, ctr.spec.name, ipv4=att.ip, ipv6=att.ipv6, mac=att.mac, ports=ports)
+        named = {"aliases": att.aliases} if att.aliases else {}  # only when given: test doubles take none
+        endpoint = ctrl.create_endpoint(
+            net, ctr.spec.name, ipv4=att.ip, ipv6=att.ipv6, mac=att.mac, ports=ports, **named
+        )
         try:
             ctrl.join(endpoint, ctr.sandbox)
         except BaseException:
@@ -330,6 +334,8 @@ class BuiltScenario:
         probe timed out gets one more try (see below); ``netsim trace`` wants
         the first packet's story and passes False. With ``observe`` (and for
         every ``seen_from``), the far end's view is recorded in ``result.seen``."""
+        if exp.dns is not None:  # a DNS query from the container to its resolver
+            return probe_dns(self.kernel, self.containers[exp.source].namespace, exp, phase, self.timeout)
         src_ns, dst = self.resolve(exp)
         result = ExpectationResult(exp, phase, dst=dst)
         if not dst:

@@ -20,6 +20,7 @@ from typing import cast
 from netsim.errors import InvalidParameterError, ScenarioError
 from netsim.scenario import definition as D
 from netsim.scenario.checks import check_semantics
+from netsim.scenario.dnscheck import check_dns_name, is_dns_entry, parse_dns_expectation
 from netsim.scenario.driverchecks import check_drivers
 from netsim.scenario.expectkeys import parse_probe_keys
 from netsim.scenario.model import (
@@ -163,7 +164,11 @@ def _attachment(rd: _Reader, value: object, path: str) -> Attachment:
 
 def _attachment_of(att: Fields) -> Attachment:
     """The attachment keys of a mapping (a container's network, a connect step)."""
-    return Attachment(network=att["network"], ip=att["ip"], ipv6=att["ipv6"], mac=att["mac"])
+    aliases = tuple(
+        check_dns_name(att.reader, att.reader.text(a, f"{att.path('aliases')}[{i}]"), f"{att.path('aliases')}[{i}]")
+        for i, a in enumerate(att.reader.seq(att.raw.get("aliases"), att.path("aliases")))
+    )
+    return Attachment(network=att["network"], ip=att["ip"], ipv6=att["ipv6"], mac=att["mac"], aliases=aliases)
 
 
 def _listen(rd: _Reader, value: object, path: str) -> ListenSpec:
@@ -248,6 +253,8 @@ def _expectations(rd: _Reader, value: object, path: str) -> tuple[Expectation, .
 
 
 def _expectation(rd: _Reader, value: object, path: str) -> Expectation:
+    if is_dns_entry(value):
+        return parse_dns_expectation(rd, value, path)
     exp = rd.obj(value, path, D.PROBE)
     proto = cast(Proto, exp.get("proto", "icmp"))
     target = exp["to"]
