@@ -15,7 +15,7 @@ import ipaddress
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
 from drivers.bridge.options import BridgeDriverConfig, ExtraNetworkOptions, parse_extra_options
@@ -275,6 +275,43 @@ class BridgeDriver(Driver):
                             lambda proxy=proxy: self.kernel.delete_listener(ns, proxy),  # type: ignore[misc]
                         )
                         endpoint.proxies.append(proxy)
+                    if host_ip is None and network.config.enable_ipv6 and endpoint.address_ipv6 is not None:
+                        self._publish_ipv6(ns, bridge, endpoint, binding.proto, port, binding.container_port, undo)
+
+    def _publish_ipv6(
+        self,
+        ns: str,
+        bridge: str,
+        endpoint: BridgeEndpoint,
+        proto: Literal["tcp", "udp"],
+        port: int,
+        to_port: int,
+        undo: Undo,
+    ) -> None:
+        """A binding on every address of a container with an IPv6 address is
+        published on [::] too, to that address (Docker with ip6tables, its
+        default: a DNAT in ip6 nat and a docker-proxy on [::])."""
+        assert endpoint.address_ipv6 is not None
+        target = str(endpoint.address_ipv6.ip)
+        if self.config.enable_iptables:
+            rule = Dnat(
+                proto=proto,
+                dport=port,
+                to_addr=target,
+                to_port=to_port,
+                not_in_iface=bridge if self.config.userland_proxy else None,
+            )
+            self.kernel.add_rule(ns, rule)
+            undo.push(
+                f"delete DNAT6 {rule.proto}/{rule.dport}",
+                lambda: self.kernel.delete_rule(ns, rule),
+            )
+            endpoint.dnat_rules.append(rule)
+        if self.config.userland_proxy:
+            proxy = Listener(proto, port, "::", forward_to=(target, to_port))
+            self.kernel.add_listener(ns, proxy)
+            undo.push(f"stop docker-proxy [::] {proto}/{port}", lambda: self.kernel.delete_listener(ns, proxy))
+            endpoint.proxies.append(proxy)
 
     def revoke_external_connectivity(self, nid: str, eid: str) -> None:
         with self._lock:

@@ -136,9 +136,14 @@ def setup_icc(ctx: SetupContext, undo: Undo) -> None:
 
 
 def setup_masquerade(ctx: SetupContext, undo: Undo) -> None:
-    """Docker's ``-s SUBNET ! -o BRIDGE -j MASQUERADE`` (never for internal networks)."""
+    """Docker's ``-s SUBNET ! -o BRIDGE -j MASQUERADE`` (never for internal
+    networks); for an IPv6 network ip6tables' same rule on the IPv6 subnet
+    (Docker's default since ip6tables is on by default, gateway mode nat)."""
     if ctx.config.enable_ip_masquerade and not ctx.config.internal and ctx.driver_config.enable_iptables:
         _add_rule(ctx, undo, Masquerade(src=ctx.config.subnet, not_out_iface=ctx.config.bridge_name))
+        if ctx.config.enable_ipv6 and ctx.config.gateway_ipv6 is not None:
+            subnet_v6 = str(ctx.config.gateway_ipv6.network)
+            _add_rule(ctx, undo, Masquerade(src=subnet_v6, not_out_iface=ctx.config.bridge_name))
 
 
 def setup_hairpin(ctx: SetupContext, undo: Undo) -> None:

@@ -26,7 +26,6 @@ from netsim.scenario.model import (
     HOST_AT,
     OUTSIDE,
     OUTSIDE_AT,
-    PUBLISHED_PREFIX,
     Expectation,
     NetworkSpec,
     Scenario,
@@ -162,14 +161,31 @@ def _check_family(
     attached: Mapping[str, list[str]],
     networks: Mapping[str, NetworkSpec],
 ) -> None:
+    """A container target needs an address of the family; IPv6 to a host, its
+    outside or a published port needs a source with IPv6 (a container on an
+    IPv6 network, or an outside) and, for a published port, a publisher with
+    an IPv6 address (Docker publishes on [::] only to a container's IPv6 address)."""
+
+    def has(container: str) -> bool:
+        return any(_has_family(networks[n], exp.family) for n in attached.get(container, []) if n in networks)
+
     if exp.target in names:
-        nets = [networks[n] for n in attached.get(exp.target, []) if n in networks]
-        if not any(_has_family(net, exp.family) for net in nets):
+        if not has(exp.target):
             fail(f"{where}.family", f"container {exp.target!r} has no IPv{exp.family} address here")
-    elif exp.family == 6 and (outside_host(exp.target) is not None or host_target(exp.target) is not None):
-        fail(f"{where}.family", "hosts and their outside have IPv4 addresses only in netsim (no IPv6 uplink yet)")
-    elif exp.family == 6 and exp.target.startswith(PUBLISHED_PREFIX):
-        fail(f"{where}.family", "published ports answer on the host's IPv4 address only in netsim")
+        return
+    if exp.family != 6 or not exp.reachable:
+        return
+    if exp.source in names and not has(exp.source):
+        fail(f"{where}.family", f"container {exp.source!r} has no IPv6 address to send from")
+    if exp.published_port is not None or (host_target(exp.target) is not None and exp.port is not None):
+        port = exp.published_port or exp.port
+        publishers = [
+            c.name
+            for c in names.values()
+            if any(p.fixed and (p.host_port, p.proto) == (port, exp.proto) for p in c.publish)
+        ]
+        if publishers and not any(has(name) for name in publishers):
+            fail(f"{where}.family", f"{publishers[0]!r} publishes {exp.proto}/{port} but has no IPv6 address")
 
 
 def _has_family(net: NetworkSpec, family: int | None) -> bool:

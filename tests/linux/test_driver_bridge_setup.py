@@ -146,7 +146,7 @@ def test_all_steps_then_undo_leave_nothing(kernel: Kernel, host_ns: str) -> None
     before = kernel.snapshot()
     cfg = config({netlabel.BRIDGE_ENABLE_ICC: "false", netlabel.DRIVER_MTU: "1450"}, ipv6=True)
     undo = run_and_undo(kernel, context(kernel, host_ns, cfg), list(SETUP_STEPS))
-    assert len(kernel.rules(host_ns)) == 4  # three ICC rules and the masquerade
+    assert len(kernel.rules(host_ns)) == 5  # three ICC rules and the masquerade of each family
     assert undo.run() == []
     assert kernel.snapshot() == before
 

@@ -89,6 +89,8 @@ def _dnat_matches(ns: FakeNamespace, rule: Dnat, proto: str, dst: Endpoint, in_l
     if in_link is not None and rule.not_in_iface is not None and rule.not_in_iface == in_link.name:
         return False
     address = ipaddress.ip_address(dst[0])
+    if ipaddress.ip_address(rule.to_addr).version != address.version:
+        return False  # an nft rule is of one family (ip or ip6): it never rewrites the other's packets
     if rule.dst is None:
         # Docker: -m addrtype --dst-type LOCAL, never loopback
         return not address.is_loopback and routing.is_local(ns, address)
