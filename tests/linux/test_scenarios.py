@@ -30,7 +30,7 @@ def test_scenario_passes(path: Path, kernel_kind: str, netsim_kernel_factory: Ca
         return
     assert result.error is None, result.error
     assert result.leaks == []
-    assert len(result.results) == scenario.expectation_count()
+    assert len(result.results) + len(result.state_results) == scenario.expectation_count()
     assert result.passed, "\n" + format_table([result])
 
 
