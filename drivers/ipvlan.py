@@ -33,6 +33,7 @@ from typing import Any
 from drivers.macvlan import parse_parent
 from netsim import netlabel
 from netsim.driverapi import (
+    CONFIG_STORE,
     CONNECTED,
     Capability,
     Driver,
@@ -47,6 +48,7 @@ from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, 
 from netsim.host import Host
 from netsim.kernel.base import IpvlanFlag, IpvlanMode, Kernel
 from netsim.registry import kernel_and_host
+from netsim.store import KVStore, MemoryStore
 from netsim.undo import rollback_on_error
 
 NETWORK_TYPE = "ipvlan"
@@ -60,6 +62,8 @@ LINK_PREFIX = "ipvl"
 DUMMY_PREFIX = "di-"
 DEFAULT_V4 = ipaddress.ip_network("0.0.0.0/0")
 DEFAULT_V6 = ipaddress.ip_network("::/0")
+#: store key prefix: the parents this driver created, by network id (Docker's CreatedSlaveLink)
+CREATED_PARENT_KEY = "ipvlan/created-parent/"
 
 
 def dummy_name(nid: str) -> str:
@@ -147,9 +151,13 @@ class IpvlanNetwork:
 
 
 class IpvlanDriver(Driver):
-    def __init__(self, kernel: Kernel, host: Host) -> None:
+    def __init__(self, kernel: Kernel, host: Host, store: KVStore | None = None) -> None:
         self.kernel = kernel
         self.host = host
+        #: remembers which VLAN parents this driver created across a restart, as
+        #: Docker's store does: a replayed create_network finds the parent there
+        #: and must still claim (and later remove) it
+        self.store: KVStore = store if store is not None else MemoryStore()
         self.networks: dict[str, IpvlanNetwork] = {}
         self._lock = threading.RLock()
 
@@ -192,12 +200,18 @@ class IpvlanDriver(Driver):
                         f"network {dummy_name(other.config.nid)} is already using parent interface {config.parent}"
                     )
             network = IpvlanNetwork(config)
+            key = CREATED_PARENT_KEY + nid
+            # A restarted controller replays this call with the parent already there: the
+            # store says it is ours (the replay records the creation without applying it).
+            ours = config.vlan is not None and self.store.exists(key)
             with rollback_on_error() as undo:
-                if not self._exists(config.parent):
+                if ours or not self._exists(config.parent):
                     self._create_vlan(config)
                     network.created_parent = True
                     undo.push("delete vlan", lambda: self.kernel.delete_link(self.host.namespace, config.parent))
                 self._probe_kernel(config)
+                if network.created_parent:
+                    self.store.put(key, config.parent)
             self.networks[nid] = network
 
     def _create_vlan(self, config: IpvlanConfig) -> None:
@@ -239,6 +253,8 @@ class IpvlanDriver(Driver):
             if network.created_parent:
                 with contextlib.suppress(NotFoundError):
                     self.kernel.delete_link(self.host.namespace, network.config.parent)
+                with contextlib.suppress(NotFoundError):
+                    self.store.delete(CREATED_PARENT_KEY + nid)
             del self.networks[nid]
 
     def create_endpoint(self, nid: str, eid: str, ifinfo: InterfaceInfo, options: Mapping[str, Any]) -> None:
@@ -311,6 +327,6 @@ class IpvlanDriver(Driver):
 
 def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:
     kernel, host = kernel_and_host(config, NETWORK_TYPE)
-    registry.register_driver(
-        NETWORK_TYPE, IpvlanDriver(kernel, host), Capability(data_scope="local", connectivity_scope="global")
-    )
+    store = config.get(CONFIG_STORE)  # explicit None check: an empty store is falsy
+    driver = IpvlanDriver(kernel, host, store if store is not None else None)
+    registry.register_driver(NETWORK_TYPE, driver, Capability(data_scope="local", connectivity_scope="global"))

@@ -378,7 +378,17 @@ def _sweep(ctrl: Controller, replay: ReplayKernel, state: _State, report: Recove
         if not sandbox["own_namespace"]:
             continue
         ns = sandbox["namespace"]
-        defaults = [r for r in kernel.routes(ns) if r.dst == "default" and r.proto == "static"]
+        # a driver's own default route (ipvlan l3: 0.0.0.0/0 CONNECTED) is the join's, not a gateway's
+        joined = [state.endpoints.get((nid, eid)) for nid, eid in sandbox["endpoints"]]
+        static = {
+            (route["via"], endpoint["iface"])
+            for endpoint in joined
+            if endpoint is not None
+            for route in endpoint["static_routes"]
+            if route["dst"] in ("0.0.0.0/0", "::/0")
+        }
+        routes = kernel.routes(ns)
+        defaults = [r for r in routes if r.dst == "default" and r.proto == "static" and (r.via, r.dev) not in static]
         recorded = {(g["via"], g["dev"]) for g in (sandbox["gw4"], sandbox["gw6"]) if g}
         if {(r.via, r.dev) for r in defaults} == recorded and _choices_hold(ctrl, sandbox):
             continue  # the common case: kernel and record agree

@@ -28,6 +28,7 @@ from netsim.errors import (
 from netsim.kernel.base import Kernel
 from netsim.probe import probe
 from netsim.scenario.schema import parse_scenario
+from netsim.store import MemoryStore
 
 MISS = 0.3
 LAN = PoolConfig(subnet="198.18.0.0/24", ip_range="198.18.0.128/25", gateway="198.18.0.1")
@@ -283,3 +284,37 @@ def test_scenario_load_refuses_bad_options(options: dict[str, str], key: str, wo
 
 def test_scenario_load_accepts_docker_s_options() -> None:
     parse_scenario(scenario({"parent": "eth0.30", "ipvlan_mode": "l3s", "ipvlan_flag": "vepa"}))
+
+
+# --- restart ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["l2", "l3"])
+def test_restart_keeps_the_vlan_parent_and_the_l3_default_route(
+    netsim_kernel_factory: Callable[[str], Kernel], mode: str
+) -> None:
+    """A restarted controller replays the network: the driver's store says the VLAN
+    parent is its own (else the recovery would sweep it, and every slave with it),
+    and the l3 on-link default route is the join's, not a stale gateway route."""
+    kernel = netsim_kernel_factory("fake")
+    before = kernel.snapshot()
+    store = MemoryStore()
+    old = Controller(kernel, ControllerConfig(store=store, entry_points=False))
+    pool = PoolConfig(subnet="10.67.0.0/24", gateway="10.67.0.1")
+    old.create_network("lan", "ipvlan", {"parent": "eth0.10", "ipvlan_mode": mode}, ipam=IpamConfig(pools=[pool]))
+    old.connect("a", "lan")
+    b = old.connect("b", "lan")
+    routes = default_routes(old, "a")
+    new = Controller(kernel, ControllerConfig(store=store, entry_points=False))  # the old one died
+    try:
+        assert new.recovery is not None and new.recovery.clean, new.recovery
+        assert default_routes(new, "a") == routes
+        assert b.address is not None
+        assert probe(kernel, new.sandbox("a").namespace, str(b.address.ip)).reachable
+        new.disconnect("a", "lan")
+        new.disconnect("b", "lan")
+        new.delete_network("lan")
+        assert "eth0.10" not in host_links(new)
+    finally:
+        new.close()
+    assert kernel.snapshot() == before

@@ -128,7 +128,7 @@ def _l2_transmit(walk: Walk, link: FakeLink, parent: FakeLink, frame: Packet) ->
         for sibling in _slaves(walk, parent):
             if sibling is not link and sibling.oper_up:
                 walk.hop(link.ns, link, "tx", f"ipvlan l2: broadcast to sibling {sibling.name}", frame)
-                walk.deliver(sibling, frame)
+                walk.deliver(sibling, frame.copy())  # each receiver may rewrite its frame in place
     walk.hop(link.ns, link, "tx", f"ipvlan l2 {_flag(link)}: out through {parent.ns.name}/{parent.name}", frame)
     links.transmit(walk, parent, frame)
 
@@ -186,7 +186,7 @@ def parent_input(walk: Walk, parent: FakeLink, frame: Packet) -> bool:
     if port_mode == "l2" and is_multicast_mac(frame.dst):
         for slave in slaves:
             if slave.oper_up and not _own_reflection(slave, frame):
-                walk.deliver(slave, frame)
+                walk.deliver(slave, frame.copy())  # the parent's stack gets the original
         return False
     # l2 unicast, and every l3 frame (broadcast ARP included), go by layer-3 destination
     owner = _owner(walk, parent, frame)
