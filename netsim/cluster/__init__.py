@@ -29,6 +29,7 @@ from netsim.cluster.bus import TableEntry, TableEventBus
 from netsim.cluster.ipam import SharedIpam
 from netsim.controller import Controller, ControllerConfig, Endpoint, IpamConfig
 from netsim.controller.records import network_key
+from netsim.controller.services import SERVICE_TABLE, ServiceTableSink
 from netsim.driverapi import DiscoveryType, EventType
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NoSpaceError, NotFoundError
 from netsim.ipamapi import DEFAULT_IPAM
@@ -228,6 +229,9 @@ class Cluster:
         driver registered the table for it."""
         if not ctrl.store.exists(network_key(nid)):
             return
+        if table == SERVICE_TABLE:  # the controller's own: service records for the embedded DNS
+            ServiceTableSink(ctrl).event_notify(event, nid, table, key, value)
+            return
         record = ctrl.records.network(nid)
         if table not in record.get("tables", {}):
             return
@@ -365,8 +369,13 @@ class Cluster:
         (``network inspect --verbose``): ``(entry, object id, fields)``."""
         nid = self.network_id(name)
         ctrl = self._primary()
-        driver = ctrl.registry.driver(ctrl.records.network(nid)["driver"]).driver
-        return [(e, *driver.decode_table_entry(e.table, e.key, e.value)) for e in self.bus.entries(nid)]
+        record = ctrl.records.network(nid)
+        driver = ctrl.registry.driver(record["driver"]).driver
+        # the driver decodes the tables it registered; the controller's own (libnetwork's
+        # endpoint_table, for service discovery) are not the driver's to decode
+        tables = record.get("tables", {})
+        entries = [e for e in self.bus.entries(nid) if e.table in tables]
+        return [(e, *driver.decode_table_entry(e.table, e.key, e.value)) for e in entries]
 
     # --- containers: delegated to the host's controller ------------------------------------------------
     def connect(self, host: str, container: str, network: str, **kwargs: Any) -> Endpoint:
