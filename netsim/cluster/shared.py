@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from netsim.cluster.ipam import SharedIpam
 from netsim.controller.records import network_key
+from netsim.controller.services import SERVICE_TABLE, ServiceTableSink
 from netsim.driverapi import EventType, IPAddress
 from netsim.errors import InvalidParameterError, NetsimError
 from netsim.store import MUST_NOT_EXIST, KVStore, Watch, WatchEvent, canonical_json
@@ -174,6 +175,8 @@ class StoreTableEvents:
         ctrl = self.controller
         if ctrl is None or not ctrl.store.exists(network_key(nid)):
             return None
+        if table == SERVICE_TABLE:  # the controller's own: service records for the embedded DNS
+            return ServiceTableSink(ctrl)
         record = ctrl.records.network(nid)
         if table not in record.get("tables", {}):
             return None

@@ -358,3 +358,14 @@ def rebuild(ctrl: Controller) -> None:
             network = ctrl.records.network(nid)
             endpoint = ctrl.records.endpoint_view(nid, eid)
             joined(ctrl, nid, network, endpoint, sandbox, Undo())
+
+
+class ServiceTableSink:
+    """Where the cluster hands ``endpoint_table`` events (as a driver's
+    ``event_notify`` would take its own tables'): into this host's records."""
+
+    def __init__(self, ctrl: Controller) -> None:
+        self.ctrl = ctrl
+
+    def event_notify(self, event: EventType, nid: str, table: str, key: str, value: bytes) -> None:
+        table_event(self.ctrl, event, nid, value)

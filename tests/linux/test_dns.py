@@ -198,3 +198,23 @@ DnsAgreement.TestCase.settings = settings(
     max_examples=8, stateful_step_count=8, deadline=None, suppress_health_check=list(HealthCheck)
 )
 TestDnsAgreement = pytest.mark.linux(DnsAgreement.TestCase)
+
+
+# --- across hosts: service records travel as endpoint_table events ----------------------------
+def test_overlay_names_across_hosts_and_a_late_host(kernel: Kernel) -> None:
+    from netsim.cluster import Cluster
+
+    with Cluster(kernel, ["h1", "h2"]) as cluster:
+        cluster.create_network("backend", driver="overlay", ipam=_pools("10.74.0.0/24"))
+        cluster.connect("h1", "db", "backend", aliases=["pg"])
+        cluster.connect("h2", "web", "backend")
+        assert cluster.controller("h2").resolve("web", "pg").records == ("10.74.0.2",)
+        assert cluster.controller("h1").resolve("db", "web").records == ("10.74.0.3",)
+        late = cluster.add_host("h3")  # networkdb's bulk sync hands it the records already there
+        cluster.connect("h3", "api", "backend")
+        assert late.resolve("api", "db").records == ("10.74.0.2",)
+        assert late.resolve("api", "10.74.0.3", "PTR").records == ("web.backend",)
+        assert cluster.controller("h1").resolve("db", "api").records == ("10.74.0.4",)
+        cluster.disconnect("h1", "db", "backend")
+        assert late.resolve("api", "pg").rcode == "SERVFAIL"
+        assert [e for e in cluster.bus.entries() if e.table == "endpoint_table" and e.origin == "h1"] == []
