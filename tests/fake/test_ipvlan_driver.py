@@ -94,6 +94,22 @@ def test_l3_join_gives_an_on_link_default_route_and_no_gateway(ctrl: Controller,
     assert not probe(ctrl.kernel, ctrl.host.namespace, str(a.address.ip), timeout=MISS).reachable
 
 
+@pytest.mark.parametrize("mode", ["l2", "l3"])
+def test_dual_stack_siblings_over_ipv6(ctrl: Controller, mode: str) -> None:
+    """l2 resolves IPv6 neighbours among siblings (ND by target address); l3 needs none."""
+    ipam = IpamConfig(pools=[PoolConfig(subnet="10.68.0.0/24")], pools_v6=[PoolConfig(subnet="fd68::/64")])
+    ctrl.create_network("lan", "ipvlan", {ipvlan.MODE: mode}, ipam=ipam, ipv6=True)
+    ctrl.connect("a", "lan")
+    b = ctrl.connect("b", "lan")
+    assert b.address_ipv6 is not None
+    result = probe(ctrl.kernel, ctrl.sandbox("a").namespace, str(b.address_ipv6.ip))
+    assert result.outcome == "echo-reply"
+    assert any(hop.action == "nd" for hop in result.trace) == (mode == "l2")
+    ns = ctrl.sandbox("a").namespace
+    v6_defaults = [(r.via, r.scope) for r in ctrl.kernel.routes(ns) if r.dst == "default" and r.family == 6]
+    assert v6_defaults == [("fd68::1" if mode == "l2" else None, "universe")]  # IPv6 routes have no scope
+
+
 def test_join_info_per_mode_as_libnetwork(ctrl: Controller) -> None:
     """Docker's Join: l3 adds 0.0.0.0/0 and ::/0 CONNECTED for the families the endpoint has,
     l2 sets the subnet's gateway, internal neither; every join disables the gateway service."""
