@@ -354,6 +354,10 @@ def rebuild(ctrl: Controller) -> None:
     in every sandbox that should have one (a crashed process took its resolver
     threads with it; the namespaces it left have none)."""
     for sandbox in ctrl.records.sandboxes():
+        ns = sandbox["namespace"]
+        if sandbox["own_namespace"] and RESOLVER_ADDRESS in ctrl.kernel.dns_servers(ns):
+            # a resolver left by the controller that died answers from its dead records
+            ctrl.kernel.delete_dns_server(ns, RESOLVER_ADDRESS)
         for nid, eid in sandbox["endpoints"]:
             network = ctrl.records.network(nid)
             endpoint = ctrl.records.endpoint_view(nid, eid)

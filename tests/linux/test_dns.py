@@ -218,3 +218,26 @@ def test_overlay_names_across_hosts_and_a_late_host(kernel: Kernel) -> None:
         cluster.disconnect("h1", "db", "backend")
         assert late.resolve("api", "pg").rcode == "SERVFAIL"
         assert [e for e in cluster.bus.entries() if e.table == "endpoint_table" and e.origin == "h1"] == []
+
+
+def test_recovery_rebuilds_names_and_resolvers(kernel: Kernel) -> None:
+    """A controller reopened on the store of one that died: the records come
+    back from the store, and every resolver answers from the new records."""
+    from netsim.controller import ControllerConfig
+    from netsim.store.memory import MemoryStore
+
+    store = MemoryStore()
+    old = Controller(kernel, ControllerConfig(store=store, entry_points=False))
+    old.create_network("back", ipam=_pools("10.75.0.0/24"))
+    old.connect("db", "back", aliases=["pg"])
+    old.connect("web", "back")
+    del old  # dies without closing: namespaces, links and its resolvers stay
+    new = Controller(kernel, ControllerConfig(store=store, entry_points=False))
+    try:
+        assert new.recovery is not None
+        assert new.resolve("web", "pg").records == ("10.75.0.2",)
+        new.connect("api", "back")
+        assert new.resolve("web", "api").records == ("10.75.0.4",)
+        assert new.resolve("api", "web").records == ("10.75.0.3",)
+    finally:
+        new.close()
