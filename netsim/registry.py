@@ -50,7 +50,6 @@ BUILTIN_DRIVERS: tuple[BuiltinDriver, ...] = (
     BuiltinDriver("bridge", "drivers.bridge:init"),
     BuiltinDriver("macvlan", "drivers.macvlan:init"),
     BuiltinDriver("ipvlan", "drivers.ipvlan:init"),
-    BuiltinDriver("ipvlan", "drivers.ipvlan:init"),
     BuiltinDriver("overlay", "drivers.overlay:init"),
 )
 BUILTIN_IPAM_DRIVERS: tuple[BuiltinDriver, ...] = (

@@ -270,13 +270,6 @@ class Kernel(abc.ABC):
         ipvlan link kind answers EOPNOTSUPP (see divergences.py)."""
 
     @abc.abstractmethod
-    def add_ipvlan(self, ns: str, name: str, parent: str, mode: IpvlanMode = "l2", flag: IpvlanFlag = "bridge") -> None:
-        """An ipvlan slave of ``parent`` sharing its MAC (attrs ``mode``, ``flag``).
-        Mode and flag belong to the parent's port in Linux: a new slave's apply to
-        every slave of that parent. ENODEV without the parent; a kernel without the
-        ipvlan link kind answers EOPNOTSUPP (see divergences.py)."""
-
-    @abc.abstractmethod
     def add_vlan(self, ns: str, name: str, parent: str, vlan_id: int) -> None:
         """An 802.1q sub-interface (``eth0.10``) of ``parent``."""
 

@@ -72,17 +72,6 @@ DIVERGENCES: tuple[Divergence, ...] = (
         skip_ops=("add_ipvlan",),
     ),
     Divergence(
-        name="no-ipvlan-here",
-        reason=(
-            "The CI machine's kernel has no ipvlan link kind: `ip link add ... type ipvlan` fails with "
-            "EOPNOTSUPP and creates nothing, so add_ipvlan cannot agree here. LinuxKernel.add_ipvlan "
-            "refuses with a KernelInvalidError naming the missing link kind; the ipvlan driver probes the "
-            "kernel at create_network, so a network (and a scenario) is refused before any container. "
-            "The fake models ipvlan as Documentation/networking/ipvlan.rst describes it."
-        ),
-        skip_ops=("add_ipvlan",),
-    ),
-    Divergence(
         name="listeners-and-probes",
         reason=(
             "Listeners, probes and captures are compared by the reachability tests, not by the snapshot "

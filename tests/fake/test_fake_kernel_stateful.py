@@ -115,16 +115,6 @@ class FakeKernelMachine(RuleBasedStateMachine):
     def add_ipvlan(self, role: str, name: str, parent: str, mode: Any, flag: Any) -> None:
         self.attempt(lambda: self.kernel.add_ipvlan(self.ns(role), name, parent, mode, flag))
 
-    @rule(
-        role=ROLES,
-        name=NAMES,
-        parent=NAMES,
-        mode=st.sampled_from(["l2", "l3", "l3s", "l4"]),
-        flag=st.sampled_from(["bridge", "private", "vepa"]),
-    )
-    def add_ipvlan(self, role: str, name: str, parent: str, mode: Any, flag: Any) -> None:
-        self.attempt(lambda: self.kernel.add_ipvlan(self.ns(role), name, parent, mode, flag))
-
     @rule(role=ROLES, name=NAMES, parent=NAMES, vlan_id=st.sampled_from([1, 10, 4095]))
     def add_vlan(self, role: str, name: str, parent: str, vlan_id: int) -> None:
         self.attempt(lambda: self.kernel.add_vlan(self.ns(role), name, parent, vlan_id))

@@ -17,9 +17,6 @@ SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.y
 #: drivers whose link kind a real kernel may lack (divergences.py "no-ipvlan-here"): there, their
 #: scenarios must be refused with this reason, leaving nothing behind
 KERNEL_MAY_LACK = {"ipvlan": "this kernel has no ipvlan link kind"}
-#: drivers whose link kind a real kernel may lack (divergences.py "no-ipvlan-here"): there, their
-#: scenarios must be refused with this reason, leaving nothing behind
-KERNEL_MAY_LACK = {"ipvlan": "this kernel has no ipvlan link kind"}
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)

@@ -29,10 +29,6 @@ IPVLAN_MODES = ("l2", "l3", "l3s")
 IPVLAN_FLAGS = ("bridge", "private", "vepa")
 #: upper devices that hold their parent's rx_handler (one per device in Linux)
 RX_HANDLER_UPPERS = ("macvlan", "ipvlan")
-IPVLAN_MODES = ("l2", "l3", "l3s")
-IPVLAN_FLAGS = ("bridge", "private", "vepa")
-#: upper devices that hold their parent's rx_handler (one per device in Linux)
-RX_HANDLER_UPPERS = ("macvlan", "ipvlan")
 VLAN_ID_LIMIT = 4095  # ids 0..4094; Linux answers ERANGE from 4095 on
 VNI_LIMIT = 1 << 24
 VXLAN_HEADROOM = {4: 50, 6: 70}
@@ -98,28 +94,6 @@ class LinksMixin(FakeBase):
         if siblings and (mode == "passthru" or any(s.attrs.get("mode") == "passthru" for s in siblings)):
             raise kernel_error(errno.EINVAL, f"a passthru macvlan must be alone on {parent!r}")
         self._new_link(space, name, "macvlan", parent=lower, mtu=lower.mtu, attrs={"mode": mode})
-
-    def add_ipvlan(self, ns: str, name: str, parent: str, mode: IpvlanMode = "l2", flag: IpvlanFlag = "bridge") -> None:
-        check_ifname(name)
-        if mode not in IPVLAN_MODES:
-            raise InvalidParameterError(f"invalid ipvlan mode {mode!r}: expected one of {IPVLAN_MODES}")
-        if flag not in IPVLAN_FLAGS:
-            raise InvalidParameterError(f"invalid ipvlan flag {flag!r}: expected one of {IPVLAN_FLAGS}")
-        space, lower = self._link(ns, parent)
-        self._check_free(space, name)
-        if lower.kind == "ipvlan" and lower.parent is not None:
-            lower = lower.parent  # ipvlan_link_new: a slave's slave sits on the port's device
-        if lower.kind == "loopback":
-            raise kernel_error(errno.EINVAL, f"loopback {parent!r} cannot carry an ipvlan")
-        if lower.master is not None:
-            raise kernel_error(errno.EBUSY, f"{parent!r} is a bridge port and cannot carry an ipvlan")
-        siblings = [link for link in self._uppers.get(lower, []) if link.kind == "ipvlan"]
-        if any(link.kind == "macvlan" for link in self._uppers.get(lower, [])):
-            raise kernel_error(errno.EBUSY, f"{parent!r} carries macvlans and cannot carry an ipvlan")
-        attrs = {"mode": mode, "flag": flag}
-        for sibling in siblings:  # mode and flag are the port's: the newest slave sets them for all
-            sibling.attrs.update(attrs)
-        self._new_link(space, name, "ipvlan", parent=lower, mtu=lower.mtu, mac=lower.mac, attrs=attrs)
 
     def add_ipvlan(self, ns: str, name: str, parent: str, mode: IpvlanMode = "l2", flag: IpvlanFlag = "bridge") -> None:
         check_ifname(name)

@@ -265,25 +265,6 @@ class LinuxKernel(LinuxNamespaces):
                 f"this kernel has no ipvlan link kind (built without CONFIG_IPVLAN, no module to load): {exc.strerror}",
             ) from exc
 
-    def add_ipvlan(self, ns: str, name: str, parent: str, mode: IpvlanMode = "l2", flag: IpvlanFlag = "bridge") -> None:
-        check_ifname(name)
-        if mode not in rtnl.IPVLAN_MODE_NUMBER or flag not in rtnl.IPVLAN_FLAG_NUMBER:
-            raise InvalidParameterError(f"invalid ipvlan mode {mode!r} or flag {flag!r}")
-        handle = self._handle(ns)
-        # IFLA_IPVLAN_MODE, IFLA_IPVLAN_FLAGS (u16 each)
-        data = rtnl.nla(1, struct.pack("=H", rtnl.IPVLAN_MODE_NUMBER[mode]))
-        data += rtnl.nla(2, struct.pack("=H", rtnl.IPVLAN_FLAG_NUMBER[flag]))
-        try:
-            handle.rtnl.new_link(name, "ipvlan", link=self._index(handle, parent), data=data)
-        except KernelError as exc:
-            if exc.errno != errno.EOPNOTSUPP:
-                raise
-            # rtnl_newlink found no "ipvlan" rtnl_link_ops (nothing was created)
-            raise kernel_error(
-                errno.EOPNOTSUPP,
-                f"this kernel has no ipvlan link kind (built without CONFIG_IPVLAN, no module to load): {exc.strerror}",
-            ) from exc
-
     def add_vlan(self, ns: str, name: str, parent: str, vlan_id: int) -> None:
         check_ifname(name)
         if not isinstance(vlan_id, int) or isinstance(vlan_id, bool) or not 0 <= vlan_id < 2**16:

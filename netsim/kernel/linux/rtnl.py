@@ -37,8 +37,6 @@ IFLA_ADDRESS, IFLA_MTU, IFLA_MASTER, IFLA_NET_NS_FD = 1, 4, 10, 28
 MACVLAN_MODE_NUMBER = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 IPVLAN_MODE_NUMBER = {"l2": 0, "l3": 1, "l3s": 2}
 IPVLAN_FLAG_NUMBER = {"bridge": 0, "private": 1, "vepa": 2}
-IPVLAN_MODE_NUMBER = {"l2": 0, "l3": 1, "l3s": 2}
-IPVLAN_FLAG_NUMBER = {"bridge": 0, "private": 1, "vepa": 2}
 _HEADER = struct.Struct("=IHHII")
 _IFINFO = struct.Struct("=BxHiII")
 

@@ -40,8 +40,6 @@ def transmit(walk: Walk, link: FakeLink, frame: Packet) -> None:
         macvlan.transmit(walk, link, frame)
     elif kind == "ipvlan":
         ipvlan.transmit(walk, link, frame)
-    elif kind == "ipvlan":
-        ipvlan.transmit(walk, link, frame)
     elif kind == "vxlan":
         vxlan.transmit(walk, link, frame)
     elif kind == "vlan":
