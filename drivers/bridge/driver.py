@@ -160,19 +160,24 @@ class BridgeDriver(Driver):
                 address_ipv6=ifinfo.address_ipv6,
                 mac=ifinfo.mac_address,
             )
-            self._make_veth(network.config, endpoint)
+            self._make_veth(network.config, endpoint, ifinfo.sandbox_key)
+            if ifinfo.sandbox_key is not None:
+                ifinfo.set_created_in_container(True)
             network.endpoints[eid] = endpoint
 
-    def _make_veth(self, config: BridgeNetworkConfig, endpoint: BridgeEndpoint) -> None:
+    def _make_veth(self, config: BridgeNetworkConfig, endpoint: BridgeEndpoint, sandbox: str | None) -> None:
+        """The pair, its container end made directly in the container's namespace when
+        that is known (libnetwork since v28: no move at join)."""
         kernel, ns = self.kernel, self.host.namespace
+        container_ns = sandbox or ns
         with rollback_on_error() as undo:
-            kernel.add_veth(ns, endpoint.host_side, endpoint.container_side)
+            kernel.add_veth(ns, endpoint.host_side, endpoint.container_side, peer_ns=container_ns)
             undo.push("delete veth", lambda: kernel.delete_link(ns, endpoint.host_side))
             if config.mtu is not None:
                 kernel.set_mtu(ns, endpoint.host_side, config.mtu)
-                kernel.set_mtu(ns, endpoint.container_side, config.mtu)
+                kernel.set_mtu(container_ns, endpoint.container_side, config.mtu)
             # libnetwork sets the container side's MAC here, not in the sandbox.
-            kernel.set_mac(ns, endpoint.container_side, endpoint.mac)
+            kernel.set_mac(container_ns, endpoint.container_side, endpoint.mac)
             kernel.set_master(ns, endpoint.host_side, config.bridge_name)
             kernel.set_link_up(ns, endpoint.host_side)
 

@@ -276,13 +276,17 @@ class Controller:
         ipv6: str | None = None,
         mac: str | None = None,
         ports: Sequence[PortBinding] | None = None,
+        sandbox: SandboxRef | None = None,
         aliases: Sequence[str] | None = None,
     ) -> Endpoint:
-        """``aliases``: names the embedded DNS answers with this endpoint's
+        """``sandbox``: the container the endpoint is for, when known (Docker knows it):
+        a driver may then create the interface directly in its namespace.
+        ``aliases``: names the embedded DNS answers with this endpoint's
         addresses on this network (Docker's ``--network-alias``)."""
         with self._op():
+            sid = None if sandbox is None else self._sandbox_id(sandbox)
             return _endpoint.create_endpoint(
-                self, self._network_id(network), name, ipv4, ipv6, mac, ports, aliases=aliases
+                self, self._network_id(network), name, ipv4, ipv6, mac, ports, sid, aliases=aliases
             )
 
     def delete_endpoint(self, ep: Endpoint) -> None:
@@ -331,7 +335,7 @@ class Controller:
                 sb = _sandbox.create_sandbox(self, container, host_namespace=driver.type() == _join.HOST_TYPE)
                 undo.push("delete sandbox", lambda: _sandbox.delete_sandbox(self, sb.id))
                 sid = sb.id
-            ep = _endpoint.create_endpoint(self, nid, name or container, ipv4, ipv6, mac, ports, aliases=aliases)
+            ep = _endpoint.create_endpoint(self, nid, name or container, ipv4, ipv6, mac, ports, sid, aliases=aliases)
             undo.push("delete endpoint", lambda: _endpoint.delete_endpoint(self, nid, ep.id))
             _join.join(self, nid, ep.id, sid)
             return ep
@@ -357,7 +361,7 @@ class Controller:
             for joined_nid, eid in self.records.sandbox(sid)["endpoints"]:
                 if joined_nid == nid:
                     with rollback_on_error() as undo:
-                        _join.leave(self, nid, eid, sid)
+                        _join.leave(self, nid, eid, sid, endpoint_going=True)
                         undo.push("rejoin", lambda eid=eid: _join.join(self, nid, eid, sid))  # type: ignore[misc]
                         _endpoint.delete_endpoint(self, nid, eid)
                     return

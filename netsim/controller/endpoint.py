@@ -64,8 +64,11 @@ def create_endpoint(
     ipv6: str | None,
     mac: str | None,
     ports: Sequence[PortBinding] | None,
+    sid: str | None = None,
     aliases: Sequence[str] | None = None,
 ) -> Endpoint:
+    """``sid``: the sandbox the endpoint is made for, if known; its namespace goes to
+    the driver (InterfaceInfo.sandbox_key), which may create the interface there."""
     network = ctrl.records.network(nid)
     check_name(name, "endpoint")
     names = check_aliases(aliases)
@@ -79,6 +82,10 @@ def create_endpoint(
         raise InvalidParameterError(f"endpoints of the {network['driver']} driver take no address or MAC")
     if preferred6 is not None and not network["ipv6"]:
         raise InvalidParameterError(f"network {network['name']!r} has no IPv6: cannot use {preferred6}")
+    sandbox_ns = None
+    if sid is not None:
+        sandbox = ctrl.records.sandbox_view(sid)
+        sandbox_ns = sandbox["namespace"] if sandbox["own_namespace"] else None
     eid = ctrl.new_id()
     with rollback_on_error() as undo:
         ctrl.records.claim_name(endpoint_index(nid), name, eid, f"endpoint in network {network['name']!r} named")
@@ -90,7 +97,7 @@ def create_endpoint(
             address, pool4 = allocate_address(ipam, network, "ipv4", preferred4, undo)
             if network["ipv6"]:
                 address6, pool6 = allocate_address(ipam, network, "ipv6_pools", preferred6, undo)
-        ifinfo = InterfaceInfo(wanted_mac, address, address6)
+        ifinfo = InterfaceInfo(wanted_mac, address, address6, sandbox_ns)
         options = {netlabel.MAC_ADDRESS: wanted_mac or "", netlabel.PORT_MAP: [b.to_json() for b in bindings]}
         entry.driver.create_endpoint(nid, eid, ifinfo, options)
         undo.push("driver delete_endpoint", lambda: entry.driver.delete_endpoint(nid, eid))
@@ -107,6 +114,8 @@ def create_endpoint(
             "sandbox": None,
             "iface": None,
             "src_name": None,
+            # where the driver made the interface when not in the host (see join's plug_interface)
+            "iface_ns": sandbox_ns if ifinfo.created_in_container else None,
             "gateway": None,
             "gateway6": None,
             "static_routes": [],

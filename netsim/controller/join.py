@@ -110,7 +110,14 @@ def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
     _publish(ctrl, EventType.CREATE, nid, endpoint.get("table_entries", []))
 
 
-def leave(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
+def leave(
+    ctrl: Controller, nid: str, eid: str, sid: str, *, endpoint_going: bool = False, sandbox_going: bool = False
+) -> None:
+    """An interface the driver made in this sandbox (InterfaceInfo.sandbox_key) is not
+    moved out when it is about to go anyway (a move costs an RCU barrier on Linux):
+    ``endpoint_going`` (disconnect deletes the endpoint next) unplugs it in place,
+    ``sandbox_going`` (the sandbox is being deleted) leaves it as it is; the
+    driver's delete_endpoint removes it there."""
     endpoint, endpoint_before, sandbox, sandbox_before = _load(ctrl, nid, eid, sid)
     if endpoint["sandbox"] != sid:
         raise ConflictError(f"endpoint {endpoint['name']!r} is not joined to container {sandbox['container']!r}")
@@ -127,8 +134,12 @@ def leave(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
         sandbox["endpoints"] = [pair for pair in sandbox["endpoints"] if pair[1] != eid]
         # Move the default route first: it goes away with the interface otherwise.
         update_default_routes(ctrl, sandbox, undo)
-        if endpoint["iface"]:
-            unplug_interface(ctrl, sandbox, endpoint, undo)
+        made_inside = endpoint.get("iface_ns") == sandbox["namespace"]
+        if endpoint["iface"] and not (sandbox_going and made_inside):
+            in_place = made_inside and endpoint_going
+            unplug_interface(ctrl, sandbox, endpoint, undo, in_place=in_place)
+            if not in_place:
+                endpoint["iface_ns"] = None  # in the host now, where libnetwork's RemoveInterface puts it
         driver.leave(nid, eid)
         endpoint.update(sandbox=None, iface=None, src_name=None, gateway=None, gateway6=None, static_routes=[])
         endpoint.pop("table_entries", None)

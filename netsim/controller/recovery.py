@@ -177,6 +177,7 @@ def _replay(ctrl: Controller, replay: ReplayKernel, state: _State) -> None:
                 endpoint["mac"],
                 ipaddress.ip_interface(endpoint["address"]) if endpoint["address"] else None,
                 ipaddress.ip_interface(endpoint["address_ipv6"]) if endpoint["address_ipv6"] else None,
+                endpoint.get("iface_ns"),  # where the driver made the interface
             )
             options = {netlabel.MAC_ADDRESS: endpoint["mac"] or "", netlabel.PORT_MAP: endpoint["ports"]}
             try:
@@ -199,7 +200,7 @@ def _replay(ctrl: Controller, replay: ReplayKernel, state: _State) -> None:
                 state.broken_endpoints[(nid, eid)] = f"its driver refused the join again: {exc}"
             if endpoint["iface"] and endpoint["src_name"]:
                 owned = replay.owned_links[("endpoint", nid, eid)]
-                owned.discard((ctrl.host.namespace, endpoint["src_name"]))
+                owned.discard((endpoint.get("iface_ns") or ctrl.host.namespace, endpoint["src_name"]))
                 owned.add((sandbox["namespace"], endpoint["iface"]))
     replay.owner = None
 

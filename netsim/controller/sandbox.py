@@ -57,7 +57,7 @@ def make_namespace(kernel: Kernel, ns: str, undo: Undo) -> None:
 
 def free_iface_name(kernel: Kernel, ns: str, prefix: str) -> str:
     """The lowest ``<prefix><n>`` not taken in ``ns`` (eth0, eth1, ...)."""
-    taken = {link.name for link in kernel.links(ns)}
+    taken = set(kernel.link_names(ns))
     n = 0
     while f"{prefix}{n}" in taken:
         n += 1
@@ -67,13 +67,20 @@ def free_iface_name(kernel: Kernel, ns: str, prefix: str) -> str:
 def plug_interface(
     ctrl: Controller, sandbox: dict[str, Any], endpoint: dict[str, Any], jinfo: JoinInfo, undo: Undo
 ) -> str:
-    """Move the driver's interface into the sandbox, name, address and raise it."""
+    """Move the driver's interface into the sandbox (or rename it there, when the
+    driver made it there), name, address and raise it."""
     kernel, host_ns, ns = ctrl.kernel, ctrl.host.namespace, sandbox["namespace"]
     src = jinfo.src_name
     assert src is not None and jinfo.dst_prefix is not None
     name = free_iface_name(kernel, ns, jinfo.dst_prefix)
-    kernel.move_link(host_ns, src, ns, name)
-    undo.push(f"move {name} back", lambda: kernel.move_link(ns, name, host_ns, src))
+    where = endpoint.get("iface_ns") or host_ns
+    if where == ns:
+        # The driver made it in the sandbox (InterfaceInfo.sandbox_key): no move.
+        kernel.rename_link(ns, src, name)
+        undo.push(f"rename {name} back", lambda: kernel.rename_link(ns, name, src))
+    else:
+        kernel.move_link(where, src, ns, name)
+        undo.push(f"move {name} back", lambda: kernel.move_link(ns, name, where, src))
     if endpoint["mac"]:
         # Unconditional: reading the link back costs more than setting it (bridge and
         # macvlan set this MAC already at create_endpoint, so it is a no-op for them).
@@ -98,8 +105,11 @@ def plug_interface(
     return name
 
 
-def unplug_interface(ctrl: Controller, sandbox: dict[str, Any], endpoint: dict[str, Any], undo: Undo) -> None:
-    """The reverse of :func:`plug_interface`: routes, addresses, down, back to the host."""
+def unplug_interface(
+    ctrl: Controller, sandbox: dict[str, Any], endpoint: dict[str, Any], undo: Undo, in_place: bool = False
+) -> None:
+    """The reverse of :func:`plug_interface`: routes, addresses, down, back to the host
+    (``in_place``: renamed back but left where the driver made it, in the sandbox)."""
     kernel, host_ns, ns = ctrl.kernel, ctrl.host.namespace, sandbox["namespace"]
     name, src = endpoint["iface"], endpoint["src_name"]
     for route in reversed(endpoint["static_routes"]):
@@ -116,8 +126,12 @@ def unplug_interface(ctrl: Controller, sandbox: dict[str, Any], endpoint: dict[s
             undo.push(f"add {address}", lambda address=address: kernel.add_address(ns, name, address))  # type: ignore[misc]
     kernel.set_link_up(ns, name, False)
     undo.push(f"{name} up", lambda: kernel.set_link_up(ns, name))
-    kernel.move_link(ns, name, host_ns, src)
-    undo.push(f"move {src} in", lambda: kernel.move_link(host_ns, src, ns, name))
+    if in_place:
+        kernel.rename_link(ns, name, src)
+        undo.push(f"rename {src} back", lambda: kernel.rename_link(ns, src, name))
+    else:
+        kernel.move_link(ns, name, host_ns, src)
+        undo.push(f"move {src} in", lambda: kernel.move_link(host_ns, src, ns, name))
 
 
 def gateway_choices(ctrl: Controller, sandbox: dict[str, Any]) -> dict[str, dict[str, str] | None]:
@@ -159,14 +173,18 @@ def update_default_routes(ctrl: Controller, sandbox: dict[str, Any], undo: Undo)
 
 
 def delete_sandbox(ctrl: Controller, sid: str) -> None:
-    """Leave and delete every endpoint (libnetwork's Sandbox.Delete), then the namespace."""
+    """Leave and delete every endpoint (libnetwork's Sandbox.Delete), then the namespace.
+
+    An interface the driver made in this namespace is not moved out first: the
+    driver's delete_endpoint removes it where it is (on Linux a move costs an RCU
+    barrier, 10-30 ms)."""
     from netsim.controller.endpoint import delete_endpoint
     from netsim.controller.join import leave
     from netsim.controller.services import sandbox_deleted
 
     record = ctrl.records.sandbox_view(sid)
     for nid, eid in reversed(record["endpoints"]):
-        leave(ctrl, nid, eid, sid)
+        leave(ctrl, nid, eid, sid, sandbox_going=True)
         delete_endpoint(ctrl, nid, eid)
     sandbox_deleted(ctrl, record)
     if record["own_namespace"]:

@@ -334,6 +334,11 @@ class Kernel(abc.ABC):
     def links(self, ns: str) -> list[LinkInfo]:
         """All links of ``ns`` sorted by name."""
 
+    def link_names(self, ns: str) -> list[str]:
+        """The names :meth:`links` lists, sorted. The real kernel reads them from one dump
+        without decoding the links (a join picks the sandbox's free ``ethN`` with it)."""
+        return [info.name for info in self.links(ns)]
+
     def link(self, ns: str, name: str) -> LinkInfo:
         """One link; KernelNotFoundError (ENODEV) if absent."""
         import errno

@@ -16,9 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
-import os
 import struct
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -32,14 +30,13 @@ from netsim.kernel.linux.netns import (
     NamespaceHandle,
     create_namespace,
     namespace_fd,
-    namespace_path,
-    netlink_errors,
     open_namespace,
     remove_namespace,
     run_in_namespace,
     write_namespace_defaults,
 )
 from netsim.kernel.linux.nft import NftNamespace
+from netsim.kernel.linux.reaper import LinkReaper
 from netsim.naming import NAMESPACE_ROOT, check_ifname, check_nsname
 from netsim.safety import namespaces_with_prefix
 from netsim.validate import parse_ip, parse_mac
@@ -62,6 +59,8 @@ class LinuxKernel(LinuxNamespaces):
         #: namespaces of other runs used but never removed (borrow_namespace)
         self._borrowed: set[str] = set()
         self._closed = False
+        #: link deletions whose kernel side (the grace period) is still running
+        self._reaper = LinkReaper()
         self._traffic: TrafficManager | None = None
         self._traffic_import_error: ImportError | None = None
         try:
@@ -76,17 +75,11 @@ class LinuxKernel(LinuxNamespaces):
     def _nsid(self, handle: NamespaceHandle, other: str) -> int | None:
         """The id ``handle``'s namespace uses for ``other`` (cached once assigned)."""
         if other not in handle.nsids:
-            with netlink_errors(f"open namespace {other!r}"):
-                fd = os.open(namespace_path(other), os.O_RDONLY)
-            try:
-                with netlink_errors(f"netnsid of {other!r}"):
-                    reply = handle.ipr.get_netnsid(fd=fd)
-            finally:
-                os.close(fd)
-            nsid = reply.get("nsid") if reply else None
-            if nsid is None or nsid < 0:
+            with namespace_fd(other) as fd:
+                nsid = handle.rtnl.nsid(fd)
+            if nsid is None:
                 return None
-            handle.nsids[other] = int(nsid)
+            handle.nsids[other] = nsid
         return handle.nsids[other]
 
     def _resolver(self, handle: NamespaceHandle, names: Mapping[int, str]) -> decode.Resolver:
@@ -181,31 +174,29 @@ class LinuxKernel(LinuxNamespaces):
         for other, handle in self._handles.items():
             nsid = self._nsid(handle, name) if other != name else None
             if nsid is not None:
-                found += [
-                    (handle, int(msg["index"]))
-                    for msg in self._link_messages(handle)
-                    if msg.get_attr("IFLA_LINK_NETNSID") == nsid
-                ]
+                found += [(handle, link.index) for link in handle.rtnl.dump_links() if link.link_netnsid == nsid]
         return found
 
-    def _wait_destroyed(self, doomed: list[tuple[NamespaceHandle, int]], timeout: float = 5.0) -> None:
-        """Linux dismantles a namespace in a workqueue (cleanup_net), so its veth peers
-        elsewhere linger for some milliseconds; wait so that delete_namespace is
-        synchronous, as the contract (and the fake) has it."""
-        deadline = time.monotonic() + timeout
-        while doomed:
-            doomed = [(handle, index) for handle, index in doomed if handle.rtnl.has_index(index)]
-            if doomed and time.monotonic() > deadline:
-                names = sorted({handle.name for handle, _ in doomed})
-                raise kernel_error(errno.EBUSY, f"links tied to the deleted namespace linger in {names}")
-            if doomed:
-                time.sleep(0.002)
+    def _delete_dependents(self, name: str) -> None:
+        """Delete the links elsewhere that Linux would destroy with namespace ``name``.
+
+        Linux dismantles a removed namespace later, in a workqueue (cleanup_net): its
+        veth peers elsewhere would linger for 10-50 ms. Deleting them first (the reaper
+        returns once each is unlisted; a veth's end in ``name`` goes in the same batch)
+        makes delete_namespace synchronous, as the contract (and the fake) has it,
+        without waiting for the namespace's own teardown."""
+        for handle, index in self._dependents(name):
+            try:
+                self._reaper.delete(handle.rtnl, index, what=f"delete link {index} tied to namespace {name!r}")
+            except KernelError as exc:
+                if exc.errno != errno.ENODEV:  # gone with an earlier one (both ends of a pair)
+                    raise
 
     def delete_namespace(self, name: str) -> None:
         if name in self._borrowed:
             raise kernel_error(errno.EPERM, f"namespace {name!r} is borrowed from another run: not ours to delete")
         handle = self._handle(name)
-        doomed = self._dependents(name)
+        self._delete_dependents(name)
         if self._traffic is not None:
             self._traffic.close_namespace(name)
         handle.close()
@@ -217,7 +208,6 @@ class LinuxKernel(LinuxNamespaces):
             other.nsids.pop(name, None)
         self._macs = {key: mac for key, mac in self._macs.items() if key[0] != name}
         remove_namespace(name)
-        self._wait_destroyed(doomed)
         self._all_links_changed()
 
     def namespaces(self) -> list[str]:
@@ -311,7 +301,7 @@ class LinuxKernel(LinuxNamespaces):
 
     def delete_link(self, ns: str, name: str) -> None:
         handle = self._handle(ns)
-        handle.rtnl.delete_link(self._index(handle, name), what=f"delete link {name!r}")
+        self._reaper.delete(handle.rtnl, self._index(handle, name), what=f"delete link {name!r}")
         self._macs.pop((ns, name), None)
         self._all_links_changed()
 
@@ -363,6 +353,10 @@ class LinuxKernel(LinuxNamespaces):
         if mac is not None:
             self._macs[(ns, new_name)] = mac
         self._links_changed(ns)
+
+    def link_names(self, ns: str) -> list[str]:
+        found = self._handle(ns).rtnl.dump_links()
+        return sorted(link.name for link in found if decode.summary_kind(link.kind, link.flags) is not None)
 
     def links(self, ns: str) -> list[LinkInfo]:
         handle = self._handle(ns)
@@ -470,7 +464,7 @@ class LinuxKernel(LinuxNamespaces):
             return
         self._closed = True
         atexit.unregister(self.close)
-        problems: list[str] = []
+        problems: list[str] = [f"deleting a link: {failure}" for failure in self._reaper.wait()]
         if self._traffic is not None:
             try:
                 self._traffic.close()

@@ -42,10 +42,14 @@ def attr(msg: Any, name: str, default: Any = None) -> Any:
 def link_kind(msg: Any) -> str | None:
     """ "loopback", one of KNOWN_KINDS, or None for kinds the contract does not model."""
     info = msg.get_attr("IFLA_LINKINFO")
-    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
-    if kind is None:
-        return "loopback" if msg["flags"] & IFF_LOOPBACK else None
-    return str(kind) if kind in KNOWN_KINDS else None
+    return summary_kind(info.get_attr("IFLA_INFO_KIND") if info is not None else None, msg["flags"])
+
+
+def summary_kind(info_kind: str | None, flags: int) -> str | None:
+    """:func:`link_kind` from the raw IFLA_INFO_KIND and ifinfomsg flags."""
+    if info_kind is None:
+        return "loopback" if flags & IFF_LOOPBACK else None
+    return str(info_kind) if info_kind in KNOWN_KINDS else None
 
 
 def _info_data(msg: Any) -> Any:

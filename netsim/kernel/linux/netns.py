@@ -154,7 +154,27 @@ def remove_namespace(name: str) -> None:
 
 
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    # The process's own symbols, libc's among them: ctypes.util.find_library would
+    # run ``ldconfig -p`` (~7 ms) on every call.
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def enter_namespace(name: str) -> None:
+    """Move the *calling thread* into namespace ``name`` and check (by inode) that it
+    landed there. Only for threads netsim started for that purpose: the process's
+    other threads, and the root namespace, are never touched."""
+    path = namespace_path(name)
+    target = os.stat(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _libc().setns(fd, CLONE_NEWNET) != 0:
+            code = ctypes.get_errno()
+            raise kernel_error(code, f"setns into {name!r}: {os.strerror(code)}")
+    finally:
+        os.close(fd)
+    here = os.stat("/proc/thread-self/ns/net")
+    if (here.st_dev, here.st_ino) != (target.st_dev, target.st_ino):
+        raise kernel_error(errno.EIO, f"thread did not land in namespace {name!r}; refusing to continue")
 
 
 def run_in_namespace(name: str, func: Callable[[], T]) -> T:
@@ -166,21 +186,10 @@ def run_in_namespace(name: str, func: Callable[[], T]) -> T:
     """
     result: list[T] = []
     failure: list[BaseException] = []
-    path = namespace_path(name)
 
     def body() -> None:
         try:
-            target = os.stat(path)
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                if _libc().setns(fd, CLONE_NEWNET) != 0:
-                    code = ctypes.get_errno()
-                    raise kernel_error(code, f"setns into {name!r}: {os.strerror(code)}")
-            finally:
-                os.close(fd)
-            here = os.stat("/proc/thread-self/ns/net")
-            if (here.st_dev, here.st_ino) != (target.st_dev, target.st_ino):
-                raise kernel_error(errno.EIO, f"thread did not land in namespace {name!r}; refusing to continue")
+            enter_namespace(name)
             result.append(func())
         except BaseException as exc:  # handed back to the caller's thread
             failure.append(exc)

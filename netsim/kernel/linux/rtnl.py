@@ -29,8 +29,12 @@ RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR = 20, 21
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 RTM_NEWNEIGH, RTM_DELNEIGH = 28, 29
-NLMSG_ERROR = 2
+RTM_NEWNSID, RTM_GETNSID = 88, 90
+NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x1, 0x4, 0x200, 0x400, 0x800
+NLM_F_DUMP = 0x300
+NETNSA_NSID, NETNSA_FD = 1, 3
+IFLA_IFNAME, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_LINK_NETNSID = 3, 18, 1, 37
 NETLINK_CAP_ACK = 10
 IFF_UP = 0x1
 IFLA_ADDRESS, IFLA_MTU, IFLA_MASTER, IFLA_NET_NS_FD = 1, 4, 10, 28
@@ -39,6 +43,7 @@ IPVLAN_MODE_NUMBER = {"l2": 0, "l3": 1, "l3s": 2}
 IPVLAN_FLAG_NUMBER = {"bridge": 0, "private": 1, "vepa": 2}
 _HEADER = struct.Struct("=IHHII")
 _IFINFO = struct.Struct("=BxHiII")
+_NLA = struct.Struct("=HH")
 
 
 def nla(kind: int, payload: bytes) -> bytes:
@@ -61,6 +66,52 @@ def nla_u32(kind: int, value: int) -> bytes:
 
 def ifinfo(index: int = 0, flags: int = 0, change: int = 0, family: int = 0) -> bytes:
     return _IFINFO.pack(family, 0, index, flags, change)
+
+
+def _attributes(data: bytes, offset: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """``(type, payload start, payload end)`` of each attribute in ``data[offset:end]``."""
+    while offset + _NLA.size <= end:
+        length, kind = _NLA.unpack_from(data, offset)
+        if length < _NLA.size:
+            return
+        yield kind & 0x3FFF, offset + _NLA.size, offset + length
+        offset += (length + 3) & ~3
+
+
+def _attr_s32(data: bytes, offset: int, end: int, wanted: int) -> int | None:
+    """The signed 32-bit attribute ``wanted`` among the attributes in ``data[offset:end]``."""
+    for kind, start, _ in _attributes(data, offset, end):
+        if kind == wanted:
+            return int(struct.unpack_from("=i", data, start)[0])
+    return None
+
+
+@dataclass(frozen=True)
+class LinkSummary:
+    """What :meth:`RtnlChannel.dump_links` reads of a link."""
+
+    index: int
+    name: str
+    flags: int
+    #: IFLA_INFO_KIND ("veth", "bridge"...), None for links without one (lo)
+    kind: str | None
+    #: the other namespace's id of a veth peer or a parent/underlay there, else None
+    link_netnsid: int | None
+
+
+def _link_summary(data: bytes, offset: int, end: int) -> LinkSummary:
+    _family, _type, index, flags, _change = _IFINFO.unpack_from(data, offset)
+    name, kind, link_netnsid = "", None, None
+    for attr_type, start, stop in _attributes(data, offset + _IFINFO.size, end):
+        if attr_type == IFLA_IFNAME:
+            name = data[start:stop].split(b"\0", 1)[0].decode()
+        elif attr_type == IFLA_LINK_NETNSID:
+            link_netnsid = int(struct.unpack_from("=i", data, start)[0])
+        elif attr_type == IFLA_LINKINFO:
+            for info_type, info_start, info_stop in _attributes(data, start, stop):
+                if info_type == IFLA_INFO_KIND:
+                    kind = data[info_start:info_stop].split(b"\0", 1)[0].decode()
+    return LinkSummary(int(index), name, int(flags), kind, link_netnsid)
 
 
 @dataclass(eq=False)
@@ -134,6 +185,36 @@ class RtnlChannel:
                 return False
             raise
         return True
+
+    def dump_links(self) -> list[LinkSummary]:
+        """Every link of the namespace, from one RTM_GETLINK dump read with ``struct``:
+        index, name, flags, kind and link-netnsid only (pyroute2 decodes every
+        attribute of every link: ~1 ms where this takes ~50 µs)."""
+        seq = next(self._seq)
+        body = ifinfo()
+        self.sock.send(_HEADER.pack(_HEADER.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
+        found: list[LinkSummary] = []
+        while True:
+            data = self._recv()
+            offset = 0
+            while offset + _HEADER.size <= len(data):
+                length, kind, _flags, reply_seq, _pid = _HEADER.unpack_from(data, offset)
+                start, offset = offset, offset + ((length + 3) & ~3)
+                if reply_seq != seq:
+                    continue
+                if kind == NLMSG_DONE:
+                    return found
+                if kind == NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", data, start + _HEADER.size)[0]
+                    raise kernel_error(code or errno.EIO, f"dump links of namespace {self.namespace!r}")
+                found.append(_link_summary(data, start + _HEADER.size, start + length))
+
+    def nsid(self, namespace_fd: int) -> int | None:
+        """The id this namespace gives the namespace of ``namespace_fd``; None while it has none."""
+        body = struct.pack("=Bxxx", 0) + nla_u32(NETNSA_FD, namespace_fd)
+        reply = self.request(RTM_GETNSID, body, what="look up a namespace id")
+        value = _attr_s32(reply, 4, len(reply), NETNSA_NSID) if reply else None
+        return value if value is not None and value >= 0 else None
 
     def new_link(self, name: str, kind: str, *, link: int = 0, data: bytes = b"", extra: bytes = b"") -> None:
         """RTM_NEWLINK (create, exclusive): IFLA_IFNAME, IFLA_LINK, IFLA_LINKINFO{kind, data}."""
