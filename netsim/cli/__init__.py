@@ -8,7 +8,7 @@
     netsim plugin serve MODULE:CLASS|--builtin NAME --socket PATH
     netsim bench compare [BASE [HEAD]] [--fake-only] [--rounds N] [--json FILE]
     netsim new-driver NAME [--dir DIR]
-    netsim schema [-o FILE]
+    netsim schema [--report] [-o FILE]
 
 Exit status: 0 all good, 1 an expectation failed (or something leaked),
 2 invalid input (one line on stderr, never a traceback), 130 / 143 stopped

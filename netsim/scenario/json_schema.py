@@ -1,4 +1,5 @@
-"""The JSON Schema of scenario files (``netsim schema``), for editors.
+"""The JSON Schema of scenario files (``netsim schema``), for editors; and
+of ``netsim run --json`` reports (``netsim schema --report``).
 
 Generated from :data:`netsim.scenario.definition.SCENARIO`, the declaration
 the loader reads every mapping through: a key the loader accepts is a key the
@@ -42,10 +43,20 @@ def add_parser(sub: Any) -> None:
         description="Print the JSON Schema (draft 2020-12) of scenario files; see scenarios/README.md for VS Code.",
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead of standard output")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="the schema of netsim run --json reports instead (docs/scenario-report.md)",
+    )
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    text = schema_text()
+    if args.report:
+        from netsim.scenario.reportjson import REPORT_SCHEMA
+
+        text = json.dumps(REPORT_SCHEMA, indent=2) + "\n"
+    else:
+        text = schema_text()
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text)

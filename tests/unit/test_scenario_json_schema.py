@@ -56,15 +56,34 @@ BASE: dict[str, Any] = {
             "publish": ["8080:80/tcp"],
         },
         {"name": "db", "networks": ["back"], "listen": ["tcp/5432", "udp/53"]},
+        {"name": "later", "networks": ["back"], "state": "created"},
     ],
     "expect": [
         {"from": "web", "to": "db", "proto": "tcp", "port": 5432, "reachable": False},
         {"from": "outside", "to": "published:8080", "proto": "tcp"},
+        {
+            "container": "web",
+            "has": {
+                "interface": "eth0",
+                "address": ["10.1.0.10/24", "fd00:2::5"],
+                "mtu": 1500,
+                "mac": "02:42:0a:01:00:0a",
+                "up": True,
+                "default_via": "10.1.0.1",
+                "routes": [{"to": "10.2.0.0/24", "via": "10.1.0.1", "dev": "eth0"}],
+            },
+        },
+        {"network": "front", "has": {"gateway": "10.1.0.1", "subnet": "10.1.0.0/24", "mtu": 1500}},
     ],
     "steps": [
         {"connect": {"container": "web", "network": "back"}, "expect": [{"from": "web", "to": "db"}]},
         {"disconnect": {"container": "web", "network": "back"}},
         {"remove_container": "db"},
+        {"start": "later", "expect": [{"container": "later", "has": {"interfaces": ["lo", "eth0"]}}]},
+        {"restart": "later"},
+        {"stop": "web"},
+        {"create_network": {"name": "extra", "ipam": {"subnet": "10.3.0.0/24"}}},
+        {"create_container": {"name": "new", "networks": ["extra"], "listen": ["tcp/1"]}},
     ],
 }
 
@@ -81,6 +100,8 @@ SHAPE_MESSAGES = (
     "exactly one",
     "invalid subnet",
     "invalid MAC",
+    "unknown value",
+    "expected an MTU",
 )
 
 
@@ -104,6 +125,13 @@ def test_the_schema_is_draft_2020_12_and_printed_by_the_cli(capsys: pytest.Captu
     assert printed == scenario_json_schema()
     assert printed["$schema"] == DRAFT
     assert printed["additionalProperties"] is False
+
+
+def test_the_report_schema_is_printed_too(capsys: pytest.CaptureFixture[str]) -> None:
+    from netsim.scenario.reportjson import REPORT_SCHEMA
+
+    assert main(["schema", "--report"]) == 0
+    assert json.loads(capsys.readouterr().out) == REPORT_SCHEMA
 
 
 def test_the_schema_is_written_to_a_file(tmp_path: Path) -> None:
