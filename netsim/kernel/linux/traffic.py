@@ -188,6 +188,7 @@ class TrafficManager:
             held = set(self._listeners) | set(self._probers) | set(self._captures)
         for ns in sorted(held | set(self.dns.namespaces())):
             self.close_namespace(ns)
+        self.dns.close()  # and its serving thread
 
     def open_namespaces(self) -> list[str]:
         """Namespaces in which this manager still holds a socket (for leak checks)."""

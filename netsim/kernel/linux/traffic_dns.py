@@ -10,9 +10,9 @@ what is sent to 127.0.0.11. (Docker's resolver binds a random port instead
 and DNATs port 53 to it inside the container; netsim keeps the container's
 rule set to what its drivers install.)
 
-Each server's thread waits in ``select`` on its socket and a self-pipe, so
-``stop`` wakes it at once; the socket is closed before its namespace goes
-(an open socket would keep a deleted namespace alive).
+One thread serves every resolver of the kernel (:class:`DnsServers`); a
+server's socket is closed before its namespace goes (an open socket would
+keep a deleted namespace alive), and the thread when the kernel closes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import errno
 import os
 import secrets
 import select
+import selectors
 import socket
 import threading
 import time
@@ -58,81 +59,107 @@ def bind_dns_socket(ns: str, addr: str) -> socket.socket:
     return sock
 
 
-class RunningDnsServer:
-    """One bound socket answering queries through ``lookup``, and its thread."""
-
-    def __init__(self, ns: str, addr: str, lookup: DnsLookup) -> None:
-        self.ns, self.addr, self._lookup = ns, addr, lookup
-        self._sock = bind_dns_socket(ns, addr)
-        self._wake_read, self._wake_write = os.pipe()
-        self._thread = threading.Thread(target=self._serve, name=f"netsim-dns-{ns}-{addr}", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        watched: list[socket.socket | int] = [self._sock, self._wake_read]
-        while True:
-            try:
-                readable, _, _ = select.select(watched, [], [])
-            except (OSError, ValueError):  # closed under us: stop
-                return
-            if self._wake_read in readable:
-                return
-            # a client gone before its answer (ICMP port unreachable on the send,
-            # ECONNREFUSED on the next recv) must not stop the server
-            with contextlib.suppress(OSError):
-                data, peer = self._sock.recvfrom(MAX_DATAGRAM)
-                answer = answer_query(data, self._lookup)
-                if answer is not None:
-                    self._sock.sendto(answer, peer)
-
-    def stop(self) -> None:
-        """Wake the thread, wait for it, close the socket. Idempotent."""
-        if self._wake_write < 0:
-            return
-        with contextlib.suppress(OSError):
-            os.write(self._wake_write, b"x")
-        self._thread.join(STOP_JOIN_SECONDS)
-        self._sock.close()
-        os.close(self._wake_write)
-        os.close(self._wake_read)
-        self._wake_write = self._wake_read = -1
-
-
 class DnsServers:
-    """The DNS servers of one kernel, by namespace and address (thread-safe;
-    add, delete and lookup O(1), ``servers(ns)`` sorts)."""
+    """The DNS servers of one kernel, by namespace and address, all served by
+    one thread waiting on every server socket at once (``selectors``): a
+    thousand containers cost a thousand sockets, not a thousand threads.
+
+    Thread-safe. ``add``/``delete`` O(1); each datagram costs one lookup and
+    the scapy build and parse of the messages. The thread starts with the
+    first server and stops in :meth:`close` (woken through a self-pipe).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._servers: dict[str, dict[str, RunningDnsServer]] = {}
+        self._servers: dict[str, dict[str, socket.socket]] = {}
+        self._selector: selectors.BaseSelector | None = None
+        self._thread: threading.Thread | None = None
+        self._wake_read = self._wake_write = -1
 
     def add(self, ns: str, addr: str, lookup: DnsLookup) -> None:
         with self._lock:
             held = self._servers.setdefault(ns, {})
-            if addr in held:
+            if addr in held:  # checked here: two SO_REUSEADDR sockets could share the address
                 raise kernel_error(errno.EADDRINUSE, f"udp {addr}:{DNS_PORT} is taken in {ns!r}")
-            held[addr] = RunningDnsServer(ns, addr, lookup)
+            sock = bind_dns_socket(ns, addr)
+            self._start_locked().register(sock, selectors.EVENT_READ, lookup)
+            held[addr] = sock
 
     def delete(self, ns: str, addr: str) -> None:
         with self._lock:
-            running = self._servers.get(ns, {}).pop(addr, None)
-        if running is None:
-            raise kernel_error(errno.ENOENT, f"no DNS server on {addr} in {ns!r}")
-        running.stop()
+            sock = self._servers.get(ns, {}).pop(addr, None)
+            if sock is None:
+                raise kernel_error(errno.ENOENT, f"no DNS server on {addr} in {ns!r}")
+            self._forget_locked(sock)
 
     def servers(self, ns: str) -> list[str]:
         with self._lock:
             return sorted(self._servers.get(ns, {}))
 
     def close_namespace(self, ns: str) -> None:
+        """Close every server socket of ``ns`` (before the namespace goes)."""
         with self._lock:
-            running = list(self._servers.pop(ns, {}).values())
-        for server in running:
-            server.stop()
+            for sock in self._servers.pop(ns, {}).values():
+                self._forget_locked(sock)
 
     def namespaces(self) -> list[str]:
         with self._lock:
             return sorted(ns for ns, held in self._servers.items() if held)
+
+    def close(self) -> None:
+        """Every socket, then the thread. Idempotent."""
+        for ns in self.namespaces():
+            self.close_namespace(ns)
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                with contextlib.suppress(OSError):
+                    os.write(self._wake_write, b"x")
+        if thread is not None:
+            thread.join(STOP_JOIN_SECONDS)
+        with self._lock:
+            if self._selector is not None:
+                self._selector.close()
+                self._selector = None
+                os.close(self._wake_read)
+                os.close(self._wake_write)
+                self._wake_read = self._wake_write = -1
+
+    def _start_locked(self) -> selectors.BaseSelector:
+        if self._selector is None:
+            self._selector = selectors.DefaultSelector()
+            self._wake_read, self._wake_write = os.pipe()
+            self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, args=(self._selector,), name="netsim-dns", daemon=True)
+            self._thread.start()
+        return self._selector
+
+    def _forget_locked(self, sock: socket.socket) -> None:
+        if self._selector is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(sock)
+        sock.close()
+
+    def _serve(self, selector: selectors.BaseSelector) -> None:
+        while True:
+            try:
+                ready = selector.select()
+            except (OSError, ValueError):  # closed under us: stop
+                return
+            for key, _ in ready:
+                if key.data is None:  # the wake pipe: close() asks the thread to stop
+                    return
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                # a socket closed since select returned raises OSError (its fd is -1);
+                # a client gone before its answer (ICMP port unreachable on the send,
+                # ECONNREFUSED on the next recv) must not stop the server either
+                with contextlib.suppress(OSError):
+                    data, peer = sock.recvfrom(MAX_DATAGRAM)
+                    answer = answer_query(data, key.data)
+                    if answer is not None:
+                        sock.sendto(answer, peer)
 
 
 def resolve(ns: str, name: str, qtype: str, server: str, timeout: float) -> DnsResult:
@@ -173,4 +200,4 @@ def _failure(exc: OSError) -> str:
     }.get(exc.errno or 0, f"error-{exc.errno}")
 
 
-__all__ = ["DnsServers", "RunningDnsServer", "resolve"]
+__all__ = ["DnsServers", "bind_dns_socket", "resolve"]
