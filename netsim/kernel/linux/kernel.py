@@ -88,10 +88,8 @@ class LinuxKernel(LinuxNamespaces):
                 return (handle.name, names[ifindex]) if ifindex in names else None
             for other, other_handle in self._handles.items():
                 if other != handle.name and self._nsid(handle, other) == nsid:
-                    with contextlib.suppress(Exception):
-                        for msg in other_handle.ipr.get_links(ifindex):
-                            return other, str(msg.get_attr("IFLA_IFNAME"))
-                    return None
+                    name = other_handle.rtnl.link_name(ifindex)
+                    return None if name is None else (other, name)
             return None
 
         return resolve

@@ -1,9 +1,9 @@
 """Network namespaces on the real kernel: create, open once, run inside, remove.
 
-Each namespace gets two netlink sockets, opened inside it when the namespace
-is made and kept until it is removed: pyroute2's IPRoute (it forks once to
-open its socket there) for dumps, and a raw request socket
-(:mod:`netsim.kernel.linux.rtnl`) for mutations. No call starts a process.
+Each namespace gets two netlink sockets, opened inside it and kept until it is
+removed: a raw request socket (:mod:`netsim.kernel.linux.rtnl`) for mutations,
+opened when the namespace is made, and pyroute2's IPRoute for dumps, opened
+at the first dump (it forks once to open its socket there).
 
 Things that are not netlink (sysctls under ``/proc/sys/net``) run in a
 short-lived thread that first joins the namespace with ``setns(2)``: Linux
@@ -98,19 +98,34 @@ def namespace_fd(name: str) -> Iterator[int]:
 
 @dataclass(eq=False)
 class NamespaceHandle:
-    """One namespace this process created, with its netlink socket."""
+    """One namespace this process created, with its netlink sockets."""
 
     name: str
-    ipr: Any  # pyroute2.IPRoute (untyped): dumps and decoding
     rtnl: RtnlChannel  # raw request socket: mutations and name lookups (the hot path)
     #: netnsid of another of our namespaces as seen from this one (cache: ids are stable)
     nsids: dict[str, int] = field(default_factory=dict)
+    _ipr: Any = None
+    _closed: bool = False
+
+    @property
+    def ipr(self) -> Any:
+        """pyroute2's IPRoute inside the namespace (untyped), for dumps and decoding.
+        Opened at first use: it starts a process to get there (~15 ms), which a
+        namespace whose links are only made and deleted never needs."""
+        if self._ipr is None:
+            if self._closed:
+                raise kernel_error(errno.EBADF, f"namespace {self.name!r} is closed")
+            with netlink_errors(f"open netlink socket in namespace {self.name!r}"):
+                self._ipr = IPRoute(netns=self.name, flags=0, groups=0)
+        return self._ipr
 
     def close(self) -> None:
+        self._closed = True
         with contextlib.suppress(Exception):
             self.rtnl.close()
-        with contextlib.suppress(Exception):
-            self.ipr.close()
+        if self._ipr is not None:
+            with contextlib.suppress(Exception):
+                self._ipr.close()
 
 
 def create_namespace(name: str) -> NamespaceHandle:
@@ -128,23 +143,17 @@ def create_namespace(name: str) -> NamespaceHandle:
 def open_namespace(name: str, *, remove_on_failure: bool = True) -> NamespaceHandle:
     """Open the sockets of an existing ``/run/netns/<name>`` (one this run
     made, possibly in another process); removes the namespace on failure
-    unless told otherwise (a borrowed one is not ours to remove)."""
-    try:
-        with netlink_errors(f"open netlink socket in namespace {name!r}"):
-            ipr = IPRoute(netns=name, flags=0, groups=0)
-    except BaseException:
-        if remove_on_failure:
-            remove_namespace(name)
-        raise
+    unless told otherwise (a borrowed one is not ours to remove). A file with no
+    namespace mounted on it (``ip netns add`` killed half-way) fails here: the
+    thread's setns refuses it."""
     try:
         with netlink_errors(f"open request socket in namespace {name!r}"):
             rtnl = run_in_namespace(name, lambda: RtnlChannel.open_here(name))
     except BaseException:
-        ipr.close()
         if remove_on_failure:
             remove_namespace(name)
         raise
-    return NamespaceHandle(name, ipr, rtnl)
+    return NamespaceHandle(name, rtnl)
 
 
 def remove_namespace(name: str) -> None:

@@ -176,6 +176,16 @@ class RtnlChannel:
             raise
         return int(_IFINFO.unpack_from(reply)[2])
 
+    def link_name(self, index: int) -> str | None:
+        """The name of link ``index``, None when there is no such link."""
+        try:
+            reply = self.request(RTM_GETLINK, ifinfo(index) + nla_u32(29, 0), what=f"look up ifindex {index}")
+        except KernelError as exc:
+            if exc.errno == errno.ENODEV:
+                return None
+            raise
+        return _link_summary(reply, 0, len(reply)).name
+
     def has_index(self, index: int) -> bool:
         """Whether a link with this ifindex exists (yet, or still)."""
         try:
