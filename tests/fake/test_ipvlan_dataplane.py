@@ -89,7 +89,7 @@ def test_mode_and_flag_belong_to_the_port(fake: Kernel) -> None:
 
 def test_what_cannot_carry_an_ipvlan(fake: Kernel) -> None:
     host, _ = uplinked_host(fake)
-    refusals = {
+    refusals: dict[str, Callable[[], None]] = {
         "lo": lambda: fake.add_ipvlan(host, "i0", "lo"),
         "missing": lambda: fake.add_ipvlan(host, "i0", "nope"),
         "bad mode": lambda: fake.add_ipvlan(host, "i0", "eth0", "l4"),  # type: ignore[arg-type]
@@ -123,7 +123,11 @@ def test_a_carrier_of_ipvlans_refuses_macvlans_and_bridges(fake: Kernel) -> None
     fake.add_ipvlan(host, "i1", "i0")  # a slave's slave sits on the port's device
     assert fake.link(host, "i1").parent == "eth0"
     fake.add_bridge(host, "br0")
-    for attempt in (lambda: fake.add_macvlan(host, "mv0", "eth0"), lambda: fake.set_master(host, "eth0", "br0")):
+    attempts: list[Callable[[], None]] = [
+        lambda: fake.add_macvlan(host, "mv0", "eth0"),
+        lambda: fake.set_master(host, "eth0", "br0"),
+    ]
+    for attempt in attempts:
         with pytest.raises(Exception) as caught:
             attempt()
         assert error_kind(caught.value) == "kernel-busy:EBUSY"
