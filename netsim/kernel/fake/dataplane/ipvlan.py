@@ -19,7 +19,9 @@ neighbour solicitation's target (the kernel's ``ipvlan_addr_lookup``).
   and the parent's namespace resolves the next hop. A packet for the
   parent's own address is delivered to the parent's stack (RTN_LOCAL), but
   that stack's answer follows its own routes, which never lead back into a
-  slave. l3s differs from l3 only in netfilter, which is not modelled here.
+  slave. Not modelled: the parent namespace's netfilter hooks on this path
+  (Linux runs OUTPUT/POSTROUTING there, and l3s adds the input side so that
+  conntrack and NAT work for slaves), so l3s behaves as l3.
 * vepa (any mode): sibling traffic is not switched locally; it leaves
   through the parent and returns only through a hairpinning switch (none is
   modelled), so it does not come back.
