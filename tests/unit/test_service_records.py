@@ -120,7 +120,7 @@ def test_shared_alias_answers_every_holder_and_survives_one_leaving() -> None:
 def test_record_wire_round_trip() -> None:
     record = ServiceRecord("e1", "db", ("a", "b"), "10.0.0.3", None, endpoint_name="db-ep")
     assert ServiceRecord.from_wire(record.to_wire()) == record
-    assert record.names() == ["db", "db-ep", "a", "b"]
+    assert record.names() == ("db", "db-ep", "a", "b")
 
 
 @pytest.mark.parametrize(

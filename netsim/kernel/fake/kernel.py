@@ -100,7 +100,9 @@ class FakeKernel(LinksMixin, Layer3Mixin, TablesMixin):
         address = check_listener(Listener("udp", DNS_PORT, addr))
         if str(address) in space.dns_servers or Listener("udp", DNS_PORT, str(address)) in space.listeners:
             raise kernel_error(errno.EADDRINUSE, f"udp {addr}:{DNS_PORT} is taken in {ns!r}")
-        if not self._bindable(space, address):
+        lo = space.links.get("lo")
+        on_lo = address.is_loopback and lo is not None and any(a.ip.is_loopback for a in lo.addresses)
+        if not on_lo and not self._bindable(space, address):  # 127/8 is bound through lo's 127.0.0.1/8
             raise kernel_error(errno.EADDRNOTAVAIL, f"{addr} is not an address of namespace {ns!r}")
         space.dns_servers[str(address)] = lookup
 
