@@ -133,7 +133,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "linux: needs the real Linux kernel (root, network namespaces)")
-    config.stash[_SESSION_KEY] = secrets.token_hex(3)
+    config.stash[_SESSION_KEY] = _session_token(config)
     config.stash[_COUNTER_KEY] = [0]
     # SIGTERM (CI runners, timeout) would kill pytest without running fixture
     # teardown, leaving every namespace of the session: make it a KeyboardInterrupt,
@@ -157,6 +157,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _SESSION_KEY = pytest.StashKey[str]()
 _COUNTER_KEY = pytest.StashKey[list[int]]()
 _SIGNALS_KEY = pytest.StashKey[dict[Any, Any]]()
+
+
+def _base36(number: int, width: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    for _ in range(width):
+        number, digit = divmod(number, 36)
+        out = digits[digit] + out
+    return out
+
+
+def _session_token(config: pytest.Config) -> str:
+    """Six characters every kernel of this session's run id starts with:
+    random, or under pytest-xdist four shared by the whole run and two naming
+    this worker, so that no two workers of one run ever share a prefix. Fixed
+    width: a kernel's counter follows it (``ab01`` + ``1`` must not be read as
+    another worker's ``ab011``), and tests append to it within NETSIM_RUN_ID's
+    12 characters."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return _base36(secrets.randbits(64), 6)
+    number = int(str(workerinput["workerid"]).removeprefix("gw"))
+    run = int(str(workerinput.get("testrunuid") or secrets.token_hex(8)), 16)
+    return _base36(run, 4) + _base36(number, 2)
 
 
 def session_run_prefix(config: pytest.Config) -> str:

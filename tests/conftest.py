@@ -1,9 +1,14 @@
 """Shared fixtures: ``kernel`` runs a test on both kernels; a session guard
-fails the run if the root namespace changed or a netsim namespace is left."""
+fails the run if the root namespace changed or a netsim namespace is left.
+
+The suite runs in parallel by default (pytest-xdist, see
+:func:`pytest_cmdline_main`); ``-n 0`` runs it in one process."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +20,45 @@ from netsim.safety import diff_states, linux_unavailable_reason, namespaces_with
 pytest_plugins = ["pytester", "netsim.store.testing"]
 
 KERNEL_PARAMS = [pytest.param("fake", id="fake"), pytest.param("linux", id="linux", marks=pytest.mark.linux)]
+
+
+#: workers per CPU under ``-n auto``: real-kernel tests mostly wait on Linux
+#: (namespace teardown, probe timeouts), so more workers than cores overlap those waits
+WORKERS_PER_CPU = 2
+
+
+@pytest.hookimpl(tryfirst=True)  # registered after xdist's own tryfirst hook, so called before it
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``python -m pytest`` (this suite, or a directory of it: the hook lives in
+    its conftest, so ``pytest benchmarks/`` is never distributed, which would
+    disable pytest-benchmark) runs under pytest-xdist with ``-n auto --dist
+    loadgroup``, unless the command line says ``-n``/``--dist`` or ``--pdb``.
+    xdist's own hook runs after this one and turns these into workers."""
+    if config.pluginmanager.hasplugin("benchmark"):
+        # no test here is a benchmark (those are in benchmarks/): say so, instead of
+        # pytest-benchmark warning in every worker that xdist disables it (workers
+        # parse the command line again, so this runs there too)
+        config.option.benchmark_disable = True
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return
+    if config.option.numprocesses is None and not config.getoption("usepdb") and _only_directories(config):
+        config.option.numprocesses = "auto"
+    if config.option.numprocesses and config.option.dist == "no":
+        config.option.dist = "loadgroup"  # xdist_group marks (tests that must share one worker) hold
+
+
+def _only_directories(config: pytest.Config) -> bool:
+    """The whole suite or directories of it; a file or a test id runs in one
+    process (starting workers would cost more than it saves)."""
+    return all(Path(config.invocation_params.dir, arg).is_dir() for arg in config.args)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``WORKERS_PER_CPU`` per usable CPU; PYTEST_XDIST_AUTO_NUM_WORKERS=N
+    (xdist's own setting, read by its hook) or ``-n N`` choose another count."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return WORKERS_PER_CPU * len(os.sched_getaffinity(0))
 
 
 @pytest.fixture(params=KERNEL_PARAMS)

@@ -21,11 +21,18 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from netsim.store.base import KVStore
-from netsim.store.servers import EtcdServer, ZooKeeperServer, etcd_missing_reason, zookeeper_missing_reason
+from netsim.store.servers import (
+    EtcdServer,
+    ServerStartError,
+    ZooKeeperServer,
+    etcd_missing_reason,
+    zookeeper_missing_reason,
+)
 from netsim.store.url import open_store
 
 REQUIRE_ENV = "NETSIM_REQUIRE_SERVERS"
@@ -44,24 +51,60 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+#: a server whose free port another process took first (pytest-xdist workers
+#: start theirs at once) is started again on new ports, this many times in all
+START_ATTEMPTS = 3
+
+_S = TypeVar("_S", EtcdServer, ZooKeeperServer)
+
+
+def _started(make: Callable[[], _S]) -> _S:
+    """A started server. Its ports are free when picked, not reserved: another
+    worker or program may bind one before the server does. Then it exits
+    ("address already in use"), and a new one on new ports is tried."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        server = make()
+        try:
+            server.start()
+        except ServerStartError:
+            server.close()
+            if attempt == START_ATTEMPTS:
+                raise
+            continue
+        except BaseException:
+            server.close()
+            raise
+        return server
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def etcd_server() -> Iterator[EtcdServer]:
-    """One real etcd for the session (``.url``, ``.stop()``, ``.start()``)."""
+    """One real etcd for the session (``.url``, ``.stop()``, ``.start()``).
+    Under pytest-xdist each worker has its own: a test that stops it stops
+    only its own worker's, whose tests run one at a time."""
     reason = etcd_missing_reason()
     if reason is not None:
         _unavailable(reason)
-    with EtcdServer() as server:
+    server = _started(EtcdServer)
+    try:
         yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")
 def zk_server() -> Iterator[ZooKeeperServer]:
-    """One real ZooKeeper for the session (``.url``, ``.stop()``, ``.start()``)."""
+    """One real ZooKeeper for the session (``.url``, ``.stop()``, ``.start()``),
+    one per pytest-xdist worker like :func:`etcd_server`."""
     reason = zookeeper_missing_reason()
     if reason is not None:
         _unavailable(reason)
-    with ZooKeeperServer() as server:
+    server = _started(ZooKeeperServer)
+    try:
         yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture

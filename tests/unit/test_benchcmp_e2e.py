@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from netsim.benchcmp import CompareOptions, compare
 from netsim.benchcmp.report import summary, table, to_json
 
@@ -86,7 +88,11 @@ def tiny_repo(repo: Path) -> dict[str, str]:
     return commits
 
 
-def test_the_gate_catches_a_slowdown_and_passes_unchanged_code(tmp_path: Path) -> None:
+def test_the_gate_catches_a_slowdown_and_passes_unchanged_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under pytest-xdist this test runs in a worker; pytest-benchmark in the
+    # comparison's own pytest runs would read the inherited variable as "xdist
+    # is active" and measure nothing.
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     repo = tmp_path / "tiny"
     repo.mkdir()
     commits = tiny_repo(repo)
