@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from netsim.errors import InvalidParameterError, ScenarioError
@@ -129,6 +129,8 @@ class ShapeReader:
 
     def __init__(self, file: str) -> None:
         self.file = file
+        #: the plain leaf kinds' checks, looked up once per value (the hot path of a big file)
+        self._plain = {"text": self.text, "name": self.name, "flag": self.flag, "port": self.port, "ip": self.ip}
 
     def fail(self, path: str, message: str) -> NoReturn:
         raise ScenarioError(message, file=self.file, path=path)
@@ -146,6 +148,9 @@ class ShapeReader:
     def leaf(self, node: Leaf, value: object, path: str) -> Any:
         """One scalar by its kind; a ScenarioError at ``path`` if it is not one."""
         kind = node.kind
+        plain = self._plain.get(kind)
+        if plain is not None:
+            return plain(value, path)
         if kind == "proto":
             return self.proto(value, path, node.enum)
         if kind == "choice":
@@ -166,8 +171,7 @@ class ShapeReader:
                 return parse_mac(self.text(value, path))
             except InvalidParameterError as exc:
                 self.fail(path, str(exc))
-        method = {"text": self.text, "name": self.name, "flag": self.flag, "port": self.port, "ip": self.ip}[kind]
-        return method(value, path)
+        raise ValueError(f"unknown leaf kind {kind!r}")
 
     # --- the checks themselves -------------------------------------------------
     def mapping(
@@ -255,15 +259,16 @@ class ShapeReader:
         return text
 
 
-@dataclass
 class Fields:
     """A checked mapping's values, each read with its declared leaf."""
 
-    reader: ShapeReader
-    node: Obj
-    raw: dict[str, Any]
-    at: str = ""
-    _cache: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("at", "node", "raw", "reader")
+
+    def __init__(self, reader: ShapeReader, node: Obj, raw: dict[str, Any], at: str = "") -> None:
+        self.reader = reader
+        self.node = node
+        self.raw = raw
+        self.at = at
 
     def __contains__(self, key: str) -> bool:
         return key in self.raw
