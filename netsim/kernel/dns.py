@@ -3,7 +3,7 @@ with scapy, and the types of the Kernel contract's DNS calls.
 
 A DNS server on either kernel is a UDP socket on ``addr:53`` in a namespace
 whose every query goes through :func:`answer_query` with a :data:`DnsLookup`
-(the controller's service records); :meth:`Kernel.resolve` sends one query
+(the controller's service records); :meth:`~netsim.kernel.base.Kernel.resolve` sends one query
 built by :func:`build_query` and reads the answer with :func:`read_response`.
 The kernels differ only in how the datagrams travel, so their answers agree
 by construction and the agreement tests check the transport.
@@ -53,7 +53,7 @@ RESPONSE_TTL = 600
 QUERY_TYPES = {"A": 1, "AAAA": 28, "PTR": 12, "MX": 15, "SRV": 33, "TXT": 16}
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 SERVFAIL = 2
-#: how long :meth:`Kernel.resolve` waits for the answer by default (seconds)
+#: how long :meth:`~netsim.kernel.base.Kernel.resolve` waits for the answer by default (seconds)
 RESOLVE_TIMEOUT = 1.0
 #: a UDP DNS message without EDNS0 is at most 512 bytes (RFC 1035 4.2.1); longer ones are truncated
 MAX_UDP_MESSAGE = 512
@@ -72,14 +72,14 @@ class DnsAnswer:
 
 
 #: ``(name, qtype) -> answer``: the name lowercased, without its trailing dot;
-#: qtype one of :data:`QUERY_TYPES`' names; None when the name is not known
+#: qtype one of ``QUERY_TYPES``' names; None when the name is not known
 #: (answered SERVFAIL, as Docker without external servers does)
 DnsLookup = Callable[[str, str], DnsAnswer | None]
 
 
 @dataclass(frozen=True)
 class DnsResult:
-    """The answer :meth:`Kernel.resolve` got (``rcode`` is ``"timeout"`` when none came)."""
+    """The answer :meth:`~netsim.kernel.base.Kernel.resolve` got (``rcode`` is ``"timeout"`` when none came)."""
 
     name: str
     qtype: str
@@ -102,7 +102,7 @@ def check_qtype(qtype: str) -> int:
 def check_query(
     name: str, qtype: str, server: str, timeout: float
 ) -> tuple[int, ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """Validate :meth:`Kernel.resolve`'s arguments alike on both kernels: the
+    """Validate :meth:`~netsim.kernel.base.Kernel.resolve`'s arguments alike on both kernels: the
     numeric query type and the server's address (InvalidParameterError)."""
     if not isinstance(name, str) or not name.strip(".") or len(name) > MAX_NAME or ".." in name:
         raise InvalidParameterError(f"invalid DNS name {name!r}")
