@@ -110,8 +110,28 @@ def conformance_target(config: pytest.Config) -> ConformanceTarget:
     return target
 
 
+def _real_kernel_line(terminalreporter: Any) -> str | None:
+    """How many real-kernel (``linux``-marked) tests ran, and how many of them
+    passed: the proof in a CI log that they ran, whatever the output mode
+    (pytest-xdist prints no test names)."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for outcome in counts:
+        for report in terminalreporter.stats.get(outcome, []):
+            is_call = getattr(report, "when", "call") == "call" or outcome == "skipped"
+            if is_call and "linux" in getattr(report, "keywords", {}):
+                counts[outcome] += 1
+    if not any(counts.values()):
+        return None
+    return f"real-kernel tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """One line per conformance contract area: passed, failed, skipped."""
+    """How many real-kernel tests ran; one line per conformance contract area:
+    passed, failed, skipped."""
+    real_kernel = _real_kernel_line(terminalreporter)
+    if real_kernel is not None:
+        terminalreporter.write_sep("=", "netsim")
+        terminalreporter.write_line(real_kernel)
     areas: dict[str, dict[str, int]] = {}
     for outcome in ("passed", "failed", "skipped", "error"):
         for report in terminalreporter.stats.get(outcome, []):
