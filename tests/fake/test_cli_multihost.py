@@ -131,10 +131,11 @@ def test_trace_crosses_the_vxlan_underlay(capsys: pytest.CaptureFixture[str]) ->
     assert {"h1-c-web", "h1", "underlay", "h2", "h2-c-api"} <= namespaces
     actions = [row[3] for row in rows]
     assert "encap" in actions and "decap" in actions
-    assert out.splitlines()[-4:] == [
+    assert out.splitlines()[-5:] == [
         "hosts: web on h1, api on h2",
         f"underlay: h1 vxlan vni 4096 to {underlay_address(1)}:4789",
         f"underlay: h2 vxlan vni 4096 to {underlay_address(0)}:4789",
+        "source: sent from 10.50.0.2, seen by h2-c-api as 10.50.0.2 (unchanged)",  # an overlay translates nothing
         "outcome: syn-ack (reachable)",
     ]
 

@@ -33,7 +33,7 @@ BASE: dict[str, Any] = {
     ],
     "containers": [
         {"name": "a", "networks": ["dual"], "listen": ["tcp/80"], "publish": ["8080:80/tcp"]},
-        {"name": "b", "networks": ["v4"]},
+        {"name": "b", "networks": ["v4"], "publish": ["9090:90/tcp"]},
         {"name": "agent", "host": "h2", "networks": ["hostnet"], "listen": ["tcp/9100"]},
     ],
     "expect": [],
@@ -94,7 +94,8 @@ def test_keys_read_as_written() -> None:
         ({"from": "b", "to": "a", "family": True}, "expect[0].family", "expected 4 or 6"),
         ({"from": "a", "to": "b", "family": 6}, "expect[0].family", "no IPv6 address"),
         ({"from": "b", "to": "10.1.0.5", "family": 6}, "expect[0].family", "contradicts the IPv4"),
-        ({"from": "b", "to": "outside", "family": 6}, "expect[0].family", "IPv4 addresses only"),
+        ({"from": "b", "to": "outside", "family": 6}, "expect[0].family", "'b' has no IPv6 address to send from"),
+        ({"from": "outside", "to": "published:9090", "proto": "tcp", "family": 6}, "expect[0].family", "'b' publishes"),
         ({"from": "b", "to": "a", "seen_from": "ghost"}, "expect[0].seen_from", "unknown container 'ghost'"),
         ({"from": "b", "to": "a", "seen_from": "host@h9"}, "expect[0].seen_from", "unknown host 'h9'"),
         ({"from": "b", "to": "a", "seen_from": "outside@h9"}, "expect[0].seen_from", "unknown host 'h9'"),
