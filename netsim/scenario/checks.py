@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from netsim.scenario.dnscheck import check_dns_expectation
+from netsim.scenario.dnscheck import check_dns_expectation, check_via_dns
 from netsim.scenario.expectkeys import check_probe_keys
 from netsim.scenario.lifecycle import (
     LIFECYCLE_ACTIONS,
@@ -335,6 +335,14 @@ def _check_expectations(
             problem = check_dns_expectation(names, lambda name: absent_reason(state, name), exp)
             if problem is not None:
                 fail(f"{where}.from", problem)
+            continue
+        if exp.via_dns:  # 'to' is a name for the resolver (an alias too), not only a container
+            bad = check_via_dns(exp, names)
+            if bad is not None:
+                fail(f"{where}.{bad[0]}", bad[1])
+            reason = absent_reason(state, exp.source)
+            if reason is not None:
+                fail(f"{where}.from", f"container {exp.source!r} {reason}")
             continue
         for key, end in (("from", exp.source), ("to", exp.target)):
             pinned = outside_host(end)

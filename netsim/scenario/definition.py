@@ -105,6 +105,7 @@ PROBE = Obj(
         "outcome": Leaf("text", "how the probe must end", enum=OUTCOMES),
         "seen_from": Leaf("text", "the source the far end must see: host, host@HOST, outside, a container or an IP"),
         "family": Leaf("text", "4 or 6: probe the target's address of that family"),
+        "via_dns": Leaf("flag", "find 'to' through the source container's resolver (127.0.0.11), as a program would"),
     },
     required=("from", "to"),
     title="probe",

@@ -161,3 +161,28 @@ def probe_dns(kernel: Any, namespace: str, exp: Expectation, phase: str, timeout
 
 
 __all__ = ["DnsQuery", "check_dns_expectation", "check_dns_name", "is_dns_entry", "parse_dns_expectation", "probe_dns"]
+
+
+def resolve_by_name(kernel: Any, namespace: str, exp: Expectation, timeout: float) -> tuple[str, str]:
+    """``via_dns: true``: the address the source's resolver gives for ``to``
+    (its first A record, AAAA with ``family: 6``), and "" with the reason when
+    it gives none (``unresolved (SERVFAIL)``)."""
+    qtype = "AAAA" if exp.family == 6 else "A"
+    try:
+        answer = kernel.resolve(namespace, exp.target, qtype, timeout=timeout)
+    except NetsimError as exc:
+        return "", f"unresolved (error: {exc})"
+    if not answer.records:
+        return "", f"unresolved ({answer.rcode})"
+    return answer.records[0], ""
+
+
+def check_via_dns(exp: Expectation, specs: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(key, problem)`` when ``via_dns`` cannot apply to this probe (None: it can)."""
+    if exp.source not in specs:
+        return "from", "via_dns: the probe must start in a container (its resolver answers)"
+    if exp.seen_from is not None:
+        return "seen_from", "via_dns and seen_from cannot be combined"
+    if _is_address(exp.target) or ":" in exp.target or "@" in exp.target or exp.target in ("outside", "host"):
+        return "to", f"via_dns: 'to' must be a name the resolver answers, got {exp.target!r}"
+    return None

@@ -172,6 +172,8 @@ class Expectation:
     family: int | None = None
     #: a DNS expectation (``resolve:``): ``target`` is the name asked (netsim.scenario.dnscheck)
     dns: DnsQuery | None = None
+    #: ``to`` is looked up through the source container's resolver, then probed
+    via_dns: bool = False
 
     @property
     def published_port(self) -> int | None:
@@ -188,7 +190,8 @@ class Expectation:
             what += f" ({self.outcome})"
         family = f" IPv{self.family}" if self.family else ""
         seen = f" seen from {self.seen_from}" if self.seen_from else ""
-        return f"{self.source} -> {self.target}{family} {self.proto_port} {what}{seen}"
+        by_name = " (via DNS)" if self.via_dns else ""
+        return f"{self.source} -> {self.target}{by_name}{family} {self.proto_port} {what}{seen}"
 
     @property
     def proto_port(self) -> str:

@@ -25,7 +25,7 @@ from netsim.kernel.base import Kernel, Listener, ProbeResult
 from netsim.scenario import steps as lifecycle
 from netsim.scenario.convert import ipam_config as _ipam_config
 from netsim.scenario.convert import port_bindings as _port_bindings
-from netsim.scenario.dnscheck import probe_dns
+from netsim.scenario.dnscheck import probe_dns, resolve_by_name
 from netsim.scenario.farend import container_address, expected_sources, far_end_namespace, target_host_name
 from netsim.scenario.model import (
     Attachment,
@@ -336,10 +336,15 @@ class BuiltScenario:
         every ``seen_from``), the far end's view is recorded in ``result.seen``."""
         if exp.dns is not None:  # a DNS query from the container to its resolver
             return probe_dns(self.kernel, self.containers[exp.source].namespace, exp, phase, self.timeout)
-        src_ns, dst = self.resolve(exp)
+        unresolved = ""
+        if exp.via_dns:  # the address the source's own resolver gives for the name
+            src_ns = self.containers[exp.source].namespace
+            dst, unresolved = resolve_by_name(self.kernel, src_ns, exp, self.timeout)
+        else:
+            src_ns, dst = self.resolve(exp)
         result = ExpectationResult(exp, phase, dst=dst)
         if not dst:
-            result.reachable, result.outcome = False, "no-address"
+            result.reachable, result.outcome = False, unresolved or "no-address"
             return result
         self._probes += 1
         far_end = far_end_namespace(self, exp) if exp.seen_from or observe else None

@@ -292,6 +292,7 @@ def _expectation(rd: _Reader, value: object, path: str) -> Expectation:
         outcome=keys.outcome,
         seen_from=keys.seen_from,
         family=keys.family,
+        via_dns=exp.get("via_dns", False),
     )
 
 

@@ -95,3 +95,29 @@ def test_a_removed_container_cannot_ask() -> None:
         _scenario(steps=[{"remove_container": "web", "expect": [{"from": "web", "resolve": "db", "expect": []}]}])
     )
     assert "steps[0].expect[0].from" in text and "'web'" in text
+
+
+def test_via_dns_probes_load() -> None:
+    scenario = parse_scenario(
+        _scenario({"from": "web", "to": "pg", "proto": "tcp", "port": 5432, "via_dns": True}, aliases=["pg"]),
+        file="dns.yaml",
+    )
+    exp = scenario.expect[0]
+    assert exp.via_dns and exp.target == "pg"  # an alias: no container of that name, and no refusal
+    assert exp.describe() == "web -> pg (via DNS) tcp/5432 reachable"
+
+
+@pytest.mark.parametrize(
+    ("entry", "where", "message"),
+    [
+        ({"from": "outside", "to": "db", "via_dns": True}, "expect[0].from", "must start in a container"),
+        ({"from": "web", "to": "10.30.0.3", "via_dns": True}, "expect[0].to", "a name the resolver answers"),
+        ({"from": "web", "to": "outside", "via_dns": True}, "expect[0].to", "a name the resolver answers"),
+        ({"from": "web", "to": "db", "via_dns": True, "seen_from": "web"}, "expect[0].seen_from", "cannot be combined"),
+        ({"from": "web", "to": "db", "via_dns": "yes"}, "expect[0].via_dns", "true or false"),
+    ],
+)
+def test_via_dns_refusals(entry: dict[str, Any], where: str, message: str) -> None:
+    text = _refusal(_scenario(entry))
+    assert text.startswith(f"dns.yaml:{where}:"), text
+    assert message in text
