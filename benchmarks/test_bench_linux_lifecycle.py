@@ -12,9 +12,11 @@ API (``reference-pyroute2``) and one ``ip`` process per command
 bridge driver: create the endpoint for a container, join it, then remove the
 container (libnetwork's Sandbox.Delete: leave, delete the endpoint, remove the
 namespace), as ``docker rm -f`` does. The container's namespace is made
-untimed before each round. ``explicit-leave`` calls leave, delete_endpoint and
-delete_sandbox one by one instead; leave then moves the interface back to the
-host as Docker's ``network disconnect`` does (one RCU barrier, 10-30 ms). The
+untimed before each round. ``disconnect``: connect (create + join), disconnect
+(leave + delete: the interface is unplugged where it is, as it goes next), then
+remove the container. ``explicit-leave`` calls leave, delete_endpoint and
+delete_sandbox one by one; a leave on its own moves the interface back to the
+host as libnetwork's RemoveInterface does (one RCU barrier, 10-30 ms). The
 references do the kernel steps of the container-removal variant (no IPAM, no
 store, no driver): a plain pyroute2 script (its veth deletion waits for the
 kernel's grace period, as any synchronous caller does) and ``ip`` per command.
@@ -204,7 +206,7 @@ def controller(kernel: Kernel) -> Iterator[Controller]:
 
 
 @pytest.mark.benchmark(group="linux-lifecycle")
-@pytest.mark.parametrize("variant", ["container-removal", "explicit-leave"])
+@pytest.mark.parametrize("variant", ["container-removal", "disconnect", "explicit-leave"])
 def test_lifecycle(benchmark: Any, controller: Controller, variant: str) -> None:
     ctrl = controller
     benchmark.extra_info["path"] = f"netsim controller + bridge driver ({variant})"
@@ -218,11 +220,15 @@ def test_lifecycle(benchmark: Any, controller: Controller, variant: str) -> None
 
     def lifecycle() -> None:
         container = current[0]
-        ep = ctrl.create_endpoint("bench", f"ep-{container}", sandbox=container)
-        ctrl.join(ep, container)
-        if variant == "explicit-leave":
-            ctrl.leave(ep, container)
-            ctrl.delete_endpoint(ep)
+        if variant == "disconnect":
+            ctrl.connect(container, "bench")  # create endpoint + join
+            ctrl.disconnect(container, "bench")  # leave + delete endpoint
+        else:
+            ep = ctrl.create_endpoint("bench", f"ep-{container}", sandbox=container)
+            ctrl.join(ep, container)
+            if variant == "explicit-leave":
+                ctrl.leave(ep, container)
+                ctrl.delete_endpoint(ep)
         ctrl.delete_sandbox(container)
 
     _pedantic(benchmark, lifecycle, make_container, LIFECYCLE_ROUNDS)
