@@ -22,6 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from netsim.errors import NetsimError, error_kind
 from netsim.kernel import divergences
 from netsim.kernel.base import Dnat, Filter, Kernel, Masquerade
+from netsim.kernel.dns import DnsAnswer
 from netsim.kernel.fake import FakeKernel
 from netsim.kernel.linux import LinuxKernel
 from netsim.naming import new_run_id
@@ -48,6 +49,8 @@ GATEWAYS = (None, "10.0.0.1", "10.0.0.254", "10.0.0.254", "10.0.1.254", "10.8.0.
 MACS = ("02:00:00:00:00:01", "02:00:00:00:00:02", "01:00:5e:00:00:01", "zz")
 FDB_MACS = ("02:00:00:00:00:0a", "00:00:00:00:00:00")
 VTEPS = (None, "198.18.0.5", "198.18.0.6")
+#: a resolver's address: on lo, on a veth (when connect put it there), nowhere
+DNS_SERVERS = ("127.0.0.11", "127.0.0.11", "10.0.0.1", "10.9.9.9")
 SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 RULES = (
     Masquerade("10.0.0.0/24", not_out_iface="br0"),
@@ -265,6 +268,33 @@ class KernelAgreement(RuleBasedStateMachine):
             self.apply("add_rule", lambda k: k.add_rule(k.ns(role), nat_rule))
         else:
             self.apply("delete_rule", lambda k: k.delete_rule(k.ns(role), nat_rule))
+
+    # --- DNS servers (the embedded resolver) ----------------------------------------------
+    @rule(role=roles, addr=st.sampled_from(DNS_SERVERS), add=st.booleans())
+    def change_dns_server(self, role: str, addr: str, add: bool) -> None:
+        if add:
+            self.apply("add_dns_server", lambda k: k.add_dns_server(k.ns(role), addr, _dns_lookup))
+        else:
+            self.apply("delete_dns_server", lambda k: k.delete_dns_server(k.ns(role), addr))
+
+    @rule(role=roles, name=st.sampled_from(("db", "DB.", "nosuch")), qtype=st.sampled_from(("A", "AAAA", "TXT")))
+    def resolve(self, role: str, name: str, qtype: str) -> None:
+        """A query to 127.0.0.11 from ``role``: the same answer (or failure) on both."""
+        answers: dict[str, object] = {}
+        for kernel in (self.fake, self.linux):
+            try:
+                found = kernel.resolve(kernel.ns(role), name, qtype, timeout=0.5)
+            except NetsimError as exc:
+                answers[kernel.kind] = error_kind(exc)
+            else:
+                answers[kernel.kind] = (found.rcode, found.records)
+        assert answers["fake"] == answers["linux"], f"resolve {name} {qtype} from {role}: {answers}"
+
+
+def _dns_lookup(name: str, qtype: str) -> DnsAnswer | None:
+    if name != "db":
+        return None
+    return DnsAnswer(("10.0.0.3",) if qtype == "A" else ())
 
 
 KernelAgreement.TestCase.settings = settings(
