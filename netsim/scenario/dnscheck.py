@@ -142,14 +142,14 @@ def check_dns_expectation(
 
 
 def probe_dns(kernel: Any, namespace: str, exp: Expectation, phase: str, timeout: float) -> ExpectationResult:
-    """Ask, compare, and report as a probe result: ``dst`` is the name asked,
+    """Ask, compare, and report as a probe result: ``dst`` is what was asked,
     ``outcome`` the answer (``NOERROR 10.0.0.3``, ``SERVFAIL``, ``port-unreachable``)."""
     from netsim.scenario.results import ExpectationResult
 
     query = exp.dns
     assert query is not None
     name = reverse_name(exp.target) if query.qtype == "PTR" else exp.target
-    result = ExpectationResult(exp, phase, dst=name)
+    result = ExpectationResult(exp, phase, dst=exp.target)  # the table shows what was asked, not its PTR form
     try:
         answer = kernel.resolve(namespace, name, query.qtype, timeout=timeout)
     except NetsimError as exc:
