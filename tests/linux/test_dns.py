@@ -241,3 +241,24 @@ def test_recovery_rebuilds_names_and_resolvers(kernel: Kernel) -> None:
         assert new.resolve("api", "web").records == ("10.75.0.3",)
     finally:
         new.close()
+
+
+@pytest.mark.linux
+def test_names_across_host_processes(
+    server_store_url: Callable[[str], str], netsim_kernel_factory: Callable[[str], Kernel]
+) -> None:
+    """Hosts as processes: each resolver (a thread of its host's process) answers
+    the other host's names, learned through the global store's endpoint_table."""
+    from netsim.cluster.process import ProcessCluster
+    from netsim.kernel.linux.traffic_dns import resolve as resolve_in
+
+    kernel = netsim_kernel_factory("linux")
+    with ProcessCluster(["h1", "h2"], server_store_url("sqlite"), kernel=kernel) as cluster:
+        cluster.create_network("ov", ipam=_pools("10.76.0.0/24"))
+        a = cluster.connect("h1", "a", "ov")["address"].split("/")[0]
+        b = cluster.connect("h2", "b", "ov")["address"].split("/")[0]
+        a_ns, b_ns = cluster.call("h1", "namespace", container="a"), cluster.call("h2", "namespace", container="b")
+        assert resolve_in(a_ns, "b", "A", RESOLVER_ADDRESS, 2.0).records == (b,)
+        assert resolve_in(b_ns, "a", "A", RESOLVER_ADDRESS, 2.0).records == (a,)
+        cluster.disconnect("h2", "b", "ov")
+        assert resolve_in(a_ns, "b", "A", RESOLVER_ADDRESS, 2.0).rcode == "SERVFAIL"
