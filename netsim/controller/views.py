@@ -114,6 +114,11 @@ class Endpoint:
         return [PortBinding.from_json(p) for p in self._record["ports"]]
 
     @property
+    def aliases(self) -> list[str]:
+        """``--network-alias`` names (lowercased) the embedded DNS answers with this endpoint."""
+        return list(self._record.get("aliases", []))
+
+    @property
     def sandbox(self) -> Sandbox | None:
         sid = self._record["sandbox"]
         if not sid:

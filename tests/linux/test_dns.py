@@ -262,3 +262,17 @@ def test_names_across_host_processes(
         assert resolve_in(b_ns, "a", "A", RESOLVER_ADDRESS, 2.0).records == (a,)
         cluster.disconnect("h2", "b", "ov")
         assert resolve_in(a_ns, "b", "A", RESOLVER_ADDRESS, 2.0).rcode == "SERVFAIL"
+
+
+def test_aliases_are_kept_on_the_endpoint(kernel: Kernel) -> None:
+    ctrl = Controller(kernel)
+    try:
+        ctrl.create_network("back", ipam=_pools("10.41.0.0/24"))
+        ep = ctrl.connect("db", "back", aliases=["PG", "pg", "primary.db"])
+        assert ep.aliases == ["pg", "primary.db"]
+        assert ctrl.connect("web", "back").aliases == []
+        with pytest.raises(InvalidParameterError, match="invalid alias"):
+            ctrl.connect("api", "back", aliases=["no spaces"])
+        assert [s.container for s in ctrl.sandboxes()] == ["db", "web"]  # the refused connect left nothing
+    finally:
+        ctrl.close()
