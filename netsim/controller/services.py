@@ -372,9 +372,9 @@ def table_event(ctrl: Controller, event: EventType, nid: str, value: bytes) -> N
 
 
 def rebuild(ctrl: Controller) -> None:
-    """After a recovery: the records of every joined endpoint, and a resolver
-    in every sandbox that should have one (a crashed process took its resolver
-    threads with it; the namespaces it left have none)."""
+    """After a recovery: the records of every joined endpoint, and a fresh
+    resolver in every sandbox that should have one (a crashed process took
+    its resolvers with it; one left by an in-process controller is replaced)."""
     for sandbox in ctrl.records.sandboxes():
         ns = sandbox["namespace"]
         if sandbox["own_namespace"] and RESOLVER_ADDRESS in ctrl.kernel.dns_servers(ns):
