@@ -32,8 +32,6 @@ from netsim.kernel.linux.netns import (
     namespace_fd,
     open_namespace,
     remove_namespace,
-    run_in_namespace,
-    write_namespace_defaults,
 )
 from netsim.kernel.linux.nft import NftNamespace
 from netsim.kernel.linux.reaper import LinkReaper
@@ -120,16 +118,8 @@ class LinuxKernel(LinuxNamespaces):
         check_nsname(name)
         if name in self._handles:
             raise kernel_error(errno.EEXIST, f"namespace {name!r} exists")
-        handle = create_namespace(name)
-        self._handles[name] = handle
+        self._handles[name] = create_namespace(name)  # defaults written (netns.write_namespace_defaults)
         self._nft[name] = NftNamespace(name)
-        try:
-            run_in_namespace(name, write_namespace_defaults)
-        except BaseException:
-            del self._handles[name], self._nft[name]
-            handle.close()
-            remove_namespace(name)
-            raise
 
     def adopt_namespaces(self, wanted: Callable[[str], bool]) -> list[str]:
         adopted = []

@@ -32,6 +32,8 @@ from netsim.kernel.linux.rtnl import RtnlChannel
 from netsim.safety import NETNS_DIR
 
 CLONE_NEWNET = 0x40000000
+MS_BIND, MS_REC, MS_SHARED = 0x1000, 0x4000, 0x100000
+THREAD_NAMESPACE = "/proc/thread-self/ns/net"
 T = TypeVar("T")
 
 #: Written in every namespace this kernel creates, from a thread inside it (these
@@ -129,15 +131,61 @@ class NamespaceHandle:
 
 
 def create_namespace(name: str) -> NamespaceHandle:
-    """Create ``/run/netns/<name>`` and open a netlink socket inside it.
+    """Create ``/run/netns/<name>`` as ``ip netns add`` does, write the namespace's
+    defaults and open its request socket, all from one thread that made the
+    namespace with ``unshare`` (pyroute2's ``netns.create`` forks a process for
+    it: ~10-18 ms here, this ~1-2 ms).
 
     The caller has checked the name (prefix, syntax). EEXIST if the name is taken.
     """
-    if os.path.exists(namespace_path(name)):
-        raise kernel_error(errno.EEXIST, f"namespace {name!r} exists")
+    path = namespace_path(name)
     with netlink_errors(f"create namespace {name!r}"):
-        netns.create(name)
-    return open_namespace(name)
+        _share_netns_dir()
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    try:
+        rtnl = _in_new_thread(name, lambda: _make_namespace_here(name))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            remove_namespace(name)
+        raise
+    return NamespaceHandle(name, rtnl)
+
+
+def _share_netns_dir() -> None:
+    """``/run/netns`` as a shared mount point (iproute2 does the same), so that a
+    namespace bound there is visible from every mount namespace."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    libc, where = _libc(), bytes(NETNS_DIR)
+    if libc.mount(b"", where, b"none", ctypes.c_ulong(MS_SHARED | MS_REC), None) == 0:
+        return
+    if libc.mount(where, where, b"none", ctypes.c_ulong(MS_BIND | MS_REC), None) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"bind-mounting {NETNS_DIR} on itself: {os.strerror(code)}")
+    if libc.mount(b"", where, b"none", ctypes.c_ulong(MS_SHARED | MS_REC), None) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"making {NETNS_DIR} a shared mount: {os.strerror(code)}")
+
+
+def _make_namespace_here(name: str) -> RtnlChannel:
+    """On a thread of its own: a new network namespace for this thread only, bound
+    at ``/run/netns/<name>`` (checked by inode), its defaults, its request socket."""
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise kernel_error(code, f"unshare for namespace {name!r}: {os.strerror(code)}")
+    here = os.stat(THREAD_NAMESPACE)
+    process = os.stat("/proc/self/ns/net")  # the main thread's, untouched
+    if (here.st_dev, here.st_ino) == (process.st_dev, process.st_ino):
+        raise kernel_error(errno.EIO, f"unshare left the thread in the process's namespace; refusing {name!r}")
+    path = namespace_path(name)
+    if libc.mount(THREAD_NAMESPACE.encode(), path.encode(), b"none", ctypes.c_ulong(MS_BIND), None) != 0:
+        code = ctypes.get_errno()
+        raise kernel_error(code, f"binding namespace {name!r}: {os.strerror(code)}")
+    bound = os.stat(path)
+    if (bound.st_dev, bound.st_ino) != (here.st_dev, here.st_ino):
+        raise kernel_error(errno.EIO, f"{path} is not the namespace just made; refusing to continue")
+    write_namespace_defaults()
+    return RtnlChannel.open_here(name)
 
 
 def open_namespace(name: str, *, remove_on_failure: bool = True) -> NamespaceHandle:
@@ -181,7 +229,7 @@ def enter_namespace(name: str) -> None:
             raise kernel_error(code, f"setns into {name!r}: {os.strerror(code)}")
     finally:
         os.close(fd)
-    here = os.stat("/proc/thread-self/ns/net")
+    here = os.stat(THREAD_NAMESPACE)
     if (here.st_dev, here.st_ino) != (target.st_dev, target.st_ino):
         raise kernel_error(errno.EIO, f"thread did not land in namespace {name!r}; refusing to continue")
 
@@ -193,12 +241,21 @@ def run_in_namespace(name: str, func: Callable[[], T]) -> T:
     calls ``func``; any failure is re-raised in the caller. Cost: one thread
     start, ~0.1-1 ms.
     """
+
+    def inside() -> T:
+        enter_namespace(name)
+        return func()
+
+    return _in_new_thread(name, inside)
+
+
+def _in_new_thread(name: str, func: Callable[[], T]) -> T:
+    """Run ``func`` on a fresh thread (its namespace changes die with it); failures re-raised here."""
     result: list[T] = []
     failure: list[BaseException] = []
 
     def body() -> None:
         try:
-            enter_namespace(name)
             result.append(func())
         except BaseException as exc:  # handed back to the caller's thread
             failure.append(exc)
