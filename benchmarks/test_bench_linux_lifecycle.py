@@ -14,7 +14,8 @@ container (libnetwork's Sandbox.Delete: leave, delete the endpoint, remove the
 namespace), as ``docker rm -f`` does. The container's namespace is made
 untimed before each round. ``disconnect``: connect (create + join), disconnect
 (leave + delete: the interface is unplugged where it is, as it goes next), then
-remove the container. ``explicit-leave`` calls leave, delete_endpoint and
+remove the container. ``run-rm`` (``docker run --rm``) times the container's
+creation as well: namespace, connect, removal. ``explicit-leave`` calls leave, delete_endpoint and
 delete_sandbox one by one; a leave on its own moves the interface back to the
 host as libnetwork's RemoveInterface does (one RCU barrier, 10-30 ms). The
 references do the kernel steps of the container-removal variant (no IPAM, no
@@ -206,7 +207,7 @@ def controller(kernel: Kernel) -> Iterator[Controller]:
 
 
 @pytest.mark.benchmark(group="linux-lifecycle")
-@pytest.mark.parametrize("variant", ["container-removal", "disconnect", "explicit-leave"])
+@pytest.mark.parametrize("variant", ["container-removal", "disconnect", "explicit-leave", "run-rm"])
 def test_lifecycle(benchmark: Any, controller: Controller, variant: str) -> None:
     ctrl = controller
     benchmark.extra_info["path"] = f"netsim controller + bridge driver ({variant})"
@@ -215,12 +216,16 @@ def test_lifecycle(benchmark: Any, controller: Controller, variant: str) -> None
 
     def make_container() -> None:
         name = f"c{next(numbers)}"
-        ctrl.create_sandbox(name)
+        if variant != "run-rm":
+            ctrl.create_sandbox(name)
         current[:] = [name]
 
     def lifecycle() -> None:
         container = current[0]
-        if variant == "disconnect":
+        if variant == "run-rm":
+            ctrl.create_sandbox(container)  # its namespace too, timed
+            ctrl.connect(container, "bench")
+        elif variant == "disconnect":
             ctrl.connect(container, "bench")  # create endpoint + join
             ctrl.disconnect(container, "bench")  # leave + delete endpoint
         else:
