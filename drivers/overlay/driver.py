@@ -14,8 +14,10 @@ Differences from libnetwork, each deliberate: the sandbox is built when the
 network is created on a host, not at its first join or peer; one bridge and
 VXLAN per network (libnetwork makes one pair per IPv4 subnet); the peer
 record carries the endpoint's IPv6 address too (libnetwork's has one address);
-no egress through ``docker_gwbridge`` (containers get no gateway); encrypted
-networks are refused (ESP is not available on this kernel kind).
+encrypted networks are refused (ESP is not available on this kernel kind).
+The join gives no gateway; the controller then gives the container egress
+through ``docker_gwbridge``, as libnetwork's does
+(:mod:`netsim.controller.default_gateway`).
 """
 
 from __future__ import annotations

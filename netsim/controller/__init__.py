@@ -15,6 +15,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from netsim.controller import default_gateway as _default_gateway
 from netsim.controller import endpoint as _endpoint
 from netsim.controller import join as _join
 from netsim.controller import network as _network
@@ -255,9 +256,10 @@ class Controller:
         ipv6: bool = False,
         internal: bool = False,
         labels: Mapping[str, str] | None = None,
+        ipv4: bool = True,
     ) -> Network:
         with self._op():
-            return _network.create_network(self, name, driver, options, ipam, ipv6, internal, labels)
+            return _network.create_network(self, name, driver, options, ipam, ipv6, internal, labels, ipv4)
 
     def delete_network(self, network: NetworkRef) -> None:
         with self._op():
@@ -306,12 +308,18 @@ class Controller:
     def join(self, ep: Endpoint, sb: SandboxRef) -> None:
         with self._op():
             nid, eid = self._endpoint_ids(ep)
-            _join.join(self, nid, eid, self._sandbox_id(sb))
+            sid = self._sandbox_id(sb)
+            _join.join(self, nid, eid, sid)
+            with rollback_on_error() as undo:
+                undo.push("leave", lambda: _join.leave(self, nid, eid, sid))
+                _default_gateway.reconcile(self, sid)  # docker_gwbridge when the sandbox has no way out
 
     def leave(self, ep: Endpoint, sb: SandboxRef) -> None:
         with self._op():
             nid, eid = self._endpoint_ids(ep)
-            _join.leave(self, nid, eid, self._sandbox_id(sb))
+            sid = self._sandbox_id(sb)
+            _join.leave(self, nid, eid, sid)
+            _default_gateway.reconcile(self, sid)
 
     def connect(
         self,
@@ -338,6 +346,8 @@ class Controller:
             ep = _endpoint.create_endpoint(self, nid, name or container, ipv4, ipv6, mac, ports, sid, aliases=aliases)
             undo.push("delete endpoint", lambda: _endpoint.delete_endpoint(self, nid, ep.id))
             _join.join(self, nid, ep.id, sid)
+            undo.push("leave", lambda: _join.leave(self, nid, ep.id, sid))
+            _default_gateway.reconcile(self, sid)  # docker_gwbridge when the sandbox has no way out
             return ep
 
     def resolve(
@@ -364,6 +374,7 @@ class Controller:
                         _join.leave(self, nid, eid, sid, endpoint_going=True)
                         undo.push("rejoin", lambda eid=eid: _join.join(self, nid, eid, sid))  # type: ignore[misc]
                         _endpoint.delete_endpoint(self, nid, eid)
+                    _default_gateway.reconcile(self, sid)
                     return
             raise NotFoundError(f"container {container!r} is not connected to network {network!r}")
 
