@@ -256,10 +256,9 @@ class Controller:
         ipv6: bool = False,
         internal: bool = False,
         labels: Mapping[str, str] | None = None,
-        ipv4: bool = True,
     ) -> Network:
         with self._op():
-            return _network.create_network(self, name, driver, options, ipam, ipv6, internal, labels, ipv4)
+            return _network.create_network(self, name, driver, options, ipam, ipv6, internal, labels)
 
     def delete_network(self, network: NetworkRef) -> None:
         with self._op():
