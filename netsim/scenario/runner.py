@@ -334,6 +334,11 @@ class BuiltScenario:
         probe timed out gets one more try (see below); ``netsim trace`` wants
         the first packet's story and passes False. With ``observe`` (and for
         every ``seen_from``), the far end's view is recorded in ``result.seen``."""
+        sender = self.containers.get(exp.source)
+        if sender is not None and not sender.running:  # only ``netsim trace`` gets here: files are checked at load
+            stopped = ExpectationResult(exp, phase, reachable=False)
+            stopped.outcome = f"error: container {exp.source!r} is not running (no network namespace)"
+            return stopped
         if exp.dns is not None:  # a DNS query from the container to its resolver
             return probe_dns(self.kernel, self.containers[exp.source].namespace, exp, phase, self.timeout)
         unresolved = ""
