@@ -9,6 +9,7 @@
     netsim bench compare [BASE [HEAD]] [--fake-only] [--rounds N] [--json FILE]
     netsim new-driver NAME [--dir DIR]
     netsim schema [--report] [-o FILE]
+    netsim generate --containers N [--networks M] [-o FILE]
 
 Exit status: 0 all good, 1 an expectation failed (or something leaked),
 2 invalid input (one line on stderr, never a traceback), 130 / 143 stopped
@@ -113,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     from netsim.scenario import json_schema
 
     json_schema.add_parser(sub)
+    from netsim.scenario import generate
+
+    generate.add_parser(sub)
     return parser
 
 
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": _bench_command,
         "new-driver": _new_driver_command,
         "schema": _schema_command,
+        "generate": _generate_command,
     }
     try:
         with signals_interrupt():  # SIGTERM (CI runners, timeout) unwinds like Ctrl-C: every finally runs
@@ -154,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"netsim {args.command}: {str(exc) or 'interrupted'}", file=sys.stderr)
         return exit_status(exc)
+
+
+def _generate_command(args: argparse.Namespace) -> int:
+    from netsim.scenario.generate import cmd_generate
+
+    return cmd_generate(args)
 
 
 def _schema_command(args: argparse.Namespace) -> int:
