@@ -233,8 +233,9 @@ class BuiltScenario:
         first_gateway = not programmed and not internal(att.network)
         ports = _port_bindings(ctr.spec) if first_gateway and not is_host else []
         named = {"aliases": att.aliases} if att.aliases else {}  # only when given: test doubles take none
+        # sandbox: the driver may make the interface in the container's namespace (no move at join)
         endpoint = ctrl.create_endpoint(
-            net, ctr.spec.name, ipv4=att.ip, ipv6=att.ipv6, mac=att.mac, ports=ports, **named
+            net, ctr.spec.name, ipv4=att.ip, ipv6=att.ipv6, mac=att.mac, ports=ports, sandbox=ctr.sandbox, **named
         )
         try:
             ctrl.join(endpoint, ctr.sandbox)

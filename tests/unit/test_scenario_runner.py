@@ -118,7 +118,15 @@ class DoubleController:
         return sb
 
     def create_endpoint(
-        self, net: Obj, name: str, *, ipv4: str | None, ipv6: str | None, mac: str | None, ports: list[Any]
+        self,
+        net: Obj,
+        name: str,
+        *,
+        ipv4: str | None,
+        ipv6: str | None,
+        mac: str | None,
+        ports: list[Any],
+        sandbox: Obj | None = None,
     ) -> Obj:
         self.log.append(f"create_endpoint {net.name}/{name} ports={len(ports)}")
         self.next_ip += 1
