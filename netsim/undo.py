@@ -30,9 +30,10 @@ class Undo:
     """
 
     def __init__(self) -> None:
-        self._steps: list[tuple[str, Callable[[], object]]] = []
+        self._steps: list[tuple[str | Callable[[], str], Callable[[], object]]] = []
 
-    def push(self, what: str, action: Callable[[], object]) -> None:
+    def push(self, what: str | Callable[[], str], action: Callable[[], object]) -> None:
+        """``what`` describes the step in warnings; a callable is called only if the step fails."""
         self._steps.append((what, action))
 
     def extend(self, other: Undo) -> None:
@@ -54,20 +55,22 @@ class Undo:
             try:
                 action()
             except Exception as exc:  # keep undoing: one stuck step must not leak the rest
-                log.warning("rollback step %r failed: %r", what, exc)
-                failed.append(f"{what}: {exc!r}")
+                label = what if isinstance(what, str) else what()
+                log.warning("rollback step %r failed: %r", label, exc)
+                failed.append(f"{label}: {exc!r}")
         return failed
 
     def discard(self) -> None:
         self._steps.clear()
 
 
-class rollback_on_error:
+class rollback_on_error(Undo):
     """``with rollback_on_error() as undo:``: on an exception run ``undo`` and re-raise.
 
     Failed undo steps are attached to the exception as notes. A plain class
     rather than ``@contextmanager``: it runs several times per controller call,
-    and the generator machinery cost more than the undo log itself.
+    and the generator machinery cost more than the undo log itself. It is its
+    own undo log (one object per use, not two).
 
     >>> done = []
     >>> try:
@@ -80,17 +83,12 @@ class rollback_on_error:
     ['undone']
     """
 
-    __slots__ = ("_undo",)
-
-    def __init__(self) -> None:
-        self._undo = Undo()
-
     def __enter__(self) -> Undo:
-        return self._undo
+        return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if exc is None:
-            self._undo.discard()
+            self._steps.clear()
             return
-        for problem in self._undo.run():
+        for problem in self.run():
             exc.add_note(f"rollback incomplete: {problem}")

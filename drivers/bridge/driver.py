@@ -234,6 +234,7 @@ class BridgeDriver(Driver):
             default_ip = network.config.host_binding_ipv4
             self.ports.check_all(bindings, default_ip)
             ns, bridge = self.host.namespace, network.config.bridge_name
+            container_ip = str(endpoint.address.ip)
             with rollback_on_error() as undo:
                 undo.push("release host ports", lambda: self.ports.release_owner(eid))
                 undo.push("forget bindings", lambda: _forget(endpoint))
@@ -259,7 +260,7 @@ class BridgeDriver(Driver):
                         rule = Dnat(
                             proto=binding.proto,
                             dport=port,
-                            to_addr=str(endpoint.address.ip),
+                            to_addr=container_ip,
                             to_port=binding.container_port,
                             dst=host_ip,
                             not_in_iface=bridge if self.config.userland_proxy else None,
@@ -272,7 +273,7 @@ class BridgeDriver(Driver):
                         )
                         endpoint.dnat_rules.append(rule)
                     if self.config.userland_proxy:
-                        target = (str(endpoint.address.ip), binding.container_port)
+                        target = (container_ip, binding.container_port)
                         proxy = Listener(binding.proto, port, host_ip or "0.0.0.0", forward_to=target)
                         self.kernel.add_listener(ns, proxy)
                         undo.push(

@@ -20,7 +20,8 @@ class Mapping:
 
 @dataclass
 class PortTable:
-    """Host ports in use, keyed by (proto, port). O(k) per check for k bindings of one port.
+    """Host ports in use, keyed by (proto, port), and by owner for releases.
+    O(k) per check for k bindings of one port; releasing an owner is O(its bindings).
 
     >>> table = PortTable()
     >>> table.reserve("tcp", None, 8080, "ep1")
@@ -32,18 +33,29 @@ class PortTable:
     """
 
     by_port: dict[tuple[str, int], list[Mapping]] = field(default_factory=dict)
+    by_owner: dict[str, list[Mapping]] = field(default_factory=dict)
 
     def check(self, proto: str, host_ip: str | None, host_port: int) -> None:
-        for taken in self.by_port.get((proto, host_port), []):
+        for taken in self.by_port.get((proto, host_port), ()):
             if taken.host_ip is None or host_ip is None or taken.host_ip == host_ip:
                 raise ConflictError(
                     f"host port {proto}/{host_port} is already published "
                     f"(by endpoint {taken.owner[:12]} on {taken.host_ip or '0.0.0.0'})"
                 )
 
+    def _free(self, proto: str, host_ip: str | None, port: int) -> bool:
+        return all(
+            not (taken.host_ip is None or host_ip is None or taken.host_ip == host_ip)
+            for taken in self.by_port.get((proto, port), ())
+        )
+
+    def _add(self, mapping: Mapping) -> None:
+        self.by_port.setdefault((mapping.proto, mapping.host_port), []).append(mapping)
+        self.by_owner.setdefault(mapping.owner, []).append(mapping)
+
     def reserve(self, proto: str, host_ip: str | None, host_port: int, owner: str) -> None:
         self.check(proto, host_ip, host_port)
-        self.by_port.setdefault((proto, host_port), []).append(Mapping(proto, host_ip, host_port, owner))
+        self._add(Mapping(proto, host_ip, host_port, owner))
 
     def allocate(self, proto: str, host_ip: str | None, first: int, last: int, owner: str) -> int:
         """Reserve the first free port of ``first``..``last`` (libnetwork's
@@ -55,38 +67,50 @@ class PortTable:
         9001
         """
         for port in range(first, last + 1):
-            if all(
-                not (taken.host_ip is None or host_ip is None or taken.host_ip == host_ip)
-                for taken in self.by_port.get((proto, port), [])
-            ):
-                self.by_port.setdefault((proto, port), []).append(Mapping(proto, host_ip, port, owner))
+            if self._free(proto, host_ip, port):
+                self._add(Mapping(proto, host_ip, port, owner))
                 return port
         where = f"{host_ip or '0.0.0.0'}:{first}" + (f"-{last}" if last != first else "")
         raise ConflictError(f"bind for {proto} {where} failed: all ports are allocated")
 
     def release_owner(self, owner: str) -> None:
-        for key in list(self.by_port):
-            kept = [m for m in self.by_port[key] if m.owner != owner]
+        for mapping in self.by_owner.pop(owner, ()):
+            key = (mapping.proto, mapping.host_port)
+            kept = [m for m in self.by_port[key] if m is not mapping]
             if kept:
                 self.by_port[key] = kept
             else:
                 del self.by_port[key]
 
     def _check(self) -> None:
-        """Invariant: no empty slot; each mapping filed under its own (proto, port); no two overlap."""
+        """Invariant: no empty slot; each mapping filed under its own (proto, port)
+        and its owner, once; no two overlap."""
         for (proto, port), mappings in self.by_port.items():
             assert mappings, (proto, port)
             for i, mapping in enumerate(mappings):
                 assert (mapping.proto, mapping.host_port) == (proto, port), mapping
                 for other in mappings[i + 1 :]:
                     assert None not in (mapping.host_ip, other.host_ip) and mapping.host_ip != other.host_ip
+        by_port = sorted(id(m) for mappings in self.by_port.values() for m in mappings)
+        by_owner = sorted(id(m) for mappings in self.by_owner.values() for m in mappings)
+        assert by_port == by_owner and all(self.by_owner.values())
+        assert all(m.owner == owner for owner, mappings in self.by_owner.items() for m in mappings)
 
     def check_all(self, bindings: list[PortBinding], host_ip_default: str | None) -> None:
-        """Refuse duplicates inside ``bindings`` too, before anything is reserved."""
-        scratch = PortTable({k: list(v) for k, v in self.by_port.items()})
+        """Refuse duplicates inside ``bindings`` too, before anything is reserved.
+        O(bindings x their ports' bindings): a scratch table holds only this call's."""
+        scratch = PortTable()
         for binding in bindings:
             host_ip = binding.host_ip or host_ip_default
             if binding.fixed:
+                self.check(binding.proto, host_ip, binding.host_port)
                 scratch.reserve(binding.proto, host_ip, binding.host_port, "this endpoint")
+                continue
+            first, last = binding.host_range()
+            for port in range(first, last + 1):
+                if self._free(binding.proto, host_ip, port) and scratch._free(binding.proto, host_ip, port):
+                    scratch._add(Mapping(binding.proto, host_ip, port, "this endpoint"))
+                    break
             else:
-                scratch.allocate(binding.proto, host_ip, *binding.host_range(), "this endpoint")
+                where = f"{host_ip or '0.0.0.0'}:{first}" + (f"-{last}" if last != first else "")
+                raise ConflictError(f"bind for {binding.proto} {where} failed: all ports are allocated")

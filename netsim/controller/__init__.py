@@ -165,9 +165,12 @@ class Controller:
                     warnings.append(f"driver {name!r} refused the {data['Scope']} datastore: {exc}")
         return warnings
 
-    def _op(self) -> _Operation:
-        """The lock, and one store transaction where the store offers one."""
-        return _Operation(self._lock, self._batch() if self._batch is not None else None)
+    def _op(self) -> contextlib.AbstractContextManager[Any]:
+        """The lock, and one store transaction where the store offers one
+        (without one, the lock itself: its context manager is C code)."""
+        if self._batch is None:
+            return self._lock
+        return _Operation(self._lock, self._batch())
 
     def _discovery(self) -> EntryPointScan:
         return self.config.discovery if self.config.discovery is not None else process_entry_points()

@@ -3,13 +3,14 @@ connectivity (published ports), each step undone if a later one fails."""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from netsim import netlabel
 from netsim.controller import services
 from netsim.controller.records import endpoint_key, sandbox_key
 from netsim.controller.sandbox import make_namespace, plug_interface, unplug_interface, update_default_routes
-from netsim.driverapi import EventType, JoinInfo
+from netsim.driverapi import EventType, IPAddress, JoinInfo
 from netsim.errors import ConflictError, ForbiddenError
 from netsim.undo import Undo, rollback_on_error
 
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
 
 HOST_TYPE = "host"
 NULL_TYPE = "null"
+
+
+@functools.lru_cache(maxsize=1024)
+def _text(address: IPAddress) -> str:
+    """``str(address)``, memoized: a network's gateway is the same on every join."""
+    return str(address)
 
 
 def _driver_type(ctrl: Controller, network: dict[str, Any]) -> str:
@@ -61,9 +68,9 @@ def _load(
     """Shallow copies of the endpoint and sandbox records to update (replace
     their top-level values, never change nested ones in place) and the stored
     records to restore on rollback."""
-    endpoint, endpoint_raw = ctrl.records.load(endpoint_key(nid, eid), f"endpoint {eid[:12]!r}")
-    sandbox, sandbox_raw = ctrl.records.load(sandbox_key(sid), f"sandbox {sid[:12]!r}")
-    return endpoint, endpoint_raw, sandbox, sandbox_raw
+    endpoint_raw = ctrl.records.endpoint_view(nid, eid)
+    sandbox_raw = ctrl.records.sandbox_view(sid)
+    return dict(endpoint_raw), endpoint_raw, dict(sandbox_raw), sandbox_raw
 
 
 def _publish(ctrl: Controller, event: EventType, nid: str, entries: list[list[str]]) -> None:
@@ -92,8 +99,8 @@ def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
             endpoint["iface"] = plug_interface(ctrl, sandbox, endpoint, jinfo, undo)
             endpoint["src_name"] = jinfo.src_name
         internal = network["internal"]
-        endpoint["gateway"] = str(jinfo.gateway) if jinfo.gateway and not internal else None
-        endpoint["gateway6"] = str(jinfo.gateway_ipv6) if jinfo.gateway_ipv6 and not internal else None
+        endpoint["gateway"] = _text(jinfo.gateway) if jinfo.gateway and not internal else None
+        endpoint["gateway6"] = _text(jinfo.gateway_ipv6) if jinfo.gateway_ipv6 and not internal else None
         endpoint["static_routes"] = [
             {"dst": str(r.destination), "via": str(r.next_hop) if r.next_hop else None} for r in jinfo.static_routes
         ]

@@ -128,9 +128,9 @@ class Records:
     def network(self, nid: str) -> Record:
         """Treat as read-only: decoded once per stored version and shared
         (network records are read on every endpoint operation, written rarely)."""
-        key = network_key(nid)
+        key = f"network/{nid}"
         if self._records is not None:
-            return self.view(key, f"network {nid[:12]!r}")
+            return self._shared(key, "network", nid)
         try:
             pair = self.store.get(key)
         except NotFoundError:
@@ -146,14 +146,29 @@ class Records:
 
     def endpoint_view(self, nid: str, eid: str) -> Record:
         """Read-only :meth:`endpoint` without the copy, for the controller's own reads."""
-        return self.view(endpoint_key(nid, eid), f"endpoint {eid[:12]!r}")
+        key = f"endpoint/{nid}/{eid}"
+        if self._records is not None:
+            return self._shared(key, "endpoint", eid)
+        return self.view(key, f"endpoint {eid[:12]!r}")
 
     def sandbox(self, sid: str) -> Record:
         return self.get(sandbox_key(sid), f"sandbox {sid[:12]!r}")
 
     def sandbox_view(self, sid: str) -> Record:
         """Read-only :meth:`sandbox` without the copy, for the controller's own reads."""
-        return self.view(sandbox_key(sid), f"sandbox {sid[:12]!r}")
+        key = f"sandbox/{sid}"
+        if self._records is not None:
+            return self._shared(key, "sandbox", sid)
+        return self.view(key, f"sandbox {sid[:12]!r}")
+
+    def _shared(self, key: str, kind: str, ident: str) -> Record:
+        """:meth:`view` on a MemoryStore, the error text formatted only on a miss
+        (these lookups run several times per controller call)."""
+        assert self._records is not None
+        try:
+            return self._records.get_record(key)
+        except NotFoundError:
+            raise NotFoundError(f"{kind} {ident[:12]!r} not found") from None
 
     def _list(self, prefix: str) -> list[Record]:
         if self._records is not None:

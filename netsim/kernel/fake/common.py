@@ -9,12 +9,14 @@ each part is a mixin over :class:`FakeBase`, which holds the one
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 
 from netsim.errors import kernel_error
 from netsim.kernel.base import Kernel
 from netsim.kernel.fake.bridgeports import BridgePorts
 from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeWorld
+from netsim.naming import check_ifname as _check_ifname
 
 #: Linux drops a device's IPv6 state below this MTU (IPV6_MIN_MTU)
 IPV6_MIN_MTU = 1280
@@ -23,6 +25,19 @@ IPV4_MIN_MTU = 68
 #: veth, bridge, macvlan and vxlan accept 68..65535 (ETH_MIN_MTU..ETH_MAX_MTU)
 ETH_MAX_MTU = 65535
 DEFAULT_MTU = 1500
+
+
+_valid_ifname = functools.lru_cache(maxsize=4096)(_check_ifname)
+
+
+def check_ifname(name: str) -> None:
+    """:func:`netsim.naming.check_ifname`, memoized for strings: a host names
+    the same devices over and over, and a refused name raises every time
+    (lru_cache keeps no exceptions)."""
+    if name.__class__ is str:
+        _valid_ifname(name)
+    else:
+        _check_ifname(name)
 
 
 def disable_ipv6_key(dev: str) -> str:

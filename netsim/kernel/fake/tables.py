@@ -13,10 +13,9 @@ import re
 from netsim.errors import InvalidParameterError, kernel_error
 from netsim.kernel.base import Dnat, FdbInfo, Filter, Listener, Masquerade, NeighbourInfo, Rule, check_forward_to
 from netsim.kernel.fake import l3sync
-from netsim.kernel.fake.common import FakeBase, disable_ipv6_key
+from netsim.kernel.fake.common import FakeBase, check_ifname, disable_ipv6_key
 from netsim.kernel.fake.layer3 import cached_ip_address, fast_ip
 from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeNeighbour, FdbEntry, IPAddr
-from netsim.naming import check_ifname
 from netsim.validate import parse_ip, parse_network, parse_port
 
 FdbKey = tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None]
