@@ -151,6 +151,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"  {area:<14} {verdict:<5} {detail}")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Under pytest-xdist (``-n``; the conformance suite runs there too)
+    pytest-benchmark turns itself off and warns so in every process: turn it
+    off first, quietly. (Before xdist's own hook, which leaves a worker's
+    ``numprocesses`` empty: a worker is known by its ``workerinput``.)"""
+    distributed = hasattr(config, "workerinput") or bool(getattr(config.option, "numprocesses", None))
+    if distributed and hasattr(config.option, "benchmark_disable"):
+        config.option.benchmark_disable = True
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "linux: needs the real Linux kernel (root, network namespaces)")
     config.stash[_SESSION_KEY] = _session_token(config)

@@ -33,12 +33,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     its conftest, so ``pytest benchmarks/`` is never distributed, which would
     disable pytest-benchmark) runs under pytest-xdist with ``-n auto --dist
     loadgroup``, unless the command line says ``-n``/``--dist`` or ``--pdb``.
-    xdist's own hook runs after this one and turns these into workers."""
-    if config.pluginmanager.hasplugin("benchmark"):
-        # no test here is a benchmark (those are in benchmarks/): say so, instead of
-        # pytest-benchmark warning in every worker that xdist disables it (workers
-        # parse the command line again, so this runs there too)
-        config.option.benchmark_disable = True
+    xdist's own hook runs after this one and turns these into workers
+    (netsim's plugin keeps pytest-benchmark from warning in each of them)."""
     if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
         return
     if config.option.numprocesses is None and not config.getoption("usepdb") and _only_directories(config):
