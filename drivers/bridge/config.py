@@ -32,12 +32,21 @@ class BridgeNetworkConfig:
     mtu: int | None
     internal: bool
     enable_ipv6: bool
-    gateway: IPInterface
+    #: None: an IPv6-only network (Docker's --ipv4=false: no IPv4 pool, no IPv4 on the bridge)
+    gateway: IPInterface | None
     gateway_ipv6: IPInterface | None
 
     @property
     def subnet(self) -> str:
-        return str(self.gateway.network)
+        """The IPv4 subnet ("" for an IPv6-only network)."""
+        return str(self.gateway.network) if self.gateway is not None else ""
+
+    @property
+    def mac_source(self) -> IPInterface:
+        """The address the bridge's fixed MAC is derived from: its IPv4 gateway, else its IPv6 one."""
+        source = self.gateway or self.gateway_ipv6
+        assert source is not None  # parse_network_config refuses a network with neither
+        return source
 
 
 def _bool_option(generic: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -115,7 +124,8 @@ def parse_network_config(
     generic = netlabel.generic_options(options)
     internal = _bool_option(options, netlabel.INTERNAL, False) or _bool_option(generic, netlabel.INTERNAL, False)
     enable_ipv6 = _bool_option(options, netlabel.ENABLE_IPV6, False)
-    if not ipv4_data or ipv4_data[0].gateway is None:
+    ipv6_only = not ipv4_data and enable_ipv6  # Docker's --ipv4=false: the controller requested no IPv4 pool
+    if not ipv6_only and (not ipv4_data or ipv4_data[0].gateway is None):
         raise InvalidParameterError("bridge network needs an IPv4 pool with a gateway address")
     if len(ipv4_data) > 1:
         raise InvalidParameterError("bridge network supports one IPv4 pool")
@@ -133,6 +143,6 @@ def parse_network_config(
         mtu=parse_mtu(generic.get(netlabel.DRIVER_MTU)),
         internal=internal,
         enable_ipv6=enable_ipv6,
-        gateway=ipv4_data[0].gateway,
+        gateway=None if ipv6_only else ipv4_data[0].gateway,
         gateway_ipv6=gateway_ipv6,
     )

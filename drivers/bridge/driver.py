@@ -39,7 +39,8 @@ class BridgeEndpoint:
     eid: str
     host_side: str
     container_side: str
-    address: IPInterface
+    #: None on an IPv6-only network
+    address: IPInterface | None
     address_ipv6: IPInterface | None
     mac: str
     dnat_rules: list[Dnat] = field(default_factory=list)
@@ -143,12 +144,14 @@ class BridgeDriver(Driver):
             network = self._network(nid)
             if eid in network.endpoints:
                 raise ConflictError(f"bridge endpoint {eid[:12]} exists already")
-            if ifinfo.address is None:
+            if ifinfo.address is None and network.config.gateway is not None:
                 raise InvalidParameterError("bridge endpoint needs an IPv4 address")
             if network.config.enable_ipv6 and ifinfo.address_ipv6 is None:
                 raise InvalidParameterError("bridge endpoint on an IPv6 network needs an IPv6 address")
             if ifinfo.mac_address is None:
-                ifinfo.set_mac_address(mac_from_ipv4(ifinfo.address))
+                source = ifinfo.address or ifinfo.address_ipv6
+                assert source is not None  # an IPv6-only network's endpoint has its IPv6 address (checked above)
+                ifinfo.set_mac_address(mac_from_ipv4(source))
             assert ifinfo.mac_address is not None
             # 44 bits of the id each (15 bytes, Linux's limit): 10,000 endpoints on one
             # host collide with odds of ~1e-5, where 28 bits gave ~1 in 3.
@@ -204,9 +207,10 @@ class BridgeDriver(Driver):
         jinfo.set_names(endpoint.container_side, network.extra.container_iface_prefix)
         if network.config.internal:
             return  # no gateway: internal networks have no route out
-        gateway = network.config.gateway.ip
-        assert isinstance(gateway, ipaddress.IPv4Address)
-        jinfo.set_gateway(gateway)
+        if network.config.gateway is not None:
+            gateway = network.config.gateway.ip
+            assert isinstance(gateway, ipaddress.IPv4Address)
+            jinfo.set_gateway(gateway)
         if network.config.gateway_ipv6 is not None:
             gateway6 = network.config.gateway_ipv6.ip
             assert isinstance(gateway6, ipaddress.IPv6Address)
@@ -234,7 +238,7 @@ class BridgeDriver(Driver):
             default_ip = network.config.host_binding_ipv4
             self.ports.check_all(bindings, default_ip)
             ns, bridge = self.host.namespace, network.config.bridge_name
-            container_ip = str(endpoint.address.ip)
+            container_ip = str(endpoint.address.ip) if endpoint.address is not None else ""
             with rollback_on_error() as undo:
                 undo.push("release host ports", lambda: self.ports.release_owner(eid))
                 undo.push("forget bindings", lambda: _forget(endpoint))
@@ -256,7 +260,7 @@ class BridgeDriver(Driver):
                             "ContainerPort": binding.container_port,
                         }
                     )
-                    if self.config.enable_iptables:
+                    if self.config.enable_iptables and endpoint.address is not None:
                         rule = Dnat(
                             proto=binding.proto,
                             dport=port,
@@ -272,7 +276,7 @@ class BridgeDriver(Driver):
                             lambda rule=rule: self.kernel.delete_rule(ns, rule),  # type: ignore[misc]
                         )
                         endpoint.dnat_rules.append(rule)
-                    if self.config.userland_proxy:
+                    if self.config.userland_proxy and endpoint.address is not None:
                         target = (container_ip, binding.container_port)
                         proxy = Listener(binding.proto, port, host_ip or "0.0.0.0", forward_to=target)
                         self.kernel.add_listener(ns, proxy)

@@ -66,7 +66,7 @@ def setup_device(ctx: SetupContext, undo: Undo) -> None:
     # A fixed MAC (as libnetwork sets one): Linux would otherwise give the bridge its
     # lowest port's MAC and change the gateway's MAC under the containers' ARP caches
     # whenever that port goes. Derived from the gateway, so it is reproducible.
-    ctx.kernel.set_mac(ctx.ns, name, mac_from_ipv4(ctx.config.gateway))
+    ctx.kernel.set_mac(ctx.ns, name, mac_from_ipv4(ctx.config.mac_source))
 
 
 def setup_mtu(ctx: SetupContext, undo: Undo) -> None:
@@ -78,7 +78,7 @@ def setup_ip(ctx: SetupContext, undo: Undo) -> None:
     """The IPv4 gateway address on the bridge (the containers' next hop), unless
     ``inhibit_ipv4`` says the bridge gets none (libnetwork's setupBridgeIPv4 is
     skipped then)."""
-    if ctx.extra.inhibit_ipv4:
+    if ctx.extra.inhibit_ipv4 or ctx.config.gateway is None:
         return
     ctx.kernel.add_address(ctx.ns, ctx.config.bridge_name, str(ctx.config.gateway))
 
@@ -140,7 +140,8 @@ def setup_masquerade(ctx: SetupContext, undo: Undo) -> None:
     networks); for an IPv6 network ip6tables' same rule on the IPv6 subnet
     (Docker's default since ip6tables is on by default, gateway mode nat)."""
     if ctx.config.enable_ip_masquerade and not ctx.config.internal and ctx.driver_config.enable_iptables:
-        _add_rule(ctx, undo, Masquerade(src=ctx.config.subnet, not_out_iface=ctx.config.bridge_name))
+        if ctx.config.gateway is not None:
+            _add_rule(ctx, undo, Masquerade(src=ctx.config.subnet, not_out_iface=ctx.config.bridge_name))
         if ctx.config.enable_ipv6 and ctx.config.gateway_ipv6 is not None:
             subnet_v6 = str(ctx.config.gateway_ipv6.network)
             _add_rule(ctx, undo, Masquerade(src=subnet_v6, not_out_iface=ctx.config.bridge_name))
@@ -156,7 +157,8 @@ def setup_hairpin(ctx: SetupContext, undo: Undo) -> None:
     config = ctx.config
     if ctx.driver_config.userland_proxy or config.internal or not ctx.driver_config.enable_iptables:
         return
-    _add_rule(ctx, undo, Masquerade(src=config.subnet, out_iface=config.bridge_name))
+    if config.gateway is not None:
+        _add_rule(ctx, undo, Masquerade(src=config.subnet, out_iface=config.bridge_name))
 
 
 def setup_internal(ctx: SetupContext, undo: Undo) -> None:

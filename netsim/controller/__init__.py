@@ -259,9 +259,10 @@ class Controller:
         ipv6: bool = False,
         internal: bool = False,
         labels: Mapping[str, str] | None = None,
+        ipv4: bool = True,
     ) -> Network:
         with self._op():
-            return _network.create_network(self, name, driver, options, ipam, ipv6, internal, labels)
+            return _network.create_network(self, name, driver, options, ipam, ipv6, internal, labels, ipv4)
 
     def delete_network(self, network: NetworkRef) -> None:
         with self._op():

@@ -108,7 +108,10 @@ def create_network(
     ipv6: bool,
     internal: bool,
     labels: Mapping[str, str] | None,
+    ipv4: bool = True,
 ) -> Network:
+    """``ipv4=False`` is Docker's ``--ipv4=false`` (API EnableIPv4): no IPv4 pool is
+    requested at all, so the network is IPv6-only and needs ``ipv6``."""
     check_name(name, "network")
     driver_options = string_map(options, "network options")
     labels_map = string_map(labels, "network labels")
@@ -121,6 +124,10 @@ def create_network(
     pools_v6 = [parse_pool(p, 6) for p in ipam.pools_v6]
     if pools_v6 and not ipv6:
         raise InvalidParameterError(f"network {name!r} has IPv6 pools but ipv6 is not enabled")
+    if not ipv4 and not ipv6:
+        raise InvalidParameterError(f"network {name!r} has neither IPv4 nor IPv6 enabled")
+    if pools_v4 and not ipv4:
+        raise InvalidParameterError(f"network {name!r} has IPv4 pools but IPv4 is disabled")
     # As libnetwork (hasSpecialDriver): host and null networks skip IPAM; a pool
     # configuration given for them is validated above but otherwise ignored.
     special = entry.driver.type() in SPECIAL_DRIVERS
@@ -133,7 +140,8 @@ def create_network(
         ipv6_entries: list[dict[str, Any]] = []
         if not special:
             ipam_driver = ctrl.registry.ipam(ipam.driver).driver
-            ipv4_entries = allocate_pools(ipam_driver, ipam, pools_v4, False, undo)
+            if ipv4:
+                ipv4_entries = allocate_pools(ipam_driver, ipam, pools_v4, False, undo)
             if ipv6:
                 ipv6_entries = allocate_pools(ipam_driver, ipam, pools_v6, True, undo)
         record = {

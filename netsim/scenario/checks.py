@@ -17,7 +17,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from netsim.scenario.dnscheck import check_dns_expectation, check_via_dns
-from netsim.scenario.expectkeys import check_probe_keys
+from netsim.scenario.expectkeys import check_ipv6_only, check_probe_keys
 from netsim.scenario.lifecycle import (
     LIFECYCLE_ACTIONS,
     absent_reason,
@@ -198,6 +198,7 @@ def _check_network(
         fail(f"{path}.ipam.gateway_v6", "a gateway_v6 needs a subnet_v6")
     if subnet_v6 is not None and not net.ipv6:
         fail(f"{path}.ipam.subnet_v6", "an IPv6 subnet needs 'ipv6: true' on the network")
+    check_ipv6_only(net, path, fail)
     if subnet is not None:
         if ipam.ip_range and not state.nets[ipam.ip_range].subnet_of(subnet):  # type: ignore[arg-type]
             fail(f"{path}.ipam.ip_range", f"ip_range {ipam.ip_range} is not inside subnet {subnet}")
@@ -247,6 +248,8 @@ def _attach(state: _State, container: str, host: str, att: Attachment, path: str
             continue
         if what == "ipv6" and not net.ipv6:
             fail(f"{path}.{what}", f"network {net.name!r} has no IPv6")
+        if what == "ip" and not net.ipv4:
+            fail(f"{path}.{what}", f"network {net.name!r} is IPv6-only (ipv4: false)")
         subnet = _subnet(state, text)
         if subnet is None:
             fail(f"{path}.{what}", f"a static address needs a network with a configured subnet ({net.name!r} has none)")

@@ -55,6 +55,7 @@ NETWORK = Obj(
         "ipam": IPAM,
         "internal": Leaf("flag", "--internal: no route out"),
         "ipv6": Leaf("flag", "--ipv6 (needed for ipam.subnet_v6)"),
+        "ipv4": Leaf("flag", "--ipv4=false: an IPv6-only bridge network, no IPv4 pool (default true)"),
         "labels": Strings(),
     },
     required=("name",),

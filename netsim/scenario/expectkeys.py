@@ -214,3 +214,19 @@ def _check_seen_from(
             fail(f"{where}.seen_from", f"unknown container {seen!r}")
         if seen not in live:
             fail(f"{where}.seen_from", f"container {seen!r} was removed in an earlier step")
+
+
+def check_ipv6_only(net: NetworkSpec, path: str, fail: Fail) -> None:
+    """``ipv4: false`` (Docker's ``--ipv4=false``): IPv6 must be on, and nothing
+    of IPv4 may be configured (Docker refuses IPv4 IPAM config then too)."""
+    if net.ipv4:
+        return
+    if not net.ipv6:
+        fail(f"{path}.ipv4", "an IPv6-only network needs 'ipv6: true' (a network needs IPv4 or IPv6)")
+    if net.driver != "bridge":
+        fail(f"{path}.ipv4", f"ipv4: false is modelled for the bridge driver only, not {net.driver!r}")
+    for key in ("subnet", "ip_range", "gateway"):
+        if getattr(net.ipam, key):
+            fail(f"{path}.ipam.{key}", f"network {net.name!r} has no IPv4 (ipv4: false): no IPv4 {key}")
+    if net.ipam.aux_addresses and any(":" not in a for a in net.ipam.aux_addresses.values()):
+        fail(f"{path}.ipam.aux_addresses", f"network {net.name!r} has no IPv4 (ipv4: false)")

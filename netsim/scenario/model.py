@@ -80,6 +80,8 @@ class NetworkSpec:
     internal: bool = False
     ipv6: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    #: False: IPv6-only (Docker's ``--ipv4=false``; no IPv4 pool is requested)
+    ipv4: bool = True
 
     @property
     def is_global(self) -> bool:

@@ -212,6 +212,7 @@ class BuiltScenario:
             ipv6=net.ipv6,
             internal=net.internal,
             labels=dict(net.labels),
+            **({} if net.ipv4 else {"ipv4": False}),  # IPv6-only (--ipv4=false); controllers before it lack the key
         )
 
     def _create_container(self, spec: ContainerSpec) -> None:

@@ -136,6 +136,7 @@ def _network(rd: _Reader, value: object, path: str, default_host: str) -> Networ
         ipam=_ipam(rd, net.raw.get("ipam"), net.path("ipam")),
         internal=net.get("internal", False),
         ipv6=net.get("ipv6", False),
+        ipv4=net.get("ipv4", True),
         labels=net.get("labels", {}),
     )
 

@@ -219,3 +219,44 @@ def test_results_pass_only_on_the_named_outcome_and_source() -> None:
     first, second = report["scenarios"][0]["expectations"]
     assert (first["seen_from"], first["seen"]) == ("host", "198.18.0.2")
     assert (second["expect_outcome"], second["outcome"]) == ("rst", "rst")
+
+
+V6ONLY = {"name": "v6", "ipv6": True, "ipv4": False, "ipam": {"subnet_v6": "fd00:9::/64"}}
+
+
+def test_an_ipv6_only_network_loads() -> None:
+    data = copy.deepcopy(BASE)
+    data["networks"].append(V6ONLY)
+    data["containers"].append({"name": "c", "networks": [{"network": "v6", "ipv6": "fd00:9::10"}]})
+    data["expect"] = [{"from": "b", "to": "c", "family": 6, "reachable": False}]
+    scenario = parse_scenario(data, file="t.yaml")
+    assert scenario.network("v6").ipv4 is False and scenario.network("dual").ipv4 is True
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "message"),
+    [
+        ({"ipv6": False, "ipam": {}}, "networks[3].ipv4", "needs 'ipv6: true'"),
+        ({"driver": "macvlan"}, "networks[3].ipv4", "bridge driver only"),
+        ({"ipam": {"subnet": "10.9.0.0/24", "subnet_v6": "fd00:9::/64"}}, "networks[3].ipam.subnet", "no IPv4"),
+        ({"ipam": {"aux_addresses": {"x": "10.9.0.5"}}}, "networks[3].ipam.aux_addresses", "no IPv4"),
+    ],
+)
+def test_ipv6_only_networks_refuse_ipv4(change: dict[str, Any], where: str, message: str) -> None:
+    data = copy.deepcopy(BASE)
+    data["networks"].append({**V6ONLY, **change})
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data, file="t.yaml")
+    assert str(info.value).startswith(f"t.yaml:{where}: ") and message in str(info.value)
+
+
+def test_no_static_ipv4_and_no_family_4_on_an_ipv6_only_network() -> None:
+    data = copy.deepcopy(BASE)
+    data["networks"].append(V6ONLY)
+    data["containers"].append({"name": "c", "networks": [{"network": "v6", "ip": "10.9.0.5"}]})
+    with pytest.raises(ScenarioError, match=r"containers\[3\]\.networks\[0\]\.ip: .*IPv6-only"):
+        parse_scenario(data, file="t.yaml")
+    data["containers"][-1] = {"name": "c", "networks": ["v6"]}
+    data["expect"] = [{"from": "b", "to": "c", "family": 4}]
+    with pytest.raises(ScenarioError, match=r"expect\[0\]\.family: container 'c' has no IPv4 address"):
+        parse_scenario(data, file="t.yaml")
