@@ -123,13 +123,13 @@ ROUTE = Obj(
     title="route",
 )
 _ADDRESS = Leaf("text", "ADDRESS or ADDRESS/PREFIX, IPv4 or IPv6", pattern=r"^ *[0-9A-Fa-f:.]+(/[0-9]+)? *$")
-_GATEWAY = Leaf("text", "an address, or none: no default route", pattern=r"^ *([0-9A-Fa-f:.]+|none) *$")
+_GATEWAY = Leaf("text", "an address, or none: no default route", pattern=r"^ *([0-9A-Fa-f:.]+|none) *$", nullable=True)
 CONTAINER_FACTS = Obj(
     {
         "interface": Leaf("name", "the interface address, mtu, mac and up are about (default: any for address)"),
         "interfaces": Seq(Leaf("name"), "exactly these interfaces, lo included"),
-        "address": Either((_ADDRESS, Seq(_ADDRESS)), "addresses the interface (or the container) has"),
-        "no_address": Either((_ADDRESS, Seq(_ADDRESS)), "addresses it must not have"),
+        "address": Either((_ADDRESS, Seq(_ADDRESS)), "addresses the interface (or the container) has", nullable=True),
+        "no_address": Either((_ADDRESS, Seq(_ADDRESS)), "addresses it must not have", nullable=True),
         "mtu": Leaf("mtu", "the interface's MTU"),
         "mac": Leaf("mac", "the interface's MAC address"),
         "up": Leaf("flag", "the interface is up"),

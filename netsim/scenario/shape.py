@@ -77,6 +77,8 @@ class Either:
 
     options: tuple[Node, ...]
     description: str = ""
+    #: an explicit ``null`` means "not given"
+    nullable: bool = False
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,8 @@ def to_json_schema(node: Node) -> dict[str, Any]:
     if isinstance(node, Seq):
         return _described({"type": ["array", "null"], "items": to_json_schema(node.item)}, node.description)
     if isinstance(node, Either):
-        return _described({"anyOf": [to_json_schema(option) for option in node.options]}, node.description)
+        options = [to_json_schema(option) for option in node.options] + ([{"type": "null"}] if node.nullable else [])
+        return _described({"anyOf": options}, node.description)
     out = {
         "type": ["object", "null"] if node.nullable else "object",
         "properties": {key: to_json_schema(sub) for key, sub in node.fields.items()},
