@@ -39,7 +39,7 @@ def _start(run_id: str, scenarios: list[str] | None = None, timeout: float = 0.5
     )
 
 
-def _wait_for_namespaces(prefix: str, seconds: float = 30.0) -> None:
+def _wait_for_namespaces(prefix: str, seconds: float = 60.0) -> None:
     """Block until the run has built something (so the signal lands mid-run)."""
     deadline = time.monotonic() + seconds
     while not namespaces_with_prefix(prefix):
@@ -99,10 +99,12 @@ def test_workers_tear_down_when_their_parent_is_killed(pytestconfig: pytest.Conf
         _wait_for_namespaces(prefix)
         time.sleep(2)  # built, waiting on probes that will not be answered
         process.kill()  # SIGKILL: the parent runs nothing; the workers must stop by themselves
-        process.communicate(timeout=30)
-        # far sooner than the 30 s probes: the workers were told (SIGTERM as their parent died)
-        left = _left_after(prefix, 15)
+        process.wait(timeout=30)  # (not communicate: the workers hold its stderr until they exit)
+        # sooner than one 30 s probe: the workers were told (SIGTERM as their parent died)
+        left = _left_after(prefix, 25)
     finally:
+        if process.stderr is not None:
+            process.stderr.close()
         if namespaces_with_prefix(prefix):
             time.sleep(1)  # give the workers a last moment, then take it down ourselves
             clean(prefix=prefix)
