@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
-from netsim.scenario.model import HOST, OUTSIDE, Scenario, Step
+from netsim.scenario.model import HOST, OUTSIDE, ContainerSpec, Scenario, Step
 from netsim.scenario.statecheck import StateCheck
 from netsim.scenario.subnets import Fail
 
@@ -86,6 +86,8 @@ def check_lifecycle_step(scenario: Scenario, state: _State, step: Step, path: st
         state.published |= {(p.host_port, p.proto) for p in ctr.publish if p.fixed}
         if ctr.state == "created":
             state.stopped.add(ctr.name)
+        else:
+            _check_port_clash(state, ctr, f"{where}.publish", fail)
         return
     name = step.container
     if name not in state.containers:
@@ -93,6 +95,7 @@ def check_lifecycle_step(scenario: Scenario, state: _State, step: Step, path: st
     if step.action == "start":
         if name not in state.stopped:
             fail(where, f"container {name!r} is already running")
+        _check_port_clash(state, state.specs[name], where, fail)
         state.stopped.discard(name)
     elif step.action == "stop":
         if name in state.stopped:
@@ -100,6 +103,20 @@ def check_lifecycle_step(scenario: Scenario, state: _State, step: Step, path: st
         state.stopped.add(name)
     elif step.action == "restart" and name in state.stopped:
         fail(where, f"container {name!r} is not running: use start")
+
+
+def _check_port_clash(state: _State, ctr: ContainerSpec, where: str, fail: Fail) -> None:
+    """Docker allocates a container's host ports when it starts: one held by
+    another running container on the same host (and address) is refused."""
+    for pub in (p for p in ctr.publish if p.fixed):
+        for other in sorted(state.containers - state.stopped - {ctr.name}):
+            spec = state.specs[other]
+            if spec.host != ctr.host:
+                continue
+            for held in spec.publish:
+                same_address = "" in (held.host_ip, pub.host_ip) or held.host_ip == pub.host_ip
+                if held.fixed and (held.host_port, held.proto) == (pub.host_port, pub.proto) and same_address:
+                    fail(where, f"host port {pub.host_port}/{pub.proto} is already published by running {other!r}")
 
 
 def _check_overlap(

@@ -187,6 +187,36 @@ def test_lifecycle_steps_are_read() -> None:
             "not of the family",
         ),
         ({"containers": [{"name": "x", "state": "paused"}]}, "containers[0].state", "unknown value 'paused'"),
+        # host ports are allocated at start: one a running container holds is refused
+        (
+            {
+                "containers": [
+                    {"name": "web", "networks": ["front"], "publish": ["8080:80"]},
+                    {"name": "db", "networks": ["front"], "state": "created"},
+                ],
+                "steps": [{"create_container": {"name": "twin", "networks": ["front"], "publish": ["8080:81"]}}],
+            },
+            "steps[0].create_container.publish",
+            "8080/tcp is already published by running 'web'",
+        ),
+        (
+            {
+                "containers": [{"name": "web", "networks": ["front"], "publish": ["8080:80"]}],
+                "steps": [
+                    {
+                        "create_container": {
+                            "name": "twin",
+                            "networks": ["front"],
+                            "publish": ["8080:81"],
+                            "state": "created",
+                        }
+                    },
+                    {"start": "twin"},
+                ],
+            },
+            "steps[1].start",
+            "already published by running 'web'",
+        ),
     ],
 )
 def test_impossible_or_malformed_uses_are_refused_with_file_and_key(
@@ -197,6 +227,14 @@ def test_impossible_or_malformed_uses_are_refused_with_file_and_key(
     assert caught.value.path == path, str(caught.value)
     assert message in str(caught.value)
     assert str(caught.value).startswith(f"s.yaml:{path}: ")
+
+
+def test_a_port_freed_by_stop_can_be_taken() -> None:
+    loaded = scenario(
+        containers=[{"name": "web", "networks": ["front"], "publish": ["8080:80"]}],
+        steps=[{"stop": "web"}, {"create_container": {"name": "twin", "networks": ["front"], "publish": ["8080:81"]}}],
+    )
+    assert loaded.steps[1].new_container is not None
 
 
 def test_connect_and_disconnect_on_a_stopped_container_are_allowed() -> None:
