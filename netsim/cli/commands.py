@@ -116,7 +116,7 @@ def trace_expectation(scenario: Scenario, source: str, target: str) -> Expectati
     exp = parse_expectation({"from": source, **parse_trace_target(target)}, file=scenario.file, path="--to")
     names = {c.name for c in scenario.containers}
     for flag, end in (("--from", exp.source), ("--to", exp.target)):
-        pinned = outside_host(end)
+        pinned = outside_host(end) or host_target(end)
         if pinned and pinned not in scenario.hosts:
             raise ScenarioError(f"unknown host {pinned!r} in {end!r}", file=scenario.file, path=flag)
     if outside_host(exp.source) is None and exp.source not in names:

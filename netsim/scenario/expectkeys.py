@@ -193,7 +193,7 @@ def _has_family(net: NetworkSpec, family: int | None) -> bool:
         return False
     if family == 6:
         return net.ipv6
-    return getattr(net, "ipv4", True) is not False
+    return net.ipv4
 
 
 def _check_seen_from(
