@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-import pytest
+import jsonschema
 
 from netsim.scenario.report import to_json
 from netsim.scenario.reportjson import REPORT_SCHEMA
@@ -26,7 +26,6 @@ def test_the_documented_schema_is_the_real_one() -> None:
 
 
 def test_a_real_report_matches_the_schema() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     results = [run_scenario(load_scenario(ROOT / "scenarios" / name)) for name in ("stop-start-restart.yaml",)]
     data = to_json(results)
     jsonschema.validate(data, REPORT_SCHEMA)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -21,8 +22,6 @@ from netsim.cli import main
 from netsim.errors import ScenarioError
 from netsim.scenario.json_schema import DRAFT, scenario_json_schema
 from netsim.scenario.schema import load_scenario, parse_scenario
-
-jsonschema = pytest.importorskip("jsonschema")
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 SHIPPED = sorted(SCENARIO_DIR.glob("**/*.yaml"))
@@ -204,6 +203,8 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
             parent[place[-1]]
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed it
+        if not isinstance(parent, dict | list):
+            continue  # an earlier mutation made it a scalar
         if kind == "delete" and isinstance(parent, dict):
             del parent[place[-1]]
         else:

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from netsim.errors import ScenarioError
@@ -273,7 +274,6 @@ def test_state_rows_in_the_table_in_phase_order() -> None:
 
 
 def test_json_report_carries_every_cell_and_matches_its_schema(tmp_path: Path) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     data = to_json(results())
     jsonschema.Draft202012Validator.check_schema(REPORT_SCHEMA)
     jsonschema.validate(data, REPORT_SCHEMA)
