@@ -225,11 +225,13 @@ class OverlayDriver(Driver):
             sandbox.add_endpoint_veth(
                 self.kernel,
                 network.namespace,
-                self.host.namespace,
+                ifinfo.sandbox_key or self.host.namespace,
                 endpoint.bridge_side,
                 endpoint.container_side,
                 endpoint.mac,
             )
+            if ifinfo.sandbox_key is not None:
+                ifinfo.set_created_in_container(True)
             network.endpoints[eid] = endpoint
 
     def delete_endpoint(self, nid: str, eid: str) -> None:

@@ -8,8 +8,10 @@ device ``vxlan0``, enslaved to ``br0``. The VXLAN device is created in the
 host namespace as ``vx-<vni>-<nid>`` (so that its UDP socket, and the
 tunnel, stay on the host's underlay) and then moved in and renamed, as
 libnetwork does, with libnetwork's flags: learning, proxy, l2miss, l3miss.
-Each endpoint's veth has one end on ``br0`` here and the other in the host
-namespace until the controller moves it into the container.
+Each endpoint's veth has one end on ``br0`` here and the other in the
+container's namespace when the controller names it at creation (no move at
+join, as the bridge driver does), else in the host namespace until the
+controller moves it into the container (libnetwork's way).
 
 A remote endpoint (a peer) is programmed as a permanent neighbour IP → MAC
 on ``vxlan0`` (one per address; IPv6 too) and an FDB entry MAC → VTEP on
@@ -102,15 +104,17 @@ def _delete_quietly(kernel: Kernel, ns: str, name: str) -> None:
 
 
 def add_endpoint_veth(
-    kernel: Kernel, ns: str, host_namespace: str, bridge_side: str, container_side: str, mac: str
+    kernel: Kernel, ns: str, container_ns: str, bridge_side: str, container_side: str, mac: str
 ) -> None:
-    """The endpoint's veth: ``bridge_side`` on ``br0``, ``container_side`` in the
-    host namespace (the controller moves it into the container)."""
-    kernel.add_veth(ns, bridge_side, container_side, peer_ns=host_namespace)
+    """The endpoint's veth: ``bridge_side`` on ``br0``, ``container_side`` in
+    ``container_ns``: the container's namespace when the controller knows it
+    (renamed there at join), else the host's (moved into the container at
+    join, as libnetwork does)."""
+    kernel.add_veth(ns, bridge_side, container_side, peer_ns=container_ns)
     try:
         kernel.set_mtu(ns, bridge_side, OVERLAY_MTU)
-        kernel.set_mtu(host_namespace, container_side, OVERLAY_MTU)
-        kernel.set_mac(host_namespace, container_side, mac)
+        kernel.set_mtu(container_ns, container_side, OVERLAY_MTU)
+        kernel.set_mac(container_ns, container_side, mac)
         kernel.set_master(ns, bridge_side, BRIDGE)
         kernel.set_link_up(ns, bridge_side)
     except BaseException:

@@ -122,7 +122,9 @@ def _connect(ctrl: Controller, sandbox: dict[str, Any]) -> None:
     ]
     nid = _gw_network(ctrl)
     with rollback_on_error() as undo:
-        endpoint = ctrl.create_endpoint(nid, GW_ENDPOINT_PREFIX + sandbox["id"][:12], ports=ports)
+        name = GW_ENDPOINT_PREFIX + sandbox["id"][:12]
+        # the sandbox is known: the bridge driver makes the interface right in the container
+        endpoint = ctrl.create_endpoint(nid, name, ports=ports, sandbox=sandbox["container"])
         undo.push("delete the gateway endpoint", lambda: ctrl.delete_endpoint(endpoint))
         ctrl.join(endpoint, sandbox["container"])
 
