@@ -152,6 +152,18 @@ def test_every_shipped_scenario_validates_against_the_schema(validator: Any, pat
     assert errors == []  # ... and so does an editor
 
 
+@pytest.mark.parametrize("path", SHIPPED[:6], ids=lambda p: p.stem)
+def test_draft_7_editors_read_it_the_same(path: Path) -> None:
+    """Only keywords draft-07 also has: editors whose YAML server predates
+    2020-12 (older VS Code YAML extensions) validate the same way."""
+    schema = scenario_json_schema()
+    draft7 = jsonschema.Draft7Validator({k: v for k, v in schema.items() if k != "$schema"})
+    jsonschema.Draft7Validator.check_schema(draft7.schema)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert draft7.is_valid(data)
+    assert not draft7.is_valid({**data, "colour": "red"})
+
+
 def _places(node: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every key path inside ``node`` (mapping keys and list indexes)."""
     out = []
