@@ -3,8 +3,9 @@
 Decisions (documented in docs/scenarios.md):
 
 * netsim's own outside world is 198.18.0.0/15 (RFC 2544): host uplinks in
-  198.18.0.0/16 and the multi-host underlay in 198.19.0.0/24. A container
-  subnet there would shadow the outside and probes would time out: refused.
+  198.18.0.0/16 and the multi-host underlay in 198.19.0.0/24; and over IPv6
+  2001:2::/48 (RFC 5180), a /64 per host uplink. A container subnet there
+  would shadow the outside and probes would time out: refused.
 * Refused too, because the kernel gives them other meanings: ``0.0.0.0/8``
   (this network) and any /0, loopback (127/8, ::1), multicast (224/4,
   ff00::/8), link-local (169.254/16, fe80::/10: every link already has its
@@ -55,6 +56,7 @@ _REFUSED: tuple[tuple[int, int, int, str], ...] = tuple(
         (ipaddress.ip_network(cidr), why)
         for cidr, why in (
             ("198.18.0.0/15", "netsim's outside world and underlay (198.18.0.0/15, RFC 2544)"),
+            ("2001:2::/48", "netsim's IPv6 outside world (2001:2::/48, RFC 5180)"),
             ("0.0.0.0/8", "'this network' (0.0.0.0/8), which no interface may use"),
             ("127.0.0.0/8", "loopback (127.0.0.0/8)"),
             ("169.254.0.0/16", "link-local (169.254.0.0/16)"),
@@ -70,7 +72,7 @@ _REFUSED: tuple[tuple[int, int, int, str], ...] = tuple(
 
 #: drivers whose containers live on the host's uplink LAN (the outside range)
 _ON_UPLINK_DRIVERS = ("macvlan", "ipvlan")
-_OUTSIDE_WHY = _REFUSED[0][3]
+_OUTSIDE_WHYS = (_REFUSED[0][3], _REFUSED[1][3])
 
 #: the default IPAM's first pool for a network without a subnet: global scope 10.0.0.0/8 in /24s
 _DEFAULT_GLOBAL_POOL = 24
@@ -86,7 +88,7 @@ def check_placement(net: NetworkSpec, path: str, nets: ParsedNets, fail: Fail) -
             fail(f"{path}.ipam.{key}", f"subnet {subnet} holds every address, the outside world's too")
         first, last = int(subnet.network_address), int(subnet.broadcast_address)
         for version, low, high, why in _REFUSED:
-            if why == _OUTSIDE_WHY and net.driver in _ON_UPLINK_DRIVERS:
+            if why in _OUTSIDE_WHYS and net.driver in _ON_UPLINK_DRIVERS:
                 continue
             if version == subnet.version and first <= high and low <= last:
                 fail(f"{path}.ipam.{key}", f"subnet {subnet} overlaps {why}: not usable for containers")

@@ -260,3 +260,10 @@ def test_no_static_ipv4_and_no_family_4_on_an_ipv6_only_network() -> None:
     data["expect"] = [{"from": "b", "to": "c", "family": 4}]
     with pytest.raises(ScenarioError, match=r"expect\[0\]\.family: container 'c' has no IPv4 address"):
         parse_scenario(data, file="t.yaml")
+
+
+def test_container_subnets_stay_out_of_the_ipv6_outside_range() -> None:
+    data = copy.deepcopy(BASE)
+    data["networks"].append({"name": "clash", "ipv6": True, "ipam": {"subnet_v6": "2001:2:0:5::/64"}})
+    with pytest.raises(ScenarioError, match=r"networks\[3\]\.ipam\.subnet_v6: .*2001:2::/48, RFC 5180"):
+        parse_scenario(data, file="t.yaml")
