@@ -45,7 +45,7 @@ from typing import Any
 from netsim.errors import InvalidParameterError
 from netsim.interrupts import Interrupted, interrupting_handler, raise_if_interrupted
 from netsim.scenario.model import Scenario
-from netsim.scenario.results import ExpectationResult, ScenarioResult
+from netsim.scenario.results import PhaseResult, ScenarioResult
 from netsim.scenario.runner import Backend, Progress, run_scenario
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -125,12 +125,12 @@ def _import_before_forking(kernel_kind: str) -> None:
 class _Recorder:
     """A worker's Progress: phases kept to be replayed by the parent."""
 
-    phases: list[tuple[str, list[ExpectationResult]]] = field(default_factory=list)
+    phases: list[tuple[str, list[PhaseResult]]] = field(default_factory=list)
 
     def scenario_started(self, scenario: Scenario, kernel: str) -> None:
         self.phases.clear()
 
-    def phase_done(self, scenario: Scenario, phase: str, results: list[ExpectationResult]) -> None:
+    def phase_done(self, scenario: Scenario, phase: str, results: list[PhaseResult]) -> None:
         self.phases.append((phase, results))
 
     def scenario_done(self, result: ScenarioResult) -> None:
@@ -336,7 +336,7 @@ def _replay(
     progress: Progress | None,
     scenario: Scenario,
     kernel_kind: str,
-    phases: list[tuple[str, list[ExpectationResult]]],
+    phases: list[tuple[str, list[PhaseResult]]],
     result: ScenarioResult,
 ) -> None:
     if progress is None:

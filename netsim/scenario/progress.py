@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from netsim.scenario.model import Scenario
-from netsim.scenario.results import ExpectationResult, ScenarioResult
+from netsim.scenario.results import PhaseResult, ScenarioResult
 
 
 class ProgressPrinter:
@@ -29,7 +29,7 @@ class ProgressPrinter:
         of = f"/{self.total}" if self.total else ""
         self._say(f"[{self.count}{of}] {scenario.name} on the {kernel} kernel: building")
 
-    def phase_done(self, scenario: Scenario, phase: str, results: list[ExpectationResult]) -> None:
+    def phase_done(self, scenario: Scenario, phase: str, results: list[PhaseResult]) -> None:
         passed = sum(r.passed for r in results)
         mark = "ok" if passed == len(results) else "FAIL"
         self._say(f"    {phase}: {passed}/{len(results)} expectations hold {mark}")

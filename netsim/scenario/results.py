@@ -71,6 +71,10 @@ class ScenarioResult:
         return sum(not r.passed for r in self.results) + sum(not r.passed for r in self.state_results)
 
 
+#: what a phase reports to the progress printer: its probes, then its state assertions
+PhaseResult = ExpectationResult | StateResult
+
+
 def snapshot_diff(baseline: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Human-readable differences between two kernel snapshots (leak check).
 

@@ -41,7 +41,7 @@ from netsim.scenario.model import (
 from netsim.scenario.observe import observed
 from netsim.scenario.outside import OutsideListeners
 from netsim.scenario.plugins import ScenarioPlugins, refuse_unreachable
-from netsim.scenario.results import ExpectationResult, ScenarioResult, snapshot_diff
+from netsim.scenario.results import ExpectationResult, PhaseResult, ScenarioResult, snapshot_diff
 from netsim.scenario.source import source_address
 from netsim.scenario.state import StateResult, check_state
 
@@ -51,7 +51,7 @@ class Progress(Protocol):
 
     def scenario_started(self, scenario: Scenario, kernel: str) -> None: ...
 
-    def phase_done(self, scenario: Scenario, phase: str, results: list[ExpectationResult]) -> None: ...
+    def phase_done(self, scenario: Scenario, phase: str, results: list[PhaseResult]) -> None: ...
 
     def scenario_done(self, result: ScenarioResult) -> None: ...
 
@@ -60,7 +60,7 @@ class _Silent:
     def scenario_started(self, scenario: Scenario, kernel: str) -> None:
         pass
 
-    def phase_done(self, scenario: Scenario, phase: str, results: list[ExpectationResult]) -> None:
+    def phase_done(self, scenario: Scenario, phase: str, results: list[PhaseResult]) -> None:
         pass
 
     def scenario_done(self, result: ScenarioResult) -> None:
@@ -505,7 +505,7 @@ def run_scenario(
                 checked = [check_state(world, check, label) for check in states[label]]
                 result.state_results.extend(checked)
                 del pending_state[: len(checked)]
-                progress.phase_done(scenario, label, done)
+                progress.phase_done(scenario, label, [*done, *checked])
     except NetsimError as exc:
         result.error = f"{error_kind(exc)}: {exc}"
     except Exception as exc:  # a bug in a driver or kernel must not hide the other scenarios
