@@ -12,8 +12,8 @@ address its VXLAN tunnels start from.
 >>> with Cluster(FakeKernel(), ["h1", "h2"]) as cluster:
 ...     _ = cluster.create_network("ov")
 ...     a = cluster.connect("h1", "a", "ov"); b = cluster.connect("h2", "b", "ov")
-...     sorted(e.origin for e in cluster.bus.entries(cluster.network_id("ov")))
-['h1', 'h2']
+...     sorted((e.table, e.origin) for e in cluster.bus.entries(cluster.network_id("ov")))
+[('endpoint_table', 'h1'), ('endpoint_table', 'h2'), ('overlay_peer_table', 'h1'), ('overlay_peer_table', 'h2')]
 """
 
 from __future__ import annotations
