@@ -276,3 +276,12 @@ def test_aliases_are_kept_on_the_endpoint(kernel: Kernel) -> None:
         assert [s.container for s in ctrl.sandboxes()] == ["db", "web"]  # the refused connect left nothing
     finally:
         ctrl.close()
+
+
+def test_two_wildcard_udp_listeners_on_one_port_still_conflict(kernel: Kernel, container: str) -> None:
+    """SO_REUSEADDR on wildcard UDP listeners (for the resolver beside them) must
+    not let a second listener on the same address and port in: EADDRINUSE on both."""
+    kernel.add_listener(container, Listener("udp", 53))
+    proxy = Listener("udp", 53, forward_to=("10.0.0.9", 53))
+    assert _errno(lambda: kernel.add_listener(container, proxy)) == errno.EADDRINUSE
+    assert _errno(lambda: kernel.add_listener(container, Listener("udp", 53, "127.0.0.1"))) == errno.EADDRINUSE

@@ -86,7 +86,9 @@ class TrafficManager:
         self._check_namespace(ns)
         with self._lock:
             held = self._listeners.setdefault(ns, {})
-            if listener in held:
+            # same address and port whatever forward_to says: wildcard UDP sockets set
+            # SO_REUSEADDR (for the DNS resolver beside them), so bind would not refuse it
+            if any((h.proto, h.port, h.addr) == (listener.proto, listener.port, listener.addr) for h in held):
                 raise kernel_error(
                     errno.EADDRINUSE, f"{listener.proto} {listener.addr}:{listener.port} already listening in {ns!r}"
                 )
