@@ -68,9 +68,9 @@ class InterfaceMaker:
     faster than ``ip_interface``: it assigns what ``IPv{4,6}Interface.__init__``
     would, sharing the network object instead of parsing a new one.
 
-    Interfaces are immutable, so the last :data:`RECENT_INTERFACES` made are
-    kept and handed out again (the same object) when their address comes back:
-    a dict hit costs a tenth of building one.
+    Interfaces are immutable, so up to :data:`RECENT_INTERFACES` recently made
+    ones are kept and handed out again (the same object) when their address
+    comes back: a dict hit costs a tenth of building one.
 
     >>> maker = InterfaceMaker(ipaddress.ip_network("2001:db8::/64"))
     >>> maker.make(2**127), maker.make(2**127) is maker.make(2**127)
@@ -96,7 +96,9 @@ class InterfaceMaker:
         iface.__dict__.update(self._attributes)
         recent = self._recent
         if len(recent) >= RECENT_INTERFACES:
-            del recent[next(iter(recent))]  # the oldest: dicts keep insertion order
+            # Start over rather than evict the oldest: deleting a dict's first
+            # entries leaves holes every later next(iter()) walks past.
+            recent.clear()
         recent[value] = iface
         return iface
 
