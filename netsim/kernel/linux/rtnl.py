@@ -17,13 +17,13 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import select
 import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from netsim.errors import KernelError, kernel_error
+from netsim.kernel.linux import waiting
 
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR = 20, 21
@@ -138,7 +138,7 @@ class RtnlChannel:
             try:
                 return self.sock.recv(65536)
             except BlockingIOError:
-                select.select([self.sock], [], [], 5.0)
+                waiting.readable([self.sock], 5.0)  # poll: this may be descriptor 1024 or more
 
     def request(self, msg_type: int, body: bytes, flags: int = 0, what: str = "") -> bytes:
         """Send one request, wait for its answer; returns the reply body (b"" for a plain ACK)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import select
 import socket
 import struct
 import threading
@@ -25,6 +24,7 @@ import time
 from scapy.utils import RawPcapWriter
 
 from netsim.errors import kernel_error
+from netsim.kernel.linux import waiting
 from netsim.kernel.linux.traffic_nssocket import open_socket
 
 ETH_P_ALL = 0x0003
@@ -118,7 +118,7 @@ class PacketCapture:
         while True:
             try:
                 watched: list[socket.socket | int] = [*self._sockets, self._wake_read]
-                readable, _, _ = select.select(watched, [], [])
+                readable = waiting.readable(watched)  # poll: select() stops at descriptor 1023
             except (OSError, ValueError):
                 return
             if self._wake_read in readable:

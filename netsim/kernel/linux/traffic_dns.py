@@ -21,7 +21,6 @@ import contextlib
 import errno
 import os
 import secrets
-import select
 import selectors
 import socket
 import threading
@@ -37,6 +36,7 @@ from netsim.kernel.dns import (
     check_query,
     read_response,
 )
+from netsim.kernel.linux import waiting
 from netsim.kernel.linux.traffic_nssocket import open_socket
 
 STOP_JOIN_SECONDS = 2.0
@@ -176,7 +176,7 @@ def resolve(ns: str, name: str, qtype: str, server: str, timeout: float) -> DnsR
             return DnsResult(name, qtype, _failure(exc))
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            readable, _, _ = select.select([sock], [], [], left)
+            readable = waiting.readable([sock], left)  # poll: select() stops at descriptor 1023
             if not readable:
                 break
             try:

@@ -16,7 +16,6 @@ import contextlib
 import errno
 import ipaddress
 import os
-import select
 import socket
 import struct
 import threading
@@ -24,6 +23,7 @@ from typing import Any
 
 from netsim.errors import kernel_error
 from netsim.kernel.base import Listener, check_forward_to
+from netsim.kernel.linux import waiting
 from netsim.kernel.linux.traffic_nssocket import open_socket
 
 #: how long ``stop`` waits for a serving thread before giving up on it (it is
@@ -139,7 +139,7 @@ class RunningListener:
         """Block until the socket is readable (True) or stop was asked (False)."""
         try:
             watched: list[socket.socket | int] = [self._sock, self._wake_read]
-            readable, _, _ = select.select(watched, [], [])
+            readable = waiting.readable(watched)  # poll: select() stops at descriptor 1023
         except (OSError, ValueError):  # closed under us: treat as stop
             return False
         return self._wake_read not in readable
@@ -175,7 +175,7 @@ class RunningListener:
             out.connect(target)
             out.send(data)
             watched: list[socket.socket | int] = [out, self._wake_read]
-            readable, _, _ = select.select(watched, [], [], RELAY_TIMEOUT)
+            readable = waiting.readable(watched, RELAY_TIMEOUT)
             if out not in readable:
                 return None
             return out.recv(UDP_MAX_DATAGRAM)

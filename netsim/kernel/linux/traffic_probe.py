@@ -23,7 +23,6 @@ import errno
 import ipaddress
 import itertools
 import random
-import select
 import socket
 import threading
 import time
@@ -35,6 +34,7 @@ from scapy.packet import Packet, Raw
 
 from netsim.errors import kernel_error
 from netsim.kernel.base import ProbeResult, Proto
+from netsim.kernel.linux import waiting
 from netsim.kernel.linux.traffic_match import PROTO_NUMBERS, Expectation, match_v4, match_v6
 from netsim.kernel.linux.traffic_nssocket import disconnect, inside_namespace, open_socket
 
@@ -234,7 +234,7 @@ class NamespaceProber:
     ) -> ProbeResult:
         deadline = started + timeout
         while (remaining := deadline - time.perf_counter()) > 0:
-            readable, _, _ = select.select(list(wanted), [], [], remaining)
+            readable = waiting.readable(list(wanted), remaining)  # poll: select() stops at descriptor 1023
             for sock in readable:
                 while True:
                     try:
