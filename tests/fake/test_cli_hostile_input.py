@@ -14,6 +14,7 @@ from types import FrameType
 import pytest
 
 from netsim.cli import commands, main
+from netsim.scenario import parallel
 from tests.fake.hostile_scenarios import Case, corpus, write_corpus
 
 COMMANDS = {
@@ -47,7 +48,7 @@ def nothing_built(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
         return build
 
-    monkeypatch.setattr(commands, "run_scenario", refuse("run_scenario"))
+    monkeypatch.setattr(parallel, "run_scenario", refuse("run_scenario"))  # netsim run goes through parallel.py
     monkeypatch.setattr(commands, "built", refuse("built"))
     yield calls
     assert calls == []
