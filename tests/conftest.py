@@ -32,7 +32,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     """``python -m pytest`` (this suite, or a directory of it: the hook lives in
     its conftest, so ``pytest benchmarks/`` is never distributed, which would
     disable pytest-benchmark) runs under pytest-xdist with ``-n auto --dist
-    loadgroup``, unless the command line says ``-n``/``--dist`` or ``--pdb``.
+    worksteal``, unless the command line says ``-n``/``--dist`` or ``--pdb``.
     xdist's own hook runs after this one and turns these into workers
     (netsim's plugin keeps pytest-benchmark from warning in each of them)."""
     if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
@@ -40,7 +40,10 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     if config.option.numprocesses is None and not config.getoption("usepdb") and _only_directories(config):
         config.option.numprocesses = "auto"
     if config.option.numprocesses and config.option.dist == "no":
-        config.option.dist = "loadgroup"  # xdist_group marks (tests that must share one worker) hold
+        # idle workers take queued tests from busy ones: a few tests take a minute or
+        # more under load, and a fixed share would leave the others idle at the end.
+        # (No test here needs an xdist_group: with one, say --dist loadgroup.)
+        config.option.dist = "worksteal"
 
 
 def _only_directories(config: pytest.Config) -> bool:
