@@ -82,6 +82,7 @@ class LinkReaper:
                     raise job.error
                 return
             if not channel.has_index(index):
+                channel.wait_for_rtnl()  # its routes, addresses, neighbours flushed too
                 self._pending.append((thread, job))
                 return
             if time.monotonic() > deadline:

@@ -37,6 +37,7 @@ NETNSA_NSID, NETNSA_FD = 1, 3
 IFLA_IFNAME, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_LINK_NETNSID = 3, 18, 1, 37
 NETLINK_CAP_ACK = 10
 IFF_UP = 0x1
+LOOPBACK_INDEX = 1  # every namespace's lo
 IFLA_ADDRESS, IFLA_MTU, IFLA_MASTER, IFLA_NET_NS_FD = 1, 4, 10, 28
 MACVLAN_MODE_NUMBER = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 IPVLAN_MODE_NUMBER = {"l2": 0, "l3": 1, "l3s": 2}
@@ -175,6 +176,13 @@ class RtnlChannel:
                 return None
             raise
         return int(_IFINFO.unpack_from(reply)[2])
+
+    def wait_for_rtnl(self) -> None:
+        """Return once the rtnl lock is free: a request that takes it and changes
+        nothing (loopback's flags with an empty change mask). Lookups and dumps run
+        without the lock, so they see a deleted link unlisted while its deletion still
+        flushes its routes and neighbours under the lock; this waits for that."""
+        self.request(RTM_NEWLINK, ifinfo(LOOPBACK_INDEX), NLM_F_ACK, what="wait for the rtnl lock")
 
     def link_name(self, index: int) -> str | None:
         """The name of link ``index``, None when there is no such link."""
