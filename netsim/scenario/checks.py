@@ -36,6 +36,7 @@ from netsim.scenario.model import (
     host_target,
     outside_host,
 )
+from netsim.scenario.publishcheck import check_publish_route, port_answers, publishers_by_port
 from netsim.scenario.subnets import (
     AddressRoom,
     Fail,
@@ -79,6 +80,8 @@ class _State:
     addressable: set[str] = field(default_factory=set)
     #: published host ports: (port, proto) pairs some container publishes
     published: set[tuple[int, str]] = field(default_factory=set)
+    #: (port, proto) → every container of the file publishing that fixed port
+    publishers: dict[tuple[int, str], list[str]] = field(default_factory=dict)
     nets: ParsedNets = field(default_factory=ParsedNets)
     #: containers that exist but do not run (``state: created``, ``stop``): no namespace
     stopped: set[str] = field(default_factory=set)
@@ -104,6 +107,7 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
         _check_network(scenario, state, net, f"networks[{i}]", first_exclusive, fail)
     check_overlaps(scenario, state.nets, fail)
     state.published = {(p.host_port, p.proto) for c in scenario.containers for p in c.publish if p.fixed}
+    state.publishers = publishers_by_port(state.specs.values())
     for i, ctr in enumerate(scenario.containers):
         path = f"containers[{i}]"
         if ctr.host not in scenario.hosts:
@@ -302,14 +306,8 @@ def _check_ports(scenario: Scenario, state: _State, fail: Fail) -> None:
     host_listeners: dict[tuple[str, str, int], str] = {}
     host_networks = {n.name for n in scenario.networks if n.driver == "host"}
     for i, ctr in enumerate(scenario.containers):
-        first = state.networks.get(ctr.networks[0].network) if ctr.networks else None
-        if ctr.publish and first is not None and first.is_global:
-            # Docker publishes overlay containers' ports through docker_gwbridge/ingress: not modelled
-            fail(
-                f"containers[{i}].publish",
-                f"ports are published on the first network, and {first.driver} network {first.name!r} publishes "
-                "none here: list a local network (bridge) first",
-            )
+        if ctr.publish:
+            check_publish_route(ctr, state.networks, f"containers[{i}].publish", fail)
         for j, pub in enumerate(ctr.publish):
             if not pub.fixed:
                 continue  # the driver picks a free port of the range at run time
@@ -363,6 +361,12 @@ def _check_expectations(
         if published is not None:
             if exp.reachable and (published, exp.proto) not in state.published:
                 fail(f"{where}.to", f"impossible: no container publishes {published}/{exp.proto}")
+            if exp.reachable and not port_answers(state, published, exp.proto):
+                fail(
+                    f"{where}.to",
+                    f"impossible: no running container publishing {published}/{exp.proto} is on a network "
+                    "with a way out at this point (internal networks publish no ports)",
+                )
         elif (
             outside_host(exp.target) is None
             and host_target(exp.target) is None
