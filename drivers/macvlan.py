@@ -5,6 +5,9 @@ to the outside namespace).
 Options: ``parent`` (default: the host's uplink). ``parent.VLAN`` (e.g.
 ``eth0.10``) makes the driver create that 802.1q sub-interface, and remove it
 when the last network using it goes (one it did not create is left alone).
+As libnetwork's ``CreatedSlaveLink``, every network on a sub-interface the
+driver created says so in the driver's store, so a restarted controller's
+replay claims the sub-interface again instead of sweeping it.
 ``macvlan_mode``: bridge (default), private, vepa, passthru. As in libnetwork,
 an endpoint's link is created in the host namespace and moved into the
 sandbox at join; the IPAM gateway is the LAN's router.
@@ -21,18 +24,31 @@ from typing import Any
 
 from drivers.bridge.config import parse_mtu
 from netsim import netlabel
-from netsim.driverapi import Capability, Driver, DriverCallback, InterfaceInfo, IPAMData, JoinInfo, NetworkInfo
+from netsim.driverapi import (
+    CONFIG_STORE,
+    Capability,
+    Driver,
+    DriverCallback,
+    InterfaceInfo,
+    IPAMData,
+    JoinInfo,
+    NetworkInfo,
+)
 from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, NotFoundError
 from netsim.host import Host
 from netsim.kernel.base import Kernel, MacvlanMode
 from netsim.naming import MAX_IFNAME
 from netsim.netutils import mac_from_ipv4
 from netsim.registry import kernel_and_host
+from netsim.store import KVStore, MemoryStore
 from netsim.undo import rollback_on_error
 
 NETWORK_TYPE = "macvlan"
 MODES: tuple[MacvlanMode, ...] = ("bridge", "private", "vepa", "passthru")
 LINK_PREFIX = "macv"
+#: store key prefix: network id → the VLAN parent the driver created that it uses
+#: (libnetwork's CreatedSlaveLink, which every network on that parent carries)
+CREATED_PARENT_KEY = "macvlan/created-parent/"
 
 
 @dataclass(frozen=True)
@@ -109,9 +125,13 @@ class MacvlanNetwork:
 
 
 class MacvlanDriver(Driver):
-    def __init__(self, kernel: Kernel, host: Host) -> None:
+    def __init__(self, kernel: Kernel, host: Host, store: KVStore | None = None) -> None:
         self.kernel = kernel
         self.host = host
+        #: remembers which networks use a VLAN parent this driver created, across a
+        #: restart: a replayed create_network finds the parent in the kernel and must
+        #: still claim it (and remove it with the last network)
+        self.store: KVStore = store if store is not None else MemoryStore()
         self.networks: dict[str, MacvlanNetwork] = {}
         #: VLAN sub-interfaces this driver created → ids of networks using them
         self.vlan_users: dict[str, set[str]] = {}
@@ -145,13 +165,29 @@ class MacvlanDriver(Driver):
                 raise ConflictError(f"macvlan network {nid[:12]!r} exists already")
             if config.mode == "passthru" and any(n.config.parent == config.parent for n in self.networks.values()):
                 raise ForbiddenError(f"parent {config.parent!r} is already used: passthru mode needs it alone")
-            if config.parent not in self.vlan_users and not self._exists(config.parent):
-                if config.vlan is None:
-                    raise NotFoundError(f"{netlabel.MACVLAN_PARENT} interface {config.parent!r} not found on the host")
-                self._create_vlan(config.parent, *config.vlan)
-            if config.parent in self.vlan_users:
-                self.vlan_users[config.parent].add(nid)
+            ours = config.parent in self.vlan_users
+            with rollback_on_error() as undo:
+                # A restarted controller replays this call with the parent already in the
+                # kernel: the store says it is ours (the replay records the creation only).
+                if not ours and (self._recorded_parent(nid) == config.parent or not self._exists(config.parent)):
+                    if config.vlan is None:
+                        raise NotFoundError(
+                            f"{netlabel.MACVLAN_PARENT} interface {config.parent!r} not found on the host"
+                        )
+                    self._create_vlan(config.parent, *config.vlan)
+                    undo.push("delete vlan", lambda: self.kernel.delete_link(self.host.namespace, config.parent))
+                    ours = True
+                if ours:
+                    self.store.put(CREATED_PARENT_KEY + nid, config.parent)
+            if ours:
+                self.vlan_users.setdefault(config.parent, set()).add(nid)
             self.networks[nid] = MacvlanNetwork(config)
+
+    def _recorded_parent(self, nid: str) -> str | None:
+        try:
+            return self.store.get(CREATED_PARENT_KEY + nid).value
+        except NotFoundError:
+            return None
 
     def _create_vlan(self, name: str, base: str, vlan_id: int) -> None:
         if not self._exists(base):
@@ -161,7 +197,6 @@ class MacvlanDriver(Driver):
             self.kernel.add_vlan(ns, name, base, vlan_id)
             undo.push("delete vlan", lambda: self.kernel.delete_link(ns, name))
             self.kernel.set_link_up(ns, name)
-        self.vlan_users[name] = set()
 
     def _exists(self, link: str) -> bool:
         try:
@@ -179,10 +214,14 @@ class MacvlanDriver(Driver):
             users = self.vlan_users.get(parent)
             if users is not None and users == {nid}:
                 # The last network on a sub-interface we created: remove it.
-                self.kernel.delete_link(self.host.namespace, parent)
+                with contextlib.suppress(NotFoundError):  # someone removed it already
+                    self.kernel.delete_link(self.host.namespace, parent)
                 del self.vlan_users[parent]
             elif users is not None:
                 users.discard(nid)
+            if users is not None:
+                with contextlib.suppress(NotFoundError):
+                    self.store.delete(CREATED_PARENT_KEY + nid)
             del self.networks[nid]
 
     def create_endpoint(self, nid: str, eid: str, ifinfo: InterfaceInfo, options: Mapping[str, Any]) -> None:
@@ -243,4 +282,6 @@ class MacvlanDriver(Driver):
 
 def init(registry: DriverCallback, config: Mapping[str, Any]) -> None:
     kernel, host = kernel_and_host(config, NETWORK_TYPE)
-    registry.register_driver(NETWORK_TYPE, MacvlanDriver(kernel, host), Capability(data_scope="local"))
+    store = config.get(CONFIG_STORE)  # explicit None check: an empty store is falsy
+    driver = MacvlanDriver(kernel, host, store if store is not None else None)
+    registry.register_driver(NETWORK_TYPE, driver, Capability(data_scope="local"))

@@ -9,6 +9,8 @@
 
 Frames arriving on the parent from the wire go to the macvlan owning the
 destination MAC; broadcasts go to every macvlan and to the parent's stack.
+A frame shared by several receivers is copied for each: receivers rewrite
+frames in place (an 802.1q parent re-tags the one it transmits).
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ def transmit(walk: Walk, link: FakeLink, frame: Packet) -> None:
             for sibling in siblings:
                 if sibling.oper_up:
                     walk.hop(link.ns, link, "tx", f"macvlan bridge: broadcast to sibling {sibling.name}", frame)
-                    walk.deliver(sibling, frame)
+                    # a copy each: the original goes on through the parent, and a VLAN
+                    # parent's tagging takes its payload away before the sibling reads it
+                    walk.deliver(sibling, frame.copy())
         else:
             for sibling in siblings:
                 if sibling.mac == dst:
@@ -86,7 +90,7 @@ def parent_input(walk: Walk, parent: FakeLink, frame: Packet) -> bool:
             # vepa/private: a broadcast a sibling sent out comes back via a
             # hairpinning switch only; with no hairpin it never returns here.
             if child.oper_up and child.mac != source:
-                walk.deliver(child, frame)
+                walk.deliver(child, frame.copy())  # the parent's stack gets the original
         return False
     for child in children:
         if child.mac == dst:
