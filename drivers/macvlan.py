@@ -166,10 +166,14 @@ class MacvlanDriver(Driver):
             if config.mode == "passthru" and any(n.config.parent == config.parent for n in self.networks.values()):
                 raise ForbiddenError(f"parent {config.parent!r} is already used: passthru mode needs it alone")
             ours = config.parent in self.vlan_users
+            # A restarted controller replays this call with the parent already in the
+            # kernel: the store says it is ours (the replay records the creation only,
+            # noting the link against the network). A parent that is gone is made
+            # again, as Docker does, also for a network sharing it: each network then
+            # owns it in the replay, so each is found broken when it was lost.
+            recorded = not ours and self._recorded_parent(nid) == config.parent
             with rollback_on_error() as undo:
-                # A restarted controller replays this call with the parent already in the
-                # kernel: the store says it is ours (the replay records the creation only).
-                if not ours and (self._recorded_parent(nid) == config.parent or not self._exists(config.parent)):
+                if recorded or not self._exists(config.parent):
                     if config.vlan is None:
                         raise NotFoundError(
                             f"{netlabel.MACVLAN_PARENT} interface {config.parent!r} not found on the host"

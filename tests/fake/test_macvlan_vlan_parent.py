@@ -157,3 +157,33 @@ def test_a_vlan_parent_it_did_not_create_is_not_recorded(netsim_kernel_factory: 
         assert "eth0.20" in host_links(ctrl)
     finally:
         ctrl.close()
+
+
+def test_restart_after_the_vlan_parent_was_lost_removes_every_network_on_it(
+    netsim_kernel_factory: Callable[[str], Kernel],
+) -> None:
+    """eth0.10 deleted while the controller was down took every container's macvlan
+    with it: each network on it is broken (not only the first one replayed, which
+    alone would recreate it otherwise), and the recovery removes them all with their
+    endpoints and the driver's records."""
+    kernel = netsim_kernel_factory("fake")
+    store = MemoryStore()
+    old = Controller(kernel, ControllerConfig(store=store, entry_points=False))
+    vlan_network(old)
+    vlan_network(old, "v10b", pool=PoolConfig(subnet="10.73.0.0/24"))
+    old.connect("a", "v10")
+    old.connect("c", "v10b")
+    kernel.delete_link(old.host.namespace, "eth0.10")
+    new = Controller(kernel, ControllerConfig(store=store, entry_points=False))  # the old one died
+    try:
+        assert new.recovery is not None
+        removed = "\n".join(new.recovery.removed)
+        assert "network 'v10'" in removed and "network 'v10b'" in removed, removed
+        assert new.networks() == [] and "eth0.10" not in host_links(new)
+        assert store.list(macvlan.CREATED_PARENT_KEY) == []
+        vlan_network(new)  # the driver makes it again
+        assert "eth0.10" in host_links(new)
+        new.delete_network("v10")
+        assert "eth0.10" not in host_links(new)
+    finally:
+        new.close()
