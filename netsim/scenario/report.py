@@ -45,11 +45,47 @@ def table_rows(results: list[ScenarioResult]) -> list[tuple[str, ...]]:
     return rows
 
 
+#: a cell wider than this (a state assertion lists every attribute) wraps onto
+#: continuation lines instead of widening its column for every row
+CELL_WIDTH = 48
+
+
+def _wrapped(cell: str) -> list[str]:
+    """``cell`` in lines of at most :data:`CELL_WIDTH`, broken between its
+    comma-separated items (an attribute and its value stay on one line).
+
+    >>> _wrapped("mtu 1450, mac 02:42:0a:3d:00:0a, up true, default_via 10.61.0.1, route 10.61.0.0/24 dev eth0")
+    ['mtu 1450, mac 02:42:0a:3d:00:0a, up true,', 'default_via 10.61.0.1,', 'route 10.61.0.0/24 dev eth0']
+    """
+    if len(cell) <= CELL_WIDTH:
+        return [cell]
+    lines: list[str] = []
+    for item in cell.split(", "):
+        if lines and len(lines[-1]) + len(item) + 3 <= CELL_WIDTH:  # room for its comma
+            lines[-1] += ", " + item
+        else:
+            if lines:
+                lines[-1] += ","
+            lines.append(item)
+    return lines
+
+
+def _row_lines(row: list[list[str]], widths: list[int]) -> list[str]:
+    """One table row as lines: continuation lines carry only the wrapped cells."""
+    height = max(len(pieces) for pieces in row)
+    return [
+        "  ".join(
+            (pieces[i] if i < len(pieces) else "").ljust(width) for pieces, width in zip(row, widths, strict=True)
+        ).rstrip()
+        for i in range(height)
+    ]
+
+
 def format_table(results: list[ScenarioResult]) -> str:
     """An aligned plain-text table, then one summary line per failed scenario."""
-    rows = [TABLE_HEADER, *table_rows(results)]
-    widths = [max(len(row[col]) for row in rows) for col in range(len(TABLE_HEADER))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    rows = [[_wrapped(cell) for cell in row] for row in [TABLE_HEADER, *table_rows(results)]]
+    widths = [max(len(piece) for row in rows for piece in row[col]) for col in range(len(TABLE_HEADER))]
+    lines = [line for row in rows for line in _row_lines(row, widths)]
     lines.insert(1, "  ".join("-" * width for width in widths))
     for scenario in results:
         if scenario.error:
