@@ -35,6 +35,7 @@ from netsim.kernel.linux.netns import (
 )
 from netsim.kernel.linux.nft import NftNamespace
 from netsim.kernel.linux.reaper import LinkReaper
+from netsim.kernel.linux.ties import CrossNamespaceLinks, LinkRef, Tie, read_link
 from netsim.naming import NAMESPACE_ROOT, check_ifname, check_nsname
 from netsim.safety import namespaces_with_prefix
 from netsim.validate import parse_ip, parse_mac
@@ -56,6 +57,10 @@ class LinuxKernel(LinuxNamespaces):
         self._macs: dict[tuple[str, str], str] = {}
         #: namespaces of other runs used but never removed (borrow_namespace)
         self._borrowed: set[str] = set()
+        #: links tied to another namespace than their own, recorded as they are made or moved
+        self._ties = CrossNamespaceLinks()
+        #: namespaces opened, not made, by this object (adopted, borrowed): their ties predate the record
+        self._inherited: set[str] = set()
         self._closed = False
         #: link deletions whose kernel side (the grace period) is still running
         self._reaper = LinkReaper()
@@ -140,6 +145,7 @@ class LinuxKernel(LinuxNamespaces):
                 handle.close()
                 raise
             self._handles[name], self._nft[name] = handle, tables
+            self._inherited.add(name)
             adopted.append(name)
         return adopted
 
@@ -154,15 +160,33 @@ class LinuxKernel(LinuxNamespaces):
         self._handles[name] = open_namespace(name, remove_on_failure=False)
         self._nft[name] = NftNamespace(name)
         self._borrowed.add(name)
+        self._inherited.add(name)
 
     def _dependents(self, name: str) -> list[tuple[NamespaceHandle, int]]:
-        """Links elsewhere tied to a link in ``name`` (veth peers, macvlans/vxlans on its
-        devices): Linux destroys them with the namespace."""
+        """Links elsewhere tied to namespace ``name`` (veth peers, macvlans/vxlans made on its
+        devices): Linux destroys them with the namespace. The recorded ties (netsim.kernel.linux.ties),
+        each checked against the kernel; for a namespace made by an earlier process, also a scan
+        of the namespaces whose links may predate the record."""
         found = []
-        for other, handle in self._handles.items():
-            nsid = self._nsid(handle, name) if other != name else None
-            if nsid is not None:
-                found += [(handle, link.index) for link in handle.rtnl.dump_links() if link.link_netnsid == nsid]
+        for other, index in self._ties.tied_to(name):
+            handle = self._handles.get(other)
+            if handle is None:
+                continue
+            # Still a link there, and still tied to ``name``: an outdated entry is skipped.
+            link, nsid = read_link(handle.rtnl, index), self._nsid(handle, name)
+            if link is not None and nsid is not None and link.link_netnsid == nsid:
+                found.append((handle, index))
+        if name in self._inherited:
+            recorded = set(found)
+            for other in sorted(self._inherited - {name}):
+                handle = self._handles[other]
+                nsid = self._nsid(handle, name)
+                if nsid is not None:
+                    found += [
+                        (handle, link.index)
+                        for link in handle.rtnl.dump_links()
+                        if link.link_netnsid == nsid and (handle, link.index) not in recorded
+                    ]
         return found
 
     def _delete_dependents(self, name: str) -> None:
@@ -194,6 +218,8 @@ class LinuxKernel(LinuxNamespaces):
             tables.close()  # its libnftables socket would keep the namespace alive
         for other in self._handles.values():
             other.nsids.pop(name, None)
+        self._ties.forget_namespace(name)
+        self._inherited.discard(name)
         self._macs = {key: mac for key, mac in self._macs.items() if key[0] != name}
         remove_namespace(name)
         self._all_links_changed()
@@ -211,6 +237,12 @@ class LinuxKernel(LinuxNamespaces):
             if peer_ns is not None and peer_ns != ns:
                 peer_info += rtnl.nla_u32(rtnl.IFLA_NET_NS_FD, fd)
             handle.rtnl.new_link(name, "veth", data=rtnl.nla(1, peer_info))
+        if peer_ns is not None and peer_ns != ns:
+            peer_handle = self._handle(peer_ns)
+            index, peer_index = handle.rtnl.link_index(name), peer_handle.rtnl.link_index(peer)
+            if index is not None and peer_index is not None:
+                self._ties.record(ns, index, Tie(peer_ns, peer_index))
+                self._ties.record(peer_ns, peer_index, Tie(ns, index))
 
     def add_bridge(self, ns: str, name: str) -> None:
         check_ifname(name)
@@ -289,7 +321,9 @@ class LinuxKernel(LinuxNamespaces):
 
     def delete_link(self, ns: str, name: str) -> None:
         handle = self._handle(ns)
-        self._reaper.delete(handle.rtnl, self._index(handle, name), what=f"delete link {name!r}")
+        index = self._index(handle, name)
+        self._reaper.delete(handle.rtnl, index, what=f"delete link {name!r}")
+        self._ties.forget_link(ns, index)
         self._macs.pop((ns, name), None)
         self._all_links_changed()
 
@@ -326,13 +360,44 @@ class LinuxKernel(LinuxNamespaces):
             # Linux moves first and renames after: the rename's EEXIST would leave the link
             # moved under its old name. Refuse up front so that the call changes nothing.
             raise kernel_error(errno.EEXIST, f"a link {new_name!r} exists in namespace {new_ns!r}")
+        before = read_link(handle.rtnl, index)
         with namespace_fd(target.name) as fd:
             attrs = rtnl.nla_u32(rtnl.IFLA_NET_NS_FD, fd) + (rtnl.nla_str(3, new_name) if new_name else b"")
             handle.rtnl.set_link(index, attrs, what=f"move link {name!r} to namespace {new_ns!r}")
+        self._record_move(ns, index, before, new_ns, new_name or name)
         mac = self._macs.pop((ns, name), None)
         if mac is not None:
             self._macs[(new_ns, new_name or name)] = mac
         self._links_changed(ns, new_ns)
+
+    def _record_move(self, ns: str, index: int, before: LinkRef | None, new_ns: str, new_name: str) -> None:
+        """Update the ties of a link moved from ``ns`` (``before``: read there) to ``new_ns``,
+        and of its veth peer: each now dies with the other's namespace, if another."""
+        old_tie = self._ties.forget(ns, index)
+        after = read_link(self._handle(new_ns).rtnl, name=new_name)
+        if before is None or after is None:
+            return
+        if after.link_netnsid is None:
+            home: str | None = new_ns  # its peer, parent or creation namespace is where it went
+        elif before.link_netnsid is None:
+            home = ns
+        else:
+            home = (
+                old_tie.namespace if old_tie is not None else self._namespace_of(self._handle(ns), before.link_netnsid)
+            )
+        peer = before.link if before.kind == "veth" else None
+        if home is not None and after.link_netnsid is not None:
+            self._ties.record(new_ns, after.index, Tie(home, peer))
+        if home is not None and peer is not None and home in self._handles:
+            self._ties.record(home, peer, Tie(new_ns, after.index))
+
+    def _namespace_of(self, handle: NamespaceHandle, nsid: int) -> str | None:
+        """Which of this kernel's namespaces ``handle``'s namespace calls ``nsid`` (a scan: only
+        for links whose tie is not recorded, made before this process)."""
+        for other in self._handles:
+            if other != handle.name and self._nsid(handle, other) == nsid:
+                return other
+        return None
 
     def rename_link(self, ns: str, name: str, new_name: str) -> None:
         check_ifname(new_name)
