@@ -12,7 +12,6 @@ beside it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -26,7 +25,7 @@ from typing import Any
 
 from netsim.benchcmp.gitwork import Tree
 from netsim.benchcmp.lockstep import Worker, accept, drive, stop
-from netsim.benchcmp.selection import PLUGIN_MODULE, output_tail, python_path, write_plugin
+from netsim.benchcmp.selection import PLUGIN_MODULE, inherited_environment, output_tail, python_path, write_plugin
 from netsim.errors import UnavailableError
 
 #: What a sample measures. ``cpu``: the process's CPU time (all its threads),
@@ -75,7 +74,7 @@ def start_worker(
         stale.unlink(missing_ok=True)
     plugin_dir = write_plugin(workdir)
     env = {
-        **os.environ,
+        **inherited_environment(),
         "PYTHONPATH": python_path(plugin_dir, side.tree),
         "NETSIM_BENCHCMP_OUTCOMES": str(outcomes),
         "NETSIM_BENCHCMP_SOCKET": str(sock),

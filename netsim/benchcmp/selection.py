@@ -71,13 +71,21 @@ def write_plugin(workdir: Path) -> Path:
     return where
 
 
+def inherited_environment() -> dict[str, str]:
+    """This process's environment for a child pytest, without pytest-xdist's
+    worker variables: a comparison started from inside an xdist worker (the
+    test suite) would otherwise make the child's pytest-benchmark believe it
+    runs under xdist and switch itself off."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_XDIST_")}
+
+
 def collect(tree: Tree, python: Path, paths: list[str], workdir: Path) -> dict[str, Benchmark]:
     """Node id → Benchmark for everything pytest collects under ``paths`` in ``tree``."""
     manifest = workdir / f"collect-{tree.label}.json"
     manifest.unlink(missing_ok=True)
     plugin_dir = write_plugin(workdir)
     env = {
-        **os.environ,
+        **inherited_environment(),
         "PYTHONPATH": python_path(plugin_dir, tree),
         "NETSIM_BENCHCMP_MANIFEST": str(manifest),
     }
