@@ -96,7 +96,7 @@ def test_recorded_peers_go_with_their_namespace_without_a_scan(
 
 
 PREVIOUS_PROCESS = """
-import os, sys
+import os, subprocess, sys
 from netsim.kernel.linux.kernel import LinuxKernel
 kernel = LinuxKernel(sys.argv[1])
 host, container = kernel.ns("h"), kernel.ns("c")
@@ -107,6 +107,10 @@ kernel.add_veth(host, "pl0", "pl1")
 kernel.move_link(host, "pl1", container, "eth1")
 kernel.add_namespace(kernel.ns("c2"))
 kernel.add_veth(host, "vh2", "eth0", peer_ns=kernel.ns("c2"))
+kernel.add_namespace(kernel.ns("c3"))
+# Made as a plugin or an older netsim would: nothing has looked it up since.
+add = ["ip", "-n", host, "link", "add", "vh3", "type", "veth", "peer", "eth0", "netns", kernel.ns("c3")]
+subprocess.run(add, check=True)
 os._exit(0)  # dies without closing: the namespaces stay, as after a crash
 """
 
@@ -116,8 +120,8 @@ def test_an_adopted_namespace_takes_its_peers_from_before_the_restart(
 ) -> None:
     delete, calls = deleting
     subprocess.run([sys.executable, "-c", textwrap.dedent(PREVIOUS_PROCESS), linux.run_id], check=True, timeout=60)
-    host, container, second = linux.ns("h"), linux.ns("c"), linux.ns("c2")
-    assert sorted(linux.adopt_namespaces(lambda name: True)) == sorted([host, container, second])
+    host, container, second, third = linux.ns("h"), linux.ns("c"), linux.ns("c2"), linux.ns("c3")
+    assert sorted(linux.adopt_namespaces(lambda name: True)) == sorted([host, container, second, third])
     # A tie from before the restart moved by this process is recorded from then on.
     linux.move_link(second, "eth0", host, "back0")
     assert linux.link_names(second) == ["lo"]
@@ -127,11 +131,12 @@ def test_an_adopted_namespace_takes_its_peers_from_before_the_restart(
 
     delete(container)  # adopted: its ties predate the record, so the adopted ones are scanned
     assert {"vh0", "pl0"}.isdisjoint(linux.link_names(host))
-    assert calls["dump_links"] == 1  # the host's links (the other adopted namespace has no id for it)
+    assert calls["dump_links"] == 3  # each other adopted namespace's links, once
     calls["dump_links"] = 0
     delete(linux.ns("new"))  # made here: recorded
     assert "vn0" not in linux.link_names(host)
     assert calls["dump_links"] == 0
     delete(host)
-    assert linux.link_names(second) == ["lo"]
-    assert linux.namespaces() == [second]
+    # c2's end by the record, c3's by the scan (c3 had no id for the host until it was dumped)
+    assert linux.link_names(second) == ["lo"] and linux.link_names(third) == ["lo"]
+    assert linux.namespaces() == [second, third]

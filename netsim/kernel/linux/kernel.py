@@ -172,7 +172,8 @@ class LinuxKernel(LinuxNamespaces):
             handle = self._handles.get(other)
             if handle is None:
                 continue
-            # Still a link there, and still tied to ``name``: an outdated entry is skipped.
+            # Still a link there, and still tied to ``name`` (an outdated entry is skipped). The
+            # link is read first: reporting it gives its namespace an id for ``name`` if it had none.
             link, nsid = read_link(handle.rtnl, index), self._nsid(handle, name)
             if link is not None and nsid is not None and link.link_netnsid == nsid:
                 found.append((handle, index))
@@ -180,13 +181,15 @@ class LinuxKernel(LinuxNamespaces):
             recorded = set(found)
             for other in sorted(self._inherited - {name}):
                 handle = self._handles[other]
-                nsid = self._nsid(handle, name)
-                if nsid is not None:
-                    found += [
-                        (handle, link.index)
-                        for link in handle.rtnl.dump_links()
-                        if link.link_netnsid == nsid and (handle, link.index) not in recorded
-                    ]
+                # Dump first: Linux gives a namespace an id for another when it first reports
+                # a link tied there, not when the link is made (unless someone listens).
+                tied = [link for link in handle.rtnl.dump_links() if link.link_netnsid is not None]
+                nsid = self._nsid(handle, name) if tied else None
+                found += [
+                    (handle, link.index)
+                    for link in tied
+                    if link.link_netnsid == nsid and (handle, link.index) not in recorded
+                ]
         return found
 
     def _delete_dependents(self, name: str) -> None:
