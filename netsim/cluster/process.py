@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import select
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from netsim import errors
+from netsim import errors, waiting
 from netsim.cluster import UNDERLAY_BRIDGE
 from netsim.controller import IpamConfig
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NotFoundError, UnavailableError
@@ -154,7 +153,7 @@ class ProcessCluster:
     def _reply(self, host: _HostProcess, what: str) -> Any:
         stdout: IO[str] | None = host.process.stdout
         assert stdout is not None
-        ready, _, _ = select.select([stdout], [], [], self.timeout)
+        ready = waiting.readable([stdout.fileno()], self.timeout)
         line = stdout.readline() if ready else ""
         if not line:
             tail = host.log_path.read_text(errors="replace")[-2000:]

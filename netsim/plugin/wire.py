@@ -10,10 +10,11 @@ replies, ``Connection: close``, HTTP/1.0 read-to-close bodies.
 
 from __future__ import annotations
 
-import select
 import socket
 import time
 from dataclasses import dataclass
+
+from netsim import waiting
 
 _MAX_LINE = 64 * 1024
 _MAX_HEADERS = 100
@@ -44,7 +45,7 @@ class Connection:
 
     def closed_by_peer(self) -> bool:
         """Readable while idle means the plugin closed it (or sent junk)."""
-        return bool(select.select([self.sock], [], [], 0)[0])
+        return bool(waiting.readable([self.sock], 0))  # poll(): a descriptor past 1023 is fine
 
     def close(self) -> None:
         self.reader.close()

@@ -22,8 +22,8 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from netsim import waiting
 from netsim.errors import KernelError, kernel_error
-from netsim.kernel.linux import waiting
 
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR = 20, 21

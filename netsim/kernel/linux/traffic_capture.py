@@ -23,8 +23,8 @@ import time
 
 from scapy.utils import RawPcapWriter
 
+from netsim import waiting
 from netsim.errors import kernel_error
-from netsim.kernel.linux import waiting
 from netsim.kernel.linux.traffic_nssocket import open_socket
 
 ETH_P_ALL = 0x0003

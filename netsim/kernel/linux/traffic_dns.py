@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 
+from netsim import waiting
 from netsim.errors import kernel_error
 from netsim.kernel.dns import (
     DNS_PORT,
@@ -36,7 +37,6 @@ from netsim.kernel.dns import (
     check_query,
     read_response,
 )
-from netsim.kernel.linux import waiting
 from netsim.kernel.linux.traffic_nssocket import open_socket
 
 STOP_JOIN_SECONDS = 2.0

@@ -21,9 +21,9 @@ import struct
 import threading
 from typing import Any
 
+from netsim import waiting
 from netsim.errors import kernel_error
 from netsim.kernel.base import Listener, check_forward_to
-from netsim.kernel.linux import waiting
 from netsim.kernel.linux.traffic_nssocket import open_socket
 
 #: how long ``stop`` waits for a serving thread before giving up on it (it is

@@ -32,9 +32,9 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 from scapy.packet import Packet, Raw
 
+from netsim import waiting
 from netsim.errors import kernel_error
 from netsim.kernel.base import ProbeResult, Proto
-from netsim.kernel.linux import waiting
 from netsim.kernel.linux.traffic_match import PROTO_NUMBERS, Expectation, match_v4, match_v6
 from netsim.kernel.linux.traffic_nssocket import disconnect, inside_namespace, open_socket
 

@@ -1,4 +1,4 @@
-"""netsim.kernel.linux.waiting.readable: select()'s answers without its
+"""netsim.waiting.readable: select()'s answers without its
 descriptor limit (a topology of a thousand real containers passes 1023)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from netsim.kernel.linux.waiting import readable
+from netsim.waiting import readable
 
 HIGH_FD = 1500
 
