@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from netsim.driverapi import IPInterface
+
+
+def is_ip_address(text: str) -> bool:
+    """Whether ``text`` is one IPv4 or IPv6 address (no prefix).
+
+    >>> is_ip_address("10.0.0.1"), is_ip_address("fd00::1"), is_ip_address("db")
+    (True, True, False)
+    """
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def mac_from_ipv4(address: IPInterface) -> str:

@@ -9,7 +9,6 @@ completes or rolls back everything it did.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import secrets
 import threading
 from collections.abc import Mapping, Sequence
@@ -42,19 +41,12 @@ from netsim.errors import ConflictError, InvalidParameterError, NetsimError, Not
 from netsim.kernel.base import Kernel
 from netsim.kernel.dns import RESOLVE_TIMEOUT, DnsResult, reverse_name
 from netsim.netlabel import PortBinding
+from netsim.netutils import is_ip_address
 from netsim.registry import EntryPointScan, Registry, process_entry_points
 from netsim.undo import rollback_on_error
 
 NetworkRef = Network | str
 SandboxRef = Sandbox | str
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _adopt_host_namespaces(kernel: Kernel, host: str) -> list[str]:
@@ -362,7 +354,7 @@ class Controller:
         the resolver answers from a thread that reads the service records."""
         with self._op():
             namespace = self.records.sandbox(self._sandbox_id(container))["namespace"]
-        if qtype == "PTR" and _is_address(name):
+        if qtype == "PTR" and is_ip_address(name):
             name = reverse_name(name)
         return self.kernel.resolve(namespace, name, qtype, timeout=timeout)
 

@@ -20,13 +20,13 @@ the default ``bridge``) gets no answer at all (ICMP port unreachable), and
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from netsim.errors import InvalidParameterError, NetsimError
 from netsim.kernel.dns import reverse_name
+from netsim.netutils import is_ip_address
 
 if TYPE_CHECKING:
     from netsim.scenario.model import Expectation
@@ -70,7 +70,7 @@ def parse_dns_expectation(rd: ShapeReader, value: object, path: str) -> Expectat
 
     entry = rd.obj(value, path, D.DNS_EXPECTATION)
     name = entry["resolve"].strip()
-    is_address = _is_address(name)
+    is_address = is_ip_address(name)
     qtype = entry.get("type") or ("PTR" if is_address else "A")
     if qtype not in QUERY_TYPES:
         rd.fail(f"{path}.type", f"unsupported query type {qtype!r}; expected one of: {', '.join(QUERY_TYPES)}")
@@ -102,14 +102,6 @@ def parse_dns_expectation(rd: ShapeReader, value: object, path: str) -> Expectat
         port=53,
         dns=DnsQuery(qtype, records, rcode),
     )
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def check_dns_name(rd: ShapeReader, text: str, path: str) -> str:
@@ -183,6 +175,6 @@ def check_via_dns(exp: Expectation, specs: Mapping[str, Any]) -> tuple[str, str]
         return "from", "via_dns: the probe must start in a container (its resolver answers)"
     if exp.seen_from is not None:
         return "seen_from", "via_dns and seen_from cannot be combined"
-    if _is_address(exp.target) or ":" in exp.target or "@" in exp.target or exp.target in ("outside", "host"):
+    if is_ip_address(exp.target) or ":" in exp.target or "@" in exp.target or exp.target in ("outside", "host"):
         return "to", f"via_dns: 'to' must be a name the resolver answers, got {exp.target!r}"
     return None

@@ -11,7 +11,6 @@ built until both passed.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -335,11 +334,3 @@ def scenario_files(paths: list[str]) -> list[Path]:
         else:
             out.append(path)
     return out
-
-
-def is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
