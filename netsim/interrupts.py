@@ -166,13 +166,13 @@ def signals_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """SIGINT and SIGTERM arriving inside the block are delivered when it ends,
-    as :class:`Interrupted` (an error leaving the block is chained to it)."""
+def signals_held(arrived: list[int]) -> Iterator[None]:
+    """SIGINT and SIGTERM arriving inside the block are only appended to
+    ``arrived`` (what to do with them is the caller's); in a forked child they
+    exit it at once. The previous handlers come back afterwards."""
     if not _in_main_thread():
         yield
         return
-    arrived: list[int] = []
     owner = os.getpid()
 
     def hold(signum: int, frame: FrameType | None) -> None:
@@ -185,6 +185,17 @@ def deferred_interrupts() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """SIGINT and SIGTERM arriving inside the block are delivered when it ends,
+    as :class:`Interrupted` (an error leaving the block is chained to it)."""
+    arrived: list[int] = []
+    try:
+        with signals_held(arrived):
+            yield
+    finally:
         if arrived:
             # raised even over an error leaving the block (which becomes its __context__):
             # dropping the signal would let the run carry on

@@ -33,17 +33,15 @@ import importlib
 import multiprocessing
 import os
 import signal
-import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from types import FrameType
 from typing import Any
 
 from netsim.errors import InvalidParameterError
-from netsim.interrupts import Interrupted, interrupting_handler, raise_if_interrupted
+from netsim.interrupts import Interrupted, interrupting_handler, raise_if_interrupted, signals_held
 from netsim.scenario.model import Scenario
 from netsim.scenario.results import PhaseResult, ScenarioResult
 from netsim.scenario.runner import Backend, Progress, run_scenario
@@ -218,7 +216,8 @@ class _Pool:
         self.forwarded = 0
 
     def run(self, progress: Progress | None) -> list[ScenarioResult]:
-        with self._held_signals():
+        # signals are only recorded: the wait loop forwards them; raising mid-bookkeeping could lose a worker
+        with signals_held(self.arrived):
             try:
                 for number, run_id in enumerate(self.run_ids):
                     self.workers.append(self._start(number, run_id))
@@ -231,27 +230,6 @@ class _Pool:
         if self.arrived:
             raise Interrupted(self.arrived[0])
         return [self.results[i] for i in range(len(self.scenarios))]
-
-    @contextlib.contextmanager
-    def _held_signals(self) -> Iterator[None]:
-        """SIGINT/SIGTERM only recorded here (the wait loop forwards them):
-        raising mid-bookkeeping could lose a worker."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        owner = os.getpid()
-
-        def hold(signum: int, frame: FrameType | None) -> None:
-            if os.getpid() != owner:  # a worker not yet past its first line: nothing built, just go
-                os._exit(128 + signum)
-            self.arrived.append(signum)
-
-        previous = {sig: signal.signal(sig, hold) for sig in _SIGNALS}
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
 
     def _start(self, number: int, run_id: str | None) -> _Worker:
         context = multiprocessing.get_context("fork")
