@@ -47,6 +47,7 @@ from netsim.driverapi import (
 from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, NotFoundError
 from netsim.host import Host
 from netsim.kernel.base import IpvlanFlag, IpvlanMode, Kernel
+from netsim.netutils import has_link
 from netsim.registry import kernel_and_host
 from netsim.store import KVStore, MemoryStore
 from netsim.undo import rollback_on_error
@@ -239,11 +240,7 @@ class IpvlanDriver(Driver):
         self.kernel.delete_link(ns, name)
 
     def _exists(self, link: str) -> bool:
-        try:
-            self.kernel.link(self.host.namespace, link)
-        except NotFoundError:
-            return False
-        return True
+        return has_link(self.kernel, self.host.namespace, link)
 
     def delete_network(self, nid: str) -> None:
         with self._lock:

@@ -38,7 +38,7 @@ from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, 
 from netsim.host import Host
 from netsim.kernel.base import Kernel, MacvlanMode
 from netsim.naming import MAX_IFNAME
-from netsim.netutils import mac_from_ipv4
+from netsim.netutils import has_link, mac_from_ipv4
 from netsim.registry import kernel_and_host
 from netsim.store import KVStore, MemoryStore
 from netsim.undo import rollback_on_error
@@ -203,11 +203,7 @@ class MacvlanDriver(Driver):
             self.kernel.set_link_up(ns, name)
 
     def _exists(self, link: str) -> bool:
-        try:
-            self.kernel.link(self.host.namespace, link)
-        except NotFoundError:
-            return False
-        return True
+        return has_link(self.kernel, self.host.namespace, link)
 
     def delete_network(self, nid: str) -> None:
         with self._lock:

@@ -5,6 +5,17 @@ from __future__ import annotations
 import ipaddress
 
 from netsim.driverapi import IPInterface
+from netsim.errors import NotFoundError
+from netsim.kernel.base import Kernel
+
+
+def has_link(kernel: Kernel, ns: str, name: str) -> bool:
+    """Whether namespace ``ns`` holds a link called ``name``."""
+    try:
+        kernel.link(ns, name)
+    except NotFoundError:
+        return False
+    return True
 
 
 def is_ip_address(text: str) -> bool:
