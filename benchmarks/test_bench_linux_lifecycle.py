@@ -108,6 +108,23 @@ def _ip(*args: str) -> None:
 
 
 @pytest.mark.benchmark(group="linux-endpoint-setup")
+def pyroute2_endpoint(iph: Any, ipc: Any, container_fd: int, bridge: int) -> int:
+    """The reference's endpoint setup through pyroute2's own API: the veth made
+    with its peer in the container, plugged into the bridge, addressed and
+    routed, as the bridge driver and the controller do. Returns the host end's index."""
+    iph.link("add", ifname="vh", kind="veth", peer={"ifname": "tmp0", "net_ns_fd": container_fd})
+    index = ipc.link_lookup(ifname="tmp0")[0]
+    ipc.link("set", index=index, address=MAC)
+    host_index: int = iph.link_lookup(ifname="vh")[0]
+    iph.link("set", index=host_index, master=bridge)
+    iph.link("set", index=host_index, state="up")
+    ipc.link("set", index=index, ifname="eth0")
+    ipc.link("set", index=index, state="up")
+    ipc.addr("add", index=index, address=ADDRESS, prefixlen=PREFIX)
+    ipc.route("add", dst="0.0.0.0/0", gateway=GATEWAY)
+    return host_index
+
+
 def test_endpoint_setup(benchmark: Any, kernel: Kernel) -> None:
     lab = Host.make(kernel, "s")
     h, c = lab.host, lab.container
@@ -144,16 +161,7 @@ def test_endpoint_setup_reference_pyroute2(benchmark: Any, kernel: Kernel) -> No
     try:
 
         def setup_endpoint() -> None:
-            iph.link("add", ifname="vh", kind="veth", peer={"ifname": "tmp0", "net_ns_fd": container_fd})
-            index = ipc.link_lookup(ifname="tmp0")[0]
-            ipc.link("set", index=index, address=MAC)
-            host_index = iph.link_lookup(ifname="vh")[0]
-            iph.link("set", index=host_index, master=bridge)
-            iph.link("set", index=host_index, state="up")
-            ipc.link("set", index=index, ifname="eth0")
-            ipc.link("set", index=index, state="up")
-            ipc.addr("add", index=index, address=ADDRESS, prefixlen=PREFIX)
-            ipc.route("add", dst="0.0.0.0/0", gateway=GATEWAY)
+            pyroute2_endpoint(iph, ipc, container_fd, bridge)
 
         def remove_previous() -> None:
             for index in iph.link_lookup(ifname="vh"):
@@ -262,16 +270,7 @@ def test_lifecycle_reference_pyroute2(benchmark: Any, kernel: Kernel) -> None:
 
         def lifecycle() -> None:
             name, ipc, fd = current
-            iph.link("add", ifname="vh", kind="veth", peer={"ifname": "tmp0", "net_ns_fd": fd})
-            index = ipc.link_lookup(ifname="tmp0")[0]
-            ipc.link("set", index=index, address=MAC)
-            host_index = iph.link_lookup(ifname="vh")[0]
-            iph.link("set", index=host_index, master=bridge)
-            iph.link("set", index=host_index, state="up")
-            ipc.link("set", index=index, ifname="eth0")
-            ipc.link("set", index=index, state="up")
-            ipc.addr("add", index=index, address=ADDRESS, prefixlen=PREFIX)
-            ipc.route("add", dst="0.0.0.0/0", gateway=GATEWAY)
+            host_index = pyroute2_endpoint(iph, ipc, fd, bridge)
             # container removal: the endpoint's veth, then the namespace
             iph.link("del", index=host_index)
             ipc.close()
