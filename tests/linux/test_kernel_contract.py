@@ -433,6 +433,27 @@ def test_neighbours(kernel: Kernel) -> None:
     assert kernel.neighbours(ns) == []
 
 
+def test_a_mac_change_flushes_the_links_neighbours(kernel: Kernel) -> None:
+    """NETDEV_CHANGEADDR: Linux drops every neighbour entry of the device,
+    permanent ones too, even when the MAC set is the one it had; a bridge
+    that follows its smallest port's MAC drops its own when that moves."""
+    ns = host(kernel)
+    kernel.add_veth(ns, "v0", "v1")
+    kernel.add_bridge(ns, "br0")
+    kernel.set_master(ns, "v1", "br0")
+    kernel.set_mac(ns, "v0", "02:00:00:00:00:10")
+    for dev in ("v0", "br0", "lo"):
+        kernel.add_neighbour(ns, dev, "fd00::5", "02:00:00:00:00:05")
+    kernel.add_neighbour(ns, "v0", "10.0.0.5", "02:00:00:00:00:05")
+    kernel.set_mac(ns, "v0", "02:00:00:00:00:10")
+    assert sorted(n.dev for n in kernel.neighbours(ns)) == ["br0", "lo"]
+    kernel.set_mac(ns, "v1", "02:00:00:00:00:01")  # the bridge's smallest port MAC, so its MAC
+    assert kernel.link(ns, "br0").mac == "02:00:00:00:00:01"
+    assert [n.dev for n in kernel.neighbours(ns)] == ["lo"]
+    kernel.set_mac(ns, "lo", "02:00:00:00:00:02")
+    assert kernel.neighbours(ns) == []
+
+
 def test_bridge_fdb(kernel: Kernel) -> None:
     ns = host(kernel)
     kernel.add_bridge(ns, "br0")

@@ -291,8 +291,12 @@ class LinksMixin(FakeBase):
         for upper in self._uppers.get(link, []):
             if upper.kind == "ipvlan":
                 upper.mac = normalized  # NETDEV_CHANGEADDR: ipvlan slaves follow their parent
+                l3sync.flush_neighbours(upper.ns, upper.name)
         old, link.mac = link.mac, normalized
         self.world.explicit_macs[(space.name, link.name)] = normalized
+        # NETDEV_CHANGEADDR flushes the device's neighbour entries, permanent
+        # ones included, even when the address given is the one it had
+        l3sync.flush_neighbours(space, link.name)
         if link.master is not None:
             self._ports[link.master].mac_changed(old, normalized)
             self._bridge_follow_ports(link.master)
@@ -305,8 +309,10 @@ class LinksMixin(FakeBase):
         if bridge not in self._mtu_pinned:
             self._apply_mtu(bridge, ports.min_mtu() or DEFAULT_MTU)
         smallest = ports.min_mac()
-        if smallest is not None and (bridge.ns.name, bridge.name) not in self.world.explicit_macs:
+        follows = (bridge.ns.name, bridge.name) not in self.world.explicit_macs
+        if smallest is not None and smallest != bridge.mac and follows:
             bridge.mac = smallest
+            l3sync.flush_neighbours(bridge.ns, bridge.name)  # a new bridge id is a NETDEV_CHANGEADDR too
 
     def _release_port(self, port: FakeLink) -> None:
         bridge = port.master
