@@ -19,7 +19,9 @@ the port in set_master; ENOENT for an absent IPv6 default route; validating
 a rule before deleting it; renaming a link that is up (Linux 6.x allows it);
 ENXIO for deleting an IPv6 address from a link below MTU 1280 (no inet6_dev);
 a gateway that is one of the namespace's own addresses (Linux's local table
-decides first: EINVAL for IPv6, the address's link and its state for IPv4).
+decides first: EINVAL for IPv6, the address's link and its state for IPv4);
+neighbour entries surviving a MAC change (Linux flushes the device's, permanent
+ones too).
 
 Closed on the Linux side instead: every namespace LinuxKernel creates has
 IPv6 DAD off (``accept_dad`` 0 for ``all`` and ``default``) and IPv4 ICMP
