@@ -29,6 +29,32 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def explore(session: nox.Session) -> None:
+    """Root for the kernel agreement machine; fresh random examples each round.
+
+    The suite's hypothesis tests draw the same examples every run (CI stays
+    repeatable); this runs the state machines and property tests with new
+    random ones, ``--rounds N`` times (default 5), to find what CI cannot.
+    """
+    session.install("-e", ".[test]")
+    rounds, args = 5, list(session.posargs)
+    if "--rounds" in args:
+        at = args.index("--rounds")
+        rounds = int(args[at + 1])
+        del args[at : at + 2]
+    targets = args or [
+        "tests/linux/test_kernel_agreement.py",
+        "tests/fake/test_fake_kernel_stateful.py",
+        "tests/stores/test_store_machine.py",
+        "tests/unit/test_ipam_model.py",
+        "tests/unit/test_bitmap.py",
+        "tests/linux/test_dns.py",
+    ]
+    for _ in range(rounds):
+        session.run("python", "-m", "pytest", "-q", "-n0", *targets, env={"NETSIM_HYPOTHESIS": "explore"})
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Any user: ruff check and ruff format --check."""
     session.install("ruff")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from netsim.kernel.base import Kernel
 from netsim.pytest_plugin import session_run_prefix
@@ -18,6 +19,16 @@ from netsim.safety import diff_states, linux_unavailable_reason, namespaces_with
 
 # netsim.store.testing: etcd_server, zk_server, store_url, store (every backend).
 pytest_plugins = ["pytester", "netsim.store.testing"]
+
+#: Hypothesis profiles. "repeatable" (the default): every run draws the same
+#: examples for the same code, so a red suite means a change broke something,
+#: never that this run's dice found an old divergence — the README's command and
+#: CI agree. "explore" (NETSIM_HYPOTHESIS=explore, or ``nox -s explore``): fresh
+#: random examples each run, the way new fake/real divergences are found; a
+#: failure prints the blob that replays it.
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("NETSIM_HYPOTHESIS", "repeatable"))
 
 KERNEL_PARAMS = [pytest.param("fake", id="fake"), pytest.param("linux", id="linux", marks=pytest.mark.linux)]
 
