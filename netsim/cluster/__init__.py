@@ -182,6 +182,9 @@ class Cluster:
             raise ConflictError(f"host {name!r} is already in the cluster")
         if len(self.controllers) >= MAX_CLUSTER_HOSTS:
             raise NoSpaceError(f"a cluster holds at most {MAX_CLUSTER_HOSTS} hosts")
+        if self._local_store is not None and "{host}" not in self._local_store:
+            # as __init__ refuses for several hosts: the joining host would open the others' store
+            raise InvalidParameterError(f"hosts cannot share the local store {self._local_store!r}: put {{host}} in it")
         index = min(set(range(MAX_CLUSTER_HOSTS)) - set(self._index_of.values()))
         with rollback_on_error() as undo:
             undo.push(f"forget host {name}", lambda: self._forget_host(name))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from netsim.scenario.dnscheck import check_dns_expectation, check_via_dns
 from netsim.scenario.expectkeys import check_ipv6_only, check_probe_keys
+from netsim.scenario.hostcheck import HostTimeline, check_host_names
 from netsim.scenario.lifecycle import (
     LIFECYCLE_ACTIONS,
     absent_reason,
@@ -85,6 +86,8 @@ class _State:
     nets: ParsedNets = field(default_factory=ParsedNets)
     #: containers that exist but do not run (``state: created``, ``stop``): no namespace
     stopped: set[str] = field(default_factory=set)
+    #: the hosts in the cluster at this point (``add_host``/``remove_host`` steps move it)
+    hosts: HostTimeline = field(default_factory=lambda: HostTimeline(["h1"]))
 
 
 def check_semantics(scenario: Scenario, fail: Fail) -> None:
@@ -93,8 +96,11 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
     _unique([n.name for n in scenario.networks], "networks[{}].name", "network", fail)
     _unique([c.name for c in scenario.containers], "containers[{}].name", "container", fail)
     check_new_names(scenario, fail)
+    check_host_names(scenario, fail)
     state = _State(
-        networks={n.name: n for n in scenario.networks}, specs={c.name: c for c in scenario.all_containers()}
+        networks={n.name: n for n in scenario.networks},
+        specs={c.name: c for c in scenario.all_containers()},
+        hosts=HostTimeline.of(scenario),
     )
     for word, meaning in ((OUTSIDE, "the world beyond the host"), (HOST, "the host itself")):
         if word in state.specs:
@@ -110,8 +116,8 @@ def check_semantics(scenario: Scenario, fail: Fail) -> None:
     state.publishers = publishers_by_port(state.specs.values())
     for i, ctr in enumerate(scenario.containers):
         path = f"containers[{i}]"
-        if ctr.host not in scenario.hosts:
-            fail(f"{path}.host", f"unknown host {ctr.host!r}")
+        if state.hosts.problem(ctr.host):
+            fail(f"{path}.host", str(state.hosts.problem(ctr.host)))
         state.containers.add(ctr.name)
         state.attached[ctr.name] = []
         for j, att in enumerate(ctr.networks):
@@ -182,8 +188,8 @@ def _check_network(
     first_exclusive: dict[tuple[str, str], str],
     fail: Fail,
 ) -> None:
-    if net.host not in scenario.hosts:
-        fail(f"{path}.host", f"unknown host {net.host!r}")
+    if state.hosts.problem(net.host):
+        fail(f"{path}.host", str(state.hosts.problem(net.host)))
     if net.is_global and net.ipv6:
         fail(f"{path}.ipv6", f"IPv6 on a global-scope ({net.driver}) network is not supported by the cluster yet")
     ipam = net.ipam
@@ -347,8 +353,8 @@ def _check_expectations(
             continue
         for key, end in (("from", exp.source), ("to", exp.target)):
             pinned = outside_host(end)
-            if pinned and pinned not in scenario.hosts:
-                fail(f"{where}.{key}", f"unknown host {pinned!r} in {end!r}")
+            if pinned and state.hosts.problem_in(pinned, end):
+                fail(f"{where}.{key}", str(state.hosts.problem_in(pinned, end)))
         if outside_host(exp.source) is None:
             if exp.source not in names:
                 fail(f"{where}.from", f"unknown container {exp.source!r}")
@@ -397,4 +403,5 @@ def _check_expectations(
             live=state.containers,
             attached=state.attached,
             networks=state.networks,
+            host_problem=state.hosts.problem_in,
         )

@@ -198,6 +198,10 @@ STEP_ACTIONS: dict[str, Leaf | Obj] = {
     "stop": Leaf("name", "docker stop: leave every network, release the sandbox"),
     "restart": Leaf("name", "docker restart: stop, then start"),
     "create_network": NETWORK,
+    "add_host": Leaf("name", "a new host joins the cluster (docker swarm join): later steps may put containers on it"),
+    "remove_host": Leaf(
+        "name", "a host leaves the cluster: its containers go, other hosts withdraw their peers (not the first host)"
+    ),
 }
 STEP = Obj(
     {**STEP_ACTIONS, "expect": EXPECTATIONS},

@@ -17,7 +17,7 @@ fail through the reader's ``fail(key_path, message)``, before anything is built.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,17 +107,22 @@ def check_probe_keys(
     live: Collection[str],
     attached: Mapping[str, list[str]],
     networks: Mapping[str, NetworkSpec],
+    host_problem: Callable[[str, str], str | None] | None = None,
 ) -> None:
     """Meaning of the traffic keys of ``exp`` with ``live`` containers attached
-    to ``attached`` networks at this point of the scenario."""
+    to ``attached`` networks at this point of the scenario; ``host_problem(host,
+    text)`` says why a host named in ``text`` is not in the cluster then
+    (default: it is not one of the file's ``hosts:``)."""
+    if host_problem is None:
+        host_problem = _file_hosts(scenario)
     names = {c.name: c for c in scenario.containers}
     source = names.get(exp.source)
     source_host = source.host if source is not None else (outside_host(exp.source) or scenario.hosts[0])
     pinned = host_target(exp.target)
     if pinned is not None:
         host = pinned or source_host
-        if host not in scenario.hosts:
-            fail(f"{where}.to", f"unknown host {pinned!r} in {exp.target!r}")
+        if host_problem(host, exp.target):
+            fail(f"{where}.to", str(host_problem(host, exp.target)))
         if exp.reachable and exp.port is not None and not _host_serves(scenario, host, exp.proto, exp.port):
             fail(
                 f"{where}.port",
@@ -135,7 +140,14 @@ def check_probe_keys(
     if exp.family is not None:
         _check_family(exp, where, fail, names, attached, networks)
     if exp.seen_from is not None:
-        _check_seen_from(scenario, exp, where, fail, specs, live)
+        _check_seen_from(exp, where, fail, specs, live, host_problem)
+
+
+def _file_hosts(scenario: Scenario) -> Callable[[str, str], str | None]:
+    def problem(host: str, text: str) -> str | None:
+        return None if host in scenario.hosts else f"unknown host {host!r} in {text!r}"
+
+    return problem
 
 
 def _host_serves(scenario: Scenario, host: str, proto: str, port: int) -> bool:
@@ -197,18 +209,23 @@ def _has_family(net: NetworkSpec, family: int | None) -> bool:
 
 
 def _check_seen_from(
-    scenario: Scenario, exp: Expectation, where: str, fail: Fail, specs: Collection[str], live: Collection[str]
+    exp: Expectation,
+    where: str,
+    fail: Fail,
+    specs: Collection[str],
+    live: Collection[str],
+    host_problem: Callable[[str, str], str | None],
 ) -> None:
     seen = exp.seen_from or ""
     if _literal_ip(exp.target) is not None:
         fail(f"{where}.seen_from", "seen_from needs a named target (a container, host, outside or published:PORT)")
     pinned = host_target(seen)
     if pinned:
-        if pinned not in scenario.hosts:
-            fail(f"{where}.seen_from", f"unknown host {pinned!r} in {seen!r}")
+        if host_problem(pinned, seen):
+            fail(f"{where}.seen_from", str(host_problem(pinned, seen)))
     elif outside_host(seen):
-        if outside_host(seen) not in scenario.hosts:
-            fail(f"{where}.seen_from", f"unknown host {outside_host(seen)!r} in {seen!r}")
+        if host_problem(outside_host(seen) or "", seen):
+            fail(f"{where}.seen_from", str(host_problem(outside_host(seen) or "", seen)))
     elif pinned is None and outside_host(seen) is None and _literal_ip(seen) is None:
         if seen not in specs:
             fail(f"{where}.seen_from", f"unknown container {seen!r}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
+from netsim.scenario.hostcheck import HOST_ACTIONS, check_host_step
 from netsim.scenario.model import HOST, OUTSIDE, ContainerSpec, Scenario, Step
 from netsim.scenario.statecheck import StateCheck
 from netsim.scenario.subnets import Fail
@@ -27,7 +28,7 @@ from netsim.scenario.subnets import Fail
 if TYPE_CHECKING:
     from netsim.scenario.checks import _State
 
-LIFECYCLE_ACTIONS = ("create_container", "start", "stop", "restart", "create_network")
+LIFECYCLE_ACTIONS = ("create_container", "start", "stop", "restart", "create_network", *HOST_ACTIONS)
 #: state assertions on a network read its bridge in the host's namespace
 STATE_DRIVERS = ("bridge",)
 
@@ -67,8 +68,16 @@ def check_lifecycle_step(scenario: Scenario, state: _State, step: Step, path: st
     from netsim.scenario import checks
 
     where = f"{path}.{step.action}"
+    if step.action in HOST_ACTIONS:
+        check_host_step(scenario, state, step, where, fail)
+        return
     if step.action == "create_network" and step.new_network is not None:
         net = step.new_network
+        for key, name in (("driver", net.driver), ("ipam.driver", net.ipam.driver)):
+            plugin = scenario.plugin(name)
+            if plugin is not None and net.host not in plugin.hosts:
+                hosts = ", ".join(plugin.hosts)
+                fail(f"{where}.{key}", f"plugin {name!r} does not run on host {net.host!r} (its hosts: {hosts})")
         first_exclusive = {(n.driver, n.host): n.name for n in reversed(list(state.networks.values()))}
         first_exclusive.setdefault((net.driver, net.host), net.name)
         checks._check_network(scenario, state, net, where, first_exclusive, fail)
@@ -77,8 +86,8 @@ def check_lifecycle_step(scenario: Scenario, state: _State, step: Step, path: st
         return
     if step.action == "create_container" and step.new_container is not None:
         ctr = step.new_container
-        if ctr.host not in scenario.hosts:
-            fail(f"{where}.host", f"unknown host {ctr.host!r}")
+        if state.hosts.problem(ctr.host):
+            fail(f"{where}.host", str(state.hosts.problem(ctr.host)))
         state.containers.add(ctr.name)
         state.attached[ctr.name] = []
         for j, att in enumerate(ctr.networks):

@@ -212,6 +212,8 @@ StepAction = Literal[
     "stop",
     "restart",
     "create_network",
+    "add_host",
+    "remove_host",
 ]
 
 
@@ -221,7 +223,8 @@ class Step:
 
     ``container``/``network`` name the objects the action touches
     (``remove_container`` leaves ``network`` empty, ``remove_network`` leaves
-    ``container`` empty); ``attachment`` carries a ``connect``'s addresses.
+    ``container`` empty); ``attachment`` carries a ``connect``'s addresses;
+    ``add_host``/``remove_host`` name only ``host``.
     """
 
     action: StepAction
@@ -234,8 +237,12 @@ class Step:
     new_network: NetworkSpec | None = None
     #: state assertions that hold after the step (``{container|network: ..., has: ...}``)
     state: tuple[StateCheck, ...] = ()
+    #: ``add_host`` / ``remove_host``: the host joining or leaving the cluster
+    host: str = ""
 
     def describe(self) -> str:
+        if self.action in ("add_host", "remove_host"):
+            return f"{self.action.split('_')[0]} host {self.host}"
         if self.action in ("start", "stop", "restart"):
             return f"{self.action} {self.container}"
         if self.action == "create_container":
@@ -332,10 +339,19 @@ class Scenario:
         """``containers:`` then the containers steps create (names are unique over the file)."""
         return self.containers + tuple(s.new_container for s in self.steps if s.new_container is not None)
 
+    def all_hosts(self) -> tuple[str, ...]:
+        """``hosts:`` then the hosts steps add (names are unique over the file).
+
+        >>> Scenario("s", steps=(Step("add_host", host="h2"), Step("remove_host", host="h2"))).all_hosts()
+        ('h1', 'h2')
+        """
+        return self.hosts + tuple(s.host for s in self.steps if s.action == "add_host")
+
     @property
     def multi_host(self) -> bool:
-        """Several hosts or a global-scope network: built on a :class:`netsim.cluster.Cluster`."""
-        return len(self.hosts) > 1 or any(net.is_global for net in self.all_networks())
+        """Several hosts (also hosts joining in steps) or a global-scope network:
+        built on a :class:`netsim.cluster.Cluster`, the only thing a host can join."""
+        return len(self.all_hosts()) > 1 or any(net.is_global for net in self.all_networks())
 
     def expectation_count(self) -> int:
         probes = len(self.expect) + sum(len(step.expect) for step in self.steps)

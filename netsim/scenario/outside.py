@@ -75,14 +75,24 @@ class OutsideListeners:
         self._running: list[tuple[str, Listener]] = []
 
     def start(self, scenario: Scenario, outside_namespaces: Mapping[str, str]) -> None:
-        for host, specs in scenario.outside_listen.items():
-            ns = outside_namespaces[host]
-            for spec in specs:
-                # one socket per family, as a container's listeners: "::" is IPv6-only on Linux
-                for any_addr in ("0.0.0.0", "::"):
-                    listener = Listener(proto=spec.proto, port=spec.port, addr=any_addr)
-                    self.kernel.add_listener(ns, listener)
-                    self._running.append((ns, listener))
+        """The listeners beyond every host built now (hosts that join later: :meth:`start_host`)."""
+        for host, ns in outside_namespaces.items():
+            self.start_host(scenario, host, ns)
+
+    def start_host(self, scenario: Scenario, host: str, ns: str) -> None:
+        for spec in scenario.outside_listen.get(host, ()):
+            # one socket per family, as a container's listeners: "::" is IPv6-only on Linux
+            for any_addr in ("0.0.0.0", "::"):
+                listener = Listener(proto=spec.proto, port=spec.port, addr=any_addr)
+                self.kernel.add_listener(ns, listener)
+                self._running.append((ns, listener))
+
+    def stop_host(self, ns: str) -> None:
+        """Remove the listeners in one outside namespace (its host is leaving:
+        an open socket would keep the namespace alive on Linux)."""
+        for ns_of, listener in [entry for entry in reversed(self._running) if entry[0] == ns]:
+            self.kernel.delete_listener(ns_of, listener)
+            self._running.remove((ns_of, listener))
 
     def stop(self) -> list[str]:
         """Remove every listener (last first); report what failed, keep going."""

@@ -172,7 +172,8 @@ class BuiltScenario:
     def build(self) -> None:
         refuse_unreachable(self.scenario, self.kernel.kind)
         stores = self.backend.stores or self.scenario.store
-        if self.scenario.multi_host:
+        if self.scenario.multi_host:  # hosts that steps add join this cluster (steps.add_host)
+            lifecycle.refuse_shared_local_store(self.scenario, stores)
             if stores is None:
                 self.cluster = self.backend.make_cluster(self.kernel, list(self.scenario.hosts))
             else:

@@ -72,6 +72,9 @@ def parse_scenario(data: object, *, file: str = "", default_name: str = "scenari
     raw = top.raw
     hosts = tuple(_host(rd, h, f"hosts[{i}]") for i, h in enumerate(rd.seq(raw.get("hosts"), "hosts"))) or ("h1",)
     default_host = hosts[0]
+    steps = tuple(_step(rd, s, f"steps[{i}]", default_host) for i, s in enumerate(rd.seq(raw.get("steps"), "steps")))
+    #: with the hosts steps add: a store, ``outside:`` and plugins are checked for every host there will be
+    every_host = hosts + tuple(s.host for s in steps if s.action == "add_host")
     scenario = Scenario(
         name=top.get("name", default_name),
         file=file,
@@ -87,11 +90,12 @@ def parse_scenario(data: object, *, file: str = "", default_name: str = "scenari
         ),
         expect=_expectations(rd, raw.get("expect"), "expect"),
         state=parse_state_checks(rd, raw.get("expect"), "expect"),
-        steps=tuple(_step(rd, s, f"steps[{i}]", default_host) for i, s in enumerate(rd.seq(raw.get("steps"), "steps"))),
+        steps=steps,
         plugins=parse_plugins(rd, raw.get("plugins"), hosts),
-        store=_store(rd, raw["store"], hosts) if "store" in raw else None,
+        store=_store(rd, raw["store"], every_host) if "store" in raw else None,
+        # the top-level outside: serves beyond every host, a joining one too
         outside_listen=parse_outside(
-            rd, raw.get("outside"), rd.seq(raw.get("hosts"), "hosts"), hosts, lambda v, p: _listen(rd, v, p)
+            rd, raw.get("outside"), rd.seq(raw.get("hosts"), "hosts"), every_host, lambda v, p: _listen(rd, v, p)
         ),
     )
     check_semantics(scenario, rd.fail)
@@ -115,6 +119,7 @@ def _store(rd: _Reader, value: object, hosts: tuple[str, ...]) -> StoreChoice:
             rd.fail(f"store.{key}", str(exc))
     local = urls["local"]
     if local is not None and len(hosts) > 1 and "{host}" not in local and not local.startswith("memory:"):
+        # ``hosts`` counts the hosts steps add: a joining host would open the same file
         rd.fail("store.local", f"{len(hosts)} hosts would share one local store: put {{host}} in the URL")
     return StoreChoice(local=local, global_=urls["global"])
 
@@ -309,6 +314,8 @@ def _step(rd: _Reader, value: object, path: str, default_host: str = "h1") -> St
         return Step(action=action, network=name, expect=expect, state=state)
     if action in ("start", "stop", "restart"):
         return Step(action=action, container=step[action], expect=expect, state=state)
+    if action in ("add_host", "remove_host"):
+        return Step(action=action, host=step[action], expect=expect, state=state)
     if action == "create_container":
         ctr = _container(rd, step.raw[action], sub, default_host)
         return Step(action=action, container=ctr.name, new_container=ctr, expect=expect, state=state)
