@@ -76,6 +76,13 @@ def needs_gateway(ctrl: Controller, sandbox: dict[str, Any]) -> bool:
     return any(_global_scope(ctrl, nid) for nid, _ in counted)
 
 
+def _on_global_network(ctrl: Controller, sandbox: dict[str, Any]) -> bool:
+    """Whether any of the sandbox's endpoints is on a global-scope network: without
+    one, :func:`needs_gateway` is false (the common case, checked first on every
+    join and leave). O(endpoints)."""
+    return any(_global_scope(ctrl, nid) for nid, _ in sandbox["endpoints"])
+
+
 def _global_scope(ctrl: Controller, nid: str) -> bool:
     entry = ctrl.registry.driver(ctrl.records.network(nid)["driver"])
     return entry.capability.data_scope in ("global", "swarm")
@@ -95,6 +102,8 @@ def reconcile(ctrl: Controller, sid: str) -> None:
     sandbox = ctrl.records.sandbox_view(sid)
     if not sandbox["own_namespace"]:
         return  # a host-network container uses the host's own routes
+    if ctrl.records.lookup_name("network", GW_NETWORK) is None and not _on_global_network(ctrl, sandbox):
+        return  # no gateway endpoint to drop, and only a global network's endpoint asks for one
     current = gateway_endpoint(ctrl, sandbox)
     wanted = needs_gateway(ctrl, sandbox)
     if wanted and current is None:

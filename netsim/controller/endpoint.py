@@ -97,7 +97,9 @@ def create_endpoint(
         sandbox_ns = sandbox["namespace"] if sandbox["own_namespace"] else None
     eid = ctrl.new_id()
     with rollback_on_error() as undo:
-        ctrl.records.claim_name(endpoint_index(nid), name, eid, f"endpoint in network {network['name']!r} named")
+        ctrl.records.claim_name(
+            endpoint_index(nid), name, eid, lambda: f"endpoint in network {network['name']!r} named"
+        )
         undo.push("release endpoint name", lambda: ctrl.records.release_name(endpoint_index(nid), name))
         address = address6 = None
         pool4 = pool6 = None

@@ -9,8 +9,8 @@ sharing a store. Records are plain dicts of JSON-native values.
 
 from __future__ import annotations
 
-import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from netsim.errors import ConflictError, NotFoundError
@@ -75,17 +75,21 @@ class Records:
         self._networks: dict[str, tuple[int, Record]] = {}
 
     # --- name indexes --------------------------------------------------------------------
-    def claim_name(self, index: str, name: str, owner: str, what: str) -> None:
-        """Reserve ``name`` for ``owner``; ConflictError if another has it."""
+    def claim_name(self, index: str, name: str, owner: str, what: str | Callable[[], str]) -> None:
+        """Reserve ``name`` for ``owner``; ConflictError if another has it
+        (``what`` names the kind in that error; a callable is called only then)."""
         key = f"name/{index}/{name}"
         try:
             self.store.put(key, owner, previous_version=MUST_NOT_EXIST)
         except ConflictError:
-            raise ConflictError(f"{what} {name!r} already exists") from None
+            kind = what if isinstance(what, str) else what()
+            raise ConflictError(f"{kind} {name!r} already exists") from None
 
     def release_name(self, index: str, name: str) -> None:
-        with contextlib.suppress(NotFoundError):
+        try:  # not contextlib.suppress: a context manager costs more than the delete
             self.store.delete(f"name/{index}/{name}")
+        except NotFoundError:
+            return
 
     def lookup_name(self, index: str, name: str) -> str | None:
         try:
@@ -122,8 +126,10 @@ class Records:
 
     def delete(self, key: str) -> None:
         self._networks.pop(key, None)
-        with contextlib.suppress(NotFoundError):
+        try:
             self.store.delete(key)
+        except NotFoundError:
+            return
 
     def network(self, nid: str) -> Record:
         """Treat as read-only: decoded once per stored version and shared

@@ -165,25 +165,60 @@ class ServiceRecords:
     def add(self, nid: str, network_name: str, record: ServiceRecord) -> None:
         """Add (or replace) an endpoint's records. O(1 + names)."""
         with self._lock:
-            net = self._networks.setdefault(nid, _NetworkRecords(network_name))
-            self._remove_locked(net, record.endpoint)
-            net.by_endpoint[record.endpoint] = record
-            for name in record.names():
-                net.by_name.setdefault(name, {})[record.endpoint] = record
-            for address in (record.ipv4, record.ipv6):
-                if address:
-                    net.by_address.setdefault(address, {})[record.endpoint] = record.container.lower()
+            self._add_locked(nid, network_name, record)
+
+    def _add_locked(self, nid: str, network_name: str, record: ServiceRecord) -> None:
+        eid = record.endpoint
+        net = self._networks.get(nid)
+        if net is None:
+            net = self._networks[nid] = _NetworkRecords(network_name)
+        elif eid in net.by_endpoint:
+            self._remove_locked(net, eid)
+        net.by_endpoint[eid] = record
+        for name in record.names():
+            holders = net.by_name.get(name)
+            if holders is None:
+                net.by_name[name] = {eid: record}
+            else:
+                holders[eid] = record
+        owner = record.container.lower()
+        for address in (record.ipv4, record.ipv6):
+            if address:
+                owners = net.by_address.get(address)
+                if owners is None:
+                    net.by_address[address] = {eid: owner}
+                else:
+                    owners[eid] = owner
 
     def remove(self, nid: str, eid: str) -> ServiceRecord | None:
         """Remove an endpoint's records; the record removed, or None. O(1 + names)."""
         with self._lock:
-            net = self._networks.get(nid)
-            if net is None:
-                return None
-            record = self._remove_locked(net, eid)
-            if not net.by_endpoint:
-                del self._networks[nid]
-            return record
+            return self._remove_from_network(nid, eid)
+
+    def _remove_from_network(self, nid: str, eid: str) -> ServiceRecord | None:
+        net = self._networks.get(nid)
+        if net is None:
+            return None
+        record = self._remove_locked(net, eid)
+        if not net.by_endpoint:
+            del self._networks[nid]
+        return record
+
+    def add_joined(self, sid: str, nid: str, network_name: str, record: ServiceRecord) -> None:
+        """:meth:`add` and :meth:`attach`: a join's records and its sandbox's network."""
+        with self._lock:
+            self._add_locked(nid, network_name, record)
+            joined = self._sandboxes.setdefault(sid, [])
+            if nid not in joined:
+                joined.append(nid)
+
+    def remove_joined(self, sid: str, nid: str, eid: str) -> ServiceRecord | None:
+        """:meth:`detach` and :meth:`remove` under one lock: a leave's. The record removed, or None."""
+        with self._lock:
+            joined = self._sandboxes.get(sid)
+            if joined is not None and nid in joined:
+                joined.remove(nid)
+            return self._remove_from_network(nid, eid)
 
     @staticmethod
     def _remove_locked(net: _NetworkRecords, eid: str) -> ServiceRecord | None:
@@ -321,10 +356,8 @@ def joined(
         ipv6=_plain(endpoint["address_ipv6"]),
         endpoint_name=endpoint["name"] if endpoint["name"] != sandbox["container"] else None,
     )
-    services.add(nid, network["name"], record)
-    undo.push("remove service records", lambda: services.remove(nid, record.endpoint))
-    services.attach(sid, nid)
-    undo.push("detach from service records", lambda: services.detach(sid, nid))
+    services.add_joined(sid, nid, network["name"], record)
+    undo.push("remove service records", lambda: services.remove_joined(sid, nid, record.endpoint))
     ns = sandbox["namespace"]
     if sandbox["own_namespace"] and sid not in services.resolvers:
         ctrl.kernel.add_dns_server(ns, RESOLVER_ADDRESS, services.lookup_for(sid))
@@ -337,8 +370,7 @@ def joined(
 def left(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
     """After a leave: the endpoint's records go (the resolver stays until the
     sandbox goes, as Docker's does)."""
-    ctrl.services.detach(sid, nid)
-    record = ctrl.services.remove(nid, eid)
+    record = ctrl.services.remove_joined(sid, nid, eid)
     if record is not None and ctrl.records.network(nid).get("scope") == "global":
         _publish(ctrl, EventType.DELETE, nid, record)
 

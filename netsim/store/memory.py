@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sortedcontainers import SortedDict  # type: ignore[import-untyped]
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from netsim.errors import ConflictError, InvalidParameterError, NotFoundError
 from netsim.store.base import MUST_NOT_EXIST, KVPair, canonical_json, check_key, check_prefix, decode_object
@@ -36,10 +36,12 @@ class RecordPair(KVPair):
     record: dict[str, Any]
 
     def __init__(self, key: str, record: dict[str, Any], version: int) -> None:
-        # Frozen dataclass: set fields the way its own __init__ does.
-        object.__setattr__(self, "key", key)
-        object.__setattr__(self, "record", record)
-        object.__setattr__(self, "version", version)
+        # Frozen dataclass: fill the instance dict directly (what object.__setattr__
+        # does, at half the cost: one is made per record write).
+        fields = self.__dict__
+        fields["key"] = key
+        fields["record"] = record
+        fields["version"] = version
 
     @property
     def value(self) -> str:
@@ -60,11 +62,26 @@ class RecordPair(KVPair):
         return hash((self.key, self.value, self.version))
 
 
+def _pair(key: str, value: str, version: int, _new: Any = object.__new__) -> KVPair:
+    """``KVPair(key, value, version)`` at half the cost of the frozen dataclass's
+    own ``__init__`` (one is made per name claim)."""
+    pair: KVPair = _new(KVPair)
+    fields = pair.__dict__
+    fields["key"] = key
+    fields["value"] = value
+    fields["version"] = version
+    return pair
+
+
 class MemoryStore:
     """A thread-safe in-memory :class:`KVStore` ordered by key.
 
-    Complexity: get/exists O(1) average, put/delete O(log n), ``list(prefix)``
-    O(log n + k) for k matching keys (a sorted key range, not a scan).
+    Complexity: get/exists/put/delete O(1) average, ``list(prefix)``
+    O(log n + k) for k matching keys (a sorted key range, not a scan), plus
+    O(c log n) once for the c keys created or deleted since the last listing:
+    the sorted key index is brought up to date lazily, so a key made and
+    removed between two listings (an endpoint's, over its lifecycle) never
+    touches it.
 
     >>> store = MemoryStore()
     >>> store.put("network/a", '{"name": "front"}')
@@ -81,7 +98,12 @@ class MemoryStore:
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
-        self._data: SortedDict = SortedDict()
+        self._data: dict[str, KVPair] = {}
+        # Sorted keys as of the last listing, and the changes since: keys
+        # created (in _data, not in _sorted) and deleted (in _sorted, not in _data).
+        self._sorted = SortedList()
+        self._created: set[str] = set()
+        self._deleted: set[str] = set()
         self._lock = threading.Lock()
         # Running watches; writes test this list's truth only, so an unwatched
         # store pays one attribute load per write.
@@ -120,7 +142,9 @@ class MemoryStore:
         with self._lock:
             self._check_version(key, previous_version)
             self._revision += 1
-            pair = self._data[key] = KVPair(key, value, self._revision)
+            if key not in self._data:
+                self._key_created(key)
+            pair = self._data[key] = _pair(key, value, self._revision)
             if self._watches:
                 self._notify(pair)
             return self._revision
@@ -139,6 +163,8 @@ class MemoryStore:
         with self._lock:
             self._check_version(key, previous_version)
             self._revision += 1
+            if key not in self._data:
+                self._key_created(key)
             pair = self._data[key] = RecordPair(key, record, self._revision)
             if self._watches:
                 self._notify(pair)
@@ -171,6 +197,10 @@ class MemoryStore:
                 raise NotFoundError(f"store key {key!r} does not exist")
             self._check_version(key, previous_version)
             pair = self._data.pop(key)
+            if key in self._created:
+                self._created.discard(key)
+            else:
+                self._deleted.add(key)
             if self._watches:
                 self._notify(pair, deleted=True)
 
@@ -180,8 +210,22 @@ class MemoryStore:
         with self._lock:
             return [self._data[k] for k in self._keys_with_prefix(prefix)]
 
+    def _key_created(self, key: str) -> None:
+        if key in self._deleted:
+            self._deleted.discard(key)  # still in the index
+        else:
+            self._created.add(key)
+
     def _keys_with_prefix(self, prefix: str) -> Iterator[str]:
-        for key in self._data.irange(minimum=prefix):
+        """With the lock held."""
+        if self._deleted:
+            for key in self._deleted:
+                self._sorted.remove(key)
+            self._deleted.clear()
+        if self._created:
+            self._sorted.update(self._created)
+            self._created.clear()
+        for key in self._sorted.irange(minimum=prefix):
             if not key.startswith(prefix):
                 break
             yield key
@@ -230,3 +274,6 @@ class MemoryStore:
         for key, pair in self._data.items():
             assert pair.key == key, (key, pair)
             assert 1 <= pair.version <= self._revision, (pair, self._revision)
+        assert not self._created & self._deleted
+        assert set(self._sorted) | self._created == set(self._data) | self._deleted
+        assert len(self._sorted) == len(set(self._sorted)), "no key twice in the index"

@@ -16,6 +16,7 @@ from netsim.errors import kernel_error
 from netsim.kernel.base import Kernel
 from netsim.kernel.fake.bridgeports import BridgePorts
 from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeWorld
+from netsim.naming import MAX_IFNAME
 from netsim.naming import check_ifname as _check_ifname
 
 #: Linux drops a device's IPv6 state below this MTU (IPV6_MIN_MTU)
@@ -33,8 +34,12 @@ _valid_ifname = functools.lru_cache(maxsize=4096)(_check_ifname)
 def check_ifname(name: str) -> None:
     """:func:`netsim.naming.check_ifname`, memoized for strings: a host names
     the same devices over and over, and a refused name raises every time
-    (lru_cache keeps no exceptions)."""
+    (lru_cache keeps no exceptions). A short ASCII letters-and-digits name
+    (``veth0a1b2c3d4e5``, ``eth0``: every endpoint's) is valid without either:
+    fresh names would only churn the memo."""
     if name.__class__ is str:
+        if len(name) <= MAX_IFNAME and name.isalnum() and name.isascii():
+            return
         _valid_ifname(name)
     else:
         _check_ifname(name)
