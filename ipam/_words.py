@@ -1,4 +1,4 @@
-"""Storage of one bitmap level: 64-bit words in an array, or a dict of the non-zero ones.
+"""Storage of one bitmap level: 64-bit words in a list or an array, or a dict of the non-zero ones.
 
 Shared by ``ipam.bitmap``; imports nothing of netsim.
 """
@@ -12,7 +12,9 @@ from typing import TypeAlias
 SHIFT = 6
 LOW_BITS = 63
 FULL = (1 << 64) - 1
-# A level with at most this many words is an array from the start (8 KiB).
+# A level with at most this many words is a list from the start: a list index is
+# the cheapest word read and write CPython has (specialized bytecodes; an array
+# converts every word to and from a new int), at up to ~48 bytes a word (48 KiB).
 ALWAYS_DENSE_WORDS = 1024
 # A level larger than this (32 MiB as an array) stays a dict forever.
 MAX_DENSE_WORDS = 1 << 22
@@ -38,19 +40,23 @@ class SparseWords(dict[int, int]):
         return 0
 
 
-Level: TypeAlias = "array[int] | SparseWords"
+Level: TypeAlias = "list[int] | array[int] | SparseWords"
+
+#: ``BIT[i] == 1 << i``: a tuple index hands out an existing int where a shift makes one.
+BIT = tuple(1 << position for position in range(64))
 
 
 def new_level(words: int) -> Level:
-    """An empty level of ``words`` words: an array if small, else a dict. O(words) / O(1)."""
+    """An empty level of ``words`` words: a list if small, else a dict. O(words) / O(1)."""
     if words <= ALWAYS_DENSE_WORDS:
-        return array("Q", bytes(8 * words))
+        return [0] * words
     promote_at = words // DICT_TO_ARRAY_RATIO if words <= MAX_DENSE_WORDS else words + 1
     return SparseWords(promote_at)
 
 
 def dense_copy(level: Level, words: int) -> array[int]:
-    """The level as an array of ``words`` words. O(words)."""
+    """The level as an array of ``words`` words (8 bytes each: promoted levels are
+    large). O(words)."""
     dense = array("Q", bytes(8 * words))
     for index, word in nonzero_items(level):
         dense[index] = word
@@ -111,6 +117,9 @@ def check_levels(levels: list[Level], sizes: list[int], bits: int) -> int:
         if isinstance(level, array):
             if level.typecode != "Q" or len(level) != words:
                 fail(f"level {k} array shape")
+        elif isinstance(level, list):
+            if len(level) != words or words > ALWAYS_DENSE_WORDS or any(not 0 <= word <= FULL for word in level):
+                fail(f"level {k} list shape or a word out of range")
         elif any(not word for word in level.values()) or any(not 0 <= i < words for i in level):
             fail(f"level {k} dict holds a zero word or an index out of range")
         padding = paddings[k]

@@ -9,11 +9,12 @@ position until a summary word shows a clear bit, then descends taking the
 lowest clear bit at each level: at most ``2 * levels`` word reads, where
 ``levels = ceil(log64(bits))`` (4 for 2^24, 11 for 2^64, 22 for 2^128).
 
-Storage per level is chosen by density. Small levels are an ``array('Q')``
-(8 bytes per 64 ordinals, about one bit per ordinal). Large levels start as a
-dict holding only non-zero words, so a fresh IPv6 /64 costs a few hundred
-bytes and memory grows with what is allocated; a dict level is converted to
-an array once it holds enough words that the array would be smaller.
+Storage per level is chosen by density. Small levels (up to 1024 words, a
+/16) are a list of ints: the fastest word access, at most ~48 KiB. Large
+levels start as a dict holding only non-zero words, so a fresh IPv6 /64 costs
+a few hundred bytes and memory grows with what is allocated; a dict level is
+converted to an ``array('Q')`` (8 bytes per 64 ordinals, about one bit per
+ordinal) once it holds enough words that the array would be smaller.
 
 Padding: ordinals past ``bits`` in the last leaf word, and summary bits for
 words past the end of the level below, are kept *set*, so every search sees
@@ -32,6 +33,7 @@ from collections.abc import Iterator
 
 from ipam._bitmap_codec import decode, encode
 from ipam._words import (
+    BIT,
     FULL,
     LOW_BITS,
     SHIFT,
@@ -63,7 +65,18 @@ class Bitmap:
     (4, 6, True)
     """
 
-    __slots__ = ("_bits", "_count", "_cursor", "_levels", "_low", "_sizes")
+    __slots__ = (
+        "_bits",
+        "_count",
+        "_cursor",
+        "_leaf",
+        "_levels",
+        "_low",
+        "_run_next",
+        "_run_start",
+        "_run_stop",
+        "_sizes",
+    )
 
     def __init__(self, bits: int) -> None:
         """O(levels) time and memory (dict levels start empty).
@@ -76,9 +89,22 @@ class Bitmap:
         self._bits = bits
         self._sizes = level_sizes(bits)
         self._levels: list[Level] = [new_level(words) for words in self._sizes]
+        # The leaf level again, saving an index on every hot path (kept in step by _promote).
+        self._leaf = self._levels[0]
         self._count = 0
         self._cursor = 0
         self._low = 0
+        # The run, for sequential allocation: ``[_run_start, _run_stop)`` are clear
+        # ordinals of one leaf word, everything below them is set, and both hints
+        # point at ``_run_start``, so both kinds of ``set_any`` hand them out in
+        # order. ``[_run_start, _run_next)`` are taken already but *pending*: not
+        # yet in the leaf word, the count or the hints, so each take is one
+        # attribute update. ``_flush`` writes them; every other operation reads
+        # state only after a flush (or checks the pending range itself).
+        # ``_run_stop = 0`` disarms the run (only with nothing pending).
+        self._run_start = 0
+        self._run_next = 0
+        self._run_stop = 0
         self._set_padding()
 
     def _set_padding(self) -> None:
@@ -103,7 +129,7 @@ class Bitmap:
         >>> Bitmap(8).count_set()
         0
         """
-        return self._count
+        return self._count + self._run_next - self._run_start
 
     def count_unset(self) -> int:
         """How many ordinals are free. O(1).
@@ -111,7 +137,7 @@ class Bitmap:
         >>> Bitmap(8).count_unset()
         8
         """
-        return self._bits - self._count
+        return self._bits - self.count_set()
 
     def _check_ordinal(self, ordinal: int) -> None:
         if type(ordinal) is not int or not 0 <= ordinal < self._bits:
@@ -125,7 +151,9 @@ class Bitmap:
         """
         if type(ordinal) is not int or not 0 <= ordinal < self._bits:
             self._check_ordinal(ordinal)
-        return bool(self._levels[0][ordinal >> SHIFT] >> (ordinal & LOW_BITS) & 1)
+        if self._run_start != self._run_next:
+            self._flush()
+        return bool(self._leaf[ordinal >> SHIFT] >> (ordinal & LOW_BITS) & 1)
 
     __contains__ = is_set
 
@@ -136,6 +164,8 @@ class Bitmap:
         >>> b = Bitmap(200); b.set(199); b.set(3); list(b)
         [3, 199]
         """
+        if self._run_start != self._run_next:
+            self._flush()
         bits = self._bits
         for index, word in nonzero_items(self._levels[0]):
             base = index << SHIFT
@@ -156,6 +186,8 @@ class Bitmap:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
+        if self._run_start != self._run_next:
+            self._flush()
         return f"Bitmap(bits={self._bits}, set={self._count}, cursor={self._cursor})"
 
     # -- updates ---------------------------------------------------------
@@ -168,14 +200,20 @@ class Bitmap:
         """
         if type(ordinal) is not int or not 0 <= ordinal < self._bits:
             self._check_ordinal(ordinal)
-        leaf = self._levels[0]
+        leaf = self._leaf
         index = ordinal >> SHIFT
-        word = leaf[index]
-        bit = 1 << (ordinal & LOW_BITS)
-        if word & bit:
+        old = leaf[index]
+        bit = BIT[ordinal & LOW_BITS]
+        if old & bit:
             raise ConflictError(f"ordinal {ordinal} is already set")
-        old = word
-        word |= bit
+        if self._run_start <= ordinal < self._run_stop:
+            # Inside the run (taken but pending, or next to be taken): write what
+            # is pending, disarm, and set as usual.
+            self._flush()
+            self._run_stop = 0
+            self.set(ordinal)
+            return
+        word = old | bit
         leaf[index] = word
         if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
             self._grew(index, word)
@@ -185,7 +223,7 @@ class Bitmap:
 
     def _store_set(self, index: int, word: int, old: int) -> None:
         """Write a leaf word that gained bits (``old`` is what it held). The caller keeps the count."""
-        leaf = self._levels[0]
+        leaf = self._leaf
         leaf[index] = word
         if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
             self._grew(index, word)
@@ -214,6 +252,7 @@ class Bitmap:
     def _promote(self, k: int) -> None:
         """Turn dict level ``k`` into an array once the array is the smaller."""
         self._levels[k] = dense_copy(self._levels[k], self._sizes[k])
+        self._leaf = self._levels[0]
 
     def unset(self, ordinal: int) -> None:
         """Clear ``ordinal``; clearing a clear ordinal is a no-op. O(1), O(levels) when a full word opens.
@@ -223,27 +262,18 @@ class Bitmap:
         """
         if type(ordinal) is not int or not 0 <= ordinal < self._bits:
             self._check_ordinal(ordinal)
-        levels = self._levels
-        leaf = levels[0]
+        leaf = self._leaf
         index = ordinal >> SHIFT
         word = leaf[index]
-        bit = 1 << (ordinal & LOW_BITS)
+        bit = BIT[ordinal & LOW_BITS]
         if not word & bit:
+            if self._run_start <= ordinal < self._run_next:
+                # A pending take of the run: write it, then clear it.
+                self._flush()
+                self.unset(ordinal)
             return
         if word == FULL:
-            child = index
-            for k in range(1, len(levels)):
-                level = levels[k]
-                parent = child >> SHIFT
-                old = level[parent]
-                new = old & ~(1 << (child & LOW_BITS))
-                if new or type(level) is not SparseWords:
-                    level[parent] = new
-                else:
-                    del level[parent]
-                if old != FULL:
-                    break
-                child = parent
+            self._opened(index)
         word ^= bit
         if word or type(leaf) is not SparseWords:
             leaf[index] = word
@@ -251,7 +281,41 @@ class Bitmap:
             del leaf[index]
         self._count -= 1
         if ordinal < self._low:
+            # First-fit now starts below the run: disarm it (pending takes written first).
+            if self._run_start != self._run_next:
+                self._flush()
             self._low = ordinal
+            self._run_stop = 0
+
+    def _flush(self) -> None:
+        """Write the run's pending takes into their leaf word, the count and the
+        hints. The run stays armed. O(1), O(levels) when the word fills."""
+        start = self._run_start
+        taken = self._run_next - start
+        leaf = self._leaf
+        index = start >> SHIFT
+        word = leaf[index] | (((1 << taken) - 1) << (start & LOW_BITS))
+        leaf[index] = word
+        if word == FULL:
+            self._grew(index, word)
+        self._count += taken
+        self._run_start = self._low = self._cursor = self._run_next
+
+    def _opened(self, index: int) -> None:
+        """Full leaf word ``index`` is about to lose a bit: clear its summary bits upwards."""
+        levels = self._levels
+        for k in range(1, len(levels)):
+            level = levels[k]
+            parent = index >> SHIFT
+            old = level[parent]
+            new = old & ~(1 << (index & LOW_BITS))
+            if new or type(level) is not SparseWords:
+                level[parent] = new
+            else:
+                del level[parent]
+            if old != FULL:
+                break
+            index = parent
 
     def _find_free(self, start: int) -> int:
         """Lowest clear ordinal >= ``start`` (< bits), or -1. O(levels)."""
@@ -289,19 +353,27 @@ class Bitmap:
         >>> b = Bitmap(3); [b.set_any() for _ in range(3)]
         [0, 1, 2]
         """
-        # Fast path: the free ordinal is in the leaf word where the search
+        found = self._run_next
+        if found < self._run_stop:
+            # The run (see __init__): both kinds take ``found``; written by _flush.
+            self._run_next = found + 1
+            return found
+        if found != self._run_start:
+            self._flush()
+        # Next fastest: the free ordinal is in the leaf word where the search
         # starts (the usual case: hints point at the next free ordinal).
         low = self._low
         cursor = self._cursor
         origin = cursor if serial and cursor > low else low
         if origin < self._bits:
-            leaf = self._levels[0]
+            leaf = self._leaf
             index = origin >> SHIFT
             old = leaf[index]
             word = old | ((1 << (origin & LOW_BITS)) - 1)
             if word != FULL:
                 bit = (word + 1) & ~word
-                found = (index << SHIFT) | (bit.bit_length() - 1)
+                position = bit.bit_length() - 1
+                found = (index << SHIFT) | position
                 word = old | bit
                 leaf[index] = word
                 if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
@@ -310,6 +382,12 @@ class Bitmap:
                 self._cursor = found + 1
                 if origin == low:
                     self._low = found + 1
+                    if found == self._run_next:
+                        # The second take in a row: arm the run over the clear
+                        # ordinals that follow in this word (none: an empty run).
+                        above = word >> (position + 1)
+                        self._run_stop = found + (above & -above).bit_length() if above else (index + 1) << SHIFT
+                    self._run_start = self._run_next = found + 1
                 return found
             if origin == low:
                 found = self._descend_and_take()
@@ -373,7 +451,8 @@ class Bitmap:
         search began at the first-fit hint, so nothing below ``found`` is free."""
         if lowest:
             self._low = found + 1
-        leaf = self._levels[0]
+        self._run_stop = 0
+        leaf = self._leaf
         index = found >> SHIFT
         old = leaf[index]
         word = old | (1 << (found & LOW_BITS))
@@ -390,6 +469,8 @@ class Bitmap:
         >>> b = Bitmap(100); b.set_any_in_range(10, 20), b.set_any_in_range(10, 20, serial=True)
         (10, 11)
         """
+        if self._run_start != self._run_next:
+            self._flush()
         bits = self._bits
         if type(start) is not int or type(end) is not int or not 0 <= start <= end < bits:
             raise InvalidParameterError(f"range [{start!r}, {end!r}] is not within [0, {bits})")
@@ -403,7 +484,7 @@ class Bitmap:
         if origin <= end:
             # Inline first step of _find_free: usually the answer is in this word.
             index = origin >> SHIFT
-            word = self._levels[0][index] | ((1 << (origin & LOW_BITS)) - 1)
+            word = self._leaf[index] | ((1 << (origin & LOW_BITS)) - 1)
             found = (
                 self._find_free(origin) if word == FULL else (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
             )
@@ -429,6 +510,8 @@ class Bitmap:
         >>> b = Bitmap(2**64); b.set(2**64 - 1); len(b.to_bytes()) < 64
         True
         """
+        if self._run_start != self._run_next:
+            self._flush()
         return encode(self._bits, self._cursor, self._low, nonzero_items(self._levels[0]))
 
     @classmethod
@@ -485,3 +568,13 @@ class Bitmap:
             fail("cursor or first-fit hint out of range")
         if self._find_free_from_zero_or_end() < self._low:
             fail("a free ordinal lies below the first-fit hint")
+        start, taken, stop = self._run_start, self._run_next, self._run_stop
+        if not start <= taken:
+            fail("the run's pending takes end before they start")
+        if start < stop:
+            if not self._low == self._cursor == start or taken > stop or (stop - 1) >> SHIFT != start >> SHIFT:
+                fail("the run does not start at both hints or crosses a leaf word")
+            if self._leaf[start >> SHIFT] & (((1 << (stop - start)) - 1) << (start & LOW_BITS)):
+                fail("the run holds an ordinal set in its leaf word")
+        elif start != taken:
+            fail("takes pending while the run is disarmed")

@@ -1,0 +1,168 @@
+"""The bitmap's sequential-allocation run (``Bitmap._run_*``): takes handed out
+from the run stay pending (not yet written to the leaf word) until something
+else looks, so every operation must see them as set. Checked against a set
+model with nothing that flushes between steps unless the step itself reads."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from ipam.bitmap import Bitmap
+from netsim.errors import ConflictError, NoSpaceError
+
+SIZES = [1, 2, 63, 64, 65, 130, 1000, 64**2 + 7, 2**20, 2**64]
+
+
+class RunMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bitmap = Bitmap(1)
+        self.model: set[int] = set()
+        self.cursor = 0
+        self.bits = 1
+
+    @initialize(bits=st.sampled_from(SIZES), prefill=st.integers(0, 70))
+    def start(self, bits: int, prefill: int) -> None:
+        self.bitmap = Bitmap(bits)
+        self.bits = bits
+        for ordinal in range(min(prefill, bits)):
+            self.bitmap.set(ordinal)
+            self.model.add(ordinal)
+
+    def near_the_run(self) -> st.SearchStrategy[int]:
+        """Ordinals around the run and the hints, where the pending takes are."""
+        start, stop = self.bitmap._run_start, self.bitmap._run_stop
+        taken = max(start, self.bitmap._run_next - 1)
+        return st.one_of(
+            st.integers(min(start, self.bits - 1), min(taken, self.bits - 1)),  # pending takes
+            st.integers(min(taken, self.bits - 1), min(max(stop, taken), self.bits - 1)),  # the rest of the run
+            st.integers(max(0, taken - 66), min(self.bits - 1, taken + 66)),
+        )
+
+    def expected(self, serial: bool) -> int:
+        if serial and self.cursor < self.bits:
+            for ordinal in range(self.cursor, min(self.bits, self.cursor + 5000)):
+                if ordinal not in self.model:
+                    return ordinal
+        ordinal = 0
+        while ordinal < self.bits and ordinal in self.model:
+            ordinal += 1
+        return ordinal if ordinal < self.bits else -1
+
+    @rule(serial=st.booleans(), takes=st.integers(1, 80))
+    def set_any_burst(self, serial: bool, takes: int) -> None:
+        for _ in range(takes):
+            expected = self.expected(serial)
+            if expected < 0:
+                with pytest.raises(NoSpaceError):
+                    self.bitmap.set_any(serial)
+                return
+            assert self.bitmap.set_any(serial) == expected
+            self.model.add(expected)
+            self.cursor = expected + 1
+
+    @rule(data=st.data())
+    def set_near(self, data: st.DataObject) -> None:
+        ordinal = data.draw(self.near_the_run())
+        if ordinal in self.model:
+            with pytest.raises(ConflictError):
+                self.bitmap.set(ordinal)
+        else:
+            self.bitmap.set(ordinal)
+            self.model.add(ordinal)
+
+    @rule(data=st.data())
+    def unset_near(self, data: st.DataObject) -> None:
+        ordinal = data.draw(self.near_the_run())
+        self.bitmap.unset(ordinal)
+        self.model.discard(ordinal)
+
+    @rule(data=st.data())
+    def is_set_near(self, data: st.DataObject) -> None:
+        ordinal = data.draw(self.near_the_run())
+        assert self.bitmap.is_set(ordinal) == (ordinal in self.model)
+
+    @rule(serial=st.booleans(), data=st.data())
+    def set_any_in_range_near(self, serial: bool, data: st.DataObject) -> None:
+        start = data.draw(self.near_the_run())
+        end = min(self.bits - 1, start + data.draw(st.integers(0, 100)))
+        candidates = [o for o in range(start, end + 1) if o not in self.model]
+        resumed = [o for o in candidates if o >= self.cursor] if serial and self.cursor > start else []
+        if not candidates:
+            with pytest.raises(NoSpaceError):
+                self.bitmap.set_any_in_range(start, end, serial)
+            return
+        expected = (resumed or candidates)[0]
+        assert self.bitmap.set_any_in_range(start, end, serial) == expected
+        self.model.add(expected)
+        self.cursor = expected + 1
+
+    @rule()
+    def round_trip(self) -> None:
+        copy = Bitmap.from_bytes(self.bitmap.to_bytes())
+        assert copy == self.bitmap
+        self.bitmap = copy
+
+    @invariant()
+    def consistent_without_flushing(self) -> None:
+        # _check and count_set read the pending takes without writing them.
+        self.bitmap._check()
+        assert self.bitmap.count_set() == len(self.model)
+
+
+TestRunMachine = RunMachine.TestCase
+TestRunMachine.settings = settings(
+    max_examples=80, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def test_a_fill_hands_out_runs_and_writes_them_when_read() -> None:
+    bitmap = Bitmap(200)
+    assert [bitmap.set_any() for _ in range(70)] == list(range(70))
+    assert bitmap._run_next > bitmap._run_start  # takes pending: the run is in use
+    bitmap._check()
+    assert bitmap.count_set() == 70 and bitmap.is_set(69) and not bitmap.is_set(70)
+    assert bitmap._run_next == bitmap._run_start  # the read wrote them
+    assert list(bitmap) == list(range(70))
+
+
+def test_pending_takes_conflict_and_release_like_written_ones() -> None:
+    bitmap = Bitmap(1 << 16)
+    taken = [bitmap.set_any() for _ in range(10)]
+    assert bitmap._run_next > bitmap._run_start
+    bitmap.unset(taken[7])
+    assert bitmap.count_set() == 9
+    assert bitmap.set_any() == taken[7]
+    assert bitmap.set_any(serial=True) == 10
+    assert [bitmap.set_any() for _ in range(3)] == [11, 12, 13]
+    with pytest.raises(ConflictError):
+        bitmap.set(taken[5])
+    with pytest.raises(ConflictError):
+        bitmap.set(12)
+    bitmap.set(14)  # next in the run: the run ends, first-fit moves past it
+    assert bitmap.set_any() == 15
+    bitmap._check()
+
+
+def test_a_run_that_fills_its_word_marks_the_summaries() -> None:
+    bitmap = Bitmap(64 * 64 * 2)
+    for ordinal in range(40, 64):
+        bitmap.set(ordinal)
+    assert [bitmap.set_any() for _ in range(40)] == list(range(40))
+    bitmap._check()  # pending takes would fill word 0
+    assert bitmap.count_set() == 64
+    assert bitmap.set_any() == 64
+    bitmap._check()
+    assert bitmap._levels[1][0] & 1  # word 0 is marked full
+
+
+@pytest.mark.parametrize("serial", [False, True])
+def test_a_range_allocation_inside_the_run_ends_it(serial: bool) -> None:
+    bitmap = Bitmap(1 << 16)
+    assert [bitmap.set_any() for _ in range(10)] == list(range(10))
+    assert bitmap.set_any_in_range(5, 20, serial) == 10
+    assert [bitmap.set_any(serial) for _ in range(3)] == [11, 12, 13]
+    bitmap._check()
