@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from netsim.cluster import Cluster, underlay_address
@@ -17,7 +18,8 @@ from netsim.kernel.base import Kernel
 from netsim.kernel.fake import FakeKernel
 from netsim.scenario.model import StoreChoice
 from netsim.scenario.outcomes import RETRY_SUFFIX
-from netsim.scenario.report import format_table
+from netsim.scenario.report import format_table, to_json
+from netsim.scenario.reportjson import REPORT_SCHEMA
 from netsim.scenario.runner import Backend, BuiltScenario, built, run_scenario
 from netsim.scenario.schema import load_scenario, parse_scenario
 
@@ -80,6 +82,10 @@ def test_the_shipped_scenario_needs_no_retry_for_the_joining_hosts_first_probes(
     assert result.error is None and result.leaks == [] and result.passed, "\n" + format_table([result])
     joined = [r for r in result.results if r.phase.startswith(("step 2:", "step 5:"))]
     assert joined and [r.outcome for r in joined if r.outcome.endswith(RETRY_SUFFIX)] == []
+    report = to_json([result])
+    jsonschema.validate(report, REPORT_SCHEMA)
+    rows = report["scenarios"][0]["expectations"]
+    assert {(row["phase"], row["step"]) for row in rows if row["step"] == 3} == {("step 3: remove host h2", 3)}
 
 
 BRIDGE_HOSTS: dict[str, Any] = {
