@@ -90,8 +90,15 @@ def render_text(scenario: Scenario) -> str:
     if scenario.multi_host:
         overlays = [n.name for n in scenario.networks if n.is_global]
         carried = f"; VXLAN udp/4789 carries {', '.join(overlays)}" if overlays else ""
-        lines.append(f"└── {UNDERLAY_LABEL}: " + ", ".join(scenario.hosts) + carried)
+        lines.append(f"└── {UNDERLAY_LABEL}: " + ", ".join(scenario.hosts) + carried + _membership(scenario))
     return "\n".join(lines)
+
+
+def _membership(scenario: Scenario) -> str:
+    """``; steps: h3 joins, h2 leaves``: the hosts ``add_host``/``remove_host`` steps change."""
+    verbs = {"add_host": "joins", "remove_host": "leaves"}
+    changes = [f"{step.host} {verbs[step.action]}" for step in scenario.steps if step.action in verbs]
+    return f"; steps: {', '.join(changes)}" if changes else ""
 
 
 def _dot_quote(text: str) -> str:

@@ -237,3 +237,10 @@ def test_a_plugin_reached_by_socket_does_not_keep_a_host() -> None:
     plugins = [{"name": "weave", "socket": "unix:///run/weave.sock"}]
     loaded = parse_scenario(with_steps({"remove_host": "h3"}, plugins=plugins))
     assert loaded.steps[-1].host == "h3"
+
+
+def test_show_names_the_hosts_steps_add_and_remove() -> None:
+    from netsim.scenario.render import render
+
+    text = render(parse_scenario(copy.deepcopy(BASE)), "text")
+    assert text.splitlines()[-1].endswith("; steps: h3 joins, h2 leaves")
