@@ -84,6 +84,9 @@ def check_host_names(scenario: Scenario, fail: Fail) -> None:
             if host == UNDERLAY_NAME:
                 fail(f"hosts[{i}]", f"{host!r} is reserved for the cluster's underlay namespace")
     seen = {host: "hosts" for host in scenario.hosts}
+    # a host's namespaces are <host>, <host>-out, <host>-ov-<net>, ...: a host named
+    # <other>-<anything> clashes with <other>'s; each name's "-" prefixes, kept once (linear)
+    prefixes = {head: host for host in scenario.hosts for head in _dash_prefixes(host)}
     for i, step in enumerate(scenario.steps):
         if step.action != "add_host":
             continue
@@ -92,11 +95,20 @@ def check_host_names(scenario: Scenario, fail: Fail) -> None:
             fail(path, f"{name!r} is reserved for the cluster's underlay namespace")
         if name in seen:
             fail(path, f"duplicate host {name!r} (already in {seen[name]}); names are not reused")
-        for other in seen:
-            # a host's namespaces are <host>, <host>-out, <host>-ov-<net>, ...: one name a prefix of another clashes
-            if name.startswith(other + "-") or other.startswith(name + "-"):
-                fail(path, f"host {name!r} would clash with the namespaces of host {other!r} ({other}-out, ...)")
+        other = next((head for head in _dash_prefixes(name) if head in seen), None) or prefixes.get(name)
+        if other is not None:
+            fail(
+                path,
+                f"host {name!r} would clash with the namespaces of host {other!r} "
+                "(a host's are NAME, NAME-out, NAME-ov-..., NAME-c-...)",
+            )
         seen[name] = f"steps[{i}]"
+        prefixes.update((head, name) for head in _dash_prefixes(name))
+
+
+def _dash_prefixes(name: str) -> list[str]:
+    """``a-b-c`` → ``["a", "a-b"]``: the names whose namespaces ``name``'s would fall among."""
+    return [name[:i] for i, char in enumerate(name) if char == "-" and i > 0]
 
 
 def check_host_step(scenario: Scenario, state: _State, step: Step, where: str, fail: Fail) -> None:

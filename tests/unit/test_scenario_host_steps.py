@@ -102,6 +102,11 @@ def test_a_host_that_left_may_be_named_by_probes_of_its_removed_containers() -> 
         ),
         (with_steps(hosts=["h1", "underlay"]), "hosts[1]", "'underlay' is reserved for the cluster's underlay"),
         (with_steps({"add_host": "h1-out"}), "steps[3].add_host", "would clash with the namespaces of host 'h1'"),
+        (
+            with_steps({"add_host": "a"}, hosts=["h1", "a-b-c"], containers=[], networks=[], steps=[]),
+            "steps[0].add_host",
+            "host 'a' would clash with the namespaces of host 'a-b-c'",
+        ),
         (with_steps({"remove_host": "h9"}), "steps[3].remove_host", "unknown host 'h9'"),
         (with_steps({"remove_host": "h2"}), "steps[3].remove_host", "host 'h2' left the cluster in steps[2]"),
         (with_steps({"remove_host": "h1"}), "steps[3].remove_host", "host 'h1' is the cluster's first host"),
