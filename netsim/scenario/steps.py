@@ -117,6 +117,8 @@ def refuse_shared_local_store(scenario: Scenario, stores: StoreChoice | None) ->
 def add_host(world: BuiltScenario, name: str) -> None:
     """A node joins: a new controller in the cluster; the outside beyond it listens as the file says."""
     ctrl = _membership(world, "add_host")(name)
+    if ctrl is None:  # ProcessCluster's hosts answer over pipes: there is no controller here to drive
+        raise InvalidParameterError(f"add_host: host {name!r} joined in another process; a scenario cannot use it")
     world.controllers[name] = ctrl
     world.outside.start_host(world.scenario, name, ctrl.host.outside_namespace)
 
