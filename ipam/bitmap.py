@@ -382,12 +382,12 @@ class Bitmap:
                 self._cursor = found + 1
                 if origin == low:
                     self._low = found + 1
-                    if found == self._run_next:
-                        # The second take in a row: arm the run over the clear
-                        # ordinals that follow in this word (none: an empty run).
+                    if found == cursor:
+                        # Right after the previous take: sequential use. Arm the run
+                        # over the clear ordinals that follow in this word (maybe none).
                         above = word >> (position + 1)
                         self._run_stop = found + (above & -above).bit_length() if above else (index + 1) << SHIFT
-                    self._run_start = self._run_next = found + 1
+                        self._run_start = self._run_next = found + 1
                 return found
             if origin == low:
                 found = self._descend_and_take()

@@ -207,8 +207,11 @@ class DefaultIpam(Ipam):
         lock = self._lock
         lock.acquire()
         try:
-            handle = self._handles.get(pool_id) if type(pool_id) is str else None
-            if handle is None:
+            try:
+                handle: _Handle | None = self._handles[pool_id]
+            except (KeyError, TypeError):  # unknown, or not even hashable
+                handle = None
+            if handle is None:  # outside the except block: no KeyError chained to its error
                 handle = self._handle(pool_id)
             pool = handle.pool
             if preferred is not None:
@@ -239,8 +242,11 @@ class DefaultIpam(Ipam):
         lock = self._lock
         lock.acquire()
         try:
-            handle = self._handles.get(pool_id) if type(pool_id) is str else None
-            if handle is None:
+            try:
+                handle: _Handle | None = self._handles[pool_id]
+            except (KeyError, TypeError):  # unknown, or not even hashable
+                handle = None
+            if handle is None:  # outside the except block: no KeyError chained to its error
                 handle = self._handle(pool_id)
             pool = handle.pool
             # ``_ip`` is the integer inside an exact IPv4Address/IPv6Address (checked
