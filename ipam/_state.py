@@ -53,7 +53,7 @@ class _Pool:
 class _Handle:
     """What a pool ID designates: a pool and the ordinal range it allocates from."""
 
-    __slots__ = ("bitmap", "end", "pool", "recent", "start", "sub_pool", "whole")
+    __slots__ = ("address_type", "base", "bitmap", "end", "pool", "recent", "start", "sub_pool", "whole")
 
     def __init__(self, pool: _Pool, sub_pool: IPNetwork | None) -> None:
         self.pool = pool
@@ -61,6 +61,8 @@ class _Handle:
         # The pool's, one attribute away for the address hot path.
         self.bitmap = pool.bitmap
         self.recent = pool.interfaces.recent
+        self.base = pool.base
+        self.address_type = pool.address_type
         if sub_pool is None:
             self.start, self.end = 0, pool.network.num_addresses - 1
         else:

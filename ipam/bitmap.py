@@ -69,6 +69,7 @@ class Bitmap:
         "_bits",
         "_count",
         "_cursor",
+        "_downward",
         "_leaf",
         "_levels",
         "_low",
@@ -76,6 +77,7 @@ class Bitmap:
         "_run_start",
         "_run_stop",
         "_sizes",
+        "_summaries",
     )
 
     def __init__(self, bits: int) -> None:
@@ -89,8 +91,10 @@ class Bitmap:
         self._bits = bits
         self._sizes = level_sizes(bits)
         self._levels: list[Level] = [new_level(words) for words in self._sizes]
-        # The leaf level again, saving an index on every hot path (kept in step by _promote).
-        self._leaf = self._levels[0]
+        self._leaf: Level
+        self._summaries: tuple[Level, ...]
+        self._downward: tuple[Level, ...]
+        self._views()
         self._count = 0
         self._cursor = 0
         self._low = 0
@@ -106,6 +110,15 @@ class Bitmap:
         self._run_next = 0
         self._run_stop = 0
         self._set_padding()
+
+    def _views(self) -> None:
+        """The levels as the hot paths walk them, so that they index no list of
+        levels and count no level numbers (rebuilt when a level is replaced):
+        the leaf; the summaries bottom-up; all but the top, top-down."""
+        levels = self._levels
+        self._leaf = levels[0]
+        self._summaries = tuple(levels[1:])
+        self._downward = tuple(reversed(levels[:-1]))
 
     def _set_padding(self) -> None:
         for level, masks in zip(self._levels, padding_masks(self._bits, self._sizes), strict=True):
@@ -231,28 +244,31 @@ class Bitmap:
     def _grew(self, index: int, word: int) -> None:
         """After leaf word ``index`` became ``word``: convert a dict level that got
         dense enough, and mark the word full in the summaries if it filled."""
-        levels = self._levels
-        leaf = levels[0]
+        leaf = self._leaf
         if type(leaf) is SparseWords and len(leaf) > leaf.promote_at:
-            self._promote(0)
-        if word != FULL:
-            return
-        for k in range(1, len(levels)):
-            level = levels[k]
+            self._promote(leaf)
+        if word == FULL:
+            self._mark_full(index)
+
+    def _mark_full(self, index: int) -> None:
+        """Leaf word ``index`` filled: set its summary bit, and upwards while words fill."""
+        for level in self._summaries:
             parent = index >> SHIFT
             old = level[parent]
-            word = old | (1 << (index & LOW_BITS))
+            word = old | BIT[index & LOW_BITS]
             level[parent] = word
             if not old and type(level) is SparseWords and len(level) > level.promote_at:
-                self._promote(k)
+                self._promote(level)
             if word != FULL:
-                break
+                return
             index = parent
 
-    def _promote(self, k: int) -> None:
-        """Turn dict level ``k`` into an array once the array is the smaller."""
-        self._levels[k] = dense_copy(self._levels[k], self._sizes[k])
-        self._leaf = self._levels[0]
+    def _promote(self, level: Level) -> None:
+        """Turn dict level ``level`` into an array once the array is the smaller.
+        Callers walking a view go on with the old one: levels above are unchanged."""
+        k = next(k for k, candidate in enumerate(self._levels) if candidate is level)
+        self._levels[k] = dense_copy(level, self._sizes[k])
+        self._views()
 
     def unset(self, ordinal: int) -> None:
         """Clear ``ordinal``; clearing a clear ordinal is a no-op. O(1), O(levels) when a full word opens.
@@ -303,12 +319,10 @@ class Bitmap:
 
     def _opened(self, index: int) -> None:
         """Full leaf word ``index`` is about to lose a bit: clear its summary bits upwards."""
-        levels = self._levels
-        for k in range(1, len(levels)):
-            level = levels[k]
+        for level in self._summaries:
             parent = index >> SHIFT
             old = level[parent]
-            new = old & ~(1 << (index & LOW_BITS))
+            new = old ^ BIT[index & LOW_BITS]
             if new or type(level) is not SparseWords:
                 level[parent] = new
             else:
@@ -411,17 +425,14 @@ class Bitmap:
         summary bits (no climb), then taken. -1 (nothing changed) when the map
         is full. O(levels), one call where a search, a take and a summary
         update were three."""
-        levels = self._levels
-        k = len(levels) - 1
-        index = 0
-        word = levels[k][0]
+        word = self._levels[-1][0]
         if word == FULL:
             return -1
-        while k:
+        index = 0
+        for level in self._downward:
             index = (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
-            k -= 1
-            word = levels[k][index]
-        leaf = levels[0]
+            word = level[index]
+        leaf = self._leaf
         bit = (word + 1) & ~word
         found = (index << SHIFT) | (bit.bit_length() - 1)
         old = word
@@ -429,21 +440,21 @@ class Bitmap:
         leaf[index] = word
         self._count += 1
         self._cursor = self._low = found + 1
+        if word == FULL:
+            # _mark_full inlined (this path fills a word more often than not).
+            child = index
+            for level in self._summaries:
+                parent = child >> SHIFT
+                above = level[parent]
+                word = above | BIT[child & LOW_BITS]
+                level[parent] = word
+                if not above and type(level) is SparseWords and len(level) > level.promote_at:
+                    self._promote(level)
+                if word != FULL:
+                    break
+                child = parent
         if not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at:
-            self._promote(0)
-        # _grew inlined (this path fills a word more often than not): mark full words upwards.
-        k = 1
-        top = len(levels)
-        while word == FULL and k < top:
-            level = levels[k]
-            parent = index >> SHIFT
-            above = level[parent]
-            word = above | (1 << (index & LOW_BITS))
-            level[parent] = word
-            if not above and type(level) is SparseWords and len(level) > level.promote_at:
-                self._promote(k)
-            index = parent
-            k += 1
+            self._promote(leaf)
         return found
 
     def _take(self, found: int, lowest: bool) -> int:
