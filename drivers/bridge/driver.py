@@ -20,7 +20,7 @@ from typing import Any, Literal
 from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
 from drivers.bridge.options import BridgeDriverConfig, ExtraNetworkOptions, parse_extra_options
 from drivers.bridge.ports import PortTable
-from drivers.bridge.setup import SETUP_STEPS, IsolationRules, SetupContext
+from drivers.bridge.setup import SETUP_STEPS, SetupContext
 from netsim import netlabel
 from netsim.driverapi import Driver, InterfaceInfo, IPAMData, IPInterface, JoinInfo, NetworkInfo
 from netsim.errors import ConflictError, ForbiddenError, InvalidParameterError, KernelError, NotFoundError
@@ -65,7 +65,6 @@ class BridgeDriver(Driver):
         self.host = host
         self.config = config if config is not None else BridgeDriverConfig()
         self.networks: dict[str, BridgeNetwork] = {}
-        self.isolation = IsolationRules()
         self.ports = PortTable()
         self._lock = threading.RLock()
 
@@ -112,8 +111,6 @@ class BridgeDriver(Driver):
                 kernel=self.kernel,
                 ns=self.host.namespace,
                 config=config,
-                isolation=self.isolation,
-                other_bridges=[n.config.bridge_name for n in self.networks.values()],
                 others_need_ipv6=lambda: any(
                     n.config.enable_ipv6 for n in self.networks.values() if n.config.nid != nid
                 ),

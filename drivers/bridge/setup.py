@@ -13,26 +13,15 @@ from dataclasses import dataclass, field
 
 from drivers.bridge.config import BridgeNetworkConfig
 from drivers.bridge.options import BridgeDriverConfig, ExtraNetworkOptions
-from netsim.kernel.base import Filter, Kernel, Masquerade, Rule
+from netsim.kernel.base import Filter, Isolated, Kernel, Masquerade, Rule
 from netsim.netutils import mac_from_ipv4
 from netsim.undo import Undo
 
 IPV4_FORWARD = "net.ipv4.ip_forward"
 IPV6_FORWARD = "net.ipv6.conf.all.forwarding"
-
-
-@dataclass
-class IsolationRules:
-    """The drop rules between bridge networks, shared by all networks of a driver.
-
-    A pair's rules are added by the later network but must go with either, so
-    they are kept here and removed by bridge name. O(r) per removal.
-    """
-
-    rules: list[Filter] = field(default_factory=list)
-
-    def mentioning(self, bridge: str) -> list[Filter]:
-        return [r for r in self.rules if bridge in (r.in_iface, r.out_iface)]
+#: the isolation group every bridge network of the driver joins (Docker isolates
+#: all bridge networks of a daemon from each other)
+ISOLATION_GROUP = "bridge"
 
 
 @dataclass
@@ -41,9 +30,6 @@ class SetupContext:
     #: the host namespace
     ns: str
     config: BridgeNetworkConfig
-    isolation: IsolationRules
-    #: bridges of the driver's other networks (isolated from this one)
-    other_bridges: list[str]
     #: True while another network of the driver still needs IPv6 forwarding
     others_need_ipv6: Callable[[], bool]
     #: True while the driver has another network (IPv4 forwarding stays on for it)
@@ -169,26 +155,20 @@ def setup_internal(ctx: SetupContext, undo: Undo) -> None:
         _add_rule(ctx, undo, Filter(action="drop", out_iface=br))
 
 
+def isolation_rule(bridge: str) -> Isolated:
+    """The bridge's membership of the driver's isolation group."""
+    return Isolated(iface=bridge, group=ISOLATION_GROUP)
+
+
 def setup_isolation(ctx: SetupContext, undo: Undo) -> None:
-    """Drop routed traffic between this bridge and every other bridge network, both ways."""
-    br = ctx.config.bridge_name
-    if not ctx.driver_config.enable_iptables:
-        return
-
-    def remove_mine() -> None:
-        # Also removes the rules a later network added about this bridge.
-        for rule in ctx.isolation.mentioning(br):
-            ctx.kernel.delete_rule(ctx.ns, rule)
-            ctx.isolation.rules.remove(rule)
-
-    undo.push(f"delete isolation rules of {br}", remove_mine)
-    for other in ctx.other_bridges:
-        for rule in (
-            Filter(action="drop", in_iface=br, out_iface=other),
-            Filter(action="drop", in_iface=other, out_iface=br),
-        ):
-            ctx.kernel.add_rule(ctx.ns, rule)
-            ctx.isolation.rules.append(rule)
+    """Drop routed traffic between this bridge and every other bridge network,
+    both ways: one membership of the driver's isolation group, whatever the
+    number of networks (Docker's DOCKER-ISOLATION-STAGE-1/2 pair of rules per
+    network: ``-i BR ! -o BR -j STAGE-2``, ``-o BR -j DROP``). Internal
+    networks stay out, as in Docker (``isolateNetwork`` returns early for
+    them): their own drops already stop everything routed in or out."""
+    if ctx.driver_config.enable_iptables and not ctx.config.internal:
+        _add_rule(ctx, undo, isolation_rule(ctx.config.bridge_name))
 
 
 SETUP_STEPS: tuple[Callable[[SetupContext, Undo], None], ...] = (

@@ -22,13 +22,14 @@ import abc
 import contextlib
 import errno
 import ipaddress
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from netsim.errors import kernel_error
+from netsim.errors import InvalidParameterError, kernel_error
 from netsim.kernel.dns import RESOLVE_TIMEOUT, RESOLVER_ADDRESS, DnsLookup, DnsResult
-from netsim.naming import MAX_IFNAME, new_run_id, run_prefix
+from netsim.naming import MAX_IFNAME, check_ifname, new_run_id, run_prefix
 
 __all__ = ["MAX_IFNAME"]
 
@@ -155,7 +156,46 @@ class Filter:
     layer: Literal["ip", "bridge"] = "ip"
 
 
-Rule = Masquerade | Dnat | Filter
+@dataclass(frozen=True)
+class Isolated:
+    """``iface`` is a member of isolation group ``group``: a packet routed in
+    from one member and out of a *different* member of the same group is
+    dropped (traffic in and out of the same member is ICC's business, not
+    this rule's). It is Docker's inter-network isolation
+    (``DOCKER-ISOLATION-STAGE-1``: ``-i BR ! -o BR -j STAGE-2``;
+    ``STAGE-2``: ``-o BR -j DROP``) with one rule per network instead of
+    one per pair of networks: adding or deleting a member costs the same
+    however many members the group has.
+
+    Isolation is judged in the forward path before every ip-layer
+    :class:`Filter`, wherever the membership sits in :meth:`Kernel.rules`,
+    so an accepting Filter does not let isolated traffic through (Docker
+    jumps to the isolation chain ahead of its accepts). A group exists while
+    it has members. ``group`` is 1-32 characters of ``[A-Za-z0-9_.-]``.
+    """
+
+    iface: str
+    group: str = "bridge"
+
+
+#: an isolation group's name (see :class:`Isolated`)
+ISOLATION_GROUP_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+def check_isolated(rule: Isolated) -> None:
+    """Refuse a malformed membership before anything changes (both kernels check alike):
+    InvalidParameterError for a bad group, EINVAL for a bad interface name."""
+    group = rule.group
+    if not isinstance(group, str) or not ISOLATION_GROUP_PATTERN.fullmatch(group):
+        raise InvalidParameterError(
+            f"invalid isolation group {group!r}: expected 1-32 characters of letters, digits, '_', '.', '-'"
+        )
+    if not isinstance(rule.iface, str):
+        raise kernel_error(errno.EINVAL, f"invalid interface name {rule.iface!r}")
+    check_ifname(rule.iface)
+
+
+Rule = Masquerade | Dnat | Filter | Isolated
 
 
 @dataclass(frozen=True)
@@ -448,7 +488,8 @@ class Kernel(abc.ABC):
 
     @abc.abstractmethod
     def rules(self, ns: str) -> list[Rule]:
-        """In evaluation order."""
+        """In evaluation order (:class:`Isolated` memberships are listed where
+        they were added; isolation is judged before every Filter)."""
 
     # --- listeners ------------------------------------------------------------------
     @abc.abstractmethod

@@ -28,7 +28,7 @@ from netsim.driverapi import (
     StaticRoute,
 )
 from netsim.errors import ConflictError, InvalidParameterError, NotFoundError, NotImplementedByDriverError
-from netsim.kernel.base import Filter
+from netsim.kernel.base import Isolated
 
 
 class _Collector:
@@ -342,7 +342,7 @@ class NoIsolation(Wrapped):
         super().create_network(nid, options, ninfo, v4, v6)
         kernel, ns = self.inner.kernel, self.inner.host.namespace  # type: ignore[attr-defined]
         for rule in kernel.rules(ns):
-            if isinstance(rule, Filter) and rule.layer == "ip" and rule.in_iface and rule.out_iface:
+            if isinstance(rule, Isolated):
                 kernel.delete_rule(ns, rule)
 
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from drivers.bridge.setup import icc_rules
+from drivers.bridge.setup import icc_rules, isolation_rule
 from netsim import netlabel
 from netsim.controller import Controller, ControllerConfig, Endpoint, IpamConfig, Network, PoolConfig, PortBinding
 from netsim.controller.testing import ensure_default_ipam
 from netsim.errors import ConflictError, InvalidParameterError
-from netsim.kernel.base import Dnat, Filter, Kernel, Listener, Masquerade
+from netsim.kernel.base import Dnat, Filter, Isolated, Kernel, Listener, Masquerade
 from netsim.probe import probe
 
 MISS = 0.3  # seconds to wait for an answer that must not come
@@ -106,20 +106,26 @@ def test_published_port_dnat_from_outside(ctrl: Controller) -> None:
 def test_isolation_between_bridge_networks(ctrl: Controller) -> None:
     front = bridge_net(ctrl, "front", "10.10.0.0/24")
     back = bridge_net(ctrl, "back", "10.20.0.0/24")
+    side = bridge_net(ctrl, "side", "10.40.0.0/24")
     a = ctrl.connect("a", "front")
     b = ctrl.connect("b", "back")
-    ns_a = ctrl.sandbox("a").namespace
-    br_front, br_back = f"br-{front.id[:12]}", f"br-{back.id[:12]}"
-    rules = ctrl.kernel.rules(ctrl.host.namespace)
-    assert Filter(action="drop", in_iface=br_back, out_iface=br_front) in rules
-    assert Filter(action="drop", in_iface=br_front, out_iface=br_back) in rules
-    assert miss(ctrl, ns_a, ip_of(b))
+    c = ctrl.connect("c", "side")
+    ns_a, ns_c = ctrl.sandbox("a").namespace, ctrl.sandbox("c").namespace
+    bridges = [f"br-{net.id[:12]}" for net in (front, back, side)]
+    # One membership per network, not one rule per pair of networks.
+    memberships = [r for r in ctrl.kernel.rules(ctrl.host.namespace) if isinstance(r, Isolated)]
+    assert memberships == [isolation_rule(bridge) for bridge in bridges]
+    assert not [r for r in ctrl.kernel.rules(ctrl.host.namespace) if isinstance(r, Filter)]
+    assert miss(ctrl, ns_a, ip_of(b)) and miss(ctrl, ns_c, ip_of(b))
     assert reach(ctrl, ns_a, ctrl.host.outside_address)
-    # Deleting the older network removes the pair's rules, both directions.
+    # Deleting one network takes its membership only: the others stay isolated.
     ctrl.disconnect("a", "front")
     ctrl.delete_network("front")
-    assert not [r for r in ctrl.kernel.rules(ctrl.host.namespace) if isinstance(r, Filter)]
-    assert a is not None
+    memberships = [r for r in ctrl.kernel.rules(ctrl.host.namespace) if isinstance(r, Isolated)]
+    assert memberships == [isolation_rule(bridge) for bridge in bridges[1:]]
+    assert miss(ctrl, ns_c, ip_of(b))
+    assert reach(ctrl, ns_c, ctrl.host.outside_address)
+    assert a is not None and c is not None
 
 
 def test_icc_off_blocks_containers_not_the_gateway(ctrl: Controller) -> None:

@@ -12,9 +12,9 @@ import pytest
 from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
 from drivers.bridge.setup import (
     SETUP_STEPS,
-    IsolationRules,
     SetupContext,
     icc_rules,
+    isolation_rule,
     setup_device,
     setup_device_up,
     setup_forwarding,
@@ -29,7 +29,7 @@ from drivers.bridge.setup import (
 from netsim import netlabel
 from netsim.driverapi import IPAMData
 from netsim.errors import InvalidParameterError
-from netsim.kernel.base import Filter, Kernel, Masquerade
+from netsim.kernel.base import Filter, Isolated, Kernel, Masquerade
 from netsim.undo import Undo
 
 NID = "ab" * 32
@@ -57,8 +57,8 @@ def config(options: dict[str, str] | None = None, *, ipv6: bool = False, interna
     return parse_network_config(NID, opts, v4, v6 if ipv6 else [])
 
 
-def context(kernel: Kernel, ns: str, cfg: BridgeNetworkConfig, others: list[str] | None = None) -> SetupContext:
-    return SetupContext(kernel, ns, cfg, IsolationRules(), others or [], lambda: False)
+def context(kernel: Kernel, ns: str, cfg: BridgeNetworkConfig) -> SetupContext:
+    return SetupContext(kernel, ns, cfg, lambda: False)
 
 
 def run_and_undo(kernel: Kernel, ctx: SetupContext, steps: list[Callable[[SetupContext, Undo], None]]) -> Undo:
@@ -129,24 +129,29 @@ def test_rule_steps(
     assert kernel.rules(host_ns) == []
 
 
-def test_setup_isolation_both_directions(kernel: Kernel, host_ns: str) -> None:
-    kernel.add_bridge(host_ns, "br-other")
-    ctx = context(kernel, host_ns, config(), others=["br-other"])
+def test_setup_isolation_is_one_membership_whatever_the_other_networks(kernel: Kernel, host_ns: str) -> None:
+    other = isolation_rule("br-other")
+    kernel.add_rule(host_ns, other)  # another network of the driver, set up earlier
+    ctx = context(kernel, host_ns, config())
     undo = run_and_undo(kernel, ctx, [setup_device, setup_isolation])
-    assert kernel.rules(host_ns) == [
-        Filter(action="drop", in_iface=BRIDGE, out_iface="br-other"),
-        Filter(action="drop", in_iface="br-other", out_iface=BRIDGE),
-    ]
-    assert ctx.isolation.mentioning("br-other") == kernel.rules(host_ns)
+    assert kernel.rules(host_ns) == [other, Isolated(iface=BRIDGE, group="bridge")]
     undo.run()
-    assert kernel.rules(host_ns) == [] and ctx.isolation.rules == []
+    assert kernel.rules(host_ns) == [other]  # the other network keeps its isolation
+
+
+def test_internal_networks_stay_out_of_the_isolation_group(kernel: Kernel, host_ns: str) -> None:
+    """Docker's isolateNetwork returns early for internal networks: their own drops suffice."""
+    ctx = context(kernel, host_ns, config(internal=True))
+    undo = run_and_undo(kernel, ctx, [setup_device, setup_isolation])
+    assert kernel.rules(host_ns) == []
+    undo.run()
 
 
 def test_all_steps_then_undo_leave_nothing(kernel: Kernel, host_ns: str) -> None:
     before = kernel.snapshot()
     cfg = config({netlabel.BRIDGE_ENABLE_ICC: "false", netlabel.DRIVER_MTU: "1450"}, ipv6=True)
     undo = run_and_undo(kernel, context(kernel, host_ns, cfg), list(SETUP_STEPS))
-    assert len(kernel.rules(host_ns)) == 5  # three ICC rules and the masquerade of each family
+    assert len(kernel.rules(host_ns)) == 6  # three ICC rules, the masquerade of each family, the isolation
     assert undo.run() == []
     assert kernel.snapshot() == before
 

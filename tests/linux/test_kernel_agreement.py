@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from netsim.errors import NetsimError, error_kind
 from netsim.kernel import divergences
-from netsim.kernel.base import Dnat, Filter, Kernel, Masquerade
+from netsim.kernel.base import Dnat, Filter, Isolated, Kernel, Masquerade
 from netsim.kernel.dns import DnsAnswer
 from netsim.kernel.fake import FakeKernel
 from netsim.kernel.linux import LinuxKernel
@@ -61,6 +61,11 @@ RULES = (
     Filter("drop", src="10.0.0.0/24", dst="10.0.1.0/24"),
     Filter("accept", in_iface="eth0"),
     Masquerade("10.0.0.1/24"),  # invalid: host bits set
+    Isolated("br0"),
+    Isolated("eth0"),
+    Isolated("br0", group="other"),
+    Isolated("br0", group="no group"),  # invalid group name
+    Isolated("bridge-name-too-long"),  # invalid: over 15 bytes
 )
 
 # weighted: mostly namespaces and names that exist, so that sequences build up state

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netsim.kernel import make_kernel
-from netsim.kernel.base import Dnat, Filter, Kernel, Listener, Masquerade
+from netsim.kernel.base import Dnat, Filter, Isolated, Kernel, Listener, Masquerade
 from netsim.probe import probe, reachability_matrix
 from netsim.pytest_plugin import session_run_prefix
 
@@ -150,6 +150,8 @@ def dual_stack_bridge(draw: st.DrawFn) -> Builder:
 @st.composite
 def two_bridges_routed(draw: st.DrawFn) -> Builder:
     forward, filtered, tcp, udp = (draw(st.booleans()) for _ in range(4))
+    #: the bridges' isolation groups (Isolated rules): none, one apart, both in one
+    isolation = draw(st.sampled_from(((), (("br0", "bridge"),), (("br0", "bridge"), ("br1", "bridge")))))
 
     def build(kernel: Kernel) -> Plan:
         host = kernel.ns("h")
@@ -163,6 +165,8 @@ def two_bridges_routed(draw: st.DrawFn) -> Builder:
             kernel.set_sysctl(host, "net.ipv4.ip_forward", "1")
         if filtered:
             kernel.add_rule(host, Filter("drop", in_iface="br0", out_iface="br1"))
+        for bridge, group in isolation:
+            kernel.add_rule(host, Isolated(bridge, group))
         return Plan([a, b], ["10.0.0.2", "10.1.0.2", "10.1.0.1"])
 
     return build

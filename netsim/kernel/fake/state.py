@@ -105,7 +105,11 @@ class FakeNamespace:
     sysctls: dict[str, str] = field(
         default_factory=lambda: {"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}
     )
-    rules: list[Rule] = field(default_factory=list)
+    #: rules in insertion (evaluation) order, as dict keys: membership and
+    #: removal in O(1), however many networks a host has
+    rules: dict[Rule, None] = field(default_factory=dict)
+    #: isolation group -> its members (the Isolated rules of ``rules``)
+    isolation: dict[str, set[str]] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)
     #: DNS servers by address (``"127.0.0.11"``): their lookup (netsim.kernel.dns)
     dns_servers: dict[str, DnsLookup] = field(default_factory=dict)

@@ -11,7 +11,18 @@ import ipaddress
 import re
 
 from netsim.errors import InvalidParameterError, kernel_error
-from netsim.kernel.base import Dnat, FdbInfo, Filter, Listener, Masquerade, NeighbourInfo, Rule, check_forward_to
+from netsim.kernel.base import (
+    Dnat,
+    FdbInfo,
+    Filter,
+    Isolated,
+    Listener,
+    Masquerade,
+    NeighbourInfo,
+    Rule,
+    check_forward_to,
+    check_isolated,
+)
 from netsim.kernel.fake import l3sync
 from netsim.kernel.fake.common import FakeBase, check_ifname, disable_ipv6_key
 from netsim.kernel.fake.layer3 import cached_ip_address, fast_ip
@@ -60,6 +71,9 @@ def validate_rule(rule: Rule) -> None:
         if len(families) > 1:
             raise InvalidParameterError(f"rule mixes IPv4 and IPv6 addresses: {rule!r}")
         names = (rule.not_in_iface,)
+    elif isinstance(rule, Isolated):
+        check_isolated(rule)
+        return
     elif isinstance(rule, Filter):
         if rule.action not in ("drop", "accept"):
             raise InvalidParameterError(f"invalid filter action {rule.action!r}: expected drop or accept")
@@ -245,14 +259,21 @@ class TablesMixin(FakeBase):
         validate_rule(rule)
         if rule in space.rules:
             raise kernel_error(errno.EEXIST, f"rule {rule!r} exists in namespace {ns!r}")
-        space.rules.append(rule)
+        space.rules[rule] = None
+        if isinstance(rule, Isolated):
+            space.isolation.setdefault(rule.group, set()).add(rule.iface)
 
     def delete_rule(self, ns: str, rule: Rule) -> None:
         space = self._ns(ns)
         validate_rule(rule)
         if rule not in space.rules:
             raise kernel_error(errno.ENOENT, f"no rule {rule!r} in namespace {ns!r}")
-        space.rules.remove(rule)
+        del space.rules[rule]
+        if isinstance(rule, Isolated):
+            members = space.isolation[rule.group]
+            members.discard(rule.iface)
+            if not members:
+                del space.isolation[rule.group]
 
     def rules(self, ns: str) -> list[Rule]:
         return list(self._ns(ns).rules)

@@ -4,6 +4,7 @@ Layout inside each namespace (created on the first rule)::
 
     table inet netsim    prerouting (nat, dstnat)  output (nat, -100)
                          postrouting (nat, srcnat) forward (filter, 0)
+                         two sets per isolation group (nft_isolation.py)
     table bridge netsim  forward (filter, 0), one ifname set per filtered bridge
 
 The kernel here has no ``nft_meta_bridge`` (``meta ibrname``/``obrname``
@@ -22,7 +23,9 @@ are added (rules are deleted by handle). Two interchangeable backends:
   stdin, an argument list, never a shell string; ~10-20 ms per batch.
 
 Rules are remembered in insertion order with their handles, so rules() needs
-no nft call and delete_rule removes by handle.
+no nft call and delete_rule removes by handle. An ``Isolated`` membership is
+no nft rule of its own but two elements of its group's sets (one batch each
+way, whatever the group's size).
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ import ipaddress
 import json
 import os
 import subprocess
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from netsim.errors import InvalidParameterError, kernel_error
-from netsim.kernel.base import Dnat, Filter, Masquerade, Rule
+from netsim.kernel.base import Dnat, Filter, Isolated, Masquerade, Rule, check_isolated
+from netsim.kernel.linux import nft_isolation
 from netsim.kernel.linux.libnft import LibNftContext, load_libnft
 from netsim.kernel.linux.netns import namespace_path
 from netsim.naming import check_ifname
@@ -142,6 +147,8 @@ def validate_rule(rule: Rule) -> None:
         _family_of(rule.to_addr, rule.dst)
         if rule.not_in_iface is not None:
             check_ifname(rule.not_in_iface)
+    elif isinstance(rule, Isolated):
+        check_isolated(rule)
     elif isinstance(rule, Filter):
         if rule.action not in ("drop", "accept"):
             raise InvalidParameterError(f"invalid filter action {rule.action!r}: expected drop or accept")
@@ -163,7 +170,7 @@ def set_name(bridge: str) -> str:
     return "ports_" + bridge.encode().hex()
 
 
-def _placements(rule: Rule) -> list[tuple[str, str, list[dict[str, Any]]]]:
+def _placements(rule: Masquerade | Dnat | Filter) -> list[tuple[str, str, list[dict[str, Any]]]]:
     """``(family, chain, expressions)`` for each nft rule this model rule becomes."""
     if isinstance(rule, Masquerade):
         family = _family_of(rule.src) or "ip"
@@ -225,10 +232,15 @@ class NftNamespace:
     """The rules of one namespace, in insertion order, with their nft handles."""
 
     ns: str
-    installed: list[InstalledRule] = field(default_factory=list)
+    #: in insertion order, keyed by the rule: lookups and removals in O(1)
+    installed: dict[Rule, InstalledRule] = field(default_factory=dict)
     tables_ready: bool = False
     #: bridge name -> ports last written to its set
     bridge_ports: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: bridge name -> how many installed rules use its port set
+    bridge_users: Counter[str] = field(default_factory=Counter)
+    #: isolation group -> its rule's handle and members (netsim.kernel.linux.nft_isolation)
+    isolation: dict[str, nft_isolation.IsolationGroup] = field(default_factory=dict)
     backend: Backend = field(default_factory=default_backend)
     #: the libnftables context, opened with the first batch (it pins the namespace: close() first)
     context: LibNftContext | None = field(default=None, repr=False)
@@ -251,7 +263,7 @@ class NftNamespace:
             self.context = None
 
     def rules(self) -> list[Rule]:
-        return [entry.rule for entry in self.installed]
+        return list(self.installed)
 
     def flush_left_over(self) -> None:
         """Delete netsim's tables left in an adopted namespace by another process
@@ -265,6 +277,8 @@ class NftNamespace:
         self.installed.clear()
         self.tables_ready = False
         self.bridge_ports.clear()
+        self.bridge_users.clear()
+        self.isolation.clear()
 
     def _setup_commands(self) -> list[dict[str, Any]]:
         commands: list[dict[str, Any]] = [
@@ -279,8 +293,11 @@ class NftNamespace:
     def add(self, rule: Rule, ports: Mapping[str, frozenset[str]]) -> None:
         """Append ``rule``; ``ports`` maps each bridge of the namespace to its ports."""
         validate_rule(rule)
-        if rule in self.rules():
+        if rule in self.installed:
             raise kernel_error(errno.EEXIST, f"rule {rule!r} exists in namespace {self.ns!r}")
+        if isinstance(rule, Isolated):
+            self._add_member(rule)
+            return
         commands = [] if self.tables_ready else self._setup_commands()
         for bridge in sorted(_bridges_of(rule) - set(self.bridge_ports)):
             elements = sorted(ports.get(bridge, frozenset()))
@@ -295,30 +312,65 @@ class NftNamespace:
         self.tables_ready = True
         for bridge in _bridges_of(rule) - set(self.bridge_ports):
             self.bridge_ports[bridge] = ports.get(bridge, frozenset())
+        self.bridge_users.update(_bridges_of(rule))
         handles = [
             (item["add"]["rule"]["family"], item["add"]["rule"]["chain"], int(item["add"]["rule"]["handle"]))
             for item in echoed
             if "rule" in item.get("add", {})
         ]
-        self.installed.append(InstalledRule(rule, handles))
+        self.installed[rule] = InstalledRule(rule, handles)
 
     def delete(self, rule: Rule) -> None:
         validate_rule(rule)
-        matching = [entry for entry in self.installed if entry.rule == rule]
-        if not matching:
+        entry = self.installed.get(rule)
+        if entry is None:
             raise kernel_error(errno.ENOENT, f"no rule {rule!r} in namespace {self.ns!r}")
-        entry = matching[0]
+        if isinstance(rule, Isolated):
+            self._delete_member(rule)
+            return
         commands: list[dict[str, Any]] = [
             {"delete": {"rule": {"family": family, "table": TABLE, "chain": chain, "handle": handle}}}
             for family, chain, handle in entry.handles
         ]
-        still_used = set().union(*(_bridges_of(e.rule) for e in self.installed if e is not entry))
-        unused = sorted(_bridges_of(rule) - still_used)
+        unused = sorted(b for b in _bridges_of(rule) if self.bridge_users[b] <= 1)
         commands += [{"delete": {"set": {"family": "bridge", "table": TABLE, "name": set_name(b)}}} for b in unused]
         self._run(commands)
-        self.installed.remove(entry)
+        del self.installed[rule]
+        self.bridge_users.subtract(_bridges_of(rule))
         for bridge in unused:
             self.bridge_ports.pop(bridge, None)
+            del self.bridge_users[bridge]
+
+    def _add_member(self, rule: Isolated) -> None:
+        """Two set elements; with the group's first member also its sets and rule (one batch)."""
+        group = self.isolation.get(rule.group)
+        if group is not None:
+            self._run(nft_isolation.add_member(rule.group, rule.iface))
+            group.members.add(rule.iface)
+        else:
+            commands = [] if self.tables_ready else self._setup_commands()
+            commands += nft_isolation.create_group(rule.group) + nft_isolation.add_member(rule.group, rule.iface)
+            echoed = self._run(commands, echo=True)
+            self.tables_ready = True
+            try:
+                handle = nft_isolation.inserted_rule_handle(echoed)
+            except LookupError as exc:
+                raise kernel_error(errno.EIO, f"nft in namespace {self.ns!r}: {exc}") from exc
+            self.isolation[rule.group] = nft_isolation.IsolationGroup(handle, {rule.iface})
+        self.installed[rule] = InstalledRule(rule, [])
+
+    def _delete_member(self, rule: Isolated) -> None:
+        """Two set elements; with the group's last member also its rule and sets (one batch)."""
+        group = self.isolation[rule.group]
+        commands = nft_isolation.delete_member(rule.group, rule.iface)
+        last = group.members == {rule.iface}
+        if last:
+            commands += nft_isolation.delete_group(rule.group, group.handle)
+        self._run(commands)
+        del self.installed[rule]
+        group.members.discard(rule.iface)
+        if last:
+            del self.isolation[rule.group]
 
     def sync_bridge_ports(self, ports: Mapping[str, frozenset[str]]) -> None:
         """Rewrite the port sets whose bridge gained or lost ports (one nft call, none if unchanged)."""

@@ -1,7 +1,8 @@
 """Filter rules (``netsim.kernel.base.Filter``): first match wins, default accept.
 
 ``layer="ip"`` rules judge routed packets in the forward hook by ingress and
-egress link names and addresses. ``layer="bridge"`` rules judge frames
+egress link names and addresses, after the isolation groups (``Isolated``
+memberships: routed from one member out of another is dropped). ``layer="bridge"`` rules judge frames
 bridged between two ports; their ``in_iface``/``out_iface`` name the bridge.
 A rule that names addresses matches IP packets only (like ``ip saddr`` in
 nftables, which never matches ARP).
@@ -16,7 +17,7 @@ from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
 
-from netsim.kernel.base import Filter
+from netsim.kernel.base import Filter, Isolated
 
 if TYPE_CHECKING:
     from netsim.kernel.fake.state import FakeNamespace
@@ -39,8 +40,24 @@ def _ip_matches(rule: Filter, ip: Packet | None) -> bool:
     return _addr_matches(rule.src, ip.src) and _addr_matches(rule.dst, ip.dst)
 
 
-def forward_verdict(ns: FakeNamespace, in_iface: str, out_iface: str, ip: Packet) -> Filter | None:
-    """The first ip-layer rule matching a routed packet, when it drops; else None."""
+def isolation_verdict(ns: FakeNamespace, in_iface: str, out_iface: str) -> Isolated | None:
+    """The membership that drops a packet routed between two members of one
+    isolation group (O(groups), not O(members)); None when none does."""
+    if in_iface == out_iface:
+        return None
+    for group, members in ns.isolation.items():
+        if in_iface in members and out_iface in members:
+            return Isolated(in_iface, group)
+    return None
+
+
+def forward_verdict(ns: FakeNamespace, in_iface: str, out_iface: str, ip: Packet) -> Filter | Isolated | None:
+    """The rule that drops a routed packet: an isolation group's first, then
+    the first ip-layer Filter matching it, when it drops; else None."""
+    if ns.isolation:
+        isolated = isolation_verdict(ns, in_iface, out_iface)
+        if isolated is not None:
+            return isolated
     for rule in ns.rules:
         if not isinstance(rule, Filter) or rule.layer != "ip":
             continue
