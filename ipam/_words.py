@@ -44,6 +44,8 @@ Level: TypeAlias = "list[int] | array[int] | SparseWords"
 
 #: ``BIT[i] == 1 << i``: a tuple index hands out an existing int where a shift makes one.
 BIT = tuple(1 << position for position in range(64))
+#: ``BELOW[i]``: the bits below bit ``i`` set (``BIT[i] - 1``).
+BELOW = tuple(bit - 1 for bit in BIT)
 
 
 def new_level(words: int) -> Level:

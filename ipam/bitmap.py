@@ -33,6 +33,7 @@ from collections.abc import Iterator
 
 from ipam._bitmap_codec import decode, encode
 from ipam._words import (
+    BELOW,
     BIT,
     FULL,
     LOW_BITS,
@@ -216,8 +217,8 @@ class Bitmap:
         leaf = self._leaf
         index = ordinal >> SHIFT
         old = leaf[index]
-        bit = BIT[ordinal & LOW_BITS]
-        if old & bit:
+        word = old | BIT[ordinal & LOW_BITS]
+        if word == old:
             raise ConflictError(f"ordinal {ordinal} is already set")
         if self._run_start <= ordinal < self._run_stop:
             # Inside the run (taken but pending, or next to be taken): write what
@@ -226,7 +227,6 @@ class Bitmap:
             self._run_stop = 0
             self.set(ordinal)
             return
-        word = old | bit
         leaf[index] = word
         if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
             self._grew(index, word)
@@ -280,17 +280,16 @@ class Bitmap:
             self._check_ordinal(ordinal)
         leaf = self._leaf
         index = ordinal >> SHIFT
-        word = leaf[index]
-        bit = BIT[ordinal & LOW_BITS]
-        if not word & bit:
+        old = leaf[index]
+        word = old ^ BIT[ordinal & LOW_BITS]
+        if word > old:  # the bit was clear: nothing to do, unless the run took it
             if self._run_start <= ordinal < self._run_next:
                 # A pending take of the run: write it, then clear it.
                 self._flush()
                 self.unset(ordinal)
             return
-        if word == FULL:
+        if old == FULL:
             self._opened(index)
-        word ^= bit
         if word or type(leaf) is not SparseWords:
             leaf[index] = word
         else:
@@ -335,7 +334,7 @@ class Bitmap:
         """Lowest clear ordinal >= ``start`` (< bits), or -1. O(levels)."""
         levels = self._levels
         index = start >> SHIFT
-        word = levels[0][index] | ((1 << (start & LOW_BITS)) - 1)
+        word = levels[0][index] | BELOW[start & LOW_BITS]
         if word != FULL:
             return (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
         sizes = self._sizes
@@ -348,7 +347,7 @@ class Bitmap:
             index = position >> SHIFT
             if index >= sizes[k]:
                 return -1
-            word = levels[k][index] | ((1 << (position & LOW_BITS)) - 1)
+            word = levels[k][index] | BELOW[position & LOW_BITS]
             if word != FULL:
                 break
             k += 1
@@ -383,7 +382,7 @@ class Bitmap:
             leaf = self._leaf
             index = origin >> SHIFT
             old = leaf[index]
-            word = old | ((1 << (origin & LOW_BITS)) - 1)
+            word = old | BELOW[origin & LOW_BITS]
             if word != FULL:
                 bit = (word + 1) & ~word
                 position = bit.bit_length() - 1
@@ -462,7 +461,6 @@ class Bitmap:
         search began at the first-fit hint, so nothing below ``found`` is free."""
         if lowest:
             self._low = found + 1
-        self._run_stop = 0
         leaf = self._leaf
         index = found >> SHIFT
         old = leaf[index]
@@ -485,6 +483,9 @@ class Bitmap:
         bits = self._bits
         if type(start) is not int or type(end) is not int or not 0 <= start <= end < bits:
             raise InvalidParameterError(f"range [{start!r}, {end!r}] is not within [0, {bits})")
+        # The take below moves the hints: disarm the run (set_any's own searches
+        # run with none armed).
+        self._run_stop = 0
         low = self._low
         cursor = self._cursor
         resume = serial and cursor > start
@@ -495,7 +496,7 @@ class Bitmap:
         if origin <= end:
             # Inline first step of _find_free: usually the answer is in this word.
             index = origin >> SHIFT
-            word = self._leaf[index] | ((1 << (origin & LOW_BITS)) - 1)
+            word = self._leaf[index] | BELOW[origin & LOW_BITS]
             found = (
                 self._find_free(origin) if word == FULL else (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
             )
