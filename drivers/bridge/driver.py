@@ -65,6 +65,8 @@ class BridgeDriver(Driver):
         self.host = host
         self.config = config if config is not None else BridgeDriverConfig()
         self.networks: dict[str, BridgeNetwork] = {}
+        #: bridge name -> id of the network using it (a name check in O(1), however many networks)
+        self._bridge_users: dict[str, str] = {}
         self.ports = PortTable()
         self._lock = threading.RLock()
 
@@ -103,10 +105,9 @@ class BridgeDriver(Driver):
         with self._lock:
             if nid in self.networks:
                 raise ConflictError(f"bridge network {nid[:12]!r} exists already")
-            for other in self.networks.values():
-                if other.config.bridge_name == config.bridge_name:
-                    used_by = other.config.nid[:12]
-                    raise ConflictError(f"{netlabel.BRIDGE_NAME}={config.bridge_name!r} is already used by {used_by}")
+            used_by = self._bridge_users.get(config.bridge_name)
+            if used_by is not None:
+                raise ConflictError(f"{netlabel.BRIDGE_NAME}={config.bridge_name!r} is already used by {used_by[:12]}")
             ctx = SetupContext(
                 kernel=self.kernel,
                 ns=self.host.namespace,
@@ -124,6 +125,7 @@ class BridgeDriver(Driver):
                 teardown = Undo()
                 teardown.extend(undo)
             self.networks[nid] = BridgeNetwork(config, teardown, extra=extra)
+            self._bridge_users[config.bridge_name] = nid
 
     def delete_network(self, nid: str) -> None:
         with self._lock:
@@ -131,6 +133,7 @@ class BridgeDriver(Driver):
             if network.endpoints:
                 raise ForbiddenError(f"bridge network {nid[:12]} has {len(network.endpoints)} active endpoints")
             del self.networks[nid]
+            del self._bridge_users[network.config.bridge_name]
             problems = network.teardown.run()
             if problems:
                 raise KernelError(errno.EIO, f"bridge network {nid[:12]} teardown incomplete: {'; '.join(problems)}")
