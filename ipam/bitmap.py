@@ -24,6 +24,13 @@ Two hints keep the common cases O(1): ``_low`` (no free ordinal lies below it,
 so first-fit starts there) and ``_cursor`` (one past the last ordinal handed
 out by ``set_any``, where serial allocation resumes, as libnetwork's ``curr``).
 
+Sequential allocation (a fill, or containers started one after another) is
+served from a *run*: once two takes follow each other, the clear ordinals
+after them in the same leaf word are handed out by bumping one attribute,
+and written into the word, the count and the hints in one go when anything
+else looks (``_flush``). Serial and first-fit agree on a run (both hints point
+at it), so the allocation order is exactly libnetwork's.
+
 The structure is not thread-safe; callers (the IPAM driver) hold a lock.
 """
 
