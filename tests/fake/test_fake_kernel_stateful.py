@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from netsim.errors import NetsimError, error_kind
-from netsim.kernel.base import Dnat, Filter, Listener, Masquerade
+from netsim.kernel.base import Dnat, Filter, Isolated, Listener, Masquerade
 from netsim.kernel.fake import FakeKernel
 from netsim.kernel.fake.invariants import dump_world
 
@@ -37,6 +37,10 @@ RULES = st.sampled_from(
         Dnat(proto="tcp", dport=80, to_addr="10.0.0.2", to_port=8080),
         Filter(action="drop", in_iface="br0", out_iface="br0", layer="bridge"),
         Masquerade(src="not-a-subnet"),
+        Isolated("br0"),
+        Isolated("v0"),
+        Isolated("br0", group="other"),
+        Isolated("br0", group=""),
     ]
 )
 LISTENERS = st.sampled_from(

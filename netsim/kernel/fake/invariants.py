@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from netsim.kernel.base import Isolated
 from netsim.kernel.fake import l3sync
 from netsim.kernel.fake.common import DEFAULT_MTU, IPV6_MIN_MTU, disable_ipv6_key
 from netsim.kernel.fake.state import FakeLink, FakeWorld
@@ -80,6 +81,11 @@ def check_kernel(kernel: FakeKernel) -> None:
         for key, neighbour in space.neighbours.items():
             assert key == (neighbour.dev, neighbour.ip) and neighbour.dev in space.links, f"{name}: {key}"
         assert len(set(space.listeners)) == len(space.listeners), f"{name}: duplicate listener"
+        groups: dict[str, set[str]] = {}
+        for rule in space.rules:
+            if isinstance(rule, Isolated):
+                groups.setdefault(rule.group, set()).add(rule.iface)
+        assert space.isolation == groups, f"{name}: isolation index {space.isolation} vs rules {groups}"
     duplicated = [index for index, count in ifindexes.items() if count > 1]
     assert not duplicated, f"ifindexes used twice: {duplicated}"
     for ns, link_name in world.explicit_macs:
