@@ -23,7 +23,7 @@ from netsim.controller.config import ControllerConfig, IpamConfig, PoolConfig
 from netsim.controller.hostsetup import build_host
 from netsim.controller.inspect import inspect_network
 from netsim.controller.records import Records, endpoint_key
-from netsim.controller.recovery import RecoveryReport, recover
+from netsim.controller.recovery import RecoveryReport, collector_paused, recover
 from netsim.controller.replay import ReplayKernel
 from netsim.controller.services import ServiceRecords
 from netsim.controller.stores import open_stores
@@ -86,6 +86,11 @@ class _Operation:
 
 class Controller:
     def __init__(self, kernel: Kernel, config: ControllerConfig | None = None) -> None:
+        # A controller opened on a persistent store loads and recovers every record here.
+        with collector_paused():
+            self._open(kernel, config)
+
+    def _open(self, kernel: Kernel, config: ControllerConfig | None) -> None:
         self.kernel = kernel
         self.config = config or ControllerConfig()
         self.stores = open_stores(self.config)

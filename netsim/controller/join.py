@@ -87,8 +87,11 @@ def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
     network = ctrl.records.network(nid)
     if endpoint["sandbox"]:
         raise ConflictError(f"endpoint {endpoint['name']!r} is already joined to a sandbox")
-    if any(joined_nid == nid for joined_nid, _ in sandbox["endpoints"]):
-        raise ConflictError(f"container {sandbox['container']!r} is already connected to network {network['name']!r}")
+    for joined_nid, _ in sandbox["endpoints"]:
+        if joined_nid == nid:
+            raise ConflictError(
+                f"container {sandbox['container']!r} is already connected to network {network['name']!r}"
+            )
     driver = ctrl.registry.driver(network["driver"]).driver
     with rollback_on_error() as undo:
         _check_mode(ctrl, sandbox, network, undo)
@@ -101,9 +104,11 @@ def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
         internal = network["internal"]
         endpoint["gateway"] = _text(jinfo.gateway) if jinfo.gateway and not internal else None
         endpoint["gateway6"] = _text(jinfo.gateway_ipv6) if jinfo.gateway_ipv6 and not internal else None
-        endpoint["static_routes"] = [
-            {"dst": str(r.destination), "via": str(r.next_hop) if r.next_hop else None} for r in jinfo.static_routes
-        ]
+        endpoint["static_routes"] = (
+            [{"dst": str(r.destination), "via": str(r.next_hop) if r.next_hop else None} for r in jinfo.static_routes]
+            if jinfo.static_routes
+            else []
+        )
         endpoint["sandbox"] = sid
         if ctrl.config.table_events is not None:
             endpoint["table_entries"] = [[t, k, v.hex()] for t, k, v in jinfo.table_entries]
@@ -114,7 +119,8 @@ def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
         driver.program_external_connectivity(nid, eid, {netlabel.PORT_MAP: endpoint["ports"]})
         undo.push("revoke external connectivity", lambda: driver.revoke_external_connectivity(nid, eid))
         services.joined(ctrl, nid, network, endpoint, sandbox, undo)
-    _publish(ctrl, EventType.CREATE, nid, endpoint.get("table_entries", []))
+    if ctrl.config.table_events is not None:
+        _publish(ctrl, EventType.CREATE, nid, endpoint.get("table_entries", []))
 
 
 def leave(
@@ -153,4 +159,5 @@ def leave(
         _save(ctrl, endpoint_key(nid, eid), endpoint, endpoint_before, undo)
         _save(ctrl, sandbox_key(sid), sandbox, sandbox_before, undo)
     services.left(ctrl, nid, eid, sid)
-    _publish(ctrl, EventType.DELETE, nid, published)
+    if published:
+        _publish(ctrl, EventType.DELETE, nid, published)

@@ -172,7 +172,7 @@ class Records:
         (these lookups run several times per controller call)."""
         assert self._records is not None
         try:
-            return self._records.get_record(key)
+            return self._records.get_record(key)  # one call: this runs ~15 times per lifecycle
         except NotFoundError:
             raise NotFoundError(f"{kind} {ident[:12]!r} not found") from None
 
@@ -184,6 +184,13 @@ class Records:
     def all_under(self, prefix: str) -> list[Record]:
         """Private copies of every record under ``prefix`` (one listing)."""
         return self._list(prefix)
+
+    def views_under(self, prefix: str) -> list[Record]:
+        """Every record under ``prefix``, shared and read-only like :meth:`view`
+        (one listing, no copies: recovery reads 10,000 containers' records)."""
+        if self._records is not None:
+            return self._records.list_records(prefix)
+        return list_json(self.store, prefix)
 
     def networks(self) -> list[Record]:
         return self._list("network/")

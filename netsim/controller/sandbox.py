@@ -138,38 +138,50 @@ def gateway_choices(ctrl: Controller, sandbox: dict[str, Any]) -> dict[str, dict
     """libnetwork's choice, per family (``gateway``, ``gateway6``): the first
     endpoint joined, in join order, that has a gateway (drivers give none for
     internal networks). One pass over the sandbox's endpoints, O(endpoints)."""
-    chosen: dict[str, dict[str, str] | None] = {"gateway": None, "gateway6": None}
+    gw4, gw6 = _choices(ctrl, sandbox)
+    return {"gateway": gw4, "gateway6": gw6}
+
+
+def _choices(ctrl: Controller, sandbox: dict[str, Any]) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    gw4 = gw6 = None
     for nid, eid in sandbox["endpoints"]:
         endpoint = ctrl.records.endpoint_view(nid, eid)
-        if not endpoint["iface"]:
+        dev = endpoint["iface"]
+        if not dev:
             continue
-        for key, current in chosen.items():
-            if current is None and endpoint[key]:
-                chosen[key] = {"endpoint": eid, "via": endpoint[key], "dev": endpoint["iface"]}
-        if chosen["gateway"] is not None and chosen["gateway6"] is not None:
+        if gw4 is None and endpoint["gateway"]:
+            gw4 = {"endpoint": eid, "via": endpoint["gateway"], "dev": dev}
+        if gw6 is None and endpoint["gateway6"]:
+            gw6 = {"endpoint": eid, "via": endpoint["gateway6"], "dev": dev}
+        if gw4 is not None and gw6 is not None:
             break
-    return chosen
+    return gw4, gw6
 
 
 def update_default_routes(ctrl: Controller, sandbox: dict[str, Any], undo: Undo) -> None:
     """Point the sandbox's default routes at the chosen gateway endpoints (mutates ``sandbox``)."""
     if not sandbox["own_namespace"]:
         return  # never touch the host's own routes
-    kernel, ns = ctrl.kernel, sandbox["namespace"]
-    choices = gateway_choices(ctrl, sandbox)
-    for slot, key, dst in (("gw4", "gateway", "default"), ("gw6", "gateway6", "default6")):
-        current, wanted = sandbox[slot], choices[key]
-        if current == wanted:
-            continue
-        if current is not None:
-            old = current
-            kernel.delete_route(ns, dst, via=old["via"], dev=old["dev"])
-            undo.push(f"restore {dst}", lambda dst=dst, o=old: kernel.add_route(ns, dst, via=o["via"], dev=o["dev"]))  # type: ignore[misc]
-        if wanted is not None:
-            new = wanted
-            kernel.add_route(ns, dst, via=new["via"], dev=new["dev"])
-            undo.push(f"drop {dst}", lambda dst=dst, n=new: kernel.delete_route(ns, dst, via=n["via"], dev=n["dev"]))  # type: ignore[misc]
-        sandbox[slot] = wanted
+    gw4, gw6 = _choices(ctrl, sandbox)
+    if gw4 != sandbox["gw4"]:
+        _move_default_route(ctrl.kernel, sandbox["namespace"], "default", sandbox["gw4"], gw4, undo)
+        sandbox["gw4"] = gw4
+    if gw6 != sandbox["gw6"]:
+        _move_default_route(ctrl.kernel, sandbox["namespace"], "default6", sandbox["gw6"], gw6, undo)
+        sandbox["gw6"] = gw6
+
+
+def _move_default_route(
+    kernel: Kernel, ns: str, dst: str, current: dict[str, str] | None, wanted: dict[str, str] | None, undo: Undo
+) -> None:
+    if current is not None:
+        old = current
+        kernel.delete_route(ns, dst, via=old["via"], dev=old["dev"])
+        undo.push(f"restore {dst}", lambda: kernel.add_route(ns, dst, via=old["via"], dev=old["dev"]))
+    if wanted is not None:
+        new = wanted
+        kernel.add_route(ns, dst, via=new["via"], dev=new["dev"])
+        undo.push(f"drop {dst}", lambda: kernel.delete_route(ns, dst, via=new["via"], dev=new["dev"]))
 
 
 def delete_sandbox(ctrl: Controller, sid: str) -> None:

@@ -407,7 +407,7 @@ def rebuild(ctrl: Controller) -> None:
     """After a recovery: the records of every joined endpoint, and a fresh
     resolver in every sandbox that should have one (a crashed process took
     its resolvers with it; one left by an in-process controller is replaced)."""
-    for sandbox in ctrl.records.sandboxes():
+    for sandbox in ctrl.records.views_under("sandbox/"):
         ns = sandbox["namespace"]
         if sandbox["own_namespace"] and RESOLVER_ADDRESS in ctrl.kernel.dns_servers(ns):
             # a resolver left by the controller that died answers from its dead records

@@ -173,22 +173,54 @@ class MemoryStore:
     def get_record(self, key: str) -> dict[str, Any]:
         """The record stored under ``key``, decoded (shared, read-only: do not
         change it). O(1) for records put with :meth:`put_record`, else a JSON decode."""
-        pair = self.get(key)
-        if isinstance(pair, RecordPair):
+        pair = self._data.get(key) if key.__class__ is str else None
+        if pair is None:
+            pair = self.get(key)  # raises: the same check and error as get()
+        if pair.__class__ is RecordPair:
             return pair.record
-        return decode_object(key, pair.value)
+        record = decode_object(key, pair.value)
+        self._keep_decoded(pair, record)
+        return record
 
     def list_records(self, prefix: str) -> list[dict[str, Any]]:
         """The JSON-object records under ``prefix`` in key order (shared, read-only)."""
         out = []
         for pair in self.list(prefix):
-            if isinstance(pair, RecordPair):
+            if pair.__class__ is RecordPair:
                 out.append(pair.record)
             else:
                 value = json.loads(pair.value)
                 if isinstance(value, dict):
+                    self._keep_decoded(pair, value)
                     out.append(value)
         return out
+
+    def _keep_decoded(self, pair: KVPair, record: dict[str, Any]) -> None:
+        """Text stored with :meth:`put` is decoded once: the pair is swapped for a
+        :class:`RecordPair` of the same key, version and text (what a reader of
+        ``get`` sees is unchanged), so the next record read costs no decode."""
+        decoded = RecordPair(pair.key, record, pair.version)
+        decoded.__dict__["_text"] = pair.value
+        with self._lock:
+            if self._data.get(pair.key) is pair:  # not written meanwhile
+                self._data[pair.key] = decoded
+
+    def load(self, pairs: list[KVPair]) -> None:
+        """Fill an empty store with ``pairs`` (a backing store's listing), as
+        :meth:`put` of each in order would, without the per-write checks: the
+        values come from a store. O(n log n)."""
+        with self._lock:
+            if self._data:
+                raise InvalidParameterError(f"{self.url}: load() fills an empty store only")
+            for pair in pairs:
+                check_key(pair.key)
+                if pair.value.__class__ is not str:
+                    raise InvalidParameterError(f"store value for {pair.key!r} must be a string")
+                self._revision += 1
+                self._data[pair.key] = _pair(pair.key, pair.value, self._revision)
+            self._sorted = SortedList(self._data)
+            self._created.clear()
+            self._deleted.clear()
 
     def delete(self, key: str, previous_version: int | None = None) -> None:
         check_key(key)

@@ -94,6 +94,10 @@ class FakeKernel(LinksMixin, Layer3Mixin, TablesMixin):
         self._ns(ns)
         return dataplane_probe(self.world, ns, dst, proto, port, timeout, src)
 
+    def link_names(self, ns: str) -> list[str]:
+        """The names :meth:`links` lists, without building its LinkInfo views."""
+        return sorted(self._ns(ns).links)
+
     # --- DNS servers: netsim.kernel.fake.dataplane.dns --------------------------------
     def add_dns_server(self, ns: str, addr: str, lookup: DnsLookup) -> None:
         space = self._ns(ns)

@@ -60,18 +60,34 @@ def link_local(mac: str) -> ipaddress.IPv6Interface:
 
 @functools.lru_cache(maxsize=8192)
 def link_local_text(mac: str) -> str:
-    """``link_local(mac)`` as ``fe80::.../64`` (cached: formatting IPv6 is slow)."""
-    return link_local(mac).with_prefixlen
+    """``link_local(mac)`` as ``fe80::.../64``, written directly: hextets 1-3
+    are zero (and 4 may be), 5 and 6 never are (``..ff:fe..``), so the
+    compressed form is always ``fe80::`` and the last three or four hextets.
+    Cached, though a miss costs little: a host with 20,000 links walks
+    through more MACs than the cache holds.
+
+    >>> link_local_text("02:00:00:00:00:01"), link_local_text("52:54:00:12:34:56")
+    ('fe80::ff:fe00:1/64', 'fe80::5054:ff:fe12:3456/64')
+    >>> all(link_local_text(m) == link_local(m).with_prefixlen for m in ("02:42:ac:11:00:02", "00:00:00:00:00:00"))
+    True
+    """
+    raw = int(mac.replace(":", ""), 16) ^ (0x02 << 40)  # bytes b0..b5, universal/local bit flipped
+    first = raw >> 32  # b0 b1
+    tail = f"{((raw >> 16) & 0xFF00) | 0xFF:x}:{0xFE00 | ((raw >> 16) & 0xFF):x}:{raw & 0xFFFF:x}/64"
+    return f"fe80::{first:x}:{tail}" if first else f"fe80::{tail}"
 
 
 def link_local_view(ns: FakeNamespace, link: FakeLink) -> ipaddress.IPv6Interface | None:
     """The fe80:: address Linux would show on ``link``: once it has carrier,
     IPv6 enabled, and no link-local address of its own."""
+    return link_local(link.mac) if shows_link_local(ns, link) else None
+
+
+def shows_link_local(ns: FakeNamespace, link: FakeLink) -> bool:
+    """Whether :func:`link_local_view` has an address for ``link`` (without building it)."""
     if link.kind == "loopback" or not link.oper_up or not ipv6_enabled(ns, link):
-        return None
-    if any(a.version == 6 and a.ip.is_link_local for a in link.addresses):
-        return None
-    return link_local(link.mac)
+        return False
+    return not any(a.version == 6 and a.ip.is_link_local for a in link.addresses)
 
 
 def is_v4_secondary(link: FakeLink, addr: IPIface) -> bool:

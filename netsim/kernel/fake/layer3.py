@@ -149,7 +149,7 @@ class Layer3Mixin(FakeBase):
         space = self._ns(ns)
         found = [(link.name, a.with_prefixlen) for link in space.links.values() for a in link.addresses]
         for link in space.links.values():
-            if l3sync.link_local_view(space, link) is not None:
+            if l3sync.shows_link_local(space, link):
                 found.append((link.name, l3sync.link_local_text(link.mac)))
         return sorted(found)
 
