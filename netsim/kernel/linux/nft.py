@@ -299,7 +299,8 @@ class NftNamespace:
             self._add_member(rule)
             return
         commands = [] if self.tables_ready else self._setup_commands()
-        for bridge in sorted(_bridges_of(rule) - set(self.bridge_ports)):
+        new_bridges = sorted(b for b in _bridges_of(rule) if b not in self.bridge_ports)
+        for bridge in new_bridges:
             elements = sorted(ports.get(bridge, frozenset()))
             nft_set: dict[str, Any] = {"family": "bridge", "table": TABLE, "name": set_name(bridge), "type": "ifname"}
             if elements:
@@ -310,7 +311,7 @@ class NftNamespace:
             commands.append({"add": {"rule": {"family": family, "table": TABLE, "chain": chain, "expr": exprs}}})
         echoed = self._run(commands, echo=True)
         self.tables_ready = True
-        for bridge in _bridges_of(rule) - set(self.bridge_ports):
+        for bridge in new_bridges:
             self.bridge_ports[bridge] = ports.get(bridge, frozenset())
         self.bridge_users.update(_bridges_of(rule))
         handles = [
