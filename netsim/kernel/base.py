@@ -193,6 +193,9 @@ def check_isolated(rule: Isolated) -> None:
     if not isinstance(rule.iface, str):
         raise kernel_error(errno.EINVAL, f"invalid interface name {rule.iface!r}")
     check_ifname(rule.iface)
+    if rule.iface.endswith("*") or rule.iface.startswith("@"):
+        # Linux allows such names, but nftables reads them as a wildcard or a set reference
+        raise InvalidParameterError(f"isolation cannot match {rule.iface!r} exactly: a trailing '*' or leading '@'")
 
 
 Rule = Masquerade | Dnat | Filter | Isolated

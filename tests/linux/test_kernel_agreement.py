@@ -66,6 +66,7 @@ RULES = (
     Isolated("br0", group="other"),
     Isolated("br0", group="no group"),  # invalid group name
     Isolated("bridge-name-too-long"),  # invalid: over 15 bytes
+    Isolated("br*"),  # invalid: nftables would read a wildcard
 )
 
 # weighted: mostly namespaces and names that exist, so that sequences build up state

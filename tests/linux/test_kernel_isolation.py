@@ -74,6 +74,8 @@ def test_memberships_are_rules_listed_in_order_with_errors(kernel: Kernel) -> No
     refused(kernel, lambda: kernel.add_rule(host, Isolated("br1")), "kernel-exists:EEXIST")
     refused(kernel, lambda: kernel.delete_rule(host, Isolated("br2")), "kernel-not-found:ENOENT")
     refused(kernel, lambda: kernel.delete_rule(host, Isolated("br1", group="third")), "kernel-not-found:ENOENT")
+    for name in ("br*", "@br"):  # valid Linux names nftables would read as a wildcard or a set
+        refused(kernel, lambda n=name: kernel.add_rule(host, Isolated(n)), "invalid-parameter")
     for group in ("", "x" * 33, "a b", "br/0", "tab\n"):
         refused(kernel, lambda g=group: kernel.add_rule(host, Isolated("br2", group=g)), "invalid-parameter")
     for name in ("x" * 16, "a/b", ""):
