@@ -110,6 +110,8 @@ class FakeNamespace:
     rules: dict[Rule, None] = field(default_factory=dict)
     #: isolation group -> its members (the Isolated rules of ``rules``)
     isolation: dict[str, set[str]] = field(default_factory=dict)
+    #: how many bridge-layer Filters ``rules`` holds (a bridged frame skips the rules when none)
+    bridge_filters: int = 0
     listeners: list[Listener] = field(default_factory=list)
     #: DNS servers by address (``"127.0.0.11"``): their lookup (netsim.kernel.dns)
     dns_servers: dict[str, DnsLookup] = field(default_factory=dict)

@@ -262,6 +262,8 @@ class TablesMixin(FakeBase):
         space.rules[rule] = None
         if isinstance(rule, Isolated):
             space.isolation.setdefault(rule.group, set()).add(rule.iface)
+        elif isinstance(rule, Filter) and rule.layer == "bridge":
+            space.bridge_filters += 1
 
     def delete_rule(self, ns: str, rule: Rule) -> None:
         space = self._ns(ns)
@@ -274,6 +276,8 @@ class TablesMixin(FakeBase):
             members.discard(rule.iface)
             if not members:
                 del space.isolation[rule.group]
+        elif isinstance(rule, Filter) and rule.layer == "bridge":
+            space.bridge_filters -= 1
 
     def rules(self, ns: str) -> list[Rule]:
         return list(self._ns(ns).rules)

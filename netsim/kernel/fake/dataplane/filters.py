@@ -72,7 +72,8 @@ def forward_verdict(ns: FakeNamespace, in_iface: str, out_iface: str, ip: Packet
 
 
 def has_bridge_rules(ns: FakeNamespace) -> bool:
-    return any(isinstance(rule, Filter) and rule.layer == "bridge" for rule in ns.rules)
+    """O(1): a count kept by add_rule/delete_rule, not a scan of every rule per frame."""
+    return ns.bridge_filters > 0
 
 
 def bridge_verdict(ns: FakeNamespace, bridge_name: str, frame: Packet) -> Filter | None:
