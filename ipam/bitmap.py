@@ -258,12 +258,15 @@ class Bitmap:
             self._mark_full(index)
 
     def _mark_full(self, index: int) -> None:
-        """Leaf word ``index`` filled: set its summary bit, and upwards while words fill."""
+        """Leaf word ``index`` filled: set its summary bit, and upwards while words fill.
+        Full words become the one shared ``FULL`` int: list levels hold a pointer
+        per word, and a full /16 then costs 8 KiB, not 8 KiB plus an int per word."""
+        self._leaf[index] = FULL
         for level in self._summaries:
             parent = index >> SHIFT
             old = level[parent]
             word = old | BIT[index & LOW_BITS]
-            level[parent] = word
+            level[parent] = word if word != FULL else FULL
             if not old and type(level) is SparseWords and len(level) > level.promote_at:
                 self._promote(level)
             if word != FULL:
@@ -443,17 +446,19 @@ class Bitmap:
         found = (index << SHIFT) | (bit.bit_length() - 1)
         old = word
         word |= bit
-        leaf[index] = word
         self._count += 1
         self._cursor = self._low = found + 1
-        if word == FULL:
+        if word != FULL:
+            leaf[index] = word
+        else:
             # _mark_full inlined (this path fills a word more often than not).
+            leaf[index] = FULL
             child = index
             for level in self._summaries:
                 parent = child >> SHIFT
                 above = level[parent]
                 word = above | BIT[child & LOW_BITS]
-                level[parent] = word
+                level[parent] = word if word != FULL else FULL
                 if not above and type(level) is SparseWords and len(level) > level.promote_at:
                     self._promote(level)
                 if word != FULL:
