@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
 from drivers.bridge.options import BridgeDriverConfig, ExtraNetworkOptions, parse_extra_options
-from drivers.bridge.ports import PortTable
+from drivers.bridge.ports import BindingParser, PortTable
 from drivers.bridge.setup import SETUP_STEPS, SetupContext
 from netsim import netlabel
 from netsim.driverapi import Driver, InterfaceInfo, IPAMData, IPInterface, JoinInfo, NetworkInfo
@@ -68,6 +68,7 @@ class BridgeDriver(Driver):
         #: bridge name -> id of the network using it (a name check in O(1), however many networks)
         self._bridge_users: dict[str, str] = {}
         self.ports = PortTable()
+        self._parse_bindings = BindingParser()
         self._lock = threading.RLock()
 
     # --- networks -------------------------------------------------------------------------
@@ -230,7 +231,7 @@ class BridgeDriver(Driver):
         (hairpin NAT, see setup_hairpin)."""
         with self._lock:
             network, endpoint = self._endpoint(nid, eid)
-            bindings = netlabel.port_bindings(options)
+            bindings = self._parse_bindings(options)
             if network.config.internal or not bindings:
                 return
             if endpoint.published:

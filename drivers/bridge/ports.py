@@ -4,10 +4,12 @@ DNAT rule is written."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
+from typing import Any
 
 from netsim.errors import ConflictError
-from netsim.netlabel import PortBinding
+from netsim.netlabel import PORT_MAP, PortBinding
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,49 @@ class Mapping:
     host_ip: str | None  # None: every host address
     host_port: int
     owner: str  # endpoint id
+
+
+class BindingParser:
+    """``options[PORT_MAP]`` as PortBindings, each distinct JSON entry parsed
+    once: a join hands the driver the endpoint's stored bindings, the same
+    few entries endpoint after endpoint, and parsing one costs more than the
+    rest of the publication's bookkeeping. A PortBinding is immutable, so
+    one may be handed out many times. O(entries) per call; at most
+    :attr:`LIMIT` entries kept.
+
+    >>> parse = BindingParser()
+    >>> entry = {"Proto": "tcp", "ContainerPort": 80, "HostPort": 8080, "HostIP": ""}
+    >>> parse({PORT_MAP: [entry]})[0] is parse({PORT_MAP: [dict(entry)]})[0]
+    True
+    """
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._parsed: dict[tuple[tuple[Any, Any], ...], PortBinding] = {}
+
+    def __call__(self, options: MappingType[str, Any]) -> list[PortBinding]:
+        out = []
+        for item in options.get(PORT_MAP) or []:
+            if isinstance(item, PortBinding):
+                out.append(item)
+                continue
+            if not isinstance(item, dict):
+                out.append(PortBinding.from_json(item))
+                continue
+            key = tuple(item.items())
+            try:
+                binding = self._parsed.get(key)
+            except TypeError:  # an unhashable value: parse it (from_json says whether it is valid)
+                out.append(PortBinding.from_json(item))
+                continue
+            if binding is None:
+                binding = PortBinding.from_json(item)  # a malformed entry raises here, every time
+                if len(self._parsed) >= self.LIMIT:
+                    self._parsed.clear()
+                self._parsed[key] = binding
+            out.append(binding)
+        return out
 
 
 @dataclass
@@ -99,6 +144,10 @@ class PortTable:
     def check_all(self, bindings: list[PortBinding], host_ip_default: str | None) -> None:
         """Refuse duplicates inside ``bindings`` too, before anything is reserved.
         O(bindings x their ports' bindings): a scratch table holds only this call's."""
+        if len(bindings) == 1 and bindings[0].fixed:  # the common case: nothing to clash with but the table
+            binding = bindings[0]
+            self.check(binding.proto, binding.host_ip or host_ip_default, binding.host_port)
+            return
         scratch = PortTable()
         for binding in bindings:
             host_ip = binding.host_ip or host_ip_default

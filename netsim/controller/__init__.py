@@ -310,9 +310,10 @@ class Controller:
             nid, eid = self._endpoint_ids(ep)
             sid = self._sandbox_id(sb)
             _join.join(self, nid, eid, sid)
-            with rollback_on_error() as undo:
-                undo.push("leave", lambda: _join.leave(self, nid, eid, sid))
-                _default_gateway.reconcile(self, sid)  # docker_gwbridge when the sandbox has no way out
+            if _default_gateway.may_change(self, sid):
+                with rollback_on_error() as undo:
+                    undo.push("leave", lambda: _join.leave(self, nid, eid, sid))
+                    _default_gateway.reconcile(self, sid)  # docker_gwbridge when the sandbox has no way out
 
     def leave(self, ep: Endpoint, sb: SandboxRef) -> None:
         with self._op():

@@ -80,7 +80,11 @@ def _on_global_network(ctrl: Controller, sandbox: dict[str, Any]) -> bool:
     """Whether any of the sandbox's endpoints is on a global-scope network: without
     one, :func:`needs_gateway` is false (the common case, checked first on every
     join and leave). O(endpoints)."""
-    return any(_global_scope(ctrl, nid) for nid, _ in sandbox["endpoints"])
+    # a plain loop: any(generator) costs twice as much, and this runs on every join and leave
+    for nid, _ in sandbox["endpoints"]:  # noqa: SIM110
+        if _global_scope(ctrl, nid):
+            return True
+    return False
 
 
 def _global_scope(ctrl: Controller, nid: str) -> bool:
@@ -94,16 +98,25 @@ def gateway_endpoint(ctrl: Controller, sandbox: dict[str, Any]) -> str | None:
     return next((eid for nid, eid in sandbox["endpoints"] if nid == gw_nid), None)
 
 
+def may_change(ctrl: Controller, sid: str) -> bool:
+    """False when :func:`reconcile` has nothing to do: a host-network container
+    (it uses the host's own routes), or no gateway endpoint to drop and no
+    global network's endpoint to ask for one (the common case, checked on
+    every join and leave)."""
+    sandbox = ctrl.records.sandbox_view(sid)
+    if not sandbox["own_namespace"]:
+        return False
+    return ctrl.records.lookup_name("network", GW_NETWORK) is not None or _on_global_network(ctrl, sandbox)
+
+
 def reconcile(ctrl: Controller, sid: str) -> None:
     """After a join or a leave: connect the sandbox to ``docker_gwbridge`` if
     it now needs a gateway, disconnect it if it no longer does. A failed
     connection raises (the caller undoes its join, as libnetwork's sbJoin
     fails); a failed disconnection is logged, as libnetwork logs it."""
+    if not may_change(ctrl, sid):
+        return
     sandbox = ctrl.records.sandbox_view(sid)
-    if not sandbox["own_namespace"]:
-        return  # a host-network container uses the host's own routes
-    if ctrl.records.lookup_name("network", GW_NETWORK) is None and not _on_global_network(ctrl, sandbox):
-        return  # no gateway endpoint to drop, and only a global network's endpoint asks for one
     current = gateway_endpoint(ctrl, sandbox)
     wanted = needs_gateway(ctrl, sandbox)
     if wanted and current is None:

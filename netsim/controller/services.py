@@ -108,8 +108,11 @@ class ServiceRecord:
 
     def __post_init__(self) -> None:
         # computed once: every add, remove and check reads it
+        container = self.container.lower()
         extra = (self.endpoint_name.lower(),) if self.endpoint_name and self.endpoint_name != self.container else ()
-        self._names = tuple(dict.fromkeys((self.container.lower(), *extra, *self.aliases)))
+        self._names = (
+            tuple(dict.fromkeys((container, *extra, *self.aliases))) if extra or self.aliases else (container,)
+        )
 
     def names(self) -> tuple[str, ...]:
         return self._names

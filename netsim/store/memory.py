@@ -137,10 +137,11 @@ class MemoryStore:
 
     def put(self, key: str, value: str, previous_version: int | None = None) -> int:
         check_key(key)
-        if not isinstance(value, str):
+        if value.__class__ is not str and not isinstance(value, str):
             raise InvalidParameterError(f"store value for {key!r} must be a string, got {type(value).__name__}")
         with self._lock:
-            self._check_version(key, previous_version)
+            if previous_version is not None:
+                self._check_version(key, previous_version)
             self._revision += 1
             if key not in self._data:
                 self._key_created(key)
@@ -158,10 +159,11 @@ class MemoryStore:
         read. O(log n).
         """
         check_key(key)
-        if not isinstance(record, dict):
+        if record.__class__ is not dict and not isinstance(record, dict):
             raise InvalidParameterError(f"store record for {key!r} must be a dict, got {type(record).__name__}")
         with self._lock:
-            self._check_version(key, previous_version)
+            if previous_version is not None:
+                self._check_version(key, previous_version)
             self._revision += 1
             if key not in self._data:
                 self._key_created(key)
@@ -227,7 +229,8 @@ class MemoryStore:
         with self._lock:
             if key not in self._data:
                 raise NotFoundError(f"store key {key!r} does not exist")
-            self._check_version(key, previous_version)
+            if previous_version is not None:
+                self._check_version(key, previous_version)
             pair = self._data.pop(key)
             if key in self._created:
                 self._created.discard(key)

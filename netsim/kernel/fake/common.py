@@ -18,6 +18,7 @@ from netsim.kernel.fake.bridgeports import BridgePorts
 from netsim.kernel.fake.state import FakeLink, FakeNamespace, FakeWorld
 from netsim.naming import MAX_IFNAME
 from netsim.naming import check_ifname as _check_ifname
+from netsim.validate import parse_mac as _parse_mac
 
 #: Linux drops a device's IPv6 state below this MTU (IPV6_MIN_MTU)
 IPV6_MIN_MTU = 1280
@@ -43,6 +44,15 @@ def check_ifname(name: str) -> None:
         _valid_ifname(name)
     else:
         _check_ifname(name)
+
+
+_normal_mac = functools.lru_cache(maxsize=4096)(_parse_mac)
+
+
+def parse_mac(mac: str) -> str:
+    """:func:`netsim.validate.parse_mac`, memoized for strings (a refused MAC
+    raises every time): a bridge driver sets each endpoint's MAC twice."""
+    return _normal_mac(mac) if mac.__class__ is str else _parse_mac(mac)
 
 
 def disable_ipv6_key(dev: str) -> str:

@@ -19,9 +19,9 @@ from netsim.errors import InvalidParameterError, kernel_error
 from netsim.kernel.base import IpvlanFlag, IpvlanMode, LinkInfo, LinkKind, MacvlanMode
 from netsim.kernel.fake import l3sync
 from netsim.kernel.fake.bridgeports import BridgePorts
-from netsim.kernel.fake.common import DEFAULT_MTU, ETH_MAX_MTU, IPV4_MIN_MTU, FakeBase, check_ifname
+from netsim.kernel.fake.common import DEFAULT_MTU, ETH_MAX_MTU, IPV4_MIN_MTU, FakeBase, check_ifname, parse_mac
 from netsim.kernel.fake.state import FakeLink, FakeNamespace, FdbEntry
-from netsim.validate import parse_ip, parse_mac
+from netsim.validate import parse_ip
 
 MACVLAN_MODES = ("private", "vepa", "bridge", "passthru")
 IPVLAN_MODES = ("l2", "l3", "l3s")
