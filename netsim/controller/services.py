@@ -374,7 +374,11 @@ def left(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
     """After a leave: the endpoint's records go (the resolver stays until the
     sandbox goes, as Docker's does)."""
     record = ctrl.services.remove_joined(sid, nid, eid)
-    if record is not None and ctrl.records.network(nid).get("scope") == "global":
+    if (
+        record is not None
+        and ctrl.config.table_events is not None
+        and ctrl.records.network(nid).get("scope") == "global"
+    ):
         _publish(ctrl, EventType.DELETE, nid, record)
 
 
