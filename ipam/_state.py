@@ -53,7 +53,7 @@ class _Pool:
 class _Handle:
     """What a pool ID designates: a pool and the ordinal range it allocates from."""
 
-    __slots__ = ("address_type", "base", "bitmap", "end", "pool", "recent", "start", "sub_pool", "whole")
+    __slots__ = ("address_type", "base", "bitmap", "end", "pool", "recent", "reserved", "start", "sub_pool", "whole")
 
     def __init__(self, pool: _Pool, sub_pool: IPNetwork | None) -> None:
         self.pool = pool
@@ -63,6 +63,7 @@ class _Handle:
         self.recent = pool.interfaces.recent
         self.base = pool.base
         self.address_type = pool.address_type
+        self.reserved = pool.reserved
         if sub_pool is None:
             self.start, self.end = 0, pool.network.num_addresses - 1
         else:

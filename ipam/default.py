@@ -254,7 +254,7 @@ class DefaultIpam(Ipam):
             # first); int() would add a Python-level call to the hot path.
             ordinal = address._ip - handle.base if type(address) is handle.address_type else -1  # type: ignore[union-attr]
             pool = handle.pool
-            if ordinal in pool.reserved:
+            if ordinal in handle.reserved:
                 raise InvalidParameterError(f"address {address} is reserved in pool {pool.network}")
             try:
                 # The bitmap checks the range (once, not twice on the hot path).
