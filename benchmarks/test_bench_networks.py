@@ -52,9 +52,15 @@ def nid_of(index: int) -> str:
     return f"{index:012x}" + "0" * 52
 
 
-@pytest.fixture(params=[pytest.param("linux", marks=pytest.mark.linux), "fake"])
-def host(request: pytest.FixtureRequest) -> Iterator[Host]:
-    kind = str(request.param)
+#: (kernel, networks) measured: every size on the fake kernel, the smaller ones on the real one
+CASES = [pytest.param(("fake", n), id=f"fake-{n}") for n in FAKE_SIZES] + [
+    pytest.param(("linux", n), id=f"linux-{n}", marks=pytest.mark.linux) for n in LINUX_SIZES
+]
+
+
+@pytest.fixture
+def host(case: tuple[str, int]) -> Iterator[Host]:
+    kind = case[0]
     if kind == "linux" and linux_unavailable_reason() is not None:
         pytest.skip(f"real kernel unavailable: {linux_unavailable_reason()}")
     kernel = make_kernel(kind)
@@ -101,16 +107,10 @@ def _report(benchmark: Any, kind: str, count: int, what: str) -> None:
     print(f"\n{what} {kind} N={count}: {per:.1f} µs per network (median of {stats.rounds})")
 
 
-def _sizes(kind: str) -> tuple[int, ...]:
-    return LINUX_SIZES if kind == "linux" else FAKE_SIZES
-
-
-@pytest.mark.parametrize("count", sorted(set(FAKE_SIZES) | set(LINUX_SIZES)))
+@pytest.mark.parametrize("case", CASES)
 @pytest.mark.benchmark(group="bridge-networks")
-def test_networks_create_delete(benchmark: Any, host: Host, count: int) -> None:
-    kind = host.kernel.kind
-    if count not in _sizes(kind):
-        pytest.skip(f"{count} networks is not measured on the {kind} kernel")
+def test_networks_create_delete(benchmark: Any, host: Host, case: tuple[str, int]) -> None:
+    kind, count = case
     driver = BridgeDriver(host.kernel, host)
     create_and_delete(driver, 2)  # first use (imports, nft tables) is no network's cost
     benchmark.pedantic(create_and_delete, args=(driver, count), rounds=_rounds(kind, count), iterations=1)
@@ -119,12 +119,10 @@ def test_networks_create_delete(benchmark: Any, host: Host, count: int) -> None:
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("count", sorted(set(FAKE_SIZES) | set(LINUX_SIZES)))
+@pytest.mark.parametrize("case", CASES)
 @pytest.mark.benchmark(group="bridge-networks")
-def test_reference_bare_bridge(benchmark: Any, host: Host, count: int) -> None:
-    kind = host.kernel.kind
-    if count not in _sizes(kind):
-        pytest.skip(f"{count} networks is not measured on the {kind} kernel")
+def test_reference_bare_bridge(benchmark: Any, host: Host, case: tuple[str, int]) -> None:
+    kind, count = case
     kernel, ns = host.kernel, host.namespace
     bare_bridges(kernel, ns, 2)
     benchmark.pedantic(bare_bridges, args=(kernel, ns, count), rounds=_rounds(kind, count), iterations=1)
