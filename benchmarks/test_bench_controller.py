@@ -13,7 +13,11 @@ per process) against construction with built-in drivers only.
 
 Run: ``python -m pytest benchmarks/test_bench_controller.py --benchmark-only``.
 Targets (issues 6, 15): fake >= 5,000 lifecycles/s (<= 200 µs each) at <= 2x the
-bare kernel calls; linux <= 10 ms each.
+bare kernel calls; linux <= 10 ms each. Measured (issue 15, 2-core machine at
+load ~1, three runs): fake lifecycle ~210 µs median (~4,750/s), 2.9x the bare
+calls (72 µs), from ~247 µs and 3.1x (80 µs) before; by instruction count
+(callgrind) 1.05 M per lifecycle against 0.42 M bare, 2.5x, from 1.27 M
+against 0.46 M (2.75x).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@
   etcd://, against the embedded memory store in the same run (target: sqlite
   no slower than 2x memory).
 * Recovery of a controller with 10,000 joined containers from sqlite, fake
-  kernel (target <= 2 s), against reading every record of that store alone.
+  kernel (target <= 2 s), against reading every record of that store alone
+  (measured, issue 15: ~1.26 s median against a 0.07 s read, from ~2.7 s; the
+  cyclic collector is paused while a controller opens and recovers).
 * 4 host processes x 2,500 address requests on one global pool through etcd
   (CAS on the pool's bitmap record, retry on a lost race): 0 duplicates, and
   the rate; reference: one process doing all 10,000.
