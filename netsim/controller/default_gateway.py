@@ -106,7 +106,7 @@ def may_change(ctrl: Controller, sid: str) -> bool:
     sandbox = ctrl.records.sandbox_view(sid)
     if not sandbox["own_namespace"]:
         return False
-    return ctrl.records.lookup_name("network", GW_NETWORK) is not None or _on_global_network(ctrl, sandbox)
+    return ctrl.records.name_taken("network", GW_NETWORK) or _on_global_network(ctrl, sandbox)
 
 
 def reconcile(ctrl: Controller, sid: str) -> None:

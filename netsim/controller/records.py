@@ -91,6 +91,10 @@ class Records:
         except NotFoundError:
             return
 
+    def name_taken(self, index: str, name: str) -> bool:
+        """Whether ``name`` is claimed in ``index`` (one existence check, no read)."""
+        return self.store.exists(f"name/{index}/{name}")
+
     def lookup_name(self, index: str, name: str) -> str | None:
         try:
             return self.store.get(f"name/{index}/{name}").value
