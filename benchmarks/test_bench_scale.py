@@ -18,8 +18,9 @@ row's ``x smallest`` column is its time per container over the 10-container
 run's, the "flat or not" figure.
 
 ``networks`` (fake kernel, 10/25/50 networks of one container each) shows the
-bridge driver's network isolation cost, which grows with the square of the
-number of networks (one drop rule per pair of bridges, both ways).
+cost per network as the network count grows: flat since isolation became one
+``Isolated`` membership per network (it was a drop rule per pair of bridges,
+quadratic; ``test_bench_networks.py`` measures networks alone).
 
 Run: ``python -m pytest benchmarks/test_bench_scale.py --benchmark-only -s``
 (``--fake-only`` leaves out the real kernel; its 1,000-container run takes
