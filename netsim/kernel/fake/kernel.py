@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import ipaddress
 from collections.abc import Mapping
 
 from netsim.errors import InvalidParameterError, kernel_error
@@ -36,6 +38,17 @@ from netsim.kernel.fake.links import LinksMixin
 from netsim.kernel.fake.state import FakeLink, FakeNamespace
 from netsim.kernel.fake.tables import TablesMixin, check_listener
 from netsim.naming import check_nsname
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@functools.lru_cache(maxsize=64)
+def _dns_socket(addr: str) -> tuple[IPAddress, str, Listener]:
+    """A DNS server's address checked as a UDP listener's, its text, and the
+    listener it would clash with (memoized: a resolver goes into every
+    container at 127.0.0.11, 10,000 of them in one recovery)."""
+    address = check_listener(Listener("udp", DNS_PORT, addr))
+    return address, str(address), Listener("udp", DNS_PORT, str(address))
 
 
 class FakeKernel(LinksMixin, Layer3Mixin, TablesMixin):
@@ -101,14 +114,14 @@ class FakeKernel(LinksMixin, Layer3Mixin, TablesMixin):
     # --- DNS servers: netsim.kernel.fake.dataplane.dns --------------------------------
     def add_dns_server(self, ns: str, addr: str, lookup: DnsLookup) -> None:
         space = self._ns(ns)
-        address = check_listener(Listener("udp", DNS_PORT, addr))
-        if str(address) in space.dns_servers or Listener("udp", DNS_PORT, str(address)) in space.listeners:
+        address, text, socket = _dns_socket(addr) if addr.__class__ is str else _dns_socket.__wrapped__(addr)
+        if text in space.dns_servers or socket in space.listeners:
             raise kernel_error(errno.EADDRINUSE, f"udp {addr}:{DNS_PORT} is taken in {ns!r}")
         lo = space.links.get("lo")
         on_lo = address.is_loopback and lo is not None and any(a.ip.is_loopback for a in lo.addresses)
         if not on_lo and not self._bindable(space, address):  # 127/8 is bound through lo's 127.0.0.1/8
             raise kernel_error(errno.EADDRNOTAVAIL, f"{addr} is not an address of namespace {ns!r}")
-        space.dns_servers[str(address)] = lookup
+        space.dns_servers[text] = lookup
 
     def delete_dns_server(self, ns: str, addr: str) -> None:
         if self._ns(ns).dns_servers.pop(addr, None) is None:
