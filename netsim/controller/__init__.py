@@ -19,11 +19,12 @@ from netsim.controller import endpoint as _endpoint
 from netsim.controller import join as _join
 from netsim.controller import network as _network
 from netsim.controller import sandbox as _sandbox
+from netsim.controller.collector import collector_paused
 from netsim.controller.config import ControllerConfig, IpamConfig, PoolConfig
 from netsim.controller.hostsetup import build_host
 from netsim.controller.inspect import inspect_network
 from netsim.controller.records import Records, endpoint_key
-from netsim.controller.recovery import RecoveryReport, collector_paused, recover
+from netsim.controller.recovery import RecoveryReport, recover
 from netsim.controller.replay import ReplayKernel
 from netsim.controller.services import ServiceRecords
 from netsim.controller.stores import open_stores

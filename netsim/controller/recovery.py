@@ -35,13 +35,13 @@ state across a daemon restart, as Docker assumes.
 from __future__ import annotations
 
 import contextlib
-import gc
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netsim import netlabel
+from netsim.controller.collector import collector_paused
 from netsim.controller.ipam_reconcile import parse_ip_text as _ip
 from netsim.controller.ipam_reconcile import quietly as _quietly
 from netsim.controller.ipam_reconcile import reconcile_ipam
@@ -98,22 +98,6 @@ def _records(ctrl: Controller, prefix: str) -> list[Record]:
 def _replays(ctrl: Controller, driver_name: str) -> bool:
     entry = ctrl.registry.drivers().get(driver_name)
     return entry is not None and getattr(entry.driver, "replay_on_recovery", True)
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block (as it was after).
-    Opening a store and recovering make a few objects per record and free
-    few: with 10,000 containers the collector's passes (each O(every object
-    alive)) cost a third of the time and find nothing to free. Reference
-    counting still frees the temporaries meanwhile."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def recover(ctrl: Controller, replay: ReplayKernel) -> RecoveryReport:
