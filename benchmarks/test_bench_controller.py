@@ -84,7 +84,8 @@ def test_endpoint_lifecycle(benchmark: Any, bench_ctrl: Controller) -> None:
 
 #: the kernel calls (outermost, in order) of one lifecycle, as the reference makes them
 REFERENCE_CALLS = [
-    "add_veth", "set_mac", "set_master", "set_link_up", "link_names", "move_link", "set_mac", "set_link_up",
+    "add_veth", "set_mac", "set_master", "set_link_up", "link_names", "move_link", "set_mac", "set_sysctl",
+    "set_link_up",
     "add_address", "add_route", "add_rule", "add_listener",
     "delete_listener", "delete_rule", "delete_route", "delete_address", "set_link_up", "move_link", "delete_link",
 ]  # fmt: skip
@@ -150,6 +151,7 @@ def test_endpoint_lifecycle_reference_bare_kernel(benchmark: Any, bare_kernel: A
         kernel.link_names(sandbox)
         kernel.move_link(host, "vethc", sandbox, "eth0")
         kernel.set_mac(sandbox, "eth0", mac)
+        kernel.set_sysctl(sandbox, "net.ipv6.conf.eth0.disable_ipv6", "1")  # an IPv4-only network
         kernel.set_link_up(sandbox, "eth0")
         kernel.add_address(sandbox, "eth0", "10.128.0.2/16")
         kernel.add_route(sandbox, "default", via="10.128.0.1", dev="eth0")

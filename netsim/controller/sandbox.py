@@ -11,6 +11,7 @@ from netsim.controller.config import check_name
 from netsim.controller.records import sandbox_key
 from netsim.controller.views import Sandbox
 from netsim.driverapi import CONNECTED, JoinInfo
+from netsim.errors import KernelNotFoundError
 from netsim.kernel.base import Kernel
 from netsim.undo import Undo, rollback_on_error
 
@@ -85,6 +86,8 @@ def plug_interface(
         # Unconditional: reading the link back costs more than setting it (bridge and
         # macvlan set this MAC already at create_endpoint, so it is a no-op for them).
         kernel.set_mac(ns, name, endpoint["mac"])
+    if not endpoint["address_ipv6"]:
+        ipv6_off(kernel, ns, name, undo)
     # Up before addressing, and addresses off before down on the way back:
     # Linux drops IPv6 addresses from a link that goes down.
     kernel.set_link_up(ns, name)
@@ -103,6 +106,19 @@ def plug_interface(
             kernel.add_route(ns, dst, via=via)
             undo.push(f"route {dst}", lambda dst=dst, via=via: kernel.delete_route(ns, dst, via=via))  # type: ignore[misc]
     return name
+
+
+def ipv6_off(kernel: Kernel, ns: str, name: str, undo: Undo) -> None:
+    """IPv6 off on an interface whose network gives it no IPv6 address, before
+    it comes up (libnetwork's setInterfaceIPv6): otherwise it would take a
+    link-local address, join multicast groups and send router solicitations
+    on an IPv4-only network, and the bridge would learn its MAC from them."""
+    key = f"net.ipv6.conf.{name}.disable_ipv6"
+    try:
+        kernel.set_sysctl(ns, key, "1")
+    except KernelNotFoundError:
+        return  # below IPv6's minimum MTU the link has no IPv6 to turn off (Docker ignores it too)
+    undo.push(f"{name} IPv6 back on", lambda: kernel.set_sysctl(ns, key, "0"))
 
 
 def unplug_interface(
