@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from netsim.errors import ConflictError, InvalidParameterError, NotImplementedByDriverError
+from netsim.validate import parse_mac
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -217,8 +218,6 @@ class InterfaceInfo:
         """Set the MAC if none is set (ConflictError otherwise); invalid is InvalidParameterError."""
         if self._mac is not None:
             raise ConflictError(f"endpoint interface MAC address already set to {self._mac}")
-        from netsim.validate import parse_mac
-
         self._mac = parse_mac(mac)
 
     def set_ip_address(self, address: IPInterface) -> None:
