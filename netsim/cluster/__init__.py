@@ -28,8 +28,9 @@ from typing import Any
 from netsim.cluster.bus import TableEntry, TableEventBus
 from netsim.cluster.ipam import SharedIpam
 from netsim.controller import Controller, ControllerConfig, Endpoint, IpamConfig
+from netsim.controller.discovery import ServiceTableSink
 from netsim.controller.records import network_key
-from netsim.controller.services import SERVICE_TABLE, ServiceTableSink
+from netsim.controller.services import SERVICE_TABLE
 from netsim.driverapi import DiscoveryType, EventType
 from netsim.errors import ConflictError, InvalidParameterError, NetsimError, NoSpaceError, NotFoundError
 from netsim.ipamapi import DEFAULT_IPAM

@@ -25,8 +25,9 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from netsim.cluster.ipam import SharedIpam
+from netsim.controller.discovery import ServiceTableSink
 from netsim.controller.records import network_key
-from netsim.controller.services import SERVICE_TABLE, ServiceTableSink
+from netsim.controller.services import SERVICE_TABLE
 from netsim.driverapi import EventType, IPAddress
 from netsim.errors import InvalidParameterError, NetsimError
 from netsim.store import MUST_NOT_EXIST, KVStore, Watch, WatchEvent, canonical_json

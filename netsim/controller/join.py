@@ -7,7 +7,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from netsim import netlabel
-from netsim.controller import services
+from netsim.controller import discovery
 from netsim.controller.records import endpoint_key, sandbox_key
 from netsim.controller.sandbox import make_namespace, plug_interface, unplug_interface, update_default_routes
 from netsim.driverapi import EventType, IPAddress, JoinInfo
@@ -118,7 +118,7 @@ def join(ctrl: Controller, nid: str, eid: str, sid: str) -> None:
         _save(ctrl, sandbox_key(sid), sandbox, sandbox_before, undo)
         driver.program_external_connectivity(nid, eid, {netlabel.PORT_MAP: endpoint["ports"]})
         undo.push("revoke external connectivity", lambda: driver.revoke_external_connectivity(nid, eid))
-        services.joined(ctrl, nid, network, endpoint, sandbox, undo)
+        discovery.joined(ctrl, nid, network, endpoint, sandbox, undo)
     if ctrl.config.table_events is not None:
         _publish(ctrl, EventType.CREATE, nid, endpoint.get("table_entries", []))
 
@@ -158,6 +158,6 @@ def leave(
         endpoint.pop("table_entries", None)
         _save(ctrl, endpoint_key(nid, eid), endpoint, endpoint_before, undo)
         _save(ctrl, sandbox_key(sid), sandbox, sandbox_before, undo)
-    services.left(ctrl, nid, eid, sid)
+    discovery.left(ctrl, nid, eid, sid)
     if published:
         _publish(ctrl, EventType.DELETE, nid, published)

@@ -42,12 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 from netsim import netlabel
 from netsim.controller.collector import collector_paused
+from netsim.controller.discovery import rebuild as rebuild_service_records
 from netsim.controller.ipam_reconcile import parse_ip_text as _ip
 from netsim.controller.ipam_reconcile import quietly as _quietly
 from netsim.controller.ipam_reconcile import reconcile_ipam
 from netsim.controller.records import endpoint_key, network_key, sandbox_key
 from netsim.controller.replay import ReplayKernel
-from netsim.controller.services import rebuild as rebuild_service_records
 from netsim.controller.views import ipam_data_of
 from netsim.driverapi import InterfaceInfo, JoinInfo, NetworkInfo
 from netsim.errors import NetsimError, NotFoundError

@@ -206,9 +206,9 @@ def delete_sandbox(ctrl: Controller, sid: str) -> None:
     An interface the driver made in this namespace is not moved out first: the
     driver's delete_endpoint removes it where it is (on Linux a move costs an RCU
     barrier, 10-30 ms)."""
+    from netsim.controller.discovery import sandbox_deleted
     from netsim.controller.endpoint import delete_endpoint
     from netsim.controller.join import leave
-    from netsim.controller.services import sandbox_deleted
 
     record = ctrl.records.sandbox_view(sid)
     for nid, eid in reversed(record["endpoints"]):
