@@ -48,7 +48,9 @@ def explore(session: nox.Session) -> None:
         "tests/stores/test_store_machine.py",
         "tests/unit/test_ipam_model.py",
         "tests/unit/test_bitmap.py",
+        "tests/unit/test_bitmap_run.py",
         "tests/linux/test_dns.py",
+        "tests/linux/test_driver_agreement.py",
     ]
     for _ in range(rounds):
         session.run("python", "-m", "pytest", "-q", "-n0", *targets, env={"NETSIM_HYPOTHESIS": "explore"})
