@@ -47,6 +47,11 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 #: signals the interrupting handler received in this process (see the module docstring)
 _received: list[int] = []
+#: True once any signal was handled here; never reset (its fallout comes at exit)
+_interrupted_before: list[bool] = []
+#: what an event loop closed by an interrupt's teardown raises in the coroutines
+#: still in flight on it (pyroute2's), when they are resumed or collected
+_CLOSED_LOOP = "Event loop is closed"
 
 
 class Interrupted(KeyboardInterrupt):
@@ -87,6 +92,7 @@ def interrupting_handler() -> Callable[[int, FrameType | None], None]:
     def handle(signum: int, frame: FrameType | None) -> None:
         _exit_if_forked(owner, signum)
         _received.append(signum)
+        _interrupted_before[:] = [True]
         raise Interrupted(signum)
 
     return handle
@@ -107,9 +113,14 @@ def raise_if_interrupted() -> None:
 
 
 def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    """An :class:`Interrupted` in ``exc``'s chain, or, once a signal was handled
+    here, the closed event loop its teardown left under pyroute2's coroutines."""
+    after_signal = bool(_interrupted_before)
     seen = 0
     while exc is not None and seen < 32:  # a bounded walk: chains can be cyclic
         if isinstance(exc, Interrupted):
+            return True
+        if after_signal and isinstance(exc, RuntimeError) and str(exc) == _CLOSED_LOOP:
             return True
         exc = exc.__cause__ or exc.__context__
         seen += 1

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from netsim import interrupts
 from netsim.errors import kernel_error
 from netsim.interrupts import (
     Cleanup,
@@ -153,4 +154,34 @@ def test_unraisable_errors_an_interrupt_did_not_cause_are_still_reported() -> No
             Broken()
         assert [type(e) for e in seen] == [ValueError]
     finally:
+        sys.unraisablehook = hook
+
+
+def test_a_closed_event_loop_is_fallout_only_after_a_signal() -> None:
+    """An interrupt's teardown closes pyroute2's event loop under coroutines still
+    in flight; what they raise when collected at exit is the signal's fallout. The
+    same error with no signal handled is reported."""
+    seen: list[BaseException | None] = []
+    hook = sys.unraisablehook
+
+    class ClosedLoop:
+        def __del__(self) -> None:
+            raise RuntimeError("Event loop is closed")
+
+    sys.unraisablehook = lambda unraisable: seen.append(unraisable.exc_value)
+    saved = list(interrupts._interrupted_before)
+    try:
+        interrupts._interrupted_before.clear()
+        with signals_interrupt():
+            ClosedLoop()
+        assert [type(e) for e in seen] == [RuntimeError]
+        with pytest.raises(Interrupted), signals_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs between these bytecodes
+                pass
+        seen.clear()
+        ClosedLoop()  # collected after the block, as at interpreter exit
+        assert seen == []
+    finally:
+        interrupts._interrupted_before[:] = saved
         sys.unraisablehook = hook
