@@ -81,7 +81,9 @@ def test_random_sigint_and_sigterm_leave_nothing(pytestconfig: pytest.Config) ->
             # imports, before netsim's handlers (nothing was built yet); 0 / 1: it finished first
             handled = process.returncode == 128 + sig and lines[-1:] == [f"netsim run: interrupted by {sig.name}"]
             if not handled and process.returncode not in (-sig, 0, 1):
-                problems.append(f"{run_id}: {sig.name} at {delay:.2f} s: exit {process.returncode}: {err[-800:]!r}")
+                # the head too: it names the hook that printed a traceback
+                shown = err if len(err) <= 2000 else f"{err[:600]} [...] {err[-1400:]}"
+                problems.append(f"{run_id}: {sig.name} at {delay:.2f} s: exit {process.returncode}: {shown!r}")
             outcomes.append(process.returncode)
             left = namespaces_with_prefix(run_prefix(run_id))
             if left:
