@@ -9,25 +9,12 @@ membership opens that network alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from test_kernel_contract import refused
 
-import pytest
-
-from netsim.errors import NetsimError, error_kind
 from netsim.kernel.base import Filter, Isolated, Kernel, Masquerade
 from netsim.probe import probe
 
 MISS = 0.3  # seconds to wait for an answer that must not come
-
-
-def refused(kernel: Kernel, call: Callable[[], Any], kind: str) -> None:
-    """``call`` fails with ``kind`` and leaves the snapshot as it was."""
-    before = kernel.snapshot()
-    with pytest.raises(NetsimError) as caught:
-        call()
-    assert error_kind(caught.value) == kind, caught.value
-    assert kernel.snapshot() == before
 
 
 def three_bridges(kernel: Kernel) -> tuple[str, list[str]]:
