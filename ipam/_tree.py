@@ -50,7 +50,7 @@ class SummaryTree:
     (64, 129, 64)
     """
 
-    __slots__ = ("_bits", "_count", "_downward", "_leaf", "_levels", "_sizes", "_summaries")
+    __slots__ = ("_bits", "_count", "_downward", "_leaf", "_levels", "_sizes", "_summaries", "_top")
 
     def __init__(self, bits: int) -> None:
         """O(levels) time and memory (dict levels start empty)."""
@@ -60,6 +60,7 @@ class SummaryTree:
         self._leaf: Level
         self._summaries: tuple[Level, ...]
         self._downward: tuple[Level, ...]
+        self._top: Level
         self._views()
         #: set ordinals written to the leaf words (the allocator may hold more pending)
         self._count = 0
@@ -68,9 +69,10 @@ class SummaryTree:
     def _views(self) -> None:
         """The levels as the hot paths walk them, so that they index no list of
         levels and count no level numbers (rebuilt when a level is replaced):
-        the leaf; the summaries bottom-up; all but the top, top-down."""
+        the leaf; the summaries bottom-up; all but the top, top-down; the top."""
         levels = self._levels
         self._leaf = levels[0]
+        self._top = levels[-1]
         self._summaries = tuple(levels[1:])
         self._downward = tuple(reversed(levels[:-1]))
 
@@ -181,7 +183,7 @@ class SummaryTree:
         if popcount != self._count:
             raise AssertionError(f"Bitmap invariant: count {self._count} but {popcount} bits set")
         levels = self._levels
-        expected = (levels[0], *levels[1:], *reversed(levels[:-1]))
-        actual = (self._leaf, *self._summaries, *self._downward)
+        expected = (levels[0], *levels[1:], *reversed(levels[:-1]), levels[-1])
+        actual = (self._leaf, *self._summaries, *self._downward, self._top)
         if len(actual) != len(expected) or any(view is not level for view, level in zip(actual, expected, strict=True)):
             raise AssertionError("Bitmap invariant: the level views are out of date")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator
+from itertools import chain
+from operator import getitem
 from typing import TypeAlias
 
 SHIFT = 6
@@ -46,6 +48,23 @@ Level: TypeAlias = "list[int] | array[int] | SparseWords"
 BIT = tuple(1 << position for position in range(64))
 #: ``BELOW[i]``: the bits below bit ``i`` set (``BIT[i] - 1``).
 BELOW = tuple(bit - 1 for bit in BIT)
+
+#: ``BYTE_POSITIONS[j][b]``: the positions, highest first, of the set bits of
+#: byte value ``b`` as byte ``j`` of a word in big-endian order (~160 KiB).
+BYTE_POSITIONS = tuple(
+    tuple(tuple(8 * (7 - j) + i for i in range(7, -1, -1) if value >> i & 1) for value in range(256)) for j in range(8)
+)
+
+
+def free_positions(word: int) -> Iterator[int]:
+    """Positions of the set bits of a 64-bit ``word``, highest first, in one pass
+    of C loops (a table look-up per byte): ~1 µs for any number of bits, where a
+    bit-by-bit loop takes ~0.15 µs a bit.
+
+    >>> list(free_positions((1 << 63) | 0b1010))
+    [63, 3, 1]
+    """
+    return chain.from_iterable(map(getitem, BYTE_POSITIONS, word.to_bytes(8, "big")))
 
 
 def new_level(words: int) -> Level:

@@ -10,12 +10,16 @@ Two hints keep the common cases O(1): ``_low`` (no free ordinal lies below it,
 so first-fit starts there) and ``_cursor`` (one past the last ordinal handed
 out by ``set_any``, where serial allocation resumes, as libnetwork's ``curr``).
 
-Sequential allocation (a fill, or containers started one after another) is
-served from a *run*: once two takes follow each other, the clear ordinals
-after them in the same leaf word are handed out by bumping one attribute,
-and written into the word, the count and the hints in one go when anything
-else looks (``_flush``). Serial and first-fit agree on a run (both hints point
-at it), so the allocation order is exactly libnetwork's.
+Allocation from the low end (a fill, containers started one after another, a
+fragmented pool filled first-fit) is served from a *run*: when a take from the
+hints, where both hints agreed, leaves several clear ordinals in its leaf word,
+their positions are extracted in one go (``ipam._words.free_positions``) into
+a queue, and the next takes pop it: one list pop each. Those takes stay
+*pending* (not in the leaf word, the count or the hints) until ``_flush``
+writes them all at once, when something else looks. The queue holds exactly
+the clear ordinals of the word above the last take, in order, and nothing
+below them is free, so serial and first-fit both hand them out in this order,
+as libnetwork would. Any write at or below the run's word ends the run first.
 
 The structure is not thread-safe; callers (the IPAM driver) hold a lock.
 """
@@ -26,10 +30,13 @@ from collections.abc import Iterator
 
 from ipam._bitmap_codec import decode, encode
 from ipam._tree import SummaryTree
-from ipam._words import BELOW, BIT, FULL, LOW_BITS, SHIFT, SparseWords, nonzero_items
+from ipam._words import BELOW, BIT, FULL, SparseWords, free_positions, nonzero_items
 from netsim.errors import ConflictError, InvalidParameterError, NoSpaceError
 
 MAX_BITS = 1 << 128
+# A run starts when a take leaves at least this many clear ordinals in its word:
+# extracting them costs about as much as two takes from the hint's word.
+RUN_MIN_FREE = 3
 
 
 class Bitmap(SummaryTree):
@@ -46,7 +53,7 @@ class Bitmap(SummaryTree):
     (4, 6, True)
     """
 
-    __slots__ = ("_cursor", "_low", "_run_next", "_run_start", "_run_stop")
+    __slots__ = ("_cursor", "_low", "_queue", "_run_base", "_run_free", "_run_next", "_run_stop")
 
     def __init__(self, bits: int) -> None:
         """O(levels) time and memory (dict levels start empty).
@@ -59,15 +66,19 @@ class Bitmap(SummaryTree):
         super().__init__(bits)
         self._cursor = 0
         self._low = 0
-        # The run, for sequential allocation: ``[_run_start, _run_stop)`` are clear
-        # ordinals of one leaf word, everything below them is set, and both hints
-        # point at ``_run_start``, so both kinds of ``set_any`` hand them out in
-        # order. ``[_run_start, _run_next)`` are taken already but *pending*: not
-        # yet in the leaf word, the count or the hints, so each take is one
-        # attribute update. ``_flush`` writes them; every other operation reads
-        # state only after a flush (or checks the pending range itself).
-        # ``_run_stop = 0`` disarms the run (only with nothing pending).
-        self._run_start = 0
+        # The run (module docstring), armed while ``_run_base >= 0``: the first
+        # ordinal of its leaf word. ``_run_free``: the word's clear bits the run
+        # owns (pending takes, then the ones to hand out), as of the last flush.
+        # The ones to hand out are either one stretch, ``[_run_next, _run_stop)``
+        # (a counter: the cheapest take; ``_run_stop == 0`` when unused), or
+        # ``_queue``: their positions in the word, highest first, so that
+        # ``pop()`` gives the next. While armed, ``_cursor`` is both hints' value
+        # as of the last flush and ``_low`` is the end of the run's word: the
+        # comparison ``set`` and ``unset`` make with the hint anyway then catches
+        # every write that could touch the run (everything below its word is set).
+        self._queue: list[int] = []
+        self._run_base = -1
+        self._run_free = 0
         self._run_next = 0
         self._run_stop = 0
 
@@ -88,7 +99,7 @@ class Bitmap(SummaryTree):
         >>> Bitmap(8).count_set()
         0
         """
-        return self._count + self._run_next - self._run_start
+        return self._count + self._pending().bit_count() if self._run_base >= 0 else self._count
 
     def count_unset(self) -> int:
         """How many ordinals are free. O(1).
@@ -110,9 +121,9 @@ class Bitmap(SummaryTree):
         """
         if type(ordinal) is not int or not 0 <= ordinal < self._bits:
             self._check_ordinal(ordinal)
-        if self._run_start != self._run_next:
+        if self._run_base >= 0:
             self._flush()
-        return bool(self._leaf[ordinal >> SHIFT] >> (ordinal & LOW_BITS) & 1)
+        return bool(self._leaf[ordinal >> 6] >> (ordinal & 63) & 1)
 
     __contains__ = is_set
 
@@ -123,11 +134,11 @@ class Bitmap(SummaryTree):
         >>> b = Bitmap(200); b.set(199); b.set(3); list(b)
         [3, 199]
         """
-        if self._run_start != self._run_next:
+        if self._run_base >= 0:
             self._flush()
         bits = self._bits
         for index, word in nonzero_items(self._levels[0]):
-            base = index << SHIFT
+            base = index << 6
             while word:
                 low = word & -word
                 ordinal = base + low.bit_length() - 1
@@ -145,9 +156,7 @@ class Bitmap(SummaryTree):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        if self._run_start != self._run_next:
-            self._flush()
-        return f"Bitmap(bits={self._bits}, set={self._count}, cursor={self._cursor})"
+        return f"Bitmap(bits={self._bits}, set={self.count_set()}, cursor={self._hints()[0]})"
 
     # -- updates ---------------------------------------------------------
 
@@ -160,24 +169,24 @@ class Bitmap(SummaryTree):
         if type(ordinal) is not int or not 0 <= ordinal < self._bits:
             self._check_ordinal(ordinal)
         leaf = self._leaf
-        index = ordinal >> SHIFT
+        index = ordinal >> 6
         old = leaf[index]
-        word = old | BIT[ordinal & LOW_BITS]
+        word = old | BIT[ordinal & 63]
         if word == old:
             raise ConflictError(f"ordinal {ordinal} is already set")
-        if self._run_start <= ordinal < self._run_stop:
-            # Inside the run (taken but pending, or next to be taken): write what
-            # is pending, disarm, and set as usual.
-            self._flush()
-            self._run_stop = 0
-            self.set(ordinal)
-            return
+        if ordinal <= self._low:
+            # Without a run, ``ordinal == _low`` (all below is set): the hint moves
+            # past it. With one, ``ordinal`` is in or right after the run's word
+            # (all below is set): end the run, then set as usual.
+            if self._run_base >= 0:
+                self._settle()
+                self.set(ordinal)
+                return
+            self._low = ordinal + 1
         leaf[index] = word
         if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
             self._grew(index, word)
         self._count += 1
-        if ordinal == self._low:
-            self._low = ordinal + 1
 
     def unset(self, ordinal: int) -> None:
         """Clear ``ordinal``; clearing a clear ordinal is a no-op. O(1), O(levels) when a full word opens.
@@ -188,42 +197,89 @@ class Bitmap(SummaryTree):
         if type(ordinal) is not int or not 0 <= ordinal < self._bits:
             self._check_ordinal(ordinal)
         leaf = self._leaf
-        index = ordinal >> SHIFT
+        index = ordinal >> 6
         old = leaf[index]
-        word = old ^ BIT[ordinal & LOW_BITS]
+        word = old ^ BIT[ordinal & 63]
         if word > old:  # the bit was clear: nothing to do, unless the run took it
-            if self._run_start <= ordinal < self._run_next:
-                # A pending take of the run: write it, then clear it.
-                self._flush()
+            if ordinal < self._low and self._run_base >= 0:
+                self._settle()
                 self.unset(ordinal)
             return
+        if ordinal < self._low:
+            if self._run_base >= 0:
+                # In or below the run's word: end the run (first-fit may move below it).
+                self._settle()
+                self.unset(ordinal)
+                return
+            self._low = ordinal
         if old == FULL:
             self._opened(index)
-        if word or type(leaf) is not SparseWords:
+        if word:
             leaf[index] = word
-        else:
+        elif type(leaf) is SparseWords:
             del leaf[index]
+        else:
+            leaf[index] = 0
         self._count -= 1
-        if ordinal < self._low:
-            # First-fit now starts below the run: disarm it (pending takes written first).
-            if self._run_start != self._run_next:
-                self._flush()
-            self._low = ordinal
-            self._run_stop = 0
+
+    def _hints(self) -> tuple[int, int]:
+        """``(cursor, low)`` as if every pending take were written. O(1)."""
+        if self._run_base < 0:
+            return self._cursor, self._low
+        pending = self._pending()
+        cursor = self._run_base + pending.bit_length() if pending else self._cursor
+        return cursor, cursor
+
+    def _pending(self) -> int:
+        """The run's takes not yet written, as bits of its word (the run is armed). O(1)."""
+        if self._run_stop:
+            return self._run_free & ((1 << (self._run_next - self._run_base)) - 1)
+        queue = self._queue
+        return self._run_free & BELOW[queue[-1]] if queue else self._run_free
 
     def _flush(self) -> None:
         """Write the run's pending takes into their leaf word, the count and the
-        hints. The run stays armed. O(1), O(levels) when the word fills."""
-        start = self._run_start
-        taken = self._run_next - start
-        leaf = self._leaf
-        index = start >> SHIFT
-        word = leaf[index] | (((1 << taken) - 1) << (start & LOW_BITS))
-        leaf[index] = word
-        if word == FULL:
-            self._grew(index, word)
-        self._count += taken
-        self._run_start = self._low = self._cursor = self._run_next
+        cursor. The run stays armed. O(1), O(levels) when the word fills."""
+        pending = self._pending()
+        if pending:
+            self._run_free ^= pending
+            base = self._run_base
+            index = base >> 6
+            leaf = self._leaf
+            word = leaf[index] | pending
+            leaf[index] = word
+            if word == FULL:
+                self._mark_full(index)
+            self._count += pending.bit_count()
+            self._cursor = base + pending.bit_length()
+
+    def _settle(self) -> None:
+        """Flush, then disarm the run: the hints are their own values again. O(1)
+        (O(levels) when the run's word fills)."""
+        self._flush()
+        self._low = self._cursor
+        self._run_base = -1
+        self._run_free = self._run_next = self._run_stop = 0
+        self._queue.clear()
+
+    def _arm_or_move(self, index: int, found: int, free: int) -> None:
+        """After a take of ``found`` from both hints (they agreed) that left clear
+        bits ``free`` (not 0, all above it) in leaf word ``index``: start a run
+        on them if it pays, else move the first-fit hint past ``found``."""
+        low_bit = free & -free
+        contiguous = not (free + low_bit) & free
+        if not contiguous and free.bit_count() < RUN_MIN_FREE:
+            self._low = found + 1
+            return
+        base = index << 6
+        self._run_base = base
+        self._run_free = free
+        self._low = base + 64
+        if contiguous:
+            self._run_next = base + low_bit.bit_length() - 1
+            self._run_stop = base + free.bit_length()
+        else:
+            self._queue.extend(free_positions(free))
 
     def set_any(self, serial: bool = False) -> int:
         """Set and return a free ordinal: the lowest, or with ``serial`` the first
@@ -235,11 +291,27 @@ class Bitmap(SummaryTree):
         """
         found = self._run_next
         if found < self._run_stop:
-            # The run (see __init__): both kinds take ``found``; written by _flush.
             self._run_next = found + 1
             return found
-        if found != self._run_start:
-            self._flush()
+        queue = self._queue
+        if queue:
+            return self._run_base + queue.pop()
+        base = self._run_base
+        if base >= 0:
+            # The run is used up: _settle inlined (every run of a fill ends here).
+            pending = self._run_free
+            if pending:
+                index = base >> 6
+                leaf = self._leaf
+                word = leaf[index] | pending
+                leaf[index] = word
+                if word == FULL:
+                    self._mark_full(index)
+                self._count += pending.bit_count()
+                self._cursor = base + pending.bit_length()
+            self._low = self._cursor
+            self._run_base = -1
+            self._run_free = self._run_next = self._run_stop = 0
         # Next fastest: the free ordinal is in the leaf word where the search
         # starts (the usual case: hints point at the next free ordinal).
         low = self._low
@@ -247,13 +319,12 @@ class Bitmap(SummaryTree):
         origin = cursor if serial and cursor > low else low
         if origin < self._bits:
             leaf = self._leaf
-            index = origin >> SHIFT
+            index = origin >> 6
             old = leaf[index]
-            word = old | BELOW[origin & LOW_BITS]
+            word = old | BELOW[origin & 63]
             if word != FULL:
                 bit = (word + 1) & ~word
-                position = bit.bit_length() - 1
-                found = (index << SHIFT) | position
+                found = (index << 6) | (bit.bit_length() - 1)
                 word = old | bit
                 leaf[index] = word
                 if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
@@ -261,16 +332,16 @@ class Bitmap(SummaryTree):
                 self._count += 1
                 self._cursor = found + 1
                 if origin == low:
-                    self._low = found + 1
-                    if found == cursor:
-                        # Right after the previous take: sequential use. Arm the run
-                        # over the clear ordinals that follow in this word (maybe none).
-                        above = word >> (position + 1)
-                        self._run_stop = found + (above & -above).bit_length() if above else (index + 1) << SHIFT
-                        self._run_start = self._run_next = found + 1
+                    # Both hints move to found + 1. If they agreed before (no
+                    # take from elsewhere, no release below, in between), the
+                    # word's other clear bits are the next takes of both kinds.
+                    if origin == cursor and word != FULL:
+                        self._arm_or_move(index, found, word ^ FULL)
+                    else:
+                        self._low = found + 1
                 return found
             if origin == low:
-                found = self._descend_and_take()
+                found = self._descend_and_take(origin == cursor)
                 if found >= 0:
                     return found
             else:
@@ -284,37 +355,41 @@ class Bitmap(SummaryTree):
                 return self._take(found, True)
         raise NoSpaceError(f"no free ordinal in [0, {self._bits})")
 
-    def _descend_and_take(self) -> int:
+    def _descend_and_take(self, agreed: bool) -> int:
         """First-fit ``set_any``'s slow path (the hint's word is full): nothing
         below the hint is free, so the lowest free ordinal of the whole map is
         the answer, found by descending from the top along lowest clear
-        summary bits (no climb), then taken. -1 (nothing changed) when the map
-        is full. O(levels), one call where a search, a take and a summary
-        update were three."""
-        word = self._levels[-1][0]
+        summary bits (no climb), then taken; ``agreed``: the hints agreed, so a
+        run may start. -1 (nothing changed) when the map is full. O(levels)."""
+        word = self._top[0]
         if word == FULL:
             return -1
         index = 0
         for level in self._downward:
-            index = (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
+            index = (index << 6) | ((word ^ (word + 1)).bit_length() - 1)
             word = level[index]
-        leaf = self._leaf
         bit = (word + 1) & ~word
-        found = (index << SHIFT) | (bit.bit_length() - 1)
+        found = (index << 6) | (bit.bit_length() - 1)
         old = word
         word |= bit
         self._count += 1
-        self._cursor = self._low = found + 1
+        self._cursor = found + 1
+        leaf = self._leaf
         if word != FULL:
             leaf[index] = word
+            if agreed:
+                self._arm_or_move(index, found, word ^ FULL)
+            else:
+                self._low = found + 1
         else:
+            self._low = found + 1
             # _mark_full inlined (this path fills a word more often than not).
             leaf[index] = FULL
             child = index
             for level in self._summaries:
-                parent = child >> SHIFT
+                parent = child >> 6
                 above = level[parent]
-                word = above | BIT[child & LOW_BITS]
+                word = above | BIT[child & 63]
                 level[parent] = word if word != FULL else FULL
                 if not above and type(level) is SparseWords and len(level) > level.promote_at:
                     self._promote(level)
@@ -331,9 +406,9 @@ class Bitmap(SummaryTree):
         if lowest:
             self._low = found + 1
         leaf = self._leaf
-        index = found >> SHIFT
+        index = found >> 6
         old = leaf[index]
-        word = old | (1 << (found & LOW_BITS))
+        word = old | BIT[found & 63]
         leaf[index] = word
         if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
             self._grew(index, word)
@@ -347,14 +422,12 @@ class Bitmap(SummaryTree):
         >>> b = Bitmap(100); b.set_any_in_range(10, 20), b.set_any_in_range(10, 20, serial=True)
         (10, 11)
         """
-        if self._run_start != self._run_next:
-            self._flush()
         bits = self._bits
         if type(start) is not int or type(end) is not int or not 0 <= start <= end < bits:
             raise InvalidParameterError(f"range [{start!r}, {end!r}] is not within [0, {bits})")
-        # The take below moves the hints: disarm the run (set_any's own searches
-        # run with none armed).
-        self._run_stop = 0
+        if self._run_base >= 0:
+            # The take below moves the hints apart: end the run.
+            self._settle()
         low = self._low
         cursor = self._cursor
         resume = serial and cursor > start
@@ -364,11 +437,9 @@ class Bitmap(SummaryTree):
         found = -1
         if origin <= end:
             # Inline first step of _find_free: usually the answer is in this word.
-            index = origin >> SHIFT
-            word = self._leaf[index] | BELOW[origin & LOW_BITS]
-            found = (
-                self._find_free(origin) if word == FULL else (index << SHIFT) | ((word ^ (word + 1)).bit_length() - 1)
-            )
+            index = origin >> 6
+            word = self._leaf[index] | BELOW[origin & 63]
+            found = self._find_free(origin) if word == FULL else (index << 6) | ((word ^ (word + 1)).bit_length() - 1)
             if found > end:
                 found = -1
         if found < 0 and resume:
@@ -391,9 +462,10 @@ class Bitmap(SummaryTree):
         >>> b = Bitmap(2**64); b.set(2**64 - 1); len(b.to_bytes()) < 64
         True
         """
-        if self._run_start != self._run_next:
+        if self._run_base >= 0:
             self._flush()
-        return encode(self._bits, self._cursor, self._low, nonzero_items(self._levels[0]))
+        cursor, low = self._hints()
+        return encode(self._bits, cursor, low, nonzero_items(self._levels[0]))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Bitmap:
@@ -429,17 +501,33 @@ class Bitmap(SummaryTree):
             raise AssertionError(f"Bitmap invariant: {message}")
 
         self._check_levels()
-        if not 0 <= self._cursor <= self._bits or not 0 <= self._low <= self._bits:
+        cursor, low = self._hints()
+        if not 0 <= cursor <= self._bits or not 0 <= low <= self._bits:
             fail("cursor or first-fit hint out of range")
-        if self._find_free_from_zero_or_end() < self._low:
+        if self._find_free_from_zero_or_end() < self._low and self._run_base < 0:
             fail("a free ordinal lies below the first-fit hint")
-        start, taken, stop = self._run_start, self._run_next, self._run_stop
-        if not start <= taken:
-            fail("the run's pending takes end before they start")
-        if start < stop:
-            if not self._low == self._cursor == start or taken > stop or (stop - 1) >> SHIFT != start >> SHIFT:
-                fail("the run does not start at both hints or crosses a leaf word")
-            if self._leaf[start >> SHIFT] & (((1 << (stop - start)) - 1) << (start & LOW_BITS)):
-                fail("the run holds an ordinal set in its leaf word")
-        elif start != taken:
-            fail("takes pending while the run is disarmed")
+        base, free, queue = self._run_base, self._run_free, self._queue
+        following, stop = self._run_next, self._run_stop
+        if base < 0:
+            if base != -1 or free or queue or following or stop:
+                fail("a disarmed run holds clear bits, a stretch or queued positions")
+            return
+        if stop and (queue or not base <= following <= stop <= base + 64):
+            fail("the run's stretch lies outside its word, or a queue is kept beside it")
+        if stop and free >> (following - base) != (1 << (stop - following)) - 1:
+            fail("the run's stretch is not exactly the clear bits it owns from its next take")
+        if not stop and following:
+            fail("a stretch position kept without a stretch")
+        # Armed: the hint is the end of the run's word, the cursor one past a take in it.
+        if base & 63 or base >= self._bits or self._low != base + 64 or not base < self._cursor <= base + 64:
+            fail("the run's word, the hint at its end or the cursor in it are out of place")
+        if self._find_free_from_zero_or_end() < self._cursor:
+            fail("a free ordinal lies below the run's cursor")
+        above_cursor = FULL ^ ((1 << (self._cursor - base)) - 1)
+        if (self._leaf[base >> 6] ^ FULL) & above_cursor != free:
+            fail("the run does not own exactly the clear bits above the cursor in its word")
+        if queue != sorted(queue, reverse=True) or len(set(queue)) != len(queue):
+            fail("the run's queue is not strictly decreasing")
+        queued = sum(BIT[position] for position in queue)
+        if queue and queued != free & ~BELOW[queue[-1]]:
+            fail("the run's queue is not the top clear bits it owns")

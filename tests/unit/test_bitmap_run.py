@@ -1,7 +1,8 @@
-"""The bitmap's sequential-allocation run (``Bitmap._run_*``): takes handed out
-from the run stay pending (not yet written to the leaf word) until something
-else looks, so every operation must see them as set. Checked against a set
-model with nothing that flushes between steps unless the step itself reads."""
+"""The bitmap's run (``Bitmap._run_*``, ``_queue``): takes handed out from the
+run (a stretch counter, or a queue of a fragmented word's clear positions) stay
+pending (not yet written to the leaf word) until something else looks, so
+every operation must see them as set. Checked against a set model with nothing
+that flushes between steps unless the step itself reads."""
 
 from __future__ import annotations
 
@@ -24,22 +25,30 @@ class RunMachine(RuleBasedStateMachine):
         self.cursor = 0
         self.bits = 1
 
-    @initialize(bits=st.sampled_from(SIZES), prefill=st.integers(0, 70))
-    def start(self, bits: int, prefill: int) -> None:
+    @initialize(
+        bits=st.sampled_from(SIZES),
+        prefill=st.integers(0, 70),
+        scattered=st.lists(st.integers(0, 64 * 4 - 1), max_size=120),
+    )
+    def start(self, bits: int, prefill: int, scattered: list[int]) -> None:
+        """A contiguous prefix (stretch runs) and scattered ordinals above it
+        (words with gaps: queue runs)."""
         self.bitmap = Bitmap(bits)
         self.bits = bits
-        for ordinal in range(min(prefill, bits)):
-            self.bitmap.set(ordinal)
-            self.model.add(ordinal)
+        for ordinal in [*range(prefill), *(prefill + offset for offset in scattered)]:
+            if ordinal < bits and ordinal not in self.model:
+                self.bitmap.set(ordinal)
+                self.model.add(ordinal)
 
     def near_the_run(self) -> st.SearchStrategy[int]:
-        """Ordinals around the run and the hints, where the pending takes are."""
-        start, stop = self.bitmap._run_start, self.bitmap._run_stop
-        taken = max(start, self.bitmap._run_next - 1)
+        """Ordinals of the run's word and around the hints, where the pending takes are."""
+        top = self.bits - 1
+        cursor = self.bitmap._hints()[0]
+        base = self.bitmap._run_base if self.bitmap._run_base >= 0 else cursor & ~63
         return st.one_of(
-            st.integers(min(start, self.bits - 1), min(taken, self.bits - 1)),  # pending takes
-            st.integers(min(taken, self.bits - 1), min(max(stop, taken), self.bits - 1)),  # the rest of the run
-            st.integers(max(0, taken - 66), min(self.bits - 1, taken + 66)),
+            st.integers(min(base, top), min(base + 64, top)),  # the run's word and the next ordinal
+            st.integers(min(max(0, cursor - 3), top), min(cursor + 3, top)),  # pending, next take
+            st.integers(max(0, cursor - 66), min(top, cursor + 66)),
         )
 
     def expected(self, serial: bool) -> int:
@@ -133,17 +142,17 @@ TestRunMachine.settings = settings(
 def test_a_fill_hands_out_runs_and_writes_them_when_read() -> None:
     bitmap = Bitmap(200)
     assert [bitmap.set_any() for _ in range(70)] == list(range(70))
-    assert bitmap._run_next > bitmap._run_start  # takes pending: the run is in use
+    assert bitmap._pending()  # takes pending: the run is in use
     bitmap._check()
     assert bitmap.count_set() == 70 and bitmap.is_set(69) and not bitmap.is_set(70)
-    assert bitmap._run_next == bitmap._run_start  # the read wrote them
+    assert not bitmap._pending()  # the read wrote them
     assert list(bitmap) == list(range(70))
 
 
 def test_pending_takes_conflict_and_release_like_written_ones() -> None:
     bitmap = Bitmap(1 << 16)
     taken = [bitmap.set_any() for _ in range(10)]
-    assert bitmap._run_next > bitmap._run_start
+    assert bitmap._pending()
     bitmap.unset(taken[7])
     assert bitmap.count_set() == 9
     assert bitmap.set_any() == taken[7]
