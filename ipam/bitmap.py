@@ -341,8 +341,43 @@ class Bitmap(SummaryTree):
                         self._low = found + 1
                 return found
             if origin == low:
-                found = self._descend_and_take(origin == cursor)
-                if found >= 0:
+                # The hint's word is full. Nothing below the hint is free, so the
+                # lowest free ordinal of the whole map is the answer: descend from
+                # the top along lowest clear summary bits (no climb), take it.
+                word = self._top[0]
+                if word != FULL:
+                    index = 0
+                    for level in self._downward:
+                        index = (index << 6) | ((word ^ (word + 1)).bit_length() - 1)
+                        word = level[index]
+                    bit = (word + 1) & ~word
+                    found = (index << 6) | (bit.bit_length() - 1)
+                    old = word
+                    word |= bit
+                    self._count += 1
+                    self._cursor = found + 1
+                    if word != FULL:
+                        leaf[index] = word
+                        if origin == cursor:
+                            self._arm_or_move(index, found, word ^ FULL)
+                        else:
+                            self._low = found + 1
+                    else:
+                        self._low = found + 1
+                        # _mark_full inlined (this path fills a word more often than not).
+                        leaf[index] = FULL
+                        for level in self._summaries:
+                            parent = index >> 6
+                            above = level[parent]
+                            word = above | BIT[index & 63]
+                            level[parent] = word if word != FULL else FULL
+                            if not above and type(level) is SparseWords and len(level) > level.promote_at:
+                                self._promote(level)
+                            if word != FULL:
+                                break
+                            index = parent
+                    if not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at:
+                        self._promote(leaf)
                     return found
             else:
                 found = self._find_free(origin)
@@ -354,51 +389,6 @@ class Bitmap(SummaryTree):
             if found >= 0:
                 return self._take(found, True)
         raise NoSpaceError(f"no free ordinal in [0, {self._bits})")
-
-    def _descend_and_take(self, agreed: bool) -> int:
-        """First-fit ``set_any``'s slow path (the hint's word is full): nothing
-        below the hint is free, so the lowest free ordinal of the whole map is
-        the answer, found by descending from the top along lowest clear
-        summary bits (no climb), then taken; ``agreed``: the hints agreed, so a
-        run may start. -1 (nothing changed) when the map is full. O(levels)."""
-        word = self._top[0]
-        if word == FULL:
-            return -1
-        index = 0
-        for level in self._downward:
-            index = (index << 6) | ((word ^ (word + 1)).bit_length() - 1)
-            word = level[index]
-        bit = (word + 1) & ~word
-        found = (index << 6) | (bit.bit_length() - 1)
-        old = word
-        word |= bit
-        self._count += 1
-        self._cursor = found + 1
-        leaf = self._leaf
-        if word != FULL:
-            leaf[index] = word
-            if agreed:
-                self._arm_or_move(index, found, word ^ FULL)
-            else:
-                self._low = found + 1
-        else:
-            self._low = found + 1
-            # _mark_full inlined (this path fills a word more often than not).
-            leaf[index] = FULL
-            child = index
-            for level in self._summaries:
-                parent = child >> 6
-                above = level[parent]
-                word = above | BIT[child & 63]
-                level[parent] = word if word != FULL else FULL
-                if not above and type(level) is SparseWords and len(level) > level.promote_at:
-                    self._promote(level)
-                if word != FULL:
-                    break
-                child = parent
-        if not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at:
-            self._promote(leaf)
-        return found
 
     def _take(self, found: int, lowest: bool) -> int:
         """Set free ordinal ``found`` as handed out by a search; ``lowest``: the

@@ -186,3 +186,28 @@ def test_a_range_allocation_inside_the_run_ends_it(serial: bool) -> None:
     assert bitmap.set_any_in_range(5, 20, serial) == 10
     assert [bitmap.set_any(serial) for _ in range(3)] == [11, 12, 13]
     bitmap._check()
+
+
+def test_a_fill_runs_on_a_counter_and_a_word_with_gaps_on_a_queue() -> None:
+    bitmap = Bitmap(1 << 16)
+    assert bitmap.set_any() == 0
+    assert bitmap._run_stop == 64 and not bitmap._queue  # one stretch: a counter
+    gappy = Bitmap(1 << 16)
+    for ordinal in (3, 5, 6, 40):
+        gappy.set(ordinal)
+    assert [gappy.set_any() for _ in range(6)] == [0, 1, 2, 4, 7, 8]
+    assert gappy._queue and not gappy._run_stop  # clear bits with gaps between: a queue
+    gappy._check()
+
+
+def test_a_take_right_after_a_release_below_starts_no_run() -> None:
+    """Take-release-take of one ordinal (a container restarted): the hints
+    disagree at each take, and a run would be ended by the next release anyway."""
+    bitmap = Bitmap(1 << 16)
+    for ordinal in range(0, 64, 2):
+        bitmap.set(ordinal)
+    for _ in range(3):
+        found = bitmap.set_any()
+        assert bitmap._run_base < 0
+        bitmap.unset(found)
+    assert found == 1
