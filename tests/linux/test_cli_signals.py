@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,8 @@ RUNS = 20
 PARALLEL = 4
 #: the earliest and latest moment of the signal after the start (imports take ~1 s)
 WINDOW_S = (0.3, 8.0)
+#: how long a signalled run may take to tear down and exit
+STOP_WITHIN_S = 120
 
 
 def _start(run_id: str) -> subprocess.Popen[str]:
@@ -43,6 +46,59 @@ def _start(run_id: str) -> subprocess.Popen[str]:
         env=env,
         start_new_session=True,  # its own process group: a Ctrl-C-like SIGINT reaches only it and its children
     )
+
+
+@dataclass
+class _Run:
+    run_id: str
+    sig: signal.Signals
+    delay: float
+    process: subprocess.Popen[str]
+    started: float
+    signalled: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.run_id}: {self.sig.name} at {self.delay:.2f} s"
+
+
+def _step(run: _Run, problems: list[str]) -> bool:
+    """Signal ``run`` once its moment has come; True once it has ended."""
+    if run.process.poll() is not None:
+        return True  # ended: after its signal, or before its moment (nothing to interrupt: checked below)
+    now = time.monotonic()
+    if run.signalled is None:
+        if now >= run.started + run.delay:
+            if run.sig == signal.SIGINT:
+                os.killpg(run.process.pid, signal.SIGINT)
+            else:
+                run.process.send_signal(signal.SIGTERM)
+            run.signalled = now
+        return False
+    if now - run.signalled > STOP_WITHIN_S:
+        os.killpg(run.process.pid, signal.SIGKILL)
+        run.process.wait()
+        problems.append(f"{run} did not stop it within {STOP_WITHIN_S} s")
+        return True
+    return False
+
+
+def _check(run: _Run, problems: list[str], outcomes: list[int]) -> None:
+    """Record an ended run's exit, last message and leftovers."""
+    _, err = run.process.communicate()
+    code = run.process.returncode
+    lines = err.strip().splitlines()
+    # 128 + n: netsim stopped it and tore down; -n: the signal came during Python's
+    # imports, before netsim's handlers (nothing was built yet); 0 / 1: it finished first
+    handled = code == 128 + run.sig and lines[-1:] == [f"netsim run: interrupted by {run.sig.name}"]
+    if not handled and code not in (-run.sig, 0, 1):
+        # the head too: it names the hook that printed a traceback
+        shown = err if len(err) <= 2000 else f"{err[:600]} [...] {err[-1400:]}"
+        problems.append(f"{run}: exit {code}: {shown!r}")
+    outcomes.append(code)
+    left = namespaces_with_prefix(run_prefix(run.run_id))
+    if left:
+        problems.append(f"{run} left {left}")
+        clean(prefix=run_prefix(run.run_id))  # the run is over: its leftovers must not fail later tests
 
 
 def test_random_sigint_and_sigterm_leave_nothing(pytestconfig: pytest.Config) -> None:
@@ -58,36 +114,17 @@ def test_random_sigint_and_sigterm_leave_nothing(pytestconfig: pytest.Config) ->
     ]
     problems: list[str] = []
     outcomes: list[int] = []
-    for batch in range(0, RUNS, PARALLEL):
-        running = [(run_id, sig, delay, _start(run_id)) for run_id, sig, delay in plan[batch : batch + PARALLEL]]
-        started = time.monotonic()
-        for _, sig, delay, process in sorted(running, key=lambda r: r[2]):
-            time.sleep(max(0.0, started + delay - time.monotonic()))
-            if process.poll() is not None:
-                continue  # finished before its moment: nothing to interrupt (checked below)
-            if sig == signal.SIGINT:
-                os.killpg(process.pid, signal.SIGINT)
-            else:
-                process.send_signal(signal.SIGTERM)
-        for run_id, sig, delay, process in running:
-            try:
-                _, err = process.communicate(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                _, err = process.communicate()
-                problems.append(f"{run_id}: {sig.name} at {delay:.2f} s did not stop it within 120 s")
-            lines = err.strip().splitlines()
-            # 128 + n: netsim stopped it and tore down; -n: the signal came during Python's
-            # imports, before netsim's handlers (nothing was built yet); 0 / 1: it finished first
-            handled = process.returncode == 128 + sig and lines[-1:] == [f"netsim run: interrupted by {sig.name}"]
-            if not handled and process.returncode not in (-sig, 0, 1):
-                # the head too: it names the hook that printed a traceback
-                shown = err if len(err) <= 2000 else f"{err[:600]} [...] {err[-1400:]}"
-                problems.append(f"{run_id}: {sig.name} at {delay:.2f} s: exit {process.returncode}: {shown!r}")
-            outcomes.append(process.returncode)
-            left = namespaces_with_prefix(run_prefix(run_id))
-            if left:
-                problems.append(f"{run_id}: {sig.name} at {delay:.2f} s left {left}")
-                clean(prefix=run_prefix(run_id))  # the run is over: its leftovers must not fail later tests
+    # PARALLEL runs at a time, each signalled at its own moment; an ended run's
+    # place goes to the next one at once (batches of four waited for their
+    # latest moment, ~8 s, every time).
+    running: list[_Run] = []
+    while plan or running:
+        while plan and len(running) < PARALLEL:
+            run_id, sig, delay = plan.pop(0)
+            running.append(_Run(run_id, sig, delay, _start(run_id), time.monotonic()))
+        for run in [run for run in running if _step(run, problems)]:
+            running.remove(run)
+            _check(run, problems, outcomes)
+        time.sleep(0.005)
     assert not problems, "\n".join(problems)
     assert sum(code in (130, 143) for code in outcomes) >= RUNS // 2, outcomes  # most land mid-run
