@@ -24,6 +24,9 @@ from netsim.store import MemoryStore
 # The real kernel pays ~60 ms per container operation: fewer runs there, the
 # fake kernel carries the large count (tests/fake/test_recovery_many.py).
 RUNS = {"fake": 120, "linux": 100}
+#: the runs (seeds) are dealt to this many tests: the real kernel's 100 take ~25 s
+#: under load, which one pytest-xdist worker would otherwise carry alone
+SHARDS = 4
 LINUX_STEPS = 5
 
 
@@ -109,11 +112,12 @@ def _crash_and_restart(kernel: Kernel, seed: int, steps: int) -> tuple[list[str]
     return problems, injector.fired
 
 
-def test_crash_at_any_step_converges(kernel: Kernel, kernel_kind: str) -> None:
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_crash_at_any_step_converges(kernel: Kernel, kernel_kind: str, shard: int) -> None:
     before = kernel.snapshot()
     steps = LINUX_STEPS if kernel_kind == "linux" else 8
     failures = []
-    for seed in range(RUNS[kernel_kind]):
+    for seed in range(shard, RUNS[kernel_kind], SHARDS):
         problems, fired = _crash_and_restart(kernel, seed, steps)
         after = kernel.snapshot()
         if after != before:
