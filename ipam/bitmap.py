@@ -70,7 +70,8 @@ class Bitmap(SummaryTree):
         # ordinal of its leaf word. ``_run_free``: the word's clear bits the run
         # owns (pending takes, then the ones to hand out), as of the last flush.
         # The ones to hand out are either one stretch, ``[_run_next, _run_stop)``
-        # (a counter: the cheapest take; ``_run_stop == 0`` when unused), or
+        # (a counter: the cheapest take; empty, ``_run_next >= _run_stop``, when
+        # unused, and maybe left over from an earlier run), or
         # ``_queue``: their positions in the word, highest first, so that
         # ``pop()`` gives the next. While armed, ``_cursor`` is both hints' value
         # as of the last flush and ``_low`` is the end of the run's word: the
@@ -232,7 +233,7 @@ class Bitmap(SummaryTree):
 
     def _pending(self) -> int:
         """The run's takes not yet written, as bits of its word (the run is armed). O(1)."""
-        if self._run_stop:
+        if self._run_next < self._run_stop:
             return self._run_free & ((1 << (self._run_next - self._run_base)) - 1)
         queue = self._queue
         return self._run_free & BELOW[queue[-1]] if queue else self._run_free
@@ -311,7 +312,7 @@ class Bitmap(SummaryTree):
                 self._cursor = base + pending.bit_length()
             self._low = self._cursor
             self._run_base = -1
-            self._run_free = self._run_next = self._run_stop = 0
+            self._run_free = 0
         # Next fastest: the free ordinal is in the leaf word where the search
         # starts (the usual case: hints point at the next free ordinal).
         low = self._low
@@ -336,7 +337,18 @@ class Bitmap(SummaryTree):
                     # take from elsewhere, no release below, in between), the
                     # word's other clear bits are the next takes of both kinds.
                     if origin == cursor and word != FULL:
-                        self._arm_or_move(index, found, word ^ FULL)
+                        free = word ^ FULL
+                        low_bit = free & -free
+                        if not (free + low_bit) & free:
+                            # One stretch (every word of a fill): a counter run, inline.
+                            base = index << 6
+                            self._run_base = base
+                            self._run_free = free
+                            self._low = base + 64
+                            self._run_next = base + low_bit.bit_length() - 1
+                            self._run_stop = base + free.bit_length()
+                        else:
+                            self._arm_or_move(index, found, free)
                     else:
                         self._low = found + 1
                 return found
@@ -498,16 +510,16 @@ class Bitmap(SummaryTree):
             fail("a free ordinal lies below the first-fit hint")
         base, free, queue = self._run_base, self._run_free, self._queue
         following, stop = self._run_next, self._run_stop
+        if following > stop:
+            fail("the run's stretch ends before its next take")
         if base < 0:
-            if base != -1 or free or queue or following or stop:
+            if base != -1 or free or queue or following < stop:
                 fail("a disarmed run holds clear bits, a stretch or queued positions")
             return
-        if stop and (queue or not base <= following <= stop <= base + 64):
+        if following < stop and (queue or not base <= following < stop <= base + 64):
             fail("the run's stretch lies outside its word, or a queue is kept beside it")
-        if stop and free >> (following - base) != (1 << (stop - following)) - 1:
+        if following < stop and free >> (following - base) != (1 << (stop - following)) - 1:
             fail("the run's stretch is not exactly the clear bits it owns from its next take")
-        if not stop and following:
-            fail("a stretch position kept without a stretch")
         # Armed: the hint is the end of the run's word, the cursor one past a take in it.
         if base & 63 or base >= self._bits or self._low != base + 64 or not base < self._cursor <= base + 64:
             fail("the run's word, the hint at its end or the cursor in it are out of place")

@@ -211,3 +211,27 @@ def test_a_take_right_after_a_release_below_starts_no_run() -> None:
         assert bitmap._run_base < 0
         bitmap.unset(found)
     assert found == 1
+
+
+def test_a_take_by_descent_starts_a_run_only_where_the_hints_agreed() -> None:
+    """First-fit's descent from the top (the hint's word is full) starts a run
+    like the hint's word does: only after a take from both hints."""
+    bitmap = Bitmap(1 << 16)
+    for ordinal in [*range(1, 64), 65, 67]:
+        if ordinal != 10:
+            bitmap.set(ordinal)
+    bitmap.set(0)  # the hint moves to 1 (a full word but for 10), the cursor stays at 0
+    assert bitmap.set_any() == 10  # from the hint's word; the hints now agree at 11
+    assert bitmap._run_base < 0
+    assert bitmap.set_any() == 64  # word 0 is full: the descent, hints agreeing
+    assert bitmap._queue  # 66, 68, 69, ...: a run with gaps
+    assert [bitmap.set_any() for _ in range(3)] == [66, 68, 69]
+    bitmap._check()
+
+    disagreeing = Bitmap(1 << 16)
+    for ordinal in [*range(1, 64), 65, 67]:
+        disagreeing.set(ordinal)
+    disagreeing.set(0)  # the hint at 1 in a full word, the cursor at 0
+    assert disagreeing.set_any() == 64  # the descent, hints disagreeing: no run
+    assert disagreeing._run_base < 0
+    assert disagreeing.set_any() == 66
