@@ -294,11 +294,11 @@ class Bitmap(SummaryTree):
         if found < self._run_stop:
             self._run_next = found + 1
             return found
-        queue = self._queue
-        if queue:
-            return self._run_base + queue.pop()
         base = self._run_base
         if base >= 0:
+            queue = self._queue
+            if queue:
+                return base + queue.pop()
             # The run is used up: _settle inlined (every run of a fill ends here).
             pending = self._run_free
             if pending:
