@@ -18,8 +18,8 @@ Padding: ordinals past ``bits`` in the last leaf word, and summary bits for
 words past the end of the level below, are kept *set*, so every search sees
 them as taken and needs no bounds arithmetic.
 
-``SummaryTree`` keeps the levels in step; ``ipam.bitmap.Bitmap`` builds the
-allocator (hints, the sequential run, the public operations) on it.
+``SummaryTree`` keeps the levels in step; ``ipam._run.RunTree`` adds the
+allocator's hints and its run, and ``ipam.bitmap.Bitmap`` the public operations.
 """
 
 from __future__ import annotations
