@@ -49,6 +49,7 @@ def explore(session: nox.Session) -> None:
         "tests/unit/test_ipam_model.py",
         "tests/unit/test_bitmap.py",
         "tests/unit/test_bitmap_run.py",
+        "tests/unit/test_bitmap_hints.py",
         "tests/linux/test_dns.py",
         "tests/linux/test_driver_agreement.py",
     ]
