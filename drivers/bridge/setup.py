@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from drivers.bridge.config import BridgeNetworkConfig
 from drivers.bridge.options import BridgeDriverConfig, ExtraNetworkOptions
-from netsim.kernel.base import Filter, Isolated, Kernel, Masquerade, Rule
+from netsim.kernel.base import DnatExempt, Filter, Isolated, Kernel, Masquerade, Rule
 from netsim.netutils import mac_from_ipv4
 from netsim.undo import Undo
 
@@ -147,6 +147,18 @@ def setup_hairpin(ctx: SetupContext, undo: Undo) -> None:
         _add_rule(ctx, undo, Masquerade(src=config.subnet, out_iface=config.bridge_name))
 
 
+def setup_skip_dnat(ctx: SetupContext, undo: Undo) -> None:
+    """Userland proxy on: nothing arriving from this bridge is DNATed, so a
+    container reaching any published port through the host's address gets the
+    docker-proxy on the host (which then connects to the backend from the host),
+    whichever network the backend is on. Docker <= 28's "SKIP DNAT" rule
+    (``-t nat -I DOCKER -i BRIDGE -j RETURN``, setupIPTablesInternal: with
+    masquerading on and hairpin mode off; never for internal networks)."""
+    config, driver = ctx.config, ctx.driver_config
+    if driver.enable_iptables and driver.userland_proxy and config.enable_ip_masquerade and not config.internal:
+        _add_rule(ctx, undo, DnatExempt(config.bridge_name))
+
+
 def setup_internal(ctx: SetupContext, undo: Undo) -> None:
     """Internal networks: nothing is routed into or out of the bridge."""
     if ctx.config.internal and ctx.driver_config.enable_iptables:
@@ -181,6 +193,7 @@ SETUP_STEPS: tuple[Callable[[SetupContext, Undo], None], ...] = (
     setup_icc,
     setup_masquerade,
     setup_hairpin,
+    setup_skip_dnat,
     setup_internal,
     setup_isolation,
 )

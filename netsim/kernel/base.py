@@ -190,15 +190,43 @@ def check_isolated(rule: Isolated) -> None:
         raise InvalidParameterError(
             f"invalid isolation group {group!r}: expected 1-32 characters of letters, digits, '_', '.', '-'"
         )
-    if not isinstance(rule.iface, str):
-        raise kernel_error(errno.EINVAL, f"invalid interface name {rule.iface!r}")
-    check_ifname(rule.iface)
-    if rule.iface.endswith("*") or rule.iface.startswith("@"):
+    _check_exact_ifname(rule.iface, "isolation")
+
+
+def _check_exact_ifname(name: object, what: str) -> None:
+    """EINVAL for a name Linux refuses; InvalidParameterError for one nftables cannot match exactly."""
+    if not isinstance(name, str):
+        raise kernel_error(errno.EINVAL, f"invalid interface name {name!r}")
+    check_ifname(name)
+    if name.endswith("*") or name.startswith("@"):
         # Linux allows such names, but nftables reads them as a wildcard or a set reference
-        raise InvalidParameterError(f"isolation cannot match {rule.iface!r} exactly: a trailing '*' or leading '@'")
+        raise InvalidParameterError(f"{what} cannot match {name!r} exactly: a trailing '*' or leading '@'")
 
 
-Rule = Masquerade | Dnat | Filter | Isolated
+@dataclass(frozen=True)
+class DnatExempt:
+    """No :class:`Dnat` rewrites a packet that arrives on ``in_iface``, wherever
+    this rule sits in :meth:`Kernel.rules` (it is judged before every Dnat).
+    Locally generated packets have no in-interface and are not affected.
+
+    Docker <= 28 with its userland proxy (the default) starts its DOCKER nat
+    chain with ``-i BRIDGE -j RETURN`` for every non-internal bridge network
+    (libnetwork/drivers/bridge/setup_ip_tables_linux.go), so a container that
+    connects to a published port at the host's address is answered by the
+    docker-proxy on the host instead of being forwarded to the backend: that
+    is how it reaches a published container on *another* network, whose
+    forwarded traffic the isolation rules drop.
+    """
+
+    in_iface: str
+
+
+def check_dnat_exempt(rule: DnatExempt) -> None:
+    """Refuse a malformed exemption before anything changes (both kernels check alike)."""
+    _check_exact_ifname(rule.in_iface, "a DNAT exemption")
+
+
+Rule = Masquerade | Dnat | Filter | Isolated | DnatExempt
 
 
 @dataclass(frozen=True)

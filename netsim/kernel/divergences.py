@@ -21,7 +21,11 @@ ENXIO for deleting an IPv6 address from a link below MTU 1280 (no inet6_dev);
 a gateway that is one of the namespace's own addresses (Linux's local table
 decides first: EINVAL for IPv6, the address's link and its state for IPv4);
 neighbour entries surviving a MAC change (Linux flushes the device's, permanent
-ones too).
+ones too). Found by the reachability agreement test (tests/linux/
+test_reachability_agreement.py): two probes from one source port to two host
+addresses DNATed to one target left two conntrack entries with one reply
+tuple, and the target's answers to the second were un-NATed with the first
+one's address (Linux keeps reply tuples unique).
 
 Closed on the Linux side instead: every namespace LinuxKernel creates has
 IPv6 DAD off (``accept_dad`` 0 for ``all`` and ``default``) and IPv4 ICMP

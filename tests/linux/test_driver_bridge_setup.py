@@ -3,6 +3,7 @@ that its undo takes exactly that back."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from drivers.bridge.config import BridgeNetworkConfig, parse_network_config
+from drivers.bridge.options import BridgeDriverConfig
 from drivers.bridge.setup import (
     SETUP_STEPS,
     SetupContext,
@@ -25,11 +27,12 @@ from drivers.bridge.setup import (
     setup_isolation,
     setup_masquerade,
     setup_mtu,
+    setup_skip_dnat,
 )
 from netsim import netlabel
 from netsim.driverapi import IPAMData
 from netsim.errors import InvalidParameterError
-from netsim.kernel.base import Filter, Isolated, Kernel, Masquerade
+from netsim.kernel.base import DnatExempt, Filter, Isolated, Kernel, Masquerade
 from netsim.undo import Undo
 
 NID = "ab" * 32
@@ -117,6 +120,10 @@ def test_setup_forwarding_restores_what_it_changed(kernel: Kernel, host_ns: str)
         (setup_masquerade, {}, True, []),
         (setup_internal, {}, True, [Filter(action="drop", in_iface=BRIDGE), Filter(action="drop", out_iface=BRIDGE)]),
         (setup_internal, {}, False, []),
+        # Docker <= 28's SKIP DNAT: with masquerading, never for internal networks
+        (setup_skip_dnat, {}, False, [DnatExempt(BRIDGE)]),
+        (setup_skip_dnat, {netlabel.BRIDGE_ENABLE_IP_MASQUERADE: "false"}, False, []),
+        (setup_skip_dnat, {}, True, []),
     ],
 )
 def test_rule_steps(
@@ -151,7 +158,7 @@ def test_all_steps_then_undo_leave_nothing(kernel: Kernel, host_ns: str) -> None
     before = kernel.snapshot()
     cfg = config({netlabel.BRIDGE_ENABLE_ICC: "false", netlabel.DRIVER_MTU: "1450"}, ipv6=True)
     undo = run_and_undo(kernel, context(kernel, host_ns, cfg), list(SETUP_STEPS))
-    assert len(kernel.rules(host_ns)) == 6  # three ICC rules, the masquerade of each family, the isolation
+    assert len(kernel.rules(host_ns)) == 7  # three ICC rules, the masquerade of each family, skip DNAT, the isolation
     assert undo.run() == []
     assert kernel.snapshot() == before
 
@@ -188,3 +195,15 @@ def test_config_defaults() -> None:
 
 def config_v4() -> list[IPAMData]:
     return [IPAMData("LocalDefault", ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_interface("10.0.0.1/24"))]
+
+
+def test_skip_dnat_only_with_the_userland_proxy(kernel: Kernel, host_ns: str) -> None:
+    """Hairpin mode (proxy off) DNATs traffic from every bridge, as Docker's does."""
+    for proxy, expected in ((True, [DnatExempt(BRIDGE)]), (False, [])):
+        ctx = dataclasses.replace(
+            context(kernel, host_ns, config()), driver_config=BridgeDriverConfig(userland_proxy=proxy)
+        )
+        undo = run_and_undo(kernel, ctx, [setup_device, setup_skip_dnat])
+        assert kernel.rules(host_ns) == expected
+        undo.run()
+        assert kernel.rules(host_ns) == []

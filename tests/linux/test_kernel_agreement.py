@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from netsim.errors import NetsimError, error_kind
 from netsim.kernel import divergences
-from netsim.kernel.base import Dnat, Filter, Isolated, Kernel, Masquerade
+from netsim.kernel.base import Dnat, DnatExempt, Filter, Isolated, Kernel, Masquerade
 from netsim.kernel.dns import DnsAnswer
 from netsim.kernel.fake import FakeKernel
 from netsim.kernel.linux import LinuxKernel
@@ -67,6 +67,9 @@ RULES = (
     Isolated("br0", group="no group"),  # invalid group name
     Isolated("bridge-name-too-long"),  # invalid: over 15 bytes
     Isolated("br*"),  # invalid: nftables would read a wildcard
+    DnatExempt("br0"),
+    DnatExempt("eth0"),
+    DnatExempt("@br0"),  # invalid: nftables would read a set reference
 )
 
 # weighted: mostly namespaces and names that exist, so that sequences build up state

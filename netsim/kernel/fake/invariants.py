@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from netsim.kernel.base import Filter, Isolated
+from netsim.kernel.base import DnatExempt, Filter, Isolated
 from netsim.kernel.fake import l3sync
 from netsim.kernel.fake.common import DEFAULT_MTU, IPV6_MIN_MTU, disable_ipv6_key
 from netsim.kernel.fake.state import FakeLink, FakeWorld
@@ -86,6 +86,8 @@ def check_kernel(kernel: FakeKernel) -> None:
             if isinstance(rule, Isolated):
                 groups.setdefault(rule.group, set()).add(rule.iface)
         assert space.isolation == groups, f"{name}: isolation index {space.isolation} vs rules {groups}"
+        exempt = {r.in_iface for r in space.rules if isinstance(r, DnatExempt)}
+        assert space.dnat_exempt == exempt, f"{name}: DNAT exemptions {space.dnat_exempt} vs rules {exempt}"
         bridge_filters = sum(isinstance(r, Filter) and r.layer == "bridge" for r in space.rules)
         assert space.bridge_filters == bridge_filters, f"{name}: bridge filter count {space.bridge_filters}"
     duplicated = [index for index, count in ifindexes.items() if count > 1]

@@ -110,6 +110,8 @@ class FakeNamespace:
     rules: dict[Rule, None] = field(default_factory=dict)
     #: isolation group -> its members (the Isolated rules of ``rules``)
     isolation: dict[str, set[str]] = field(default_factory=dict)
+    #: interfaces no Dnat applies to arriving packets from (the DnatExempt rules of ``rules``)
+    dnat_exempt: set[str] = field(default_factory=set)
     #: how many bridge-layer Filters ``rules`` holds (a bridged frame skips the rules when none)
     bridge_filters: int = 0
     listeners: list[Listener] = field(default_factory=list)

@@ -13,6 +13,7 @@ import re
 from netsim.errors import InvalidParameterError, kernel_error
 from netsim.kernel.base import (
     Dnat,
+    DnatExempt,
     FdbInfo,
     Filter,
     Isolated,
@@ -20,6 +21,7 @@ from netsim.kernel.base import (
     Masquerade,
     NeighbourInfo,
     Rule,
+    check_dnat_exempt,
     check_forward_to,
     check_isolated,
 )
@@ -73,6 +75,9 @@ def validate_rule(rule: Rule) -> None:
         names = (rule.not_in_iface,)
     elif isinstance(rule, Isolated):
         check_isolated(rule)
+        return
+    elif isinstance(rule, DnatExempt):
+        check_dnat_exempt(rule)
         return
     elif isinstance(rule, Filter):
         if rule.action not in ("drop", "accept"):
@@ -262,6 +267,8 @@ class TablesMixin(FakeBase):
         space.rules[rule] = None
         if isinstance(rule, Isolated):
             space.isolation.setdefault(rule.group, set()).add(rule.iface)
+        elif isinstance(rule, DnatExempt):
+            space.dnat_exempt.add(rule.in_iface)
         elif isinstance(rule, Filter) and rule.layer == "bridge":
             space.bridge_filters += 1
 
@@ -276,6 +283,8 @@ class TablesMixin(FakeBase):
             members.discard(rule.iface)
             if not members:
                 del space.isolation[rule.group]
+        elif isinstance(rule, DnatExempt):
+            space.dnat_exempt.discard(rule.in_iface)
         elif isinstance(rule, Filter) and rule.layer == "bridge":
             space.bridge_filters -= 1
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from netsim.errors import InvalidParameterError, kernel_error
-from netsim.kernel.base import Dnat, Filter, Isolated, Masquerade, Rule, check_isolated
+from netsim.kernel.base import Dnat, DnatExempt, Filter, Isolated, Masquerade, Rule, check_dnat_exempt, check_isolated
 from netsim.kernel.linux import nft_isolation
 from netsim.kernel.linux.libnft import LibNftContext, load_libnft
 from netsim.kernel.linux.netns import namespace_path
@@ -149,6 +149,8 @@ def validate_rule(rule: Rule) -> None:
             check_ifname(rule.not_in_iface)
     elif isinstance(rule, Isolated):
         check_isolated(rule)
+    elif isinstance(rule, DnatExempt):
+        check_dnat_exempt(rule)
     elif isinstance(rule, Filter):
         if rule.action not in ("drop", "accept"):
             raise InvalidParameterError(f"invalid filter action {rule.action!r}: expected drop or accept")
@@ -170,8 +172,10 @@ def set_name(bridge: str) -> str:
     return "ports_" + bridge.encode().hex()
 
 
-def _placements(rule: Masquerade | Dnat | Filter) -> list[tuple[str, str, list[dict[str, Any]]]]:
+def _placements(rule: Masquerade | Dnat | Filter | DnatExempt) -> list[tuple[str, str, list[dict[str, Any]]]]:
     """``(family, chain, expressions)`` for each nft rule this model rule becomes."""
+    if isinstance(rule, DnatExempt):  # inserted at the top of prerouting: ahead of every DNAT
+        return [("inet", "prerouting", [_ifname_match("iifname", rule.in_iface), {"return": None}])]
     if isinstance(rule, Masquerade):
         family = _family_of(rule.src) or "ip"
         exprs = [_addr_match("saddr", rule.src, family)]
@@ -306,19 +310,19 @@ class NftNamespace:
             if elements:
                 nft_set["elem"] = elements
             commands.append({"add": {"set": nft_set}})
-        placements = _placements(rule)
-        for family, chain, exprs in placements:
-            commands.append({"add": {"rule": {"family": family, "table": TABLE, "chain": chain, "expr": exprs}}})
+        verb = "insert" if isinstance(rule, DnatExempt) else "add"
+        for family, chain, exprs in _placements(rule):
+            commands.append({verb: {"rule": {"family": family, "table": TABLE, "chain": chain, "expr": exprs}}})
         echoed = self._run(commands, echo=True)
         self.tables_ready = True
         for bridge in new_bridges:
             self.bridge_ports[bridge] = ports.get(bridge, frozenset())
         self.bridge_users.update(_bridges_of(rule))
-        handles = [
-            (item["add"]["rule"]["family"], item["add"]["rule"]["chain"], int(item["add"]["rule"]["handle"]))
-            for item in echoed
-            if "rule" in item.get("add", {})
+        # an insert may echo as "insert" or as "add"
+        echoed_rules = [
+            made["rule"] for item in echoed for made in item.values() if isinstance(made, dict) and "rule" in made
         ]
+        handles = [(made["family"], made["chain"], int(made["handle"])) for made in echoed_rules]
         self.installed[rule] = InstalledRule(rule, handles)
 
     def delete(self, rule: Rule) -> None:

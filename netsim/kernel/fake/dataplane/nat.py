@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from scapy.layers.inet import IP
 from scapy.packet import Packet
 
-from netsim.kernel.base import Dnat, Masquerade
+from netsim.kernel.base import Dnat, DnatExempt, Masquerade
 from netsim.kernel.fake.dataplane import routing
 from netsim.kernel.fake.dataplane.packets import embedded, flow_key, rewrite
 from netsim.kernel.fake.state import ConntrackEntry
@@ -58,8 +58,13 @@ def destination_hook(walk: Walk, ns: FakeNamespace, in_link: FakeLink | None, ip
             return
     for rule in ns.rules:
         if isinstance(rule, Dnat) and _dnat_matches(ns, rule, proto, dst, in_link):
+            if in_link is not None and in_link.name in ns.dnat_exempt:
+                # Docker <= 28's `-i BRIDGE -j RETURN` ahead of its DNATs: the host answers
+                walk.hop(ns, in_link, "nat", f"not translated: {DnatExempt(in_link.name)} precedes {rule}", ip)
+                return
             target = (rule.to_addr, rule.to_port)
             entry = ConntrackEntry(proto, src, dst, reply_src=target, reply_dst=src)
+            _supersede(ns, entry)
             ns.conntrack.append(entry)
             walk.fresh.add(id(entry))
             _rewrite(walk, ns, in_link, ip, "dnat", dst=target, why=f" by {rule}")
@@ -81,6 +86,18 @@ def _forget_flow(ns: FakeNamespace, src: Endpoint, dst: Endpoint) -> None:
         for entry in ns.conntrack
         if not (entry.proto == "tcp" and entry.orig_src == src and entry.orig_dst == dst)
     ]
+
+
+def _supersede(ns: FakeNamespace, entry: ConntrackEntry) -> None:
+    """Drop the older entries whose reply tuple ``entry`` takes. Two probes from one
+    source port to two addresses DNATed to the same target (a published port
+    reached at two host addresses) would otherwise leave two entries the
+    target's replies both match, and the first would un-NAT them with the
+    wrong address. Linux keeps reply tuples unique by giving the newer flow
+    another source port; the fake keeps no connection state and its probes'
+    flows are over once answered, so the older entry goes, as in _forget_flow."""
+    reply = (entry.proto, entry.reply_src, entry.reply_dst)
+    ns.conntrack[:] = [old for old in ns.conntrack if (old.proto, old.reply_src, old.reply_dst) != reply]
 
 
 def _dnat_matches(ns: FakeNamespace, rule: Dnat, proto: str, dst: Endpoint, in_link: FakeLink | None) -> bool:
