@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from netsim.errors import NetsimError, error_kind
-from netsim.kernel.base import Dnat, Filter, Isolated, Listener, Masquerade
+from netsim.kernel.base import Dnat, DnatExempt, Filter, Isolated, Listener, Masquerade
 from netsim.kernel.fake import FakeKernel
 from netsim.kernel.fake.invariants import dump_world
 
@@ -41,6 +41,8 @@ RULES = st.sampled_from(
         Isolated("v0"),
         Isolated("br0", group="other"),
         Isolated("br0", group=""),
+        DnatExempt("br0"),
+        DnatExempt("br*"),
     ]
 )
 LISTENERS = st.sampled_from(
