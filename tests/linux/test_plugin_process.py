@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_plugin_process_builtins import CHECKS_BY_MODULE, HALVES
 
 from drivers.remote import RemoteDriver
 from netsim.driverapi import IPAMData, NetworkInfo
@@ -46,12 +47,21 @@ def _mounts() -> list[str]:
     return [line for line in listing.stdout.splitlines() if not line.startswith(f"{NETNS_DIR}/")]
 
 
-def _suite(pytester: pytest.Pytester, kernel: str, *extra: str) -> dict[str, tuple[str, str]]:
-    """Run the conformance suite; returns {check: (outcome, skip/failure message)}."""
+#: The suite runs below each take ~15-25 s under load (a plugin start per check):
+#: each goes in two halves of the suite's modules, which pytest-xdist runs side by side.
+BY_HALVES = pytest.mark.parametrize("half", HALVES, ids=["first-half", "second-half"])
+
+
+def _checks(half: tuple[str, ...]) -> set[str]:
+    return set().union(*(CHECKS_BY_MODULE[module] for module in half))
+
+
+def _suite(pytester: pytest.Pytester, kernel: str, half: tuple[str, ...], *extra: str) -> dict[str, tuple[str, str]]:
+    """Run the conformance checks of ``half``; returns {check: (outcome, skip/failure message)}."""
     report = pytester.path / "report.xml"
     result = pytester.runpytest_inprocess(
         "--pyargs",
-        "netsim.conformance",
+        *(f"netsim.conformance.{module}" for module in half),
         f"--netsim-kernel={kernel}",
         "-q",
         "-p",
@@ -70,40 +80,52 @@ def _suite(pytester: pytest.Pytester, kernel: str, *extra: str) -> dict[str, tup
     return verdicts
 
 
-def test_stdlib_plugin_passes_the_whole_suite_on_the_real_kernel(pytester: pytest.Pytester) -> None:
+# the table-event checks, which are for global-scope drivers (the sample is local), and
+# the restart check (a plugin keeps its own state: nothing is replayed to it)
+LOCAL_PLUGIN_SKIPS = {
+    "test_event_notify_accepts_every_event_type",
+    "test_decode_table_entry_returns_id_and_strings",
+    "test_restart_rebuilds_the_driver_exactly",
+}
+#: on the fake kernel, the checks that need the plugin to change the kernel
+OUT_OF_PROCESS_SKIPS = {
+    "test_join_interface_names_are_valid",
+    "test_disconnect_undoes_connect",
+    "test_program_then_revoke_restores_the_kernel",
+    "test_revoke_is_safe_to_repeat",
+    "test_endpoints_of_one_network_reach_each_other",
+    "test_separate_networks_do_not_reach_each_other",
+    "test_ipv6_endpoint_on_a_dual_stack_network",
+    "test_published_port_is_reachable_from_outside",
+}
+
+
+@BY_HALVES
+def test_stdlib_plugin_passes_the_whole_suite_on_the_real_kernel(
+    pytester: pytest.Pytester, half: tuple[str, ...]
+) -> None:
     before = _mounts()
-    verdicts = _suite(pytester, "linux", "--netsim-plugin-cmd", PLUGIN_CMD, "--netsim-plugin-name", "sbridge")
+    verdicts = _suite(pytester, "linux", half, "--netsim-plugin-cmd", PLUGIN_CMD, "--netsim-plugin-name", "sbridge")
     failed = {name: v for name, v in verdicts.items() if v[0] in ("failure", "error")}
     assert not failed, failed
-    assert len(verdicts) == 33
+    assert set(verdicts) == _checks(half)
     skipped = {name for name, v in verdicts.items() if v[0] == "skipped"}
-    # the table-event checks, which are for global-scope drivers (the sample is local), and
-    # the restart check (a plugin keeps its own state: nothing is replayed to it), and the
-    # published-port check (the sample publishes no ports: no port map in its oper info)
-    assert skipped == {
-        "test_event_notify_accepts_every_event_type",
-        "test_decode_table_entry_returns_id_and_strings",
-        "test_restart_rebuilds_the_driver_exactly",
-        "test_published_port_is_reachable_from_outside",
-    }
+    # and the published-port check (the sample publishes no ports: no port map in its oper info)
+    assert skipped == (LOCAL_PLUGIN_SKIPS | {"test_published_port_is_reachable_from_outside"}) & _checks(half)
     assert _mounts() == before, "the root mount namespace changed"
 
 
-def test_on_the_fake_kernel_kernel_effect_checks_skip_with_the_reason(pytester: pytest.Pytester) -> None:
-    verdicts = _suite(pytester, "fake", "--netsim-plugin-cmd", PLUGIN_CMD, "--netsim-plugin-name", "sbridge")
+@BY_HALVES
+def test_on_the_fake_kernel_kernel_effect_checks_skip_with_the_reason(
+    pytester: pytest.Pytester, half: tuple[str, ...]
+) -> None:
+    verdicts = _suite(pytester, "fake", half, "--netsim-plugin-cmd", PLUGIN_CMD, "--netsim-plugin-name", "sbridge")
     assert not {name: v for name, v in verdicts.items() if v[0] in ("failure", "error")}
+    assert set(verdicts) == _checks(half)
     reasoned = {name for name, (outcome, message) in verdicts.items() if OUT_OF_PROCESS_REASON in message}
-    assert reasoned == {
-        "test_join_interface_names_are_valid",
-        "test_disconnect_undoes_connect",
-        "test_program_then_revoke_restores_the_kernel",
-        "test_revoke_is_safe_to_repeat",
-        "test_endpoints_of_one_network_reach_each_other",
-        "test_separate_networks_do_not_reach_each_other",
-        "test_ipv6_endpoint_on_a_dual_stack_network",
-        "test_published_port_is_reachable_from_outside",
-    }
-    assert sum(1 for outcome, _ in verdicts.values() if outcome == "passed") == 22
+    assert reasoned == OUT_OF_PROCESS_SKIPS & _checks(half)
+    passed = {name for name, (outcome, _) in verdicts.items() if outcome == "passed"}
+    assert passed == _checks(half) - OUT_OF_PROCESS_SKIPS - LOCAL_PLUGIN_SKIPS
 
 
 def _host(netsim_kernel_factory: Callable[[str], Kernel]) -> tuple[Kernel, str, str]:
