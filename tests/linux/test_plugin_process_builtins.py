@@ -2,9 +2,10 @@
 --kernel linux`` as a separate program, launched inside each check's host
 (it borrows the host's namespace from NETSIM_PLUGIN_HOST), gives the
 conformance suite the same verdicts as the bridge driver in-process: both
-must give one verdict table. The in-process run (~5-10 s) and the served one
-(~30 s, mostly one plugin start per check), the latter in two halves of the
-suite, are separate tests that pytest-xdist runs side by side."""
+must give one verdict table. The in-process run is test_conformance_builtins'
+bridge-linux case (it checks the table); the served one (~30 s, mostly one
+plugin start per check) runs here in two halves of the suite, which
+pytest-xdist runs side by side."""
 
 from __future__ import annotations
 
@@ -52,14 +53,11 @@ IN_PROCESS_SKIPS = {"test_event_notify_accepts_every_event_type", "test_decode_t
 PLUGIN_PROCESS_SKIPS = {"test_restart_rebuilds_the_driver_exactly"}
 
 
-def _as_table(skipped: set[str], checks: set[str] = CHECKS) -> dict[str, str]:
+def verdict_table(skipped: set[str], checks: set[str] = CHECKS) -> dict[str, str]:
+    """Every check of ``checks`` passed, but those in ``skipped``. The bridge's
+    in-process run on the real kernel is held to ``verdict_table(IN_PROCESS_SKIPS)``
+    by tests/linux/test_conformance_builtins.py (its bridge-linux case)."""
     return {check: "skipped" if check in skipped else "passed" for check in checks}
-
-
-def test_builtin_bridge_in_process_has_the_table_verdicts(pytester: pytest.Pytester) -> None:
-    in_process = _verdicts(pytester, "--netsim-driver=bridge")
-    assert len(CHECKS) == 33
-    assert in_process == _as_table(IN_PROCESS_SKIPS)
 
 
 @pytest.mark.parametrize("half", HALVES, ids=["first-half", "second-half"])
@@ -71,4 +69,4 @@ def test_builtin_bridge_in_its_own_process_has_the_in_process_verdicts(
     target = ("--netsim-plugin-cmd", shlex.join(command), "--netsim-plugin-name", "xbridge")
     served = _verdicts(pytester, *target, modules=half)
     checks = set().union(*(CHECKS_BY_MODULE[module] for module in half))
-    assert served == _as_table(IN_PROCESS_SKIPS | PLUGIN_PROCESS_SKIPS, checks)
+    assert served == verdict_table(IN_PROCESS_SKIPS | PLUGIN_PROCESS_SKIPS, checks)
