@@ -156,13 +156,18 @@ class Bitmap(RunTree):
             raise ConflictError(f"ordinal {ordinal} is already set")
         if ordinal <= self._low:
             # Without a run, ``ordinal == _low`` (all below is set): the hint moves
-            # past it. With one, ``ordinal`` is in or right after the run's word
-            # (all below is set): end the run, then set as usual.
-            if self._run_base >= 0:
+            # past it. With one, ``ordinal`` is in or right after the run's word:
+            # end the run, then set as usual; or below a serial run's word (only
+            # there can a clear ordinal lie below the run): move the hint it keeps.
+            if self._run_base < 0:
+                self._low = ordinal + 1
+            elif ordinal < self._run_base:
+                if ordinal == self._run_low:
+                    self._run_low = ordinal + 1
+            else:
                 self._settle()
                 self.set(ordinal)
                 return
-            self._low = ordinal + 1
         leaf[index] = word
         if word == FULL or (not old and type(leaf) is SparseWords and len(leaf) > leaf.promote_at):
             self._grew(index, word)
@@ -186,12 +191,17 @@ class Bitmap(RunTree):
                 self.unset(ordinal)
             return
         if ordinal < self._low:
-            if self._run_base >= 0:
+            if self._run_base < 0:
+                self._low = ordinal
+            elif ordinal < self._run_base and self._run_low >= 0:
+                # Below a serial run's word: the run goes on, the hint it keeps may move.
+                if ordinal < self._run_low:
+                    self._run_low = ordinal
+            else:
                 # In or below the run's word: end the run (first-fit may move below it).
                 self._settle()
                 self.unset(ordinal)
                 return
-            self._low = ordinal
         if old == FULL:
             self._opened(index)
         if word:
@@ -219,20 +229,31 @@ class Bitmap(RunTree):
             queue = self._queue
             if queue:
                 return base + queue.pop()
-            # The run is used up: _settle inlined (every run of a fill ends here).
-            pending = self._run_free
-            if pending:
-                index = base >> 6
-                leaf = self._leaf
-                word = leaf[index] | pending
-                leaf[index] = word
-                if word == FULL:
-                    self._mark_full(index)
-                self._count += pending.bit_count()
-                self._cursor = base + pending.bit_length()
-            self._low = self._cursor
-            self._run_base = -1
-            self._run_free = 0
+            queue = self._serial_queue
+            if queue:
+                if serial:
+                    return base + queue.pop()
+                # A first-fit take during a serial run: end it, then search.
+                self._settle()
+            else:
+                # The run is used up: _settle inlined (every run of a fill ends here).
+                pending = self._run_free
+                if pending:
+                    index = base >> 6
+                    leaf = self._leaf
+                    word = leaf[index] | pending
+                    leaf[index] = word
+                    if word == FULL:
+                        self._mark_full(index)
+                    self._count += pending.bit_count()
+                    self._cursor = base + pending.bit_length()
+                if self._run_low < 0:
+                    self._low = self._cursor
+                else:
+                    self._low = self._run_low
+                    self._run_low = -1
+                self._run_base = -1
+                self._run_free = 0
         # Next fastest: the free ordinal is in the leaf word where the search
         # starts (the usual case: hints point at the next free ordinal).
         low = self._low
@@ -271,6 +292,10 @@ class Bitmap(RunTree):
                             self._arm_or_move(index, found, free)
                     else:
                         self._low = found + 1
+                elif word != FULL and origin & 63 and old >> ((origin - 1) & 63) & 1:
+                    # Serial from the cursor, past the hint, right after the previous
+                    # take (still set: not a take-release-take of one ordinal).
+                    self._arm_serial(index, found, word)
                 return found
             if origin == low:
                 # The hint's word is full. Nothing below the hint is free, so the

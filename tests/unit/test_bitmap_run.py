@@ -1,4 +1,4 @@
-"""The bitmap's run (``Bitmap._run_*``, ``_queue``): takes handed out from the
+"""The bitmap's run (``Bitmap._run_*``, the queues): takes handed out from the
 run (a stretch counter, or a queue of a fragmented word's clear positions) stay
 pending (not yet written to the leaf word) until something else looks, so
 every operation must see them as set. Checked against a set model with nothing
@@ -235,3 +235,70 @@ def test_a_take_by_descent_starts_a_run_only_where_the_hints_agreed() -> None:
     assert disagreeing.set_any() == 64  # the descent, hints disagreeing: no run
     assert disagreeing._run_base < 0
     assert disagreeing.set_any() == 66
+
+
+def test_serial_takes_past_the_hint_run_and_writes_below_keep_the_run() -> None:
+    """Serial allocation with the cursor past the first-fit hint (addresses
+    released behind it): a serial run serves the cursor's word, first-fit takes
+    still start at the hint, and releases and sets below the run's word leave
+    the run alone while moving the hint it keeps."""
+    bitmap = Bitmap(1 << 16)
+    for ordinal in [*range(0, 64), *range(64, 128, 2)]:
+        bitmap.set(ordinal)
+    assert [bitmap.set_any(serial=True) for _ in range(2)] == [65, 67]
+    bitmap.unset(10)  # below: the first-fit hint moves to 10, the cursor stays at 68
+    assert bitmap.set_any(serial=True) == 69
+    assert bitmap._serial_queue and bitmap._run_low == 10  # a serial run on 71, 73, ...
+    bitmap.unset(5)
+    bitmap.set(5)  # the kept hint moves back past 5
+    assert bitmap._run_base >= 0 and bitmap._run_low == 6
+    assert bitmap.set_any(serial=True) == 71
+    assert bitmap.set_any() == 10  # first-fit: from the hint, the run ended first
+    assert bitmap._run_base < 0
+    assert [bitmap.set_any(serial=True) for _ in range(2)] == [73, 75]
+    bitmap._check()
+
+
+def test_a_serial_take_release_take_starts_no_run() -> None:
+    bitmap = Bitmap(1 << 16)
+    for ordinal in [*range(0, 64), *range(64, 128, 2)]:
+        bitmap.set(ordinal)
+    bitmap.unset(3)  # the first-fit hint behind the cursor
+    assert bitmap.set_any(serial=True) == 3  # the cursor (0) is not past the hint (3)
+    bitmap.unset(3)
+    for _ in range(3):
+        found = bitmap.set_any(serial=True)
+        assert bitmap._run_base < 0
+        bitmap.unset(found)
+    assert found == 69  # 65, 67, 69: serial resumes after each (released) take
+
+
+def test_a_serial_take_release_take_across_a_word_boundary_starts_no_run() -> None:
+    """The previous take is checked in its own word: at a word's first ordinal
+    it lies in the word before."""
+    bitmap = Bitmap(1 << 16)
+    for ordinal in [*range(0, 127), 129, 131, 191]:
+        bitmap.set(ordinal)
+    bitmap.unset(3)
+    bitmap.set_any(serial=True)  # 3, from the hint; the cursor at 4, the hint at 4
+    bitmap.unset(3)  # the hint behind the cursor again
+    assert bitmap.set_any(serial=True) == 127  # the last ordinal of word 1
+    bitmap.unset(127)
+    assert bitmap.set_any(serial=True) == 128  # word 2's first: 127 was released
+    assert bitmap._run_base < 0
+
+
+def test_a_used_up_serial_run_gives_first_fit_its_hint_back() -> None:
+    bitmap = Bitmap(1 << 16)
+    for ordinal in [*range(0, 64), *range(64, 128, 2)]:
+        bitmap.set(ordinal)
+    bitmap.unset(10)
+    bitmap.set(10)  # the hint at 11 in a full word... then released again:
+    bitmap.unset(20)  # the hint at 20, the cursor at 0
+    bitmap.set(20)
+    assert bitmap.set_any(serial=True) == 65  # cursor 0 not past hint 21: first-fit's search
+    bitmap.unset(30)  # the hint back at 30, the cursor at 66
+    assert [bitmap.set_any(serial=True) for _ in range(31)] == list(range(67, 128, 2))
+    assert bitmap._run_base >= 0 and not bitmap._serial_queue  # used up, not yet ended
+    assert bitmap.set_any() == 30  # first-fit from the hint the serial run kept
+    bitmap._check()
