@@ -135,11 +135,20 @@ class RunTree(SummaryTree):
             self._low = base + 64
             self._serial_queue.extend(free_positions(free))
 
-    def _check_run(self) -> None:
-        """The run's invariants (after ``_check_levels``); AssertionError names the first broken one."""
+    def _check(self) -> None:
+        """Verify every internal invariant (levels, hints, run); AssertionError
+        names the first broken one. O(bits/64) with array levels, O(allocated
+        words log) with dict levels."""
 
         def fail(message: str) -> None:
             raise AssertionError(f"Bitmap invariant: {message}")
+
+        self._check_levels()
+        cursor, low = self._hints()
+        if not 0 <= cursor <= self._bits or not 0 <= low <= self._bits:
+            fail("cursor or first-fit hint out of range")
+        if self._find_free_from_zero_or_end() < self._low and self._run_base < 0:
+            fail("a free ordinal lies below the first-fit hint")
 
         base, free = self._run_base, self._run_free
         if self._queue and self._serial_queue:

@@ -437,20 +437,3 @@ class Bitmap(RunTree):
             raise InvalidParameterError("bitmap encoding: first-fit hint skips a free ordinal")
         bitmap._low = decoded.low
         return bitmap
-
-    # -- invariants ------------------------------------------------------
-
-    def _check(self) -> None:
-        """Verify every internal invariant; AssertionError names the first broken one.
-        O(bits/64) with array levels, O(allocated words log) with dict levels."""
-
-        def fail(message: str) -> None:
-            raise AssertionError(f"Bitmap invariant: {message}")
-
-        self._check_levels()
-        cursor, low = self._hints()
-        if not 0 <= cursor <= self._bits or not 0 <= low <= self._bits:
-            fail("cursor or first-fit hint out of range")
-        if self._find_free_from_zero_or_end() < self._low and self._run_base < 0:
-            fail("a free ordinal lies below the first-fit hint")
-        self._check_run()
