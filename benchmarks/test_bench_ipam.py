@@ -15,24 +15,25 @@ Targets (issues 3, 15): every bitmap operation <= 1 µs; slowest ``set_any`` cas
 above the bare bitmap; tidy fill and release within 2x of libnetwork's Go
 (~0.1-0.15 µs per op on the project's machine kind); a full 2^24 bitmap <= 4 MiB.
 
-Allocation from the low end is served by the bitmap's *run* (see
-``ipam.bitmap``): after a take from the first-fit hint, the word's other clear
-ordinals are handed out next, by a counter for one stretch (``test_fill``) or
-a queue of their positions for a word with gaps (``test_fragmented_set_any``,
-first-fit, and serial while the cursor is where first-fit would look). The
-adversarial ``test_sparse_holes_set_any`` leaves one clear ordinal per word
-searched, so every take descends the tree and marks a word full up the
-summaries: it is the slowest case.
+Allocation is served by the bitmap's *runs* (see ``ipam.bitmap``): after a
+take from the hints, the word's other clear ordinals are handed out next, by a
+counter for one stretch (``test_fill``) or a queue of their positions for a
+word with gaps (``test_fragmented_set_any``, first-fit; serial too, from a
+cursor past the first-fit hint). The adversarial ``test_sparse_holes_set_any``
+leaves one clear ordinal per word searched, so every take descends the tree
+and marks a word full up the summaries: it is the slowest case.
 
-Figures (CPU time, 2-core machine, medians of a quiet run; issue 15's round 3):
-fill 0.09 µs/op; release 0.21 (2^16) / 0.25 (2^24); fragmented 50% first-fit
-0.20-0.22 (from 0.49-0.57), serial with the cursor past the hint 0.5 (no
-run); one hole per 4096 1.0 (2^16) / 1.4 (2^24). The one-hole target (2.5x the
-fastest case, ~0.25 µs) is out of reach in pure Python: a prototype that finds
-the next holes under one summary word in one loop and writes them back in bulk
-(no call, no hint upkeep) costs ~0.65 µs a hole by itself. A 50%-fragmented
-/16 holds ~45 KiB (its leaf words are a list of ints: an ``array('Q')`` would
-hold ~9 KiB but makes release ~25% slower).
+Figures (CPU time, medians per op, 2-core machine under others' load, issue
+15's round 3, same-run base beside each): fill 0.089 µs (0.087 before);
+release 0.215 (2^16) / 0.254 (2^24); fragmented 50% first-fit 0.215 / 0.226
+(0.48 / 0.55 before), serial 0.25 / 0.26 (0.50 / 0.59); IPv6 /64 serial 0.19
+(0.53); one hole per 4096 1.04 / 1.32 (1.13 / 1.39): 12x / 15x a fill, 5-6x a
+fragmented search. The one-hole target (2.5x the fastest case, ~0.25 µs) is
+out of reach in pure Python: a loop that only finds the next holes under one
+summary word and writes them back in bulk (no call, no hint or run upkeep)
+costs ~0.55 µs a hole at 2^24 by itself. A 50%-fragmented /16 holds ~45 KiB
+(its leaf words are a list of ints: an ``array('Q')`` leaf holds ~9.5 KiB
+but makes release ~25% slower and a take-release pair ~20% slower).
 """
 
 from __future__ import annotations
