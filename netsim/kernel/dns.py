@@ -37,11 +37,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from struct import error as struct_error  # scapy raises it on truncated input
-
-from scapy.error import Scapy_Exception
-from scapy.layers.dns import DNS, DNSQR, DNSRR
+from typing import TYPE_CHECKING
 
 from netsim.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from scapy.layers.dns import DNS
+
+# scapy is imported where a message is built or read, not here: the Kernel
+# contract imports this module's types, and importing scapy costs every netsim
+# and plugin process ~0.2 s at start whether it ever handles DNS or not.
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +155,8 @@ def address_of_reverse_name(name: str) -> str | None:
 
 def build_query(name: str, qtype: str, ident: int) -> bytes:
     """One recursive query for ``name`` (a stub resolver's: RD set)."""
+    from scapy.layers.dns import DNS, DNSQR
+
     return bytes(DNS(id=ident, rd=1, qd=DNSQR(qname=name, qtype=check_qtype(qtype))))
 
 
@@ -165,6 +172,9 @@ def _parse(data: bytes) -> DNS | None:
     of the second.)"""
     if len(data) < DNS_HEADER:
         return None
+    from scapy.error import Scapy_Exception
+    from scapy.layers.dns import DNS
+
     try:
         message = DNS(data)
         message.qd, message.an  # noqa: B018  (decode the sections now, inside the try)
@@ -175,6 +185,8 @@ def _parse(data: bytes) -> DNS | None:
 
 def answer_query(data: bytes, lookup: DnsLookup) -> bytes | None:
     """The server's reply to the datagram ``data`` (None: no reply at all)."""
+    from scapy.layers.dns import DNS, DNSQR, DNSRR
+
     query = _parse(data)
     if query is None or int(query.qr) == 1 or int(query.qdcount) != 1:
         return None
