@@ -8,7 +8,7 @@ TCP reset, silence until the deadline, and the four ICMP destination
 unreachable kinds Linux sends (port, network, host, and "administratively
 prohibited", which nftables' ``reject`` and a ``prohibit`` route send).
 
->>> observed_outcome("syn-ack"), observed_outcome("timeout (2nd try)"), observed_outcome("rst")
+>>> observed_outcome("syn-ack"), observed_outcome("timeout (retried)"), observed_outcome("rst")
 ('ok', 'timeout', 'rst')
 >>> outcome_problem("rst", True)
 "outcome 'rst' means unreachable, but the expectation says 'reachable: true'"
@@ -22,8 +22,8 @@ from netsim.probe import REACHABLE_OUTCOMES
 
 #: what ``outcome:`` may name, in the order the docs list them
 OUTCOMES = ("ok", "rst", "timeout", "port-unreachable", "net-unreachable", "host-unreachable", "admin-prohibited")
-#: the suffix the runner adds when a positive expectation was probed twice
-RETRY_SUFFIX = " (2nd try)"
+#: the suffix the runner adds when a positive expectation was probed again after a timeout
+RETRY_SUFFIX = " (retried)"
 #: outcomes a protocol never produces: an echo request has no port and no reset, a datagram no reset
 _IMPOSSIBLE = {"icmp": ("rst", "port-unreachable"), "udp": ("rst",)}
 

@@ -219,10 +219,11 @@ def test_a_failed_expectation_fails_the_scenario() -> None:
     assert not result.passed
     assert [r.expectation.reachable for r in result.results if not r.passed] == [True] * 4
     assert result.results[0].trace[0].detail == "no route"
-    # a positive probe that timed out is tried once more; a negative one is not
-    assert result.results[0].outcome == "timeout (2nd try)"
+    # a positive probe that timed out is tried again (3 probes in all at the default 1 s
+    # timeout: RETRY_WINDOW); a negative one is not
+    assert result.results[0].outcome == "timeout (retried)"
     assert result.results[2].outcome == "timeout" and result.results[2].passed
-    assert sum(line.startswith("probe app 10.1.0.10 tcp/80") for line in log) == 2
+    assert sum(line.startswith("probe app 10.1.0.10 tcp/80") for line in log) == 3
 
 
 @pytest.mark.usefixtures("stubbed_config")

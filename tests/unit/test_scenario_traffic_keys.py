@@ -164,7 +164,7 @@ def test_any_other_outcome_word_is_refused(word: str) -> None:
 
 def test_observed_outcome_names() -> None:
     assert [observed_outcome(o) for o in ("echo-reply", "syn-ack", "udp-reply")] == ["ok"] * 3
-    assert observed_outcome("timeout (2nd try)") == "timeout"
+    assert observed_outcome("timeout (retried)") == "timeout"
     assert observed_outcome("time-exceeded") == "time-exceeded"  # matches no expectation
 
 
