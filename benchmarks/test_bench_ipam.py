@@ -353,18 +353,23 @@ def test_request_release_fragmented_16(benchmark: Any, path: str) -> None:
 # -- memory of a fragmented /16 and of a full 2^24 bitmap ----------------------------------------
 
 
-def test_fragmented_16_memory(benchmark: Any) -> None:
-    """A pool of a /16 with about half its addresses taken at random: its size."""
-    encoded = fragmented(2**16, seed=16).to_bytes()
+def _restored_with_size(encoded: bytes) -> tuple[Bitmap, int]:
+    """``Bitmap.from_bytes(encoded)`` and the bytes it holds (tracemalloc)."""
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         bitmap = Bitmap.from_bytes(encoded)
         gc.collect()
-        size = tracemalloc.get_traced_memory()[0] - before
+        return bitmap, tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
+
+
+def test_fragmented_16_memory(benchmark: Any) -> None:
+    """A pool of a /16 with about half its addresses taken at random: its size."""
+    encoded = fragmented(2**16, seed=16).to_bytes()
+    bitmap, size = _restored_with_size(encoded)
     assert 2**14 < bitmap.count_set() < 3 * 2**14
     benchmark.group = "fragmented 50% /16 bitmap: restore from bytes"
     benchmark.pedantic(Bitmap.from_bytes, args=(encoded,), rounds=5, iterations=1)
@@ -375,15 +380,7 @@ def test_full_2_24_memory(benchmark: Any) -> None:
     words = 2**18
     encoded = bytes([1, *_varint(2**24), *_varint(2**24), *_varint(2**24), 1, 0, *_varint(words)])
     encoded += b"\xff" * (8 * words)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        full = Bitmap.from_bytes(encoded)
-        gc.collect()
-        size = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    full, size = _restored_with_size(encoded)
     assert full.count_unset() == 0
     benchmark.group = "full 2^24 bitmap: restore from bytes"
     benchmark.pedantic(Bitmap.from_bytes, args=(encoded,), rounds=3, iterations=1)

@@ -57,12 +57,6 @@ def test_loop(benchmark):
 CONFTEST = """
 def pytest_configure(config):
     config.addinivalue_line("markers", "reference: measured, never gated")
-
-
-def pytest_benchmark_generate_machine_info(config):
-    # pytest-benchmark's default probes the CPU with py-cpuinfo, ~1.4 s of CPU at
-    # the end of every run (two runs a round); the comparison reads none of it.
-    return {"cpu": {}}
 """
 
 # This interpreter's heavy plugins (hypothesis, netsim's own) would cost seconds per run.
